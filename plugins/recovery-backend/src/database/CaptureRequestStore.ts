@@ -4,7 +4,7 @@ import type {
   CaptureRequestError,
 } from '@backstage-recovery/plugin-recovery-common';
 import { Knex } from 'knex';
-import { iso, json } from './rows';
+import { dbNow, heardBefore, iso, json } from './rows';
 
 const TABLE = 'recovery_capture_requests';
 
@@ -92,7 +92,7 @@ export class CaptureRequestStore {
       const stale = () =>
         tx(TABLE)
           .where({ id: requestId, status: 'capturing' })
-          .modify(heardBefore, staleForMs);
+          .modify(heardBefore, 'heard_at', staleForMs);
       const row = await stale().first();
       if (!row) return false;
       const request = toCaptureRequest(row);
@@ -112,7 +112,7 @@ export class CaptureRequestStore {
    * died that long ago): a caller polls within seconds of its capture's end. Returns how many.
    */
   async prune(olderThanMs: number): Promise<number> {
-    return this.db(TABLE).modify(heardBefore, olderThanMs).delete();
+    return this.db(TABLE).modify(heardBefore, 'heard_at', olderThanMs).delete();
   }
 
   private async capturing(
@@ -153,29 +153,4 @@ function toCaptureRequest(row: any): CaptureRequest {
       error: json<CaptureRequestError['error']>(row.error)!,
     }),
   };
-}
-
-/*
- * By the database's clock alone, as RunStore judges runs' heartbeats: SQLite stores a timestamp as
- * epoch milliseconds (as knex writes a Date there), PostgreSQL as timestamptz.
- */
-const SQLITE_NOW_MS =
-  "CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER)";
-
-function dbNow(db: Knex): Knex.Raw {
-  return db.client.dialect === 'postgresql'
-    ? db.raw('clock_timestamp()')
-    : db.raw(SQLITE_NOW_MS);
-}
-
-/** Keeps the requests last heard from more than `ms` ago, by the database's clock. */
-function heardBefore(q: Knex.QueryBuilder, ms: number): void {
-  if (q.client.dialect === 'postgresql') {
-    q.whereRaw(
-      `heard_at < clock_timestamp() - ?::float8 * interval '1 millisecond'`,
-      [ms],
-    );
-  } else {
-    q.whereRaw(`heard_at < ${SQLITE_NOW_MS} - ?`, [ms]);
-  }
 }

@@ -23,12 +23,15 @@ import { createHash } from 'node:crypto';
 import { CaptureStore, StoredCapture } from './CaptureStore';
 import {
   chunks,
+  dbNow,
   finished,
+  heardBefore,
   iso,
   json,
   NEWEST_FIRST,
   olderThan,
   runsWithDetails,
+  SQLITE_NOW_MS,
   toCapture,
 } from './rows';
 
@@ -394,7 +397,7 @@ export class RunStore {
         tx('recovery_runs')
           .where({ id: runId })
           .whereIn('status', ACTIVE_RUN_STATUSES)
-          .modify(heartbeatStaleFor, staleForMs);
+          .modify(heardBefore, 'heartbeat_at', staleForMs);
       const row = await stale().first('outcome');
       if (!row) return undefined;
       // Written with a heartbeat: one written after this read leaves the run fresh, and unclaimed below.
@@ -669,7 +672,7 @@ export class RunStore {
     if (filter.hypervisorHost)
       q.where({ hypervisor_host: filter.hypervisorHost });
     if (filter.staleForMs !== undefined)
-      q.modify(heartbeatStaleFor, filter.staleForMs);
+      q.modify(heardBefore, 'heartbeat_at', filter.staleForMs);
     return runsWithDetails(this.db, await q.orderBy(OLDEST_FIRST));
   }
 
@@ -694,20 +697,6 @@ export class RunStore {
   }
 }
 
-/*
- * Heartbeats are written and judged by the database's clock alone: replicas' clocks may disagree,
- * and one whose clock ran ahead would take a live run for orphaned. SQLite stores a timestamp as
- * epoch milliseconds (as knex writes a Date there), PostgreSQL as timestamptz.
- */
-const SQLITE_NOW_MS =
-  "CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER)";
-
-function dbNow(db: Knex): Knex.Raw {
-  return db.client.dialect === 'postgresql'
-    ? db.raw('clock_timestamp()')
-    : db.raw(SQLITE_NOW_MS);
-}
-
 /**
  * How a run ended by another than its driver (claimed, preempted) is finished: with the result it
  * kept before its teardown (RunOutcome), else failed with `message`; `unfinished`, why its machines
@@ -727,18 +716,6 @@ function endedWith(outcome: RunOutcome | undefined, message: string) {
         columns: { status: 'failed', error: JSON.stringify({ message }) },
         unfinished: message,
       };
-}
-
-/** Keeps the runs whose heartbeat is older than `ms` by the database's clock. */
-function heartbeatStaleFor(q: Knex.QueryBuilder, ms: number): void {
-  if (q.client.dialect === 'postgresql') {
-    q.whereRaw(
-      `heartbeat_at < clock_timestamp() - ?::float8 * interval '1 millisecond'`,
-      [ms],
-    );
-  } else {
-    q.whereRaw(`heartbeat_at < ${SQLITE_NOW_MS} - ?`, [ms]);
-  }
 }
 
 /**

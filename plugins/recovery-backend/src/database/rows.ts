@@ -148,3 +148,35 @@ export async function runsWithDetails(
       })),
   }));
 }
+
+/*
+ * Heartbeats (runs', capture requests') are written and judged by the database's clock alone:
+ * replicas' clocks may disagree, and one whose clock ran ahead would take a live run or request
+ * for orphaned. SQLite stores a timestamp as epoch milliseconds (as knex writes a Date there),
+ * PostgreSQL as timestamptz.
+ */
+export const SQLITE_NOW_MS =
+  "CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER)";
+
+/** The database's time now, to write into a heartbeat column. */
+export function dbNow(db: Knex): Knex.Raw {
+  return db.client.dialect === 'postgresql'
+    ? db.raw('clock_timestamp()')
+    : db.raw(SQLITE_NOW_MS);
+}
+
+/** Keeps the rows whose `column` (a heartbeat) is older than `ms` by the database's clock. */
+export function heardBefore(
+  q: Knex.QueryBuilder,
+  column: string,
+  ms: number,
+): void {
+  if (q.client.dialect === 'postgresql') {
+    q.whereRaw(
+      `?? < clock_timestamp() - ?::float8 * interval '1 millisecond'`,
+      [column, ms],
+    );
+  } else {
+    q.whereRaw(`?? < ${SQLITE_NOW_MS} - ?`, [column, ms]);
+  }
+}
