@@ -11,7 +11,6 @@ import { InputError } from '@backstage/errors';
 import {
   analyzeDependencies,
   AnalysisInputError,
-  clockCorrector,
   compileServiceMap,
   counted,
   delayText,
@@ -31,12 +30,7 @@ import { EventStore, StoredAnalysis } from '../database/EventStore';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import type { Inference } from '../plan/inference';
 import { namingAny, refsInText } from '../plan/mentions';
-import {
-  aheadText,
-  eventsAhead,
-  eventsAheadText,
-  FUTURE_EVENT_WARNING_MS,
-} from './futureEvents';
+import { aheadText, eventsAhead, eventsAheadText } from './futureEvents';
 import type { InferenceSource } from './PlanService';
 
 export interface AnalysisServiceOptions {
@@ -408,14 +402,13 @@ export class AnalysisService implements InferenceSource {
       // Its point in time is its latest event: one from a clock ahead would weigh every boot as
       // long past, until that time comes. This backend's clock is the latest a boot can be.
       const now = Date.now();
-      const latest = latestEventTime(events);
+      const ahead = eventsAhead(events, now);
       let at: number | undefined;
-      if (latest > now + FUTURE_EVENT_WARNING_MS) {
-        const ahead = eventsAhead(events, now);
+      if (ahead.length) {
+        const latestAheadMs = Math.max(...ahead.map(a => a.aheadMs));
         clamped =
           `the analysis's point in time is this backend's clock (${new Date(now).toISOString()}), not its latest event, ` +
-          `${aheadText(latest - now)} ahead of it` +
-          (ahead.length ? `: ${ahead.map(eventsAheadText).join('; ')}` : '');
+          `${aheadText(latestAheadMs)} ahead of it: ${ahead.map(eventsAheadText).join('; ')}`;
         at = now;
       }
       result = analyzeDependencies(events, {
@@ -694,23 +687,6 @@ function logNames(entities: Array<{ ref: string; names: string[] }>): {
       );
   }
   return { refByName, ambiguous: ambiguous.sort() };
-}
-
-/**
- * The analysis's own point in time: its latest start or failure, on the reference clock where the
- * events hold readings of its machine's, past any a Date holds left out (the analysis leaves them
- * out too). -Infinity without any.
- */
-function latestEventTime(events: InitializationEvent[]): number {
-  const correct = clockCorrector(events);
-  let latest = -Infinity;
-  for (const e of events) {
-    if (e.type === 'clock') continue;
-    const time = correct(e.machine, e.time);
-    if (!Number.isNaN(new Date(time).getTime()))
-      latest = Math.max(latest, time);
-  }
-  return latest;
 }
 
 /** Earlier analyses whose inference is kept in memory for reading runs (see inferenceOf). */
