@@ -114,11 +114,13 @@ for (const [name, params, analysis] of variants) {
       .toFixed(3)
       .padStart(
         9,
-      )}   ${`${mean(s => s.waves).toFixed(1)} / ${mean(s => s.depth).toFixed(1)}`.padStart(19)}` +
-      (crashed ? `   (${crashed} crashed)` : ''),
+      )}   ${`${mean(s => s.waves).toFixed(1)} / ${mean(s => s.depth).toFixed(1)}`.padStart(19)}${
+      crashed ? `   (${crashed} crashed)` : ''
+    }`,
   );
 }
 console.log(
-  `\n${failedRuns} of ${runs} histories fail a must; mean recall ${(recall / runs).toFixed(3)} (${(recallLatest / runs).toFixed(3)} of the dependencies latest in at least half the site boots; ${(neverLatest / runs).toFixed(3)} never latest), mean precision ${(precision / runs).toFixed(3)}.` +
-    (crashedRuns ? ` ${crashedRuns} analyses threw.` : ''),
+  `\n${failedRuns} of ${runs} histories fail a must; mean recall ${(recall / runs).toFixed(3)} (${(recallLatest / runs).toFixed(3)} of the dependencies latest in at least half the site boots; ${(neverLatest / runs).toFixed(3)} never latest), mean precision ${(precision / runs).toFixed(3)}.${
+    crashedRuns ? ` ${crashedRuns} analyses threw.` : ''
+  }`,
 );

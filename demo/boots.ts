@@ -142,5 +142,5 @@ for (let k = 0; k < BOOTS; k++) {
 // A file per site as one collector would write it: in the order the records arrived.
 lines.sort((a, b) => a.at - b.at);
 const file = join(__dirname, 'boots.jsonl');
-writeFileSync(file, lines.map(l => JSON.stringify(l.record)).join('\n') + '\n');
+writeFileSync(file, `${lines.map(l => JSON.stringify(l.record)).join('\n')}\n`);
 console.log(`${file}: ${lines.length} lines`);

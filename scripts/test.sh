@@ -37,4 +37,6 @@ echo "test: type check"
 npx tsc --noEmit
 echo "test: format check (npm run format fixes it)"
 npm run -s format:check
+echo "test: lint"
+npm run -s lint
 npm test

@@ -305,7 +305,7 @@ export function generate(
     if (R() < 0.3) return Math.round(local);
     const z = zones[m];
     const iso = new Date(local + z * MIN).toISOString().replace('Z', '');
-    if (z === 0 && R() < 0.5) return iso + 'Z';
+    if (z === 0 && R() < 0.5) return `${iso}Z`;
     const sg = z < 0 ? '-' : '+';
     const a = Math.abs(z);
     return `${iso}${sg}${String(Math.floor(a / 60)).padStart(2, '0')}:${String(a % 60).padStart(2, '0')}`;
@@ -349,8 +349,8 @@ export function generate(
   }
   plan.sort((a, b) => a.t - b.t);
   const lastStart = new Array<number>(nS).fill(0);
-  const eBind = new Map<string, number>(),
-    eGap = new Map<string, number[]>();
+  const eBind = new Map<string, number>();
+  const eGap = new Map<string, number[]>();
   let nSite = 0;
   for (const ep of plan) {
     if (ep.kind === 'site') {
@@ -373,7 +373,7 @@ export function generate(
           let jm = deps[i][0];
           for (const j of deps[i]) if (st[j] > st[jm]) jm = j;
           for (const j of deps[i]) {
-            const k = svc[i].name + '>' + svc[j].name;
+            const k = `${svc[i].name}>${svc[j].name}`;
             if (j === jm) eBind.set(k, (eBind.get(k) || 0) + 1);
             let gaps = eGap.get(k);
             if (!gaps) eGap.set(k, (gaps = []));
@@ -444,7 +444,7 @@ export function generate(
   for (const x of usedMachines) mdepth = Math.max(mdepth, depth(x));
 
   return {
-    text: lines.join('\n') + '\n',
+    text: `${lines.join('\n')}\n`,
     map,
     truth: {
       nS,

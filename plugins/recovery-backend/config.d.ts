@@ -8,7 +8,10 @@ export interface Config {
      */
     hypervisorHost?: string;
     captureStore?: {
-      /** Captures kept per machine, an integer of at least 1; older ones are discarded. Default 5. */
+      /**
+       * Intact captures kept per machine, an integer of at least 1; older ones are discarded (one
+       * found damaged is not counted, and goes once that many intact ones are newer). Default 5.
+       */
       keepLast?: number;
     };
     captures?: {

@@ -141,8 +141,8 @@ describe('the portal', () => {
         Date.parse('2026-11-01T02:00:00Z') +
         boot * 86_400_000 +
         (boot % 4) * 30_000;
-      const start = (at: number, service: string, machine: string) =>
-        lines.push({ time: new Date(at).toISOString(), machine, service });
+      const start = (time: number, service: string, machine: string) =>
+        lines.push({ time: new Date(time).toISOString(), machine, service });
       start(t + min, 'dns', 'infra-01');
       start(t + 11 * min, 'directory', 'infra-01');
       start(t + 12 * min, 'database', 'data-01');

@@ -101,9 +101,12 @@ function familyOf(root: number) {
   const pids = new Set([root]);
   for (let grew = true; grew;) {
     grew = false;
-    for (const p of all)
-      if (pids.has(p.ppid) && !pids.has(p.pid))
-        (pids.add(p.pid), (grew = true));
+    for (const p of all) {
+      if (pids.has(p.ppid) && !pids.has(p.pid)) {
+        pids.add(p.pid);
+        grew = true;
+      }
+    }
   }
   const family = all.filter(p => pids.has(p.pid));
   return {

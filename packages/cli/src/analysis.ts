@@ -62,13 +62,13 @@ async function forEachLine(
     file === STDIN
       ? process.stdin
       : createReadStream(file, { highWaterMark: 1 << 20 });
-  file = shownName(file);
+  const shown = shownName(file);
   const lines = new LineSplitter(onLine, {
     maxLength: MAX_LINE,
     tooLong: {
       throw: line =>
         new InputError(
-          `${file}:${line}: line longer than ${MAX_LINE / 1024 / 1024} MiB (a file without line breaks: binary or compressed?)`,
+          `${shown}:${line}: line longer than ${MAX_LINE / 1024 / 1024} MiB (a file without line breaks: binary or compressed?)`,
         ),
     },
   });
@@ -80,7 +80,7 @@ async function forEachLine(
     const error = e as NodeJS.ErrnoException;
     if (error.syscall !== undefined)
       throw new InputError(
-        `${file}: cannot read file (${error.code ?? error.message})`,
+        `${shown}: cannot read file (${error.code ?? error.message})`,
       );
     throw e;
   }
@@ -122,7 +122,7 @@ export async function readEventFiles(
 ): Promise<ReadResult> {
   const map = options.map;
   const every = options.progressEvery ?? PROGRESS_EVERY;
-  let events: InitializationEvent[] = [];
+  const events: InitializationEvent[] = [];
   // A machine's clock readings may come after its events, or in another file.
   const reach = new ClockReach();
   let skipped = 0;
@@ -191,7 +191,6 @@ export async function readEventFiles(
       );
   }
   const within = withinClockReach(reach, events, options.lenient ?? false);
-  events = within.events;
   skipped += within.skipped;
   const warnings = [
     ...undecodableNamesWarning(undecodable),
@@ -203,7 +202,7 @@ export async function readEventFiles(
       `${eventless.length} of ${files.length} files gave no events: ${listFiles(eventless)} (the wrong file, or another format?)`,
     );
   }
-  return { events, skipped, ignored, lines, formats, warnings };
+  return { events: within.events, skipped, ignored, lines, formats, warnings };
 }
 
 /** Names the input files in a message; a long glob is cut short so the message stays one line. */
@@ -440,12 +439,11 @@ export function formatSummary(
   const out: string[] = [];
   const inits = result.services.reduce((s, x) => s + x.initializations, 0);
   out.push(
-    `Analysed ${counted(read.lines, 'line')}: ${counted(inits, 'initialization')} of ${counted(result.services.length, 'service')} on ${counted(result.machineOrder.length, 'machine')}` +
-      (read.ignored ? `, ${counted(read.ignored, 'irrelevant record')}` : '') +
-      (read.skipped
-        ? `, ${counted(read.skipped, 'malformed line')} skipped`
-        : '') +
-      `; point in time ${new Date(result.at).toISOString()}.`,
+    `Analysed ${counted(read.lines, 'line')}: ${counted(inits, 'initialization')} of ${counted(result.services.length, 'service')} on ${counted(result.machineOrder.length, 'machine')}${
+      read.ignored ? `, ${counted(read.ignored, 'irrelevant record')}` : ''
+    }${
+      read.skipped ? `, ${counted(read.skipped, 'malformed line')} skipped` : ''
+    }; point in time ${new Date(result.at).toISOString()}.`,
   );
   out.push('', 'Boot waves (machines in a wave can boot in parallel):');
   result.waves.forEach((w, i) => out.push(`  ${i + 1}. ${w.join(', ')}`));

@@ -331,7 +331,7 @@ describe('recovery against what a backend, or what stands in front of it, answer
 
   it('says a run the shutdown of its backend interrupted as interrupted, with its reason, exit 4 (no result, neither 0 nor 1)', async () => {
     const interrupted = {
-      ...run('failed'),
+      ...run('interrupted'),
       steps: [
         {
           at: '2026-12-05T10:00:05.000Z',
@@ -373,6 +373,20 @@ describe('recovery against what a backend, or what stands in front of it, answer
       stdout: expect.stringMatching(
         /failed: resource:default\/web-01 failed: Interrupted: by a signal\n$/,
       ),
+    });
+    // Only the status says interrupted: a failure in words that start as an interruption's (a
+    // host's own) is a failed recovery, exit 1.
+    handle = (_req, res) =>
+      json(res, 200, {
+        ...run('failed'),
+        error: { message: 'Interrupted: the engine restarted the lab' },
+      });
+    expect(await cli('watch', 'run-1')).toEqual({
+      status: 1,
+      stdout:
+        '10:00:09  Lab torn down\n' +
+        'Run run-1 of component:default/web failed: Interrupted: the engine restarted the lab\n',
+      stderr: '',
     });
   });
 
@@ -480,12 +494,11 @@ describe('recovery against what a backend, or what stands in front of it, answer
       stdout:
         '10:00:09  Lab torn down\n' +
         `Run run-1 of component:default/web failed: ${web} failed: no answer within 20s\n`,
-      stderr:
-        `Console of ${web} (last 10 of 15 lines):\n` +
-        [6, 7, 8, 9, 10, 11, 12, 13, 14]
-          .map(i => `  boot line ${i}\n`)
-          .join('') +
+      stderr: [
+        `Console of ${web} (last 10 of 15 lines):\n`,
+        ...[6, 7, 8, 9, 10, 11, 12, 13, 14].map(i => `  boot line ${i}\n`),
         '  service=database failed: dependency nosuch not ready within 20s (unknown service)\n',
+      ].join(''),
     });
     expect(await cli('watch', 'run-1', '--json')).toEqual({
       status: 1,

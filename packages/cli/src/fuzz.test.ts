@@ -80,6 +80,7 @@ function checkOutcome(
   }
   // One line, without a control character or line separator a terminal would act on.
   const message = r.stderr.match(
+    // eslint-disable-next-line no-control-regex
     /^recovery: ([^\u0000-\u001f\u007f-\u009f\u2028\u2029]+)\n$/,
   )?.[1];
   if (message === undefined)

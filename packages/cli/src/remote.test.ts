@@ -147,7 +147,7 @@ describe('recovery CLI against a backend', () => {
     );
     expect(new Set(lines).size).toBe(lines.length);
     expect(lines.at(-1)).toMatch(
-      /^Run \S+ of component:default\/web succeeded: 1 machine verified, measured RTO \d+s$/,
+      /^Run \S+ of component:default\/web succeeded: 1 machine verified, measured RTO \d+(\.\d{1,3})?s$/,
     );
 
     const one = await cli(
@@ -166,7 +166,7 @@ describe('recovery CLI against a backend', () => {
     expect(text.stdout).toContain('\nObjectives: RPO 1d · RTO 1h\n');
     expect(text.stdout).toMatch(/\n {2}resource:default\/web-01 {2}\d+s old\n/);
     expect(text.stdout).toMatch(
-      /\nLast run: test succeeded at \S+, measured RTO \d+s vs objective 1h\n/,
+      /\nLast run: test succeeded at \S+, measured RTO \d+(\.\d{1,3})?s vs objective 1h\n/,
     );
 
     // A finished run, watched: its whole timeline and how it ended.
@@ -442,7 +442,7 @@ describe('recovery CLI against a backend', () => {
       expect(json.status).toBe(4);
       expect(JSON.parse(json.stdout)).toMatchObject({
         id: test.id,
-        status: 'failed',
+        status: 'interrupted',
         error: { message: `Interrupted: preempted by failover ${failover.id}` },
       });
     } finally {
@@ -466,19 +466,19 @@ describe('recovery CLI against a backend', () => {
   });
 
   it('warns where the token would cross the network over plain HTTP, not on loopback or https', () => {
-    const warningFor = (url: string, token?: string) =>
-      backendClient({ url, token }, {}).warning;
+    const warningFor = (to: string, withToken?: string) =>
+      backendClient({ url: to, token: withToken }, {}).warning;
     expect(warningFor('http://backstage.example.com:7007', 't')).toBe(
       'the token goes to http://backstage.example.com:7007 over plain HTTP, readable on the network: use https',
     );
     expect(warningFor('http://10.0.0.5:7007', 't')).toMatch(/over plain HTTP/);
-    for (const url of [
+    for (const safe of [
       'http://localhost:7007',
       'http://127.0.0.1:7007',
       'http://[::1]:7007',
       'https://backstage.example.com',
     ]) {
-      expect(warningFor(url, 't')).toBeUndefined();
+      expect(warningFor(safe, 't')).toBeUndefined();
     }
     expect(warningFor('http://backstage.example.com:7007')).toBeUndefined(); // no token to read
   });
@@ -726,6 +726,21 @@ describe('following a run', () => {
     ).rejects.toMatchObject({ statusCode: 404 });
     expect(gone.asked).toBe(1);
   });
+
+  it('says the measured RTO as precisely as the steps that add up to it', () => {
+    const recovered = {
+      ...run('succeeded'),
+      rtoSeconds: 2.621,
+      machines: [{ machineRef: 'resource:default/web-01' }],
+    } as RecoveryRun;
+    // Not `3s` under a step that says the machine took 2.621 s.
+    expect(formatOutcome(recovered)).toBe(
+      'Run run-1 of component:default/web succeeded: 1 machine verified, measured RTO 2.621s',
+    );
+    expect(formatOutcome({ ...recovered, rtoSeconds: 252.104 })).toBe(
+      'Run run-1 of component:default/web succeeded: 1 machine verified, measured RTO 4m 12.104s',
+    );
+  });
 });
 
 describe('starting a run', () => {
@@ -800,6 +815,25 @@ describe('readiness in words', () => {
         'Last run: test succeeded at 2026-12-05T10:00:09.000Z, measured RTO 5m 0.4s vs objective 5m (exceeded)',
         '',
       ].join('\n'),
+    );
+  });
+
+  it("says the last run's measured RTO to the millisecond, as its steps and outcome do", () => {
+    const readiness = {
+      entityRef: 'component:default/web',
+      status: 'ready',
+      reasons: [],
+      objectives: { rpoSeconds: 86400, rtoSeconds: 300 },
+      captures: [],
+      lastRun: {
+        mode: 'test',
+        status: 'succeeded',
+        finishedAt: '2026-12-05T10:00:09.000Z',
+        rtoSeconds: 2.621,
+      },
+    } as unknown as Readiness;
+    expect(formatReadiness(readiness)).toContain(
+      'Last run: test succeeded at 2026-12-05T10:00:09.000Z, measured RTO 2.621s vs objective 5m\n',
     );
   });
 });

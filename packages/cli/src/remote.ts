@@ -8,6 +8,7 @@ import {
   failedMachine,
   formatAgainst,
   formatDuration,
+  formatMeasured,
   hostBusy,
   interruptionCause,
   isRunActive,
@@ -263,10 +264,11 @@ async function ownAnswer(
     if (parsed !== undefined) return rebuilt(body);
     const json = /^application\/(.+\+)?json\b/i.test(type);
     throw new BackendError(
-      `the answer to ${request} from ${url} is not valid JSON (${status}, ${type}${body.trim() ? `: ${excerpt(body)}` : ', empty'})` +
-        (json
+      `the answer to ${request} from ${url} is not valid JSON (${status}, ${type}${body.trim() ? `: ${excerpt(body)}` : ', empty'})${
+        json
           ? ': cut short on its way?'
-          : ': is --url the Backstage backend (such as http://localhost:7007), not the app or a proxy in front of it?'),
+          : ': is --url the Backstage backend (such as http://localhost:7007), not the app or a proxy in front of it?'
+      }`,
     );
   }
   // Backstage's error body, as its error handler writes it: `{error: {name, message}, response}`.
@@ -392,7 +394,7 @@ export function formatOutcome(run: RecoveryRun): string {
   const machines = run.machines.length;
   const of = `Run ${run.id} of ${run.entityRef}${run.recoveryPoint ? ` to the recovery point ${run.recoveryPoint}` : ''}`;
   if (run.status === 'succeeded') {
-    return `${of} succeeded: ${machines} machine${machines === 1 ? '' : 's'} verified, measured RTO ${formatDuration(run.rtoSeconds)}`;
+    return `${of} succeeded: ${machines} machine${machines === 1 ? '' : 's'} verified, measured RTO ${formatMeasured(run.rtoSeconds)}`;
   }
   // No failed recovery: it reached no result (exit status 4, not 1).
   if (isRunInterrupted(run))
@@ -407,8 +409,8 @@ const FAILURE_TAIL_WIDTH = 500;
 
 // A machine's console goes to the user's terminal: its escape sequences (colours, cursor moves,
 // window titles) and other control characters are not passed on. CSI, OSC up to BEL or ST, others.
-// eslint-disable-next-line no-control-regex
 const ESCAPE_SEQUENCE =
+  // eslint-disable-next-line no-control-regex
   /(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -/]*[0-~]?/g;
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARACTER = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
@@ -424,7 +426,7 @@ export function formatFailureTail(
   run: RecoveryRun,
   lines = FAILURE_TAIL_LINES,
 ): string[] {
-  if (run.status !== 'failed' || isRunInterrupted(run)) return [];
+  if (run.status !== 'failed') return [];
   // A run-wide error names no machine, though it failed those it stopped.
   const machineRef = failedMachine(run);
   const tail = machineRef
@@ -723,7 +725,7 @@ export function formatReadiness(r: Readiness): string {
     const rto =
       run.rtoSeconds === undefined
         ? ''
-        : `, measured RTO ${formatAgainst(run.rtoSeconds, rtoSeconds)} vs objective ${formatDuration(rtoSeconds)}${run.rtoSeconds > rtoSeconds ? ' (exceeded)' : ''}`;
+        : `, measured RTO ${formatMeasured(run.rtoSeconds)} vs objective ${formatDuration(rtoSeconds)}${run.rtoSeconds > rtoSeconds ? ' (exceeded)' : ''}`;
     out.push(
       `Last run: ${run.mode} ${run.status}${run.finishedAt ? ` at ${run.finishedAt}` : ''}${rto}${of}`,
     );

@@ -24,8 +24,8 @@ describe('recovery capture, a capture that takes longer than fetch waits', () =>
           .end(JSON.stringify(body));
       if (req.url === '/api/recovery/plan/component/default/db')
         return json(200, { waves: [['resource:default/db-01']], problems: [] });
-      if (req.url === '/api/recovery/readiness') return; // hangs
-      if (req.url === '/api/recovery/runs') return; // hangs
+      if (req.url === '/api/recovery/readiness') return undefined; // hangs
+      if (req.url === '/api/recovery/runs') return undefined; // hangs
       const request = {
         requestId: 'q1',
         entityRef: 'component:default/db',

@@ -533,7 +533,7 @@ describe('DockerCaptureSource on a machine that is not serving', () => {
   const crashLooping = (
     id: string,
     restartingFrom: 'the look' | 'the pause',
-    store: string,
+    storeDir: string,
   ) => {
     const containers: Record<string, FakeContainer> = {
       [id]: { paused: false, volumes: ['/data'] },
@@ -560,7 +560,7 @@ describe('DockerCaptureSource on a machine that is not serving', () => {
         },
         commit: async (...args: any[]) => {
           const note = JSON.parse(
-            readFileSync(join(store, '.paused', `primary.${id}`), 'utf8'),
+            readFileSync(join(storeDir, '.paused', `primary.${id}`), 'utf8'),
           );
           asked.push(`commit (note: ${note.phase})`);
           return (c.commit as any)(...args);
@@ -691,7 +691,7 @@ describe('DockerCaptureSource store modes', () => {
         .map(line => line.slice(0, -mode.length - 1).replace(inStore, 'store'))
         .sort();
     expect(named('600')).toEqual([
-      'store/.paused/primary.' + id,
+      `store/.paused/primary.${id}`,
       'store/cap-1.tar',
       'store/cap-1.volume-1.tar',
     ]);

@@ -97,7 +97,7 @@ describe('DockerEventSource on a real engine', () => {
         // The next event: all before it has come when it has.
         await c.start();
       },
-      events => of(events, machine).length >= 8,
+      seen => of(seen, machine).length >= 8,
     );
     expect(of(events, machine)).toEqual(
       Array(4).fill(['alpha:start', 'beta:start']).flat(),
@@ -129,8 +129,7 @@ describe('DockerEventSource on a real engine', () => {
           await oom.wait();
           expect((await oom.inspect()).State.OOMKilled).toBe(true);
         },
-        events =>
-          of(events, loopName).length >= 4 && of(events, oomName).length >= 2,
+        seen => of(seen, loopName).length >= 4 && of(seen, oomName).length >= 2,
       );
       expect(of(events, loopName)).toEqual([
         `${loopName}:start`,
@@ -155,7 +154,7 @@ describe('DockerEventSource on a real engine', () => {
         await c.rename({ name: newName });
         await c.restart({ t: 0 });
       },
-      events => of(events, newName).length >= 1,
+      seen => of(seen, newName).length >= 1,
     );
     expect([...of(events, oldName), ...of(events, newName)]).toEqual([
       `${oldName}:start`,

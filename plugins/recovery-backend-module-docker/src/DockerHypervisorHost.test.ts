@@ -542,7 +542,7 @@ describe('DockerHypervisorHost restore', () => {
 
   it("refuses a failover's copy of a machine another failover kept on the engine, before it loads anything; not for a test lab's", async () => {
     const { store, capture } = storeWith();
-    const keptBy = (runId: string, network: string) =>
+    const keptBy = (runId: string, networkName: string) =>
       ({
         Id: `${runId}-web`,
         Names: [`/rr-${runId}-web`],
@@ -551,7 +551,7 @@ describe('DockerHypervisorHost restore', () => {
           [RUN_ID_LABEL]: runId,
           [MACHINE_REF_LABEL]: capture.machineRef,
         },
-        NetworkSettings: { Networks: { [network]: {} } },
+        NetworkSettings: { Networks: { [networkName]: {} } },
       }) as unknown as Docker.ContainerInfo;
     // Host network in production: no subnet for createLab to find held.
     const first = keptBy('first', 'rr-first-host');
@@ -599,6 +599,133 @@ describe('DockerHypervisorHost restore', () => {
       'inspect network rr-run-1-front',
       'connect rr-run-1-back',
       'remove machine',
+    ]);
+  });
+});
+
+describe('DockerHypervisorHost host ports', () => {
+  const lab: LabHandle = { runId: 'run-1', networks: ['rr-run-1-front'] };
+  const bindings = {
+    exposedPorts: ['80/tcp'],
+    portBindings: [
+      { containerPort: '80/tcp', hostPort: 8080 },
+      { containerPort: '9000/tcp', hostPort: 9000, hostIp: '127.0.0.1' },
+      { containerPort: '5432/tcp' },
+    ],
+  };
+
+  it("publishes production's host ports in a failover, saying which (a random one not); in a test lab none", async () => {
+    const { store, capture } = storeWith(bindings);
+    const { docker, created } = restoringEngine({ internal: false });
+    const restored = await new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: store,
+    }).restoreMachine(lab, capture);
+    expect(created[0].HostConfig?.PortBindings).toEqual({
+      '80/tcp': [{ HostIp: '', HostPort: '8080' }],
+      '9000/tcp': [{ HostIp: '127.0.0.1', HostPort: '9000' }],
+    });
+    // Docker publishes only exposed ports.
+    expect(Object.keys(created[0].ExposedPorts ?? {}).sort()).toEqual([
+      '80/tcp',
+      '9000/tcp',
+    ]);
+    expect(restored.published).toEqual([
+      '8080 -> 80/tcp',
+      '127.0.0.1:9000 -> 9000/tcp',
+    ]);
+
+    // A test lab publishes none: production still runs, and the lab stays isolated.
+    const test = restoringEngine({ internal: true });
+    const inTest = await new DockerHypervisorHost('dr-host', test.docker, {
+      storeDirectory: store,
+    }).restoreMachine(lab, capture);
+    expect(test.created[0].HostConfig).not.toHaveProperty('PortBindings');
+    expect(test.created[0].ExposedPorts).toEqual({ '80/tcp': {} });
+    expect(inTest).not.toHaveProperty('published');
+  });
+
+  it("fails a start whose host port something else holds naming the machine, the port and the engine's words", async () => {
+    const refusals = [
+      'driver failed programming external connectivity on endpoint rr-run-1-web (0123): Bind for 0.0.0.0:8080 failed: port is already allocated',
+      'driver failed programming external connectivity on endpoint rr-run-1-web (0123): Error starting userland proxy: listen tcp4 0.0.0.0:8080: bind: address already in use',
+    ];
+    for (const refusal of refusals) {
+      const docker = {
+        getContainer: () => ({
+          start: async () => {
+            throw Object.assign(
+              new Error(`(HTTP code 500) server error - ${refusal}`),
+              { statusCode: 500 },
+            );
+          },
+        }),
+      } as unknown as Docker;
+      const host = new DockerHypervisorHost('dr-host', docker, {
+        storeDirectory: '/nonexistent',
+      });
+      await expect(
+        host.startMachine({
+          runId: 'run-1',
+          machineRef: 'resource:default/web',
+          id: 'machine-id',
+          hostnames: [],
+        }),
+      ).rejects.toThrow(
+        `machine resource:default/web cannot publish host port 8080 on engine dr-host, as production did: Docker engine 'dr-host' answered HTTP 500: ${refusal}. Free the port there, or fail over onto another hypervisor host`,
+      );
+    }
+  });
+
+  it('lists the host ports its running containers publish, and whose each is', async () => {
+    const docker = {
+      listContainers: async (options?: object) => {
+        // Running ones only: a stopped container holds no port.
+        expect(options).toBeUndefined();
+        return [
+          {
+            Id: 'a',
+            Names: ['/web-prod'],
+            Labels: {},
+            Ports: [
+              { IP: '0.0.0.0', PrivatePort: 80, PublicPort: 8080, Type: 'tcp' },
+              { IP: '::', PrivatePort: 80, PublicPort: 8080, Type: 'tcp' },
+              { PrivatePort: 443, Type: 'tcp' },
+            ],
+          },
+          {
+            Id: 'b',
+            Names: ['/rr-kept-dns'],
+            Labels: {
+              [RUN_ID_LABEL]: 'kept',
+              [MACHINE_REF_LABEL]: 'resource:default/dns',
+            },
+            Ports: [{ PrivatePort: 53, PublicPort: 53, Type: 'udp' }],
+          },
+        ];
+      },
+    } as unknown as Docker;
+    const host = new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: '/nonexistent',
+    });
+    expect(await host.hostPortsInUse()).toEqual([
+      {
+        hostPort: 8080,
+        protocol: 'tcp',
+        hostIp: '0.0.0.0',
+        holder: 'container web-prod',
+      },
+      {
+        hostPort: 8080,
+        protocol: 'tcp',
+        hostIp: '::',
+        holder: 'container web-prod',
+      },
+      {
+        hostPort: 53,
+        protocol: 'udp',
+        holder:
+          'machine resource:default/dns of run kept (container rr-kept-dns)',
+      },
     ]);
   });
 });

@@ -5,8 +5,13 @@ import {
   type ProbeSpec,
 } from '@backstage-recovery/plugin-recovery-common';
 import { lastFailedCheckOutput } from './machineState';
+import {
+  describePortBinding,
+  failoverPorts,
+} from '@backstage-recovery/plugin-recovery-node';
 import type {
   CapturedNetwork,
+  HostPortInUse,
   HostRoom,
   HypervisorHost,
   LabHandle,
@@ -24,7 +29,7 @@ import {
   joinsLabNetwork,
 } from './adapt';
 import { firstHost, helperRange } from './lib/addresses';
-import { onEngine } from './lib/engineErrors';
+import { engineWords, onEngine } from './lib/engineErrors';
 import { artifactPath } from './captureNames';
 import { demuxDockerStream, isStatus } from './lib/dockerStreams';
 import { hasImage } from './lib/engineImages';
@@ -441,6 +446,20 @@ export class DockerHypervisorHost implements HypervisorHost {
       stopSignal,
       stopTimeout,
     } = await this.limitsInLab(test, runtime, adaptations);
+    // A failover publishes production's host ports (failoverPorts says which), so clients that
+    // reached production by them reach it here; a test lab publishes none. What is not published,
+    // and why, the capture's adaptations say.
+    const publish = test ? [] : failoverPorts(runtime.portBindings).publish;
+    const portBindings: Record<
+      string,
+      Array<{ HostIp: string; HostPort: string }>
+    > = {};
+    for (const p of publish)
+      (portBindings[p.containerPort] ??= []).push({
+        HostIp: p.hostIp ?? '',
+        HostPort: String(p.hostPort),
+      });
+    const published = publish.map(describePortBinding);
     const [first, ...rest] = endpoints;
     const create = () =>
       this.docker.createContainer({
@@ -453,7 +472,10 @@ export class DockerHypervisorHost implements HypervisorHost {
         WorkingDir: runtime.workingDir,
         User: runtime.user,
         ExposedPorts: Object.fromEntries(
-          runtime.exposedPorts.map(p => [p, {}]),
+          [...runtime.exposedPorts, ...Object.keys(portBindings)].map(p => [
+            p,
+            {},
+          ]),
         ),
         Healthcheck: dockerHealthcheck(runtime.healthcheck),
         Labels: labels,
@@ -462,6 +484,7 @@ export class DockerHypervisorHost implements HypervisorHost {
         HostConfig: {
           ...confined,
           NetworkMode: first ? first.network : 'none',
+          ...(publish.length > 0 ? { PortBindings: portBindings } : {}),
         },
         NetworkingConfig: first
           ? { EndpointsConfig: { [first.network]: first.config } }
@@ -504,6 +527,7 @@ export class DockerHypervisorHost implements HypervisorHost {
           machine: this.handle(lab.runId, capture.machineRef, info.Id, runtime),
           adaptations,
           addressesLost,
+          ...(published.length > 0 ? { published } : {}),
         };
       }
       // Never started: a backend stopped between its creation and its last network or volume may
@@ -533,6 +557,7 @@ export class DockerHypervisorHost implements HypervisorHost {
       ),
       adaptations,
       addressesLost,
+      ...(published.length > 0 ? { published } : {}),
     };
   }
 
@@ -666,8 +691,21 @@ export class DockerHypervisorHost implements HypervisorHost {
         return;
       } catch (e) {
         if (isStatus(e, 304)) return; // already started
-        if (!/address already in use/i.test(String((e as Error).message)))
-          throw e;
+        // A host port it publishes (a failover's) taken since the run's pre-flight, or by a
+        // process no engine lists: the engine says which (`Bind for 0.0.0.0:8080 failed: port is
+        // already allocated`, `listen tcp4 0.0.0.0:8080: bind: address already in use`).
+        const said = String((e as Error).message);
+        if (
+          /external connectivity|port is already allocated|userland proxy/i.test(
+            said,
+          )
+        ) {
+          const port = /(?:Bind for|listen \S+) \S*?:(\d+)/.exec(said)?.[1];
+          throw new ConflictError(
+            `machine ${machine.machineRef} cannot publish ${port ? `host port ${port}` : 'its host ports'} on engine ${this.id}, as production did: ${engineWords(this.id, e)}. Free the port there, or fail over onto another hypervisor host`,
+          );
+        }
+        if (!/address already in use/i.test(said)) throw e;
         const { wanted, clashes } = await this.addressClashes(machine);
         // The probe container can move: it got its address before this machine was restored,
         // from a lab not told this machine's address (a run tells every machine's; another
@@ -735,6 +773,37 @@ export class DockerHypervisorHost implements HypervisorHost {
       clashes.push({ network, address, holderId, holder, probe });
     }
     return { wanted, clashes };
+  }
+
+  hostPortsInUse(): Promise<HostPortInUse[]> {
+    return onEngine(
+      this.id,
+      () => this.hostPortsInUseOn(),
+      'listing the host ports its containers publish failed',
+    );
+  }
+
+  /** What the engine's running containers publish (a stopped one holds no port), and whose each is. */
+  private async hostPortsInUseOn(): Promise<HostPortInUse[]> {
+    const inUse: HostPortInUse[] = [];
+    for (const c of await this.docker.listContainers()) {
+      const name = (c.Names?.[0] ?? c.Id).replace(/^\//, '');
+      const labels = c.Labels ?? {};
+      const machine = labels[MACHINE_REF_LABEL];
+      const holder = machine
+        ? `machine ${machine} of run ${labels[RUN_ID_LABEL] ?? '(none)'} (container ${name})`
+        : `container ${name}`;
+      for (const p of c.Ports ?? []) {
+        if (!p.PublicPort) continue;
+        inUse.push({
+          hostPort: p.PublicPort,
+          protocol: p.Type,
+          ...(p.IP ? { hostIp: p.IP } : {}),
+          holder,
+        });
+      }
+    }
+    return inUse;
   }
 
   inspectMachine(machine: MachineHandle): Promise<MachineState> {

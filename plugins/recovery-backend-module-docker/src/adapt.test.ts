@@ -124,7 +124,7 @@ describe('adaptInspectedContainer', () => {
       nets,
     );
     expect(adaptations).toEqual([
-      'host port binding 0.0.0.0:15432 -> 5432/tcp dropped (reach the port on the lab network)',
+      'host port binding 0.0.0.0:15432 -> 5432/tcp published by a failover only, on the recovery host (a test recovery reaches the port on the lab network)',
       'bind mount of host path /srv/data at /var/lib/db dropped',
       "volume logs at /var/log not carried: the restored machine starts with the image's content there",
       'host device /dev/sdb (/dev/sdb) dropped',
@@ -135,6 +135,46 @@ describe('adaptInspectedContainer', () => {
       "DNS servers 10.0.0.53 dropped (the lab's resolver is used)",
     ]);
     expect(runtime.networks[0].ipv4Address).toBe('172.29.10.12');
+  });
+
+  it('records the host ports production published, and says which a failover publishes again and why not the others', () => {
+    const { runtime, adaptations } = adaptInspectedContainer(
+      inspected({
+        HostConfig: {
+          PortBindings: {
+            '80/tcp': [
+              { HostIp: '', HostPort: '8080' },
+              { HostIp: '127.0.0.1', HostPort: '8081' },
+            ],
+            '53/udp': [{ HostIp: '', HostPort: '5353' }],
+            '445/tcp': [{ HostIp: '10.0.0.5', HostPort: '445' }],
+            '5432/tcp': [{ HostIp: '', HostPort: '' }],
+            '9000/tcp': [],
+          },
+          PublishAllPorts: true,
+        },
+      }),
+      nets,
+    );
+    expect(runtime.portBindings).toEqual([
+      { containerPort: '445/tcp', hostPort: 445, hostIp: '10.0.0.5' },
+      { containerPort: '53/udp', hostPort: 5353 },
+      { containerPort: '5432/tcp' },
+      { containerPort: '80/tcp', hostPort: 8080 },
+      { containerPort: '80/tcp', hostPort: 8081, hostIp: '127.0.0.1' },
+    ]);
+    expect(adaptations).toEqual([
+      'host port binding 10.0.0.5:445 -> 445/tcp dropped: bound to 10.0.0.5, an address of the primary host, not of the recovery host',
+      'host port binding 5353 -> 53/udp published by a failover only, on the recovery host (a test recovery reaches the port on the lab network)',
+      "host port binding (random) -> 5432/tcp dropped: its engine picked production's host port, so no client counts on it",
+      'host port binding 8080 -> 80/tcp published by a failover only, on the recovery host (a test recovery reaches the port on the lab network)',
+      'host port binding 127.0.0.1:8081 -> 80/tcp published by a failover only, on the recovery host (a test recovery reaches the port on the lab network)',
+      'publish-all-ports dropped',
+    ]);
+    // A machine that published nothing records nothing.
+    expect(
+      adaptInspectedContainer(inspected(), nets).runtime,
+    ).not.toHaveProperty('portBindings');
   });
 
   it("carries tmpfs mounts, --tmpfs (in the host config alone) and --mount ones, with their options for the restore, and a shared memory size that is not Docker's default", () => {

@@ -5,6 +5,11 @@ import type {
   CapturedVolume,
   MachineLimits,
   MachineRuntime,
+  PortBinding,
+} from '@backstage-recovery/plugin-recovery-node';
+import {
+  describePortBinding,
+  failoverPorts,
 } from '@backstage-recovery/plugin-recovery-node';
 
 /** Subnet and gateway of a network on the primary engine, from `docker network inspect`. */
@@ -115,16 +120,18 @@ export function adaptInspectedContainer(
     }
   }
 
-  // Host ports.
-  const bindings = Object.entries(host.PortBindings ?? {}).filter(
-    ([, b]) => Array.isArray(b) && b.length > 0,
-  );
-  for (const [port, list] of bindings) {
-    const to = (list as Array<{ HostIp?: string; HostPort?: string }>)
-      .map(b => `${b.HostIp ? `${b.HostIp}:` : ''}${b.HostPort || '(random)'}`)
-      .join(', ');
+  // Host ports: recorded, for a failover to publish them again on the recovery host (the rule:
+  // failoverPorts); a test recovery publishes none.
+  const portBindings = productionPortBindings(host.PortBindings);
+  const { dropped } = failoverPorts(portBindings);
+  for (const binding of portBindings) {
+    const why = dropped.find(d => d.binding === binding)?.why;
     adaptations.push(
-      `host port binding ${to} -> ${port} dropped (reach the port on the lab network)`,
+      `host port binding ${describePortBinding(binding)} ${
+        why
+          ? `dropped: ${why}`
+          : 'published by a failover only, on the recovery host (a test recovery reaches the port on the lab network)'
+      }`,
     );
   }
   if (host.PublishAllPorts) adaptations.push('publish-all-ports dropped');
@@ -227,6 +234,7 @@ export function adaptInspectedContainer(
     healthcheck,
     labels,
     ...(carried.length > 0 ? { volumes: carried } : {}),
+    ...(portBindings.length > 0 ? { portBindings } : {}),
   };
   const limits = productionLimits(
     info,
@@ -245,6 +253,30 @@ export function adaptInspectedContainer(
     };
   }
   return { runtime, adaptations };
+}
+
+/** Production's host port bindings (`HostConfig.PortBindings`), by port then as listed. */
+function productionPortBindings(
+  bindings: Docker.HostConfig['PortBindings'] | undefined,
+): PortBinding[] {
+  return Object.entries((bindings ?? {}) as Record<string, unknown>)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .flatMap(([containerPort, list]) =>
+      (Array.isArray(list)
+        ? (list as Array<{ HostIp?: string; HostPort?: string }>)
+        : []
+      ).map(b => {
+        // Empty, or a range (`8080-8090`): the engine picked the port.
+        const hostPort = /^\d+$/.test(b.HostPort ?? '')
+          ? Number(b.HostPort)
+          : undefined;
+        return {
+          containerPort,
+          ...(hostPort ? { hostPort } : {}),
+          ...(b.HostIp ? { hostIp: b.HostIp } : {}),
+        };
+      }),
+    );
 }
 
 /** Docker's default capabilities: every machine has them unless production dropped them. */

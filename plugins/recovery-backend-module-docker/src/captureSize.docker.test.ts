@@ -2,12 +2,13 @@ import Docker from 'dockerode';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
+import { TestDatabases } from '@backstage/backend-test-utils';
 import { buildDemoImage, DEMO_IMAGE } from '../../../demo/site';
 import { CaptureStore } from '../../recovery-backend/src/database/CaptureStore';
 import { migrate } from '../../recovery-backend/src/database/migrations';
 import type { CatalogGraphLoader } from '../../recovery-backend/src/plan/catalogGraph';
 import { CaptureService } from '../../recovery-backend/src/service/CaptureService';
+import { recordingLogger } from '../../recovery-backend/src/testing/logger';
 import { PlanService } from '../../recovery-backend/src/service/PlanService';
 import { ProviderRegistry } from '../../recovery-backend/src/service/ProviderRegistry';
 import { DockerCaptureSource } from './DockerCaptureSource';
@@ -64,7 +65,7 @@ it("counts a machine's volume in its capture's size, as recorded and listed", as
   const captureStore = new CaptureStore(knex);
   const providers = new ProviderRegistry();
   providers.addCaptureSource(source);
-  const logger = mockServices.logger.mock();
+  const logger = recordingLogger();
   const captures = new CaptureService(
     captureStore,
     providers,
@@ -120,11 +121,13 @@ it("counts a machine's volume in its capture's size, as recorded and listed", as
   expect(imageBytes).toBeGreaterThan(0);
   expect(capture.sizeBytes).toBe(imageBytes + volume.sizeBytes);
   expect(stored.sizeBytes).toBe(capture.sizeBytes);
-  expect(logger.info).toHaveBeenCalledWith(
-    expect.stringContaining(
-      `Captured ${locator.machineRef} (${capture.sizeBytes} bytes`,
+  expect(logger.lines).toContainEqual({
+    level: 'info',
+    message: expect.stringContaining(
+      `Captured the machine (${capture.sizeBytes} bytes`,
     ),
-  );
+    fields: { machineRef: locator.machineRef, captureId: capture.id },
+  });
   // Paused for a few MB: far from half the default 5 minutes.
   expect(capture.pauseWarning).toBeUndefined();
 });

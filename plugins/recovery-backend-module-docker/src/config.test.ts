@@ -262,7 +262,7 @@ describe('readDockerModuleConfig probe image', () => {
       'recovery/Probe:1',
       'recovery probe',
       'recovery/probe:',
-      'recovery/probe@sha256:' + 'a'.repeat(64),
+      `recovery/probe@sha256:${'a'.repeat(64)}`,
       'tcp://probe:1',
     ]) {
       expect(() => probeImage(image)).toThrow(

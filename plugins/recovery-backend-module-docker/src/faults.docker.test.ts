@@ -136,12 +136,12 @@ async function tagsOf(captureId: string) {
 function heldCommits(
   ms: number,
   during: () => Promise<void> | void = () => {},
-  engine: Docker = primary,
+  base: Docker = primary,
 ): Docker {
-  const held = Object.create(engine) as Docker;
+  const held = Object.create(base) as Docker;
   let first = true;
   held.getContainer = (id: string) => {
-    const container = engine.getContainer(id);
+    const container = base.getContainer(id);
     const commit = container.commit.bind(container);
     container.commit = (async (opts: any) => {
       const fault = first ? during() : undefined;
@@ -210,10 +210,10 @@ function crash(name: 'primary' | 'recovery') {
 const locator = (
   name: string,
   container: string,
-  engine = 'primary',
+  engineId = 'primary',
 ): MachineLocator => ({
   machineRef: `resource:default/${name}`,
-  engine,
+  engine: engineId,
   container,
 });
 

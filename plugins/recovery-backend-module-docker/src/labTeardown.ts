@@ -103,7 +103,7 @@ async function removeNetwork(
       if (isStatus(e, 404)) return false;
       if (!isStatus(e, 403, 409)) throw e;
       if (Date.now() + delay > deadline) {
-        const left = (await endpointsOn(docker, id)).map(e => e.name);
+        const left = (await endpointsOn(docker, id)).map(ep => ep.name);
         throw new Error(
           `network ${name} still has ${left.length ? `endpoints ${left.join(', ')}` : 'active endpoints'} after ${NETWORK_REMOVAL.timeoutMs / 1000} s: ${(e as Error).message}`,
         );
@@ -111,10 +111,12 @@ async function removeNetwork(
       if (attempt > 1)
         await disconnect(docker, id, await endpointsOn(docker, id));
     }
-    await new Promise(resolve => setTimeout(resolve, delay));
+    await wait(delay);
     delay = Math.min(delay * 2, NETWORK_REMOVAL.maxDelayMs);
   }
 }
+
+const wait = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
 
 /**
  * The endpoints Docker lists on a network: `id` is the container's, `name` reaches the endpoint

@@ -3,6 +3,7 @@ import {
   coreServices,
   createBackendModule,
 } from '@backstage/backend-plugin-api';
+import { toError } from '@backstage/errors';
 import { recoveryProvidersExtensionPoint } from '@backstage-recovery/plugin-recovery-node';
 import { readDockerModuleConfig } from './config';
 import { DockerCaptureSource } from './DockerCaptureSource';
@@ -48,9 +49,12 @@ export const recoveryModuleDocker = createBackendModule({
             captures
               .resumeInterruptedCaptures()
               .catch(e =>
-                logger.warn(
-                  `recovery: could not check engine ${engine.id} for machines left paused by an unfinished capture: ${e}`,
-                ),
+                logger
+                  .child({ engine: engine.id })
+                  .warn(
+                    'recovery: could not check the engine for machines left paused by an unfinished capture',
+                    toError(e),
+                  ),
               );
             providers.addEventSource(
               new DockerEventSource(engine.id, docker, { logger }),
@@ -65,9 +69,10 @@ export const recoveryModuleDocker = createBackendModule({
               }),
             );
           }
-          logger.info(
-            `recovery: Docker engine ${engine.id} (${engine.role}) registered`,
-          );
+          logger.info('recovery: Docker engine registered', {
+            engine: engine.id,
+            role: engine.role,
+          });
         }
       },
     });

@@ -22,7 +22,7 @@ import {
   type RecoveryTasksApi,
 } from '@backstage-recovery/plugin-recovery-node';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { answerStatus, type TaskReport } from './tasks';
+import { answerStatus, loggedError, type TaskReport } from './tasks';
 
 /** A run the nightly check plans: for `entityRef`, standing in for the runs of those it `covers`. */
 export interface NightlyTarget {
@@ -53,7 +53,11 @@ function chooseRuns(candidates: Candidate[]): NightlyTarget[] {
     const by = chosen.find(
       t =>
         t.uncaptured.length === 0 &&
-        coversPlan({ status: 'succeeded', plan: t.plan }, c.plan),
+        coversPlan(
+          { entityRef: t.entityRef, status: 'succeeded', plan: t.plan },
+          c.plan,
+          c.entityRef,
+        ),
     );
     if (by) by.covers.push({ entityRef: c.entityRef, plan: c.plan });
     else chosen.push({ ...c, covers: [] });
@@ -133,6 +137,11 @@ export interface NightlyReport extends TaskReport {
   /** Nightly-check annotations it could not read (NightlyOptOuts.unread): their entities were checked. */
   unread?: string[];
   /**
+   * Entities among `failed` that were not checked as their run was interrupted, started again and
+   * interrupted again: no recovery of theirs failed, none was proven either.
+   */
+  interrupted?: string[];
+  /**
    * What it did about each entity, as the backend records it for the entity's page: its run
    * started, covered by another's, left out, or refused and why. One an entity, the last word.
    */
@@ -146,8 +155,11 @@ export interface NightlyReport extends TaskReport {
 export function nightlySummary(report: NightlyReport): string {
   const entities = report.succeeded.length + report.failed.length;
   const runs = `${report.started} run${report.started === 1 ? '' : 's'}`;
+  const interrupted = report.interrupted?.length
+    ? ` (${report.interrupted.length} of them not checked: their run was interrupted)`
+    : '';
   return [
-    `Nightly readiness check: ${runs} for ${entities} entities, ${report.succeeded.length} recovered, ${report.failed.length} failed`,
+    `Nightly readiness check: ${runs} for ${entities} entities, ${report.succeeded.length} recovered, ${report.failed.length} failed${interrupted}`,
     ...report.runs.map(r => `  ${r}`),
     ...(report.unread ?? []).map(u => `  ${u}`),
   ].join('\n');
@@ -223,7 +235,7 @@ function withoutPlan(
       message: `no boot plan, so no test recovery: ${r.reasons.join('; ') || r.status}`,
     }));
   for (const { entityRef, message } of unplanned)
-    logger.error(`Nightly check: ${entityRef}: ${message}`);
+    logger.error(`Nightly check: ${message}`, { entityRef });
   return unplanned;
 }
 
@@ -235,19 +247,21 @@ function logPlannedRuns(
   logger: LoggerService,
 ) {
   logger.info(
-    `Nightly check: ${targets.length} runs planned for ${targets.length + covered} entities` +
-      (optedOut.size > 0
-        ? ` (${optedOut.size} opted out: ${[...optedOut].join(', ')})`
-        : ''),
+    `Nightly check: ${targets.length} runs planned for ${targets.length + covered} entities${
+      optedOut.size > 0 ? ` (${optedOut.size} opted out)` : ''
+    }`,
+    optedOut.size > 0 ? { optedOut: [...optedOut] } : undefined,
   );
   for (const t of targets) {
     if (t.covers.length > 0)
       logger.info(
-        `Nightly check: ${t.entityRef} covers ${t.covers.map(c => c.entityRef).join(', ')}`,
+        `Nightly check: its run covers ${t.covers.length} more ${t.covers.length === 1 ? 'entity' : 'entities'}`,
+        { entityRef: t.entityRef, covers: t.covers.map(c => c.entityRef) },
       );
     if (t.uncaptured.length > 0) {
       logger.warn(
-        `Nightly check: ${t.entityRef}: never captured: ${t.uncaptured.join(', ')}; its run will be refused, so it covers no one`,
+        'Nightly check: machines never captured, so its run will be refused and covers no one',
+        { entityRef: t.entityRef, machineRefs: t.uncaptured },
       );
     }
   }
@@ -343,7 +357,8 @@ export function nightlyRecorder(
       if (answerStatus(error) === 409) {
         superseded = true;
         logger.warn(
-          `Nightly check: a newer night's outcomes are recorded, so this one's are not: ${messageOf(error)}`,
+          "Nightly check: a newer night's outcomes are recorded, so this one's are not",
+          loggedError(error),
         );
         return;
       }
@@ -351,7 +366,8 @@ export function nightlyRecorder(
       for (const [ref, o] of batch) if (!unsent.has(ref)) unsent.set(ref, o);
       if (!failing) {
         logger.warn(
-          `Nightly check: could not record its outcomes so far, so the pages of the entities it reached still show the last night's until it records them: ${messageOf(error)}`,
+          "Nightly check: could not record its outcomes so far, so the pages of the entities it reached still show the last night's until it records them",
+          loggedError(error),
         );
       }
       failing = true;
@@ -374,7 +390,8 @@ async function recordNightlyCheck(
     });
   } catch (error) {
     logger.warn(
-      `Nightly check: could not record its outcomes for ${night.outcomes.length} entities, so their pages still show the last outcomes recorded: ${messageOf(error)}`,
+      `Nightly check: could not record its outcomes for ${night.outcomes.length} entities, so their pages still show the last outcomes recorded`,
+      loggedError(error),
     );
   }
 }
@@ -482,8 +499,9 @@ const STOPPED =
  * up, and a later plan holding every machine of one it refused is not started (`refusedWithin`).
  *
  * A target's run stands in for those it `covers` only where readiness will count it for them
- * (`coversPlan`): a run that failed on a machine outside one's plan, or that could not start,
- * tells nothing about it, so it then gets its own run, later within the budget. A run a failover
+ * (`coversPlan`): a run that failed on a machine outside one's plan, failed as a whole (no room on
+ * the host for all it boots, its engine gone), or could not start, tells nothing about it, so it
+ * then gets its own run, later within the budget. A run a failover
  * interrupted counts for no one (readiness skips it): it is started once more.
  */
 export async function runNightlyCheck(
@@ -665,7 +683,7 @@ class NightlyRuns {
     return {
       ...target,
       index,
-      label: `Nightly check ${index + 1}/${this.queue.length}: ${target.entityRef}`,
+      label: `Nightly check ${index + 1}/${this.queue.length}`,
       own: target.why ? ` (its own: ${target.why})` : '',
     };
   }
@@ -679,16 +697,22 @@ class NightlyRuns {
 
   private fail(turn: Turn, ref: string, message: string) {
     this.report.failed.push({ entityRef: ref, message });
-    this.logger.error(
-      `${turn.label}: ${ref === turn.entityRef ? '' : `${ref}: `}${message}`,
-    );
+    this.logger.error(`${turn.label}: ${message}`, {
+      entityRef: ref,
+      // One it was to cover: the run it waited for.
+      ...(ref !== turn.entityRef && { runEntityRef: turn.entityRef }),
+    });
   }
 
   /** Those it was to cover get their own runs, after the planned ones. */
   private runOnTheirOwn(turn: Turn, left: Queued['covers'], reason: string) {
     if (left.length === 0) return;
     this.logger.warn(
-      `${turn.label}: runs of their own for ${left.map(c => c.entityRef).join(', ')}: ${reason}`,
+      `${turn.label}: runs of their own for those it was to cover: ${reason}`,
+      {
+        entityRef: turn.entityRef,
+        covers: left.map(c => c.entityRef),
+      },
     );
     this.queue.push(
       ...chooseRuns(left.map(c => ({ ...c, uncaptured: [] }))).map(t => ({
@@ -737,9 +761,12 @@ class NightlyRuns {
           // Only "host busy" is worth waiting for; after a lost answer the run may exist already.
           if (!isHostBusy(error)) throw error;
           if (attempt === 1)
-            this.logger.info(
-              `${label}: hypervisor host busy, waiting for it: ${messageOf(error)}`,
-            );
+            this.logger
+              .child({ entityRef })
+              .info(
+                `${label}: hypervisor host busy, waiting for it`,
+                loggedError(error),
+              );
           if (!(await this.waitForRetry())) {
             return {
               kind: 'out of time',
@@ -761,7 +788,7 @@ class NightlyRuns {
     let run = started;
     try {
       this.report.started++;
-      this.logger.info(`${label}: run ${run.id} started`);
+      this.logger.info(`${label}: run started`, { entityRef, runId: run.id });
       // Tonight's word on the entity from now on: its run is under way (its end will say how it went).
       this.outcomes.startedFor(
         entityRef,
@@ -778,18 +805,20 @@ class NightlyRuns {
         } catch (error) {
           if (!isTransientPollError(error)) throw error;
           pollError = error;
-          this.logger.warn(
-            `${label}: could not read run ${run.id}, retrying: ${messageOf(error)}`,
-          );
+          this.logger
+            .child({ entityRef, runId: run.id })
+            .warn(
+              `${label}: could not read the run, retrying`,
+              loggedError(error),
+            );
         }
       }
       if (run.status === 'pending' || run.status === 'running') {
         return {
           kind: 'out of time',
-          message:
-            `run ${run.id} was still ${run.status} when the task's time budget ran out` +
-            (pollError ? ` (last poll failed: ${messageOf(pollError)})` : '') +
-            '; it goes on, and readiness counts it once it ends',
+          message: `run ${run.id} was still ${run.status} when the task's time budget ran out${
+            pollError ? ` (last poll failed: ${messageOf(pollError)})` : ''
+          }; it goes on, and readiness counts it once it ends`,
           covering: `run ${run.id} of ${entityRef}, which was to cover it, was still ${run.status} when the task's time budget ran out`,
           covered: `run ${run.id} of ${entityRef}, covering it, was still ${run.status} when the task's time budget ran out; it goes on, and readiness counts it for this entity once it ends`,
           runId: run.id,
@@ -844,6 +873,7 @@ class NightlyRuns {
       case 'finished':
         this.finished(turn, outcome.run);
         return;
+      // no default
     }
   }
 
@@ -975,7 +1005,7 @@ class NightlyRuns {
       return;
     }
     // Whom this run tells about as readiness counts it; the others get their own.
-    const told = turn.covers.filter(c => coversPlan(run, c.plan));
+    const told = turn.covers.filter(c => coversPlan(run, c.plan, c.entityRef));
     const untold = turn.covers.filter(c => !told.includes(c));
     if (run.status === 'succeeded') this.succeeded(turn, run, told, untold);
     else this.failed(turn, run, told, untold);
@@ -987,9 +1017,10 @@ class NightlyRuns {
    */
   private startAgain(turn: Turn, run: RecoveryRun) {
     const { entityRef, label } = turn;
-    const message = run.error?.message ?? 'failed';
+    const message = run.error?.message ?? 'interrupted';
     this.logger.warn(
-      `${label}: run ${run.id} ${message}; it counts for no one, so it is started again`,
+      `${label}: run ${message}; it counts for no one, so it is started again`,
+      { entityRef, runId: run.id },
     );
     this.outcomes.startedFor(
       entityRef,
@@ -1007,7 +1038,12 @@ class NightlyRuns {
 
   private interruptedAgain(turn: Turn, run: RecoveryRun) {
     const { entityRef, covers } = turn;
-    const message = run.error?.message ?? 'failed';
+    const message = run.error?.message ?? 'interrupted';
+    // Not checked, which is no failed recovery: the summary tells them apart.
+    (this.report.interrupted ??= []).push(
+      entityRef,
+      ...covers.map(c => c.entityRef),
+    );
     this.fail(
       turn,
       entityRef,
@@ -1054,9 +1090,11 @@ class NightlyRuns {
       });
     }
     this.report.succeeded.push(entityRef, ...told.map(c => c.entityRef));
-    this.logger.info(
-      `${label}: run ${run.id} recovered in ${run.rtoSeconds} s${covering(told)}`,
-    );
+    this.logger.info(`${label}: run recovered in ${run.rtoSeconds} s`, {
+      entityRef,
+      runId: run.id,
+      ...(told.length > 0 && { covers: told.map(c => c.entityRef) }),
+    });
     this.report.runs.push(
       `${entityRef}: run ${run.id} succeeded in ${run.rtoSeconds} s${covering(told)}${turn.own}`,
     );
@@ -1103,7 +1141,7 @@ class NightlyRuns {
     this.runOnTheirOwn(
       turn,
       untold,
-      `run ${run.id} of ${entityRef} failed${failedOn ? ` on ${failedOn}, outside its plan` : ''}`,
+      `run ${run.id} of ${entityRef} failed${failedOn ? ` on ${failedOn}, outside its plan` : ' as a whole, on no machine of its plan'}`,
     );
   }
 }

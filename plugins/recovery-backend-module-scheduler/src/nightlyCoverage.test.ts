@@ -255,6 +255,36 @@ describe('nightly check coverage', () => {
     );
   });
 
+  it('after a run failed as a whole (no room on the host for all it boots), runs on their own those it covered', async () => {
+    const items = shopItems();
+    const noRoom = {
+      status: 'failed' as const,
+      error: {
+        message:
+          'hypervisor host recovery has 11.5 MiB free for captures of 2.0 GiB',
+      },
+    };
+    const { api, started } = apiOf(items, entityRef =>
+      entityRef === SHOP ? noRoom : { rtoSeconds: 4 },
+    );
+    const report = await nightlyCheck(
+      api,
+      nightlyOptOuts([]),
+      mockServices.logger.mock(),
+      { pollIntervalMs: 1 },
+    );
+    // The host's room for the system's plan says nothing of a part's, which readiness judges by
+    // a run of its own: each gets one. The system's failure stays its own.
+    expect(started).toEqual([SHOP, A, B]);
+    expect(report.succeeded).toEqual([A, B]);
+    expect(report.failed).toEqual([
+      { entityRef: SHOP, message: noRoom.error.message },
+    ]);
+    expect(nightlySummary(report)).toContain(
+      `  ${A}: run r2 succeeded in 4 s (its own: run r1 of ${SHOP} failed as a whole, on no machine of its plan)`,
+    );
+  });
+
   it('runs on their own those a run was to cover when it could not start', async () => {
     const items = shopItems();
     // Captured when readiness was read, pruned by the time the run asked for it.
@@ -279,7 +309,7 @@ describe('nightly check coverage', () => {
   it('starts again a run a failover interrupted, which counts for no one, once the host is free', async () => {
     const items = shopItems();
     const interrupted = {
-      status: 'failed' as const,
+      status: 'interrupted' as const,
       error: {
         message: 'Interrupted: preempted by failover f1 of system:default/bank',
       },
@@ -323,6 +353,51 @@ describe('nightly check coverage', () => {
         `  ${SHOP}: run r3 succeeded in 9 s, covering ${A}, ${B}`,
       ].join('\n'),
     );
+  });
+
+  it('counts an entity whose run was interrupted twice as not checked, apart from a failed recovery, and a failure in such words as a failure', async () => {
+    const items = shopItems();
+    const shutdown = 'Interrupted: the backend is shutting down';
+    const { api, started } = apiOf(items, () => ({
+      status: 'interrupted',
+      error: { message: shutdown },
+    }));
+    const report = await nightlyCheck(
+      api,
+      nightlyOptOuts([]),
+      mockServices.logger.mock(),
+      { pollIntervalMs: 1, deadline: Date.now() + 60_000 },
+    );
+    // The shop's run, started again once; then never its parts' own runs: it was to cover them.
+    expect(started).toEqual([SHOP, SHOP]);
+    expect(report.succeeded).toEqual([]);
+    expect(report.interrupted).toEqual([SHOP, A, B]);
+    expect(report.failed.map(f => f.entityRef)).toEqual([SHOP, A, B]);
+    expect(nightlySummary(report)).toBe(
+      [
+        'Nightly readiness check: 2 runs for 3 entities, 0 recovered, 3 failed (3 of them not checked: their run was interrupted)',
+        `  ${SHOP}: run r1 interrupted, started again`,
+        `  ${SHOP}: run r2 interrupted again`,
+      ].join('\n'),
+    );
+
+    // Only the status says interrupted: a failure in such words (a host's own) is a failure,
+    // never started again.
+    const message = 'Interrupted: by its host';
+    const failing = apiOf(items, () => ({
+      status: 'failed',
+      error: { message },
+    }));
+    const failed = await nightlyCheck(
+      failing.api,
+      nightlyOptOuts([]),
+      mockServices.logger.mock(),
+      { pollIntervalMs: 1, deadline: Date.now() + 60_000 },
+    );
+    expect(failing.started.filter(ref => ref === SHOP)).toEqual([SHOP]);
+    expect(failed.interrupted).toBeUndefined();
+    expect(failed.failed).toContainEqual({ entityRef: SHOP, message });
+    expect(nightlySummary(failed)).not.toContain('not checked');
   });
 
   it('says once what a failover kept on the host refuses, and starts no run it would refuse for certain', async () => {

@@ -37,9 +37,9 @@ const [A, B, C, D, E] = ['a', 'b', 'c', 'd', 'e'].map(
   n => `component:default/${n}`,
 );
 const machine = (entityRef: string) =>
-  entityRef
+  `${entityRef
     .replace('component:', 'resource:')
-    .replace('system:default/shop', 'resource:default/shop') + '-01';
+    .replace('system:default/shop', 'resource:default/shop')}-01`;
 const [A01, B01] = [machine(A), machine(B)];
 const NIGHTLY = 'recovery.backstage-recovery.io/nightly-check';
 
@@ -103,6 +103,15 @@ const NO_CAPTURE = `No capture of ${machine(D)} yet: capture first (POST /captur
 const said = ({ partial, outcomes }: NightlyCheckRecord) =>
   `record ${partial ? 'so far' : 'whole'}: ${outcomes.map(o => `${o.entityRef.replace(/^\w+:default\//, '')} ${o.outcome}`).join(', ')}`;
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
+
+/** What a logger warned: each line's message, and its error's. */
+const warnings = (logger: ReturnType<typeof mockServices.logger.mock>) =>
+  vi
+    .mocked(logger.warn)
+    .mock.calls.map(([message, error]: unknown[]) => [
+      message,
+      (error as Error).message,
+    ]);
 
 describe('nightly check outcomes', () => {
   const items = [
@@ -311,11 +320,15 @@ describe('nightly check outcomes', () => {
       'record whole: shop started, a covered, b covered',
     ]);
     expect(report).toMatchObject({ succeeded: [SHOP, A, B], failed: [] });
-    expect(
-      vi.mocked(logger.warn).mock.calls.map((c: unknown[]) => String(c[0])),
-    ).toEqual([
-      "Nightly check: could not record its outcomes so far, so the pages of the entities it reached still show the last night's until it records them: POST /nightly-check failed with 503: database unreachable",
-      'Nightly check: could not record its outcomes for 3 entities, so their pages still show the last outcomes recorded: POST /nightly-check failed with 503: database unreachable',
+    expect(warnings(logger)).toEqual([
+      [
+        "Nightly check: could not record its outcomes so far, so the pages of the entities it reached still show the last night's until it records them",
+        'POST /nightly-check failed with 503: database unreachable',
+      ],
+      [
+        'Nightly check: could not record its outcomes for 3 entities, so their pages still show the last outcomes recorded',
+        'POST /nightly-check failed with 503: database unreachable',
+      ],
     ]);
     expect(() =>
       finishTask('Nightly readiness check', report.failed, logger),
@@ -482,11 +495,15 @@ describe('nightly check outcomes', () => {
       'record so far: d excluded',
       'record so far: e excluded',
     ]);
-    expect(
-      vi.mocked(logger.warn).mock.calls.map((c: unknown[]) => String(c[0])),
-    ).toEqual([
-      "Nightly check: could not record its outcomes so far, so the pages of the entities it reached still show the last night's until it records them: POST /nightly-check failed with 503: database unreachable",
-      "Nightly check: a newer night's outcomes are recorded, so this one's are not: POST /nightly-check failed with 409: The nightly check of 2026-12-06T02:30:00.000Z is recorded",
+    expect(warnings(logger)).toEqual([
+      [
+        "Nightly check: could not record its outcomes so far, so the pages of the entities it reached still show the last night's until it records them",
+        'POST /nightly-check failed with 503: database unreachable',
+      ],
+      [
+        "Nightly check: a newer night's outcomes are recorded, so this one's are not",
+        'POST /nightly-check failed with 409: The nightly check of 2026-12-06T02:30:00.000Z is recorded',
+      ],
     ]);
   });
 

@@ -9,6 +9,7 @@ import {
   RecoveryTaskError,
   type RecoveryTasksApi,
 } from '@backstage-recovery/plugin-recovery-node';
+import { recordingLogger } from '../../recovery-backend/src/testing/logger';
 import { nightlyCheck, nightlyTargets, runNightlyCheck } from './nightlyCheck';
 import {
   analyseSystems,
@@ -593,7 +594,7 @@ describe('scheduled tasks', () => {
         throw new Error('unused');
       },
     };
-    const logger = mockServices.logger.mock();
+    const logger = recordingLogger();
     const report = await captureMachines(
       api,
       ['resource:default/busy', 'resource:default/a', 'resource:default/bad'],
@@ -606,11 +607,30 @@ describe('scheduled tasks', () => {
       ],
       beingCaptured: ['resource:default/busy'],
     });
-    expect(logger.info).toHaveBeenCalledWith(
-      expect.stringContaining(
-        'resource:default/busy left to the capture of it under way: capture of resource:default/busy refused',
-      ),
-    );
+    // Each machine named in the line's fields, the error as the line's error.
+    expect(logger.lines).toEqual([
+      {
+        level: 'info',
+        message: 'Capture 1/3: left to the capture of it under way',
+        fields: { machineRef: 'resource:default/busy' },
+        error: expect.objectContaining({
+          message: expect.stringMatching(
+            /^capture of resource:default\/busy refused: it is being captured since/,
+          ),
+        }),
+      },
+      {
+        level: 'info',
+        message: 'Capture 2/3: captured (0 bytes in 0 ms)',
+        fields: { machineRef: 'resource:default/a' },
+      },
+      {
+        level: 'error',
+        message: 'Capture 3/3: failed',
+        fields: { machineRef: 'resource:default/bad' },
+        error: expect.objectContaining({ message: 'engine said no' }),
+      },
+    ]);
   });
 
   it('captures machines never captured first, then the oldest capture first, so a timeout cuts off a different machine each time', async () => {
@@ -649,7 +669,7 @@ describe('scheduled tasks', () => {
         return [];
       },
     } as unknown as RecoveryTasksApi;
-    const refs = [
+    const machineRefs = [
       'resource:default/a',
       'resource:default/b',
       'resource:default/c',
@@ -657,7 +677,7 @@ describe('scheduled tasks', () => {
     ];
     const report = await captureMachines(
       api,
-      refs,
+      machineRefs,
       mockServices.logger.mock(),
       controller.signal,
     );

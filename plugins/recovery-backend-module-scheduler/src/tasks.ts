@@ -1,6 +1,9 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
 import type { Capture } from '@backstage-recovery/plugin-recovery-common';
-import type { RecoveryTasksApi } from '@backstage-recovery/plugin-recovery-node';
+import {
+  messageOf,
+  type RecoveryTasksApi,
+} from '@backstage-recovery/plugin-recovery-node';
 
 export interface TaskReport {
   succeeded: string[];
@@ -54,6 +57,7 @@ export async function captureMachines(
 ): Promise<TaskReport> {
   const report: TaskReport = { succeeded: [], failed: [] };
   for (const [index, machineRef] of machineRefs.entries()) {
+    const label = `Capture ${index + 1}/${machineRefs.length}`;
     if (signal?.aborted) {
       const rest = machineRefs.slice(index);
       report.failed.push(
@@ -64,6 +68,7 @@ export async function captureMachines(
       );
       logger.error(
         `Capture: the task's timeout ran out; ${rest.length} of ${machineRefs.length} machines not captured`,
+        { machineRefs: rest },
       );
       break;
     }
@@ -71,16 +76,20 @@ export async function captureMachines(
       const [capture] = await api.capture(machineRef, { signal });
       report.succeeded.push(machineRef);
       logger.info(
-        `Capture ${index + 1}/${machineRefs.length}: ${machineRef} (${capture?.sizeBytes ?? 0} bytes in ${capture?.durationMs ?? 0} ms)`,
+        `${label}: captured (${capture?.sizeBytes ?? 0} bytes in ${capture?.durationMs ?? 0} ms)`,
+        { machineRef, ...(capture && { captureId: capture.id }) },
       );
     } catch (error) {
       // A 409: someone else's capture of it is under way, which is what this one was for; failing
       // the task for it would alert on a click in the portal.
       if (answerStatus(error) === 409 && !signal?.aborted) {
         (report.beingCaptured ??= []).push(machineRef);
-        logger.info(
-          `Capture ${index + 1}/${machineRefs.length}: ${machineRef} left to the capture of it under way: ${(error as Error).message}`,
-        );
+        logger
+          .child({ machineRef })
+          .info(
+            `${label}: left to the capture of it under way`,
+            loggedError(error),
+          );
         continue;
       }
       // Only the wait was aborted: the backend goes on with the capture it started, up to its deadline.
@@ -88,9 +97,11 @@ export async function captureMachines(
         ? "the task's timeout ran out while it was being captured (the backend goes on with it until its own deadline, recovery.captures.timeout)"
         : String((error as Error).message);
       report.failed.push({ entityRef: machineRef, message });
-      logger.error(
-        `Capture ${index + 1}/${machineRefs.length}: ${machineRef} failed: ${message}`,
-      );
+      if (signal?.aborted) logger.error(`${label}: ${message}`, { machineRef });
+      else
+        logger
+          .child({ machineRef })
+          .error(`${label}: failed`, loggedError(error));
     }
   }
   return report;
@@ -132,6 +143,14 @@ export async function analyseSystems(
     failed,
     logger,
   );
+}
+
+/**
+ * What was thrown, as the logger takes it (its stack kept): an Error, or one saying what it was.
+ * (@backstage/errors' toError, which this package does not depend on.)
+ */
+export function loggedError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(messageOf(error));
 }
 
 /**

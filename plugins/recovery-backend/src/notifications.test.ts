@@ -204,16 +204,21 @@ async function backend() {
   };
   /** web recovered: web, database and shop recoverable. */
   const recover = () => run('succeeded');
-  /** A test recovery of web that fails as a whole, its lab refused by a recovery engine that is down. */
+  /**
+   * A test recovery of web that fails on db-01, which it boots as the database's and the system's
+   * plans do: it counts against all three (one failed as a whole would count against web alone).
+   */
   const failRun = async () => {
-    const createLab = host.createLab;
-    host.createLab = async () => {
-      throw new Error('connect ENOENT /run/recovery-docker/recovery.sock');
+    const startMachine = host.startMachine;
+    host.startMachine = async machine => {
+      if (machine.machineRef === 'resource:default/db-01')
+        throw new Error('OCI runtime create failed: exec format error');
+      return startMachine.call(host, machine);
     };
     try {
       return await run('failed');
     } finally {
-      host.createLab = createLab;
+      host.startMachine = startMachine;
     }
   };
   /** Removes entities from the catalog, as a deleted location would. */
@@ -275,7 +280,7 @@ describe('readiness notices through the notifications plugin', () => {
 
     const failed = await failRun();
     expect(failed.error?.message).toContain(
-      'connect ENOENT /run/recovery-docker/recovery.sock',
+      'OCI runtime create failed: exec format error',
     );
     await sweep();
     // web and database, team-a's, in one alarm: the run, its entity, its cause, when, in the plugin's words.
@@ -293,7 +298,7 @@ describe('readiness notices through the notifications plugin', () => {
     });
     expect(alarm.payload.description).toMatch(
       new RegExp(
-        `^web's test recovery \\(run ${failed.id}\\) failed at \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC: .*connect ENOENT /run/recovery-docker/recovery\\.sock.*; ` +
+        `^web's test recovery \\(run ${failed.id}\\) failed at \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC: .*OCI runtime create failed: exec format error.*; ` +
           'it was the last test recovery of web and database, not recoverable until one succeeds$',
       ),
     );
@@ -307,10 +312,10 @@ describe('readiness notices through the notifications plugin', () => {
       severity: 'high',
     });
     expect(systems.payload.description).toMatch(
-      /^A test recovery of another entity failed as a whole at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC; it was the last test recovery of system shop/,
+      /^A test recovery of another entity failed on resource:default\/db-01 at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC; it was the last test recovery of system shop/,
     );
     expect(JSON.stringify(systems)).not.toMatch(
-      new RegExp(`${failed.id}|ENOENT|\\bweb\\b`),
+      new RegExp(`${failed.id}|exec format|\\bweb\\b`),
     );
     expect(await inbox(BOB)).toEqual([]);
   });

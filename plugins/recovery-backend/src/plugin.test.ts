@@ -14,6 +14,7 @@ import { migrate } from './database/migrations';
 import { recoveryPlugin } from './plugin';
 import { FakeCaptureSource } from './testing/FakeCaptureSource';
 import { FakeHost } from './testing/FakeHost';
+import { recordingLogger } from './testing/logger';
 import { providersModule } from './testing/providers';
 import { captureAndPoll } from './testing/captureRequests';
 
@@ -68,6 +69,8 @@ async function start(
     eventSources?: InitializationEventSource[];
     /** The plugin's database (default: a fresh in-memory one). */
     knex?: Knex;
+    /** The plugin's logger (default: the test backend's). */
+    logger?: ReturnType<typeof recordingLogger>;
   } = {},
 ) {
   const host = new FakeHost({
@@ -86,6 +89,12 @@ async function start(
       catalogServiceMock.factory({ entities }),
       ...(options.knex
         ? [mockServices.database.factory({ knex: options.knex })]
+        : []),
+      ...(options.logger
+        ? [
+            mockServices.rootLogger.mock({ child: () => options.logger! })
+              .factory,
+          ]
         : []),
       mockServices.rootConfig.factory({
         data: {
@@ -581,5 +590,31 @@ describe('recovery API', () => {
     await backend.stop();
     expect(stopped).toBe(true);
     expect(flushed).toEqual(['dns']);
+  });
+
+  it('logs an event source that stops, the source in the line and its error as the error', async () => {
+    const logger = recordingLogger();
+    const failure = new Error('engine went away');
+    const { backend } = await start({
+      eventSources: [
+        {
+          id: 'docker:primary',
+          start: async () => {
+            throw failure;
+          },
+        },
+      ],
+      logger,
+    });
+    // Shutdown waits for each source's collector, its failure logged.
+    await backend.stop();
+    expect(logger.lines.filter(l => l.level === 'error')).toEqual([
+      {
+        level: 'error',
+        message: 'Event source stopped',
+        fields: { source: 'docker:primary' },
+        error: failure,
+      },
+    ]);
   });
 });

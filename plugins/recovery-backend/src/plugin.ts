@@ -3,7 +3,7 @@ import {
   createBackendPlugin,
 } from '@backstage/backend-plugin-api';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
-import { ForwardedError } from '@backstage/errors';
+import { ForwardedError, toError } from '@backstage/errors';
 import { notificationService } from '@backstage/plugin-notifications-node';
 import { recoveryPermissions } from '@backstage-recovery/plugin-recovery-common';
 import {
@@ -23,6 +23,8 @@ import { RunStore } from './database/RunStore';
 import { AnalysisService } from './service/AnalysisService';
 import { CatalogGraphLoader } from './plan/catalogGraph';
 import { AuthorizedRunService } from './run/AuthorizedRunService';
+import { AuthorizedAnalysisService } from './service/AuthorizedAnalysisService';
+import { AuthorizedCaptureService } from './service/AuthorizedCaptureService';
 import { RunService } from './run/RunService';
 import { CaptureService } from './service/CaptureService';
 import { PlanService } from './service/PlanService';
@@ -204,14 +206,16 @@ export const recoveryPlugin = createBackendPlugin({
         const collectors: Promise<void>[] = [];
         lifecycle.addStartupHook(() => {
           for (const source of providers.eventSources) {
+            const sourceLogger = logger.child({ source: source.id });
             collectors.push(
               // From the newest event it stored: what the engine still holds of the time the
               // backend was down is not lost.
               events
                 .newestEventTimeFrom(source.id)
                 .catch(error => {
-                  logger.warn(
-                    `Event source ${source.id} starts without its resume point: ${error}`,
+                  sourceLogger.warn(
+                    'Event source starts without its resume point',
+                    toError(error),
                   );
                   return undefined;
                 })
@@ -225,7 +229,7 @@ export const recoveryPlugin = createBackendPlugin({
                   ),
                 )
                 .catch(error =>
-                  logger.error(`Event source ${source.id} stopped: ${error}`),
+                  sourceLogger.error('Event source stopped', toError(error)),
                 ),
             );
           }
@@ -240,35 +244,36 @@ export const recoveryPlugin = createBackendPlugin({
           ]);
         });
 
+        // The services as a caller may use them (their catalog view and grants): the HTTP API's
+        // callers, and the plugin itself for its modules' tasks.
+        const authorizer = new RecoveryAuthorizer(permissions);
+        const authorized = {
+          captures: new AuthorizedCaptureService(captures, authorizer, graphs),
+          runs: new AuthorizedRunService(runs, authorizer, graphs, plans),
+          analyses: new AuthorizedAnalysisService(analyses, authorizer, graphs),
+        };
         httpRouter.use(
           await createRouter({
             httpAuth,
-            permissions,
+            authorizer,
             auditor,
             events,
-            analyses,
             maxEventsRequestSize: String(settings.eventsMaxRequestSize),
             graphs,
             plans,
-            captures,
-            runs,
             readiness,
+            ...authorized,
           }),
         );
         httpRouter.addAuthPolicy({ path: '/health', allow: 'unauthenticated' });
 
         // Last: modules (the scheduler) drive the services in-process, as the plugin itself.
-        const authorizer = new RecoveryAuthorizer(permissions);
         const tasks = new RecoveryTasks({
           auth,
           auditor,
-          authorizer,
-          graphs,
-          captures,
-          runs: new AuthorizedRunService(runs, authorizer, graphs, plans),
-          analyses,
           readiness,
           nightlyChecks,
+          ...authorized,
         });
         await Promise.all(
           connections.map(async ({ connect, reportModuleStartupFailure }) => {

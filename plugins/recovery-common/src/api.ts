@@ -35,7 +35,7 @@ import type {
  *   `active=true`: only pending and running runs, of any entity unless `entityRef` is given
  * - `GET  /runs/:id` → `RecoveryRun`
  * - `POST /runs/:id/release` → `RecoveryRun` (a finished failover: what it kept on its host is
- *   removed, its last step says who released it and what went; needs `recovery.run.failover`;
+ *   removed, its last step says who released it and what went; needs `recovery.run.release`;
  *   `RecoveryClient.releaseFailover`)
  *
  * @public

@@ -46,8 +46,8 @@ describe('captureInTurn', () => {
     const captures = await captureInTurn(backend, 'component:default/web', {
       start: (machineRef, index, total) =>
         heard.push(`start ${machineRef} ${index + 1}/${total}`),
-      captured: ({ capture, done, total }: CaptureProgress) =>
-        heard.push(`captured ${capture.machineRef} ${done}/${total}`),
+      captured: ({ capture: taken, done, total }: CaptureProgress) =>
+        heard.push(`captured ${taken.machineRef} ${done}/${total}`),
     });
     expect(backend.asked).toEqual([
       ['component:default/web', 'resource:default/infra-01'],
@@ -150,7 +150,8 @@ describe('captureInTurn', () => {
       'resource:default/infra-01',
       'resource:default/files-01',
     ]);
-    let broken: string | undefined;
+    // Set further down; read by the stub from the first request on.
+    let broken: string | undefined = undefined;
     backend.captureNow = async (entityRef: string, machineRef?: string) => {
       const status = full.has(machineRef!)
         ? 507

@@ -136,7 +136,17 @@ describe('RecoveryClient', () => {
   it('posts runs and captures as JSON', async () => {
     const { client, calls } = setup(url =>
       url.endsWith('/captures')
-        ? json({ items: [{ id: 'cap-1' }] })
+        ? json(
+            {
+              requestId: 'req-1',
+              entityRef: 'component:default/web',
+              machineRefs: ['resource:default/web-01'],
+              status: 'succeeded',
+              createdAt: '2026-12-22T00:00:00.000Z',
+              captures: [{ id: 'cap-1' }],
+            },
+            202,
+          )
         : json({ id: 'run-1', status: 'pending' }, 202),
     );
     const run = await client.startRun({

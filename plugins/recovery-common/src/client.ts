@@ -105,16 +105,12 @@ export class RecoveryClient implements RecoveryApi {
     options: { signal?: AbortSignal } = {},
   ): Promise<Capture[]> {
     const { signal } = options;
-    let request = await this.request<
-      CaptureRequest | { items: Capture[]; status?: undefined }
-    >('/captures', {
+    let request = await this.request<CaptureRequest>('/captures', {
       method: 'POST',
       body:
         machineRef === undefined ? { entityRef } : { entityRef, machineRef },
       signal,
     });
-    // A backend from before capture requests answers the captures themselves (201).
-    if ('items' in request) return request.items;
     const path = `/captures/requests/${encodeURIComponent(request.requestId)}`;
     const accepted = request;
     for (
@@ -189,7 +185,7 @@ export class RecoveryClient implements RecoveryApi {
   /**
    * Releases a finished failover (failback done): the backend removes what it kept on its
    * hypervisor host and answers the run, its last step saying who released it and what went.
-   * Needs `recovery.run.failover` on the run's entity.
+   * Needs `recovery.run.release` on the run's entity and on what the failover booted.
    */
   async releaseFailover(runId: string): Promise<RecoveryRun> {
     return this.request<RecoveryRun>(

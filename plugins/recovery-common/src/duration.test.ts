@@ -3,6 +3,7 @@ import {
   formatAgainst,
   formatBytes,
   formatDuration,
+  formatMeasured,
   formatSeconds,
   formatSecondsAgainst,
   parseDurationSeconds,
@@ -99,5 +100,22 @@ describe('durations as the portal and the CLI write them', () => {
     expect(formatAgainst(3640, 3600)).toBe('1h 0m 40s');
     expect(formatAgainst(900.4, 900)).toBe('15m 0.4s');
     expect(formatAgainst(1800, 3600)).toBe('30m');
+  });
+});
+
+describe('formatMeasured', () => {
+  it('writes a measured duration to the millisecond, as the steps that add up to it', () => {
+    // An RTO of 2.621 s is not `3s` beside steps that say 2.621.
+    expect(formatMeasured(2.621)).toBe('2.621s');
+    expect(formatMeasured(0.1 + 0.2)).toBe('0.3s');
+    expect(formatMeasured(0)).toBe('0s');
+    expect(formatMeasured(252)).toBe('4m 12s');
+    expect(formatMeasured(252.104)).toBe('4m 12.104s');
+    expect(formatMeasured(900.4)).toBe('15m 0.4s');
+    expect(formatMeasured(3600)).toBe('1h');
+    expect(formatMeasured(3640)).toBe('1h 0m 40s');
+    expect(formatMeasured(90_061.5)).toBe('1d 1h 1m 1.5s');
+    expect(formatMeasured(undefined)).toBe('—');
+    expect(formatMeasured(Number.NaN)).toBe('—');
   });
 });

@@ -138,6 +138,34 @@ export function formatDuration(seconds: number | undefined): string {
 }
 
 /**
+ * A measured duration (a run's RTO, a machine's restore or verification, a critical path) as the
+ * portal, the CLI and a run's timeline write it: as {@link formatDuration}, its seconds to the
+ * millisecond they were measured in, so an RTO reads as the steps that add up to it (`2.621s`, not
+ * `3s`): `2.621s`, `4m 12.104s`, `1h 0m 40s`; `—` where unknown.
+ *
+ * @public
+ */
+export function formatMeasured(seconds: number | undefined): string {
+  if (seconds === undefined || !Number.isFinite(seconds)) return '—';
+  // In whole milliseconds, so no unit carries floating point's crumbs.
+  const ms = Math.max(0, Math.round(seconds * 1000));
+  const parts: Array<[number, string]> = [
+    [Math.floor(ms / 86_400_000), 'd'],
+    [Math.floor((ms % 86_400_000) / 3_600_000), 'h'],
+    [Math.floor((ms % 3_600_000) / 60_000), 'm'],
+    [(ms % 60_000) / 1000, 's'],
+  ];
+  const first = parts.findIndex(([n]) => n > 0);
+  if (first < 0) return '0s';
+  let last = parts.length - 1;
+  while (last > first && parts[last][0] === 0) last -= 1;
+  return parts
+    .slice(first, last + 1)
+    .map(([n, unit]) => `${n}${unit}`)
+    .join(' ');
+}
+
+/**
  * A time as the portal and the readiness notices write it, to the second, in UTC and saying so:
  * `2024-05-01 10:00:01 UTC`; with `clock`, the time of day alone, `10:00:01 UTC` (where the date is
  * given nearby). UTC rather than the reader's zone: times are read beside the backend's logs and

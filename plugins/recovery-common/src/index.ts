@@ -18,6 +18,7 @@ export {
 export {
   recoveryRunCreatePermission,
   recoveryRunFailoverPermission,
+  recoveryRunReleasePermission,
   recoveryCaptureCreatePermission,
   recoveryAnalysisCreatePermission,
   recoveryEventsCreatePermission,
@@ -83,6 +84,7 @@ export {
   formatBytes,
   formatDuration,
   formatAgainst,
+  formatMeasured,
   formatUtcTime,
 } from './duration';
 export { type RecoveryApi } from './api';

@@ -19,13 +19,27 @@ export const recoveryRunCreatePermission = createPermission({
 /**
  * Start a failover besides: its machines boot with production's addresses on a network that is
  * not isolated, so it is granted apart from test recoveries. Needed on the entity failed over and
- * on each entity its boot plan boots (failoverEntityRefs), to start a failover and to release it.
+ * on each entity its boot plan boots (failoverEntityRefs).
  *
  * @public
  */
 export const recoveryRunFailoverPermission = createPermission({
   name: 'recovery.run.failover',
   attributes: { action: 'create' },
+  resourceType: RESOURCE_TYPE_CATALOG_ENTITY,
+});
+
+/**
+ * Release a finished failover: remove, for good, the live copies it keeps of production's
+ * machines. Destructive, so a `delete` apart from starting one (a policy that denies deletes
+ * denies this and not a failover). Needed on the entity failed over and on each entity it booted
+ * (failoverEntityRefs) that the catalog still holds.
+ *
+ * @public
+ */
+export const recoveryRunReleasePermission = createPermission({
+  name: 'recovery.run.release',
+  attributes: { action: 'delete' },
   resourceType: RESOURCE_TYPE_CATALOG_ENTITY,
 });
 
@@ -64,9 +78,10 @@ export const recoveryEventsCreatePermission = createPermission({
 
 /**
  * The catalog entities a failover of this plan boots, each of which it needs
- * recovery.run.failover on: every machine, and every service the plan puts on one. A failover
- * keeps live copies of them on production's subnets, whoever owns them; the entity failed over
- * (a system, say) is checked apart, with recovery.run.create too.
+ * recovery.run.failover on (and recovery.run.release, to release it): every machine, and every
+ * service the plan puts on one. A failover keeps live copies of them on production's subnets,
+ * whoever owns them; the entity failed over (a system, say) is checked apart, with
+ * recovery.run.create too.
  *
  * @public
  */
@@ -84,6 +99,7 @@ export function failoverEntityRefs(plan: Pick<BootPlan, 'machines'>): string[] {
 export const recoveryPermissions = [
   recoveryRunCreatePermission,
   recoveryRunFailoverPermission,
+  recoveryRunReleasePermission,
   recoveryCaptureCreatePermission,
   recoveryAnalysisCreatePermission,
   recoveryEventsCreatePermission,

@@ -35,15 +35,16 @@ describe('coversPlan', () => {
           ]),
         ),
         dns,
+        c('dns'),
       ),
     ).toBe(true);
     // Booted for the cache only: the dns probes never gated the machine.
-    expect(coversPlan(head(plan([[m('shared-01'), [c('cache')]]])), dns)).toBe(
-      false,
-    );
-    expect(coversPlan(head(plan([[m('web-01'), [c('dns')]]])), dns)).toBe(
-      false,
-    );
+    expect(
+      coversPlan(head(plan([[m('shared-01'), [c('cache')]]])), dns, c('dns')),
+    ).toBe(false);
+    expect(
+      coversPlan(head(plan([[m('web-01'), [c('dns')]]])), dns, c('dns')),
+    ).toBe(false);
   });
 
   it('needs every probe the plan gates a machine by, a probe added since the run among them', () => {
@@ -56,7 +57,9 @@ describe('coversPlan', () => {
     const health: ProbeSpec = { kind: 'http', port: 8053, path: '/healthz' };
     // dns got a probe since (or its machine one of its own): the run never ran it.
     const now = probed([c('dns')], [tcp53, health]);
-    expect(coversPlan(head(probed([c('dns')], [tcp53])), now)).toBe(false);
+    expect(coversPlan(head(probed([c('dns')], [tcp53])), now, c('dns'))).toBe(
+      false,
+    );
     expect(planNotRecovered(head(probed([c('dns')], [tcp53])), now)).toEqual({
       machines: [],
       services: [],
@@ -72,6 +75,7 @@ describe('coversPlan', () => {
           ),
         ),
         now,
+        c('dns'),
       ),
     ).toBe(true);
   });
@@ -80,10 +84,18 @@ describe('coversPlan', () => {
     // A machine's own plan makes it its own service; a run of a service on it booted it all the same.
     const machineAlone = plan([[m('shared-01'), [m('shared-01')]]]);
     expect(
-      coversPlan(head(plan([[m('shared-01'), [c('dns')]]])), machineAlone),
+      coversPlan(
+        head(plan([[m('shared-01'), [c('dns')]]])),
+        machineAlone,
+        m('shared-01'),
+      ),
     ).toBe(true);
     expect(
-      coversPlan(head(plan([[m('web-01'), [c('web')]]])), machineAlone),
+      coversPlan(
+        head(plan([[m('web-01'), [c('web')]]])),
+        machineAlone,
+        m('shared-01'),
+      ),
     ).toBe(false);
   });
 
@@ -94,10 +106,38 @@ describe('coversPlan', () => {
     ]);
     const failedOn = (machineRef?: string) =>
       head(both, { status: 'failed', error: { machineRef, message: 'boom' } });
-    expect(coversPlan(failedOn(m('web-01')), dns)).toBe(false);
-    expect(coversPlan(failedOn(m('shared-01')), dns)).toBe(true);
-    // A failure of the run itself (e.g. its network) is every machine's.
-    expect(coversPlan(failedOn(undefined), dns)).toBe(true);
+    expect(coversPlan(failedOn(m('web-01')), dns, c('dns'))).toBe(false);
+    expect(coversPlan(failedOn(m('shared-01')), dns, c('dns'))).toBe(true);
+  });
+
+  it('counts a run that failed as a whole for its own entity alone, not for the plans inside its own', () => {
+    const both = plan([
+      [m('shared-01'), [c('dns')]],
+      [m('web-01'), [c('web')]],
+    ]);
+    // No room on the host for all it boots, its engine gone mid-run: no machine to blame.
+    const failedAsAWhole = (entityRef: string) =>
+      head(both, {
+        entityRef,
+        status: 'failed',
+        error: { message: 'hypervisor host recovery has 11.5 MiB free' },
+      });
+    // dns's plan may fit where the system's did not: the run says nothing of it.
+    expect(coversPlan(failedAsAWhole(c('site')), dns, c('dns'))).toBe(false);
+    // Its own entity's last run, whose plan it was: failed.
+    expect(coversPlan(failedAsAWhole(c('site')), both, c('site'))).toBe(true);
+    // A run of dns's own that failed as a whole is dns's last.
+    expect(
+      coversPlan({ ...failedAsAWhole(c('dns')), plan: dns }, dns, c('dns')),
+    ).toBe(true);
+    // Succeeded, it covers them all.
+    expect(
+      coversPlan(
+        { ...failedAsAWhole(c('site')), status: 'succeeded' },
+        dns,
+        c('dns'),
+      ),
+    ).toBe(true);
   });
 });
 

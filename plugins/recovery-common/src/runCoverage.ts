@@ -58,12 +58,15 @@ export function planNotRecovered(
 }
 
 /**
- * Whether a finished run tells whether `plan` recovers: it booted every machine of the plan, each
- * gated by the probes the plan gates it by (its services' and its own), whichever entity it was
- * for. A machine alone is not enough: a run's plan can boot a machine for one of its services, or
- * for a learned wait, without the others' probes, and a probe added since was never run. A run
- * that failed on a machine outside the plan says nothing about it: the plan's machines were
- * ready or never started.
+ * Whether a finished run tells whether `plan`, the plan of `entityRef`, recovers: it booted every
+ * machine of the plan, each gated by the probes the plan gates it by (its services' and its own),
+ * whichever entity it was for. A machine alone is not enough: a run's plan can boot a machine for
+ * one of its services, or for a learned wait, without the others' probes, and a probe added since
+ * was never run. A run that failed on a machine outside the plan says nothing about it: the plan's
+ * machines were ready or never started. Nor does one that failed as a whole (no machine to blame:
+ * no room on the host for all it boots, its engine gone mid-run) about another entity's plan,
+ * which may fit where the run's did not, or outlast what stopped it: it stays the last run of its
+ * own entity alone.
  *
  * Readiness counts a run for an entity by this rule, and the nightly check chooses its runs by it
  * (a planned run as a succeeded one), so the two agree on what covers what.
@@ -71,10 +74,11 @@ export function planNotRecovered(
  * @public
  */
 export function coversPlan(
-  run: Pick<RecoveryRun, 'status' | 'error'> & {
+  run: Pick<RecoveryRun, 'entityRef' | 'status' | 'error'> & {
     plan: Pick<BootPlan, 'machines'>;
   },
   plan: Pick<BootPlan, 'machines'>,
+  entityRef: string,
 ): boolean {
   const missed = planNotRecovered(run, plan);
   if (
@@ -82,10 +86,11 @@ export function coversPlan(
     0
   )
     return false;
-  const failedOn = run.status === 'failed' ? run.error?.machineRef : undefined;
-  return (
-    failedOn === undefined || plan.machines.some(m => m.machineRef === failedOn)
-  );
+  if (run.status !== 'failed') return true;
+  const failedOn = run.error?.machineRef;
+  return failedOn === undefined
+    ? run.entityRef === entityRef
+    : plan.machines.some(m => m.machineRef === failedOn);
 }
 
 /**

@@ -2,20 +2,13 @@ import { INTERRUPTED_PREFIX, type RunStatus } from './types';
 
 /**
  * Whether a finished run was interrupted (its backend stopped, a failover preempted it) rather
- * than failed: the backend finishes it `failed` with an error starting with
- * {@link INTERRUPTED_PREFIX}. It reached no result, says nothing about recoverability and never
- * counts for readiness, so it must not read as a failed recovery.
+ * than failed: its status says so. It reached no result, says nothing about recoverability and
+ * never counts for readiness, so it must not read as a failed recovery.
  *
  * @public
  */
-export function isRunInterrupted(run: {
-  status: RunStatus;
-  error?: { message: string };
-}): boolean {
-  return (
-    run.status === 'failed' &&
-    !!run.error?.message?.startsWith(INTERRUPTED_PREFIX)
-  );
+export function isRunInterrupted(run: { status: RunStatus }): boolean {
+  return run.status === 'interrupted';
 }
 
 /**

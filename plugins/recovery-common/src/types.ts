@@ -132,7 +132,8 @@ export interface BootPlanMachine {
 }
 
 /**
- * A dependency learned from initialization events, with its score in [0, 1].
+ * A dependency learned from initialization events, with its score in [0, 1] and the evidence
+ * behind it.
  *
  * @public
  */
@@ -140,6 +141,13 @@ export interface InferredDependency {
   service: string;
   dependsOn: string;
   score: number;
+  /** Initializations of `service` behind the score (absent from plans kept before it was). */
+  samples?: number;
+  /**
+   * `low` where the analysis found fewer samples than it trusts (its own notion: the analysis's
+   * `confidence` of the dependency); absent from plans kept before it was.
+   */
+  confidence?: 'high' | 'low';
 }
 
 /**
@@ -215,20 +223,24 @@ export interface PlanResponse extends BootPlan {
 export type RunMode = 'test' | 'failover';
 
 /**
- * Starts the error message of a run, and of its machines in progress, failed because its driver
- * stopped (shutdown, crash), not because recovery failed: such a run says nothing about
- * recoverability, and names no machine as the cause.
+ * Starts the error message of an `interrupted` run, and the message of its machines in progress
+ * (failed, as a machine has no phase of its own for it), said in words: the run's status says it
+ * was interrupted, and names no machine as the cause.
  *
  * @public
  */
 export const INTERRUPTED_PREFIX = 'Interrupted: ';
 
 /**
- * Where a recovery run stands.
+ * Where a recovery run stands. `failed`: the recovery itself failed (a machine, its lab, its host).
+ * `interrupted`: the run was cut off before it reached a result (the backend driving it stopped or
+ * shut down, a failover preempted it); it says nothing about recoverability, either way, and
+ * readiness does not count it.
  *
  * @public
  */
-export type RunStatus = 'pending' | 'running' | 'succeeded' | 'failed';
+export type RunStatus =
+  'pending' | 'running' | 'succeeded' | 'failed' | 'interrupted';
 /**
  * Where a machine of a recovery run stands.
  *

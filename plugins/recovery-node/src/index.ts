@@ -17,6 +17,8 @@ export {
   EngineFailedError,
   engineError,
   isEngineError,
+  type HostResource,
+  exhaustedResource,
   CaptureStoppedError,
   isCaptureStopped,
   CaptureStoreError,
@@ -33,6 +35,9 @@ export {
   type LabResources,
   type RestoredMachine,
   type HostRoom,
+  type PortBinding,
+  type PublishedPort,
+  type HostPortInUse,
   type HypervisorHost,
   type InitializationEventSource,
 } from './providers';
@@ -50,6 +55,12 @@ export {
 } from './tasks';
 export { type ErrorAnswer, httpStatusOf, answerOf } from './errorAnswer';
 export { subnetsOverlap } from './subnets';
+export {
+  failoverPorts,
+  describePortBinding,
+  hostPortsClash,
+  protocolOf,
+} from './hostPorts';
 export { MAX_TIMER_MS } from './timers';
 export {
   scheduleDurationMs,

@@ -88,6 +88,53 @@ export interface MachineRuntime {
   limits?: MachineLimits;
   /** Production's restart policy: kept by a failover, not by a test lab (the run decides what runs). */
   restartPolicy?: { name: string; maximumRetryCount?: number };
+  /**
+   * The host ports production published for the machine (`-p 8080:80`): a failover publishes them
+   * again on the recovery host (failoverPorts), a test recovery none. Absent in older captures
+   * and where production published none.
+   */
+  portBindings?: PortBinding[];
+}
+
+/**
+ * A host port production published for a machine (`docker run -p [ip:][hostPort:]port[/protocol]`).
+ *
+ * @public
+ */
+export interface PortBinding {
+  /** The machine's port and protocol, as Docker names it: `80/tcp`. */
+  containerPort: string;
+  /** The host port; absent where production let its engine pick one. */
+  hostPort?: number;
+  /** The host address it was bound to; absent where it was bound to every address. */
+  hostIp?: string;
+}
+
+/**
+ * A host port a failover publishes for a machine on the recovery host: production's.
+ *
+ * @public
+ */
+export interface PublishedPort {
+  containerPort: string;
+  hostPort: number;
+  /** Loopback only, where production bound it so; absent: every address. */
+  hostIp?: string;
+}
+
+/**
+ * A host port something on a hypervisor host publishes now, and what.
+ *
+ * @public
+ */
+export interface HostPortInUse {
+  hostPort: number;
+  /** `tcp`, `udp` or `sctp`. */
+  protocol: string;
+  /** The address it is bound to; absent (or a wildcard) for every address. */
+  hostIp?: string;
+  /** Who holds it, in words: `container web-prod`, `machine resource:default/web-01 of run … (container …)`. */
+  holder: string;
 }
 
 /**
@@ -299,13 +346,24 @@ export class EngineFailedError extends CustomErrorBase {
     message: string,
     /** Id of the engine (a primary engine, or a hypervisor host), as configured. */
     readonly engine: string,
+    /** What of its host the engine said it ran out of, where it did (see {@link exhaustedResource}). */
+    readonly exhausted?: HostResource,
   ) {
     super(message);
   }
 }
 
 /**
- * The {@link EngineError} of an engine that was `unreachable`, or `answered` with an error.
+ * What of its host an engine can run out of: its disk (`no space left on device`, a disk quota),
+ * its memory, its open files.
+ *
+ * @public
+ */
+export type HostResource = 'disk' | 'memory' | 'open files';
+
+/**
+ * The {@link EngineError} of an engine that was `unreachable`, or `answered` with an error (saying
+ * its host ran out of `exhausted`, where it did).
  *
  * @public
  */
@@ -313,10 +371,24 @@ export function engineError(
   message: string,
   engine: string,
   failure: 'unreachable' | 'answered',
+  exhausted?: HostResource,
 ): EngineError {
   return failure === 'unreachable'
     ? new EngineUnreachableError(message, engine)
-    : new EngineFailedError(message, engine);
+    : new EngineFailedError(message, engine, exhausted);
+}
+
+/**
+ * What of its host an engine said it ran out of, where `error` is an {@link EngineFailedError}
+ * saying so: the host's condition, not the machine's or the capture's, so a run fails at its host
+ * (no machine is blamed) and one of another plan may fare otherwise.
+ *
+ * @public
+ */
+export function exhaustedResource(error: unknown): HostResource | undefined {
+  return isKind(error, 'engine-failed')
+    ? (error as EngineFailedError).exhausted
+    : undefined;
 }
 
 /**
@@ -534,13 +606,15 @@ export interface LabResources {
  */
 export interface RestoredMachine {
   machine: MachineHandle;
-  /** What the host adapted, human-readable ("host port binding 8080 -> 80/tcp dropped"). */
+  /** What the host adapted, human-readable ("CPU limit 8 lowered to the 4 CPUs engine recovery has"). */
   adaptations: string[];
   /**
    * The adaptations (not also in `adaptations`) that gave up a production network, subnet or
    * address: whatever reaches the machine there as in production may fail in the lab.
    */
   addressesLost: string[];
+  /** The host ports published for it on the host, in words (`8080 -> 80/tcp`): a failover's only. */
+  published?: string[];
 }
 
 /**
@@ -605,7 +679,18 @@ export interface HypervisorHost {
     capture: RestorableCapture,
     options?: { signal?: AbortSignal },
   ): Promise<void>;
-  /** Loads the capture (verifying its checksum) and creates the machine, adapted, not started. */
+  /**
+   * The host ports the host's machines (containers) publish now, whoever made them: before a
+   * failover publishes production's host ports there, its pre-flight refuses one another holds.
+   * A port held by anything else (a process of the host) fails the start of the machine that
+   * wants it, naming the port. A host without it leaves that to the start too.
+   */
+  hostPortsInUse?(): Promise<HostPortInUse[]>;
+  /**
+   * Loads the capture (verifying its checksum) and creates the machine, adapted, not started. In a
+   * failover's lab (not internal) the machine publishes the host ports failoverPorts gives of its
+   * runtime's portBindings, said in `published`; in a test lab none.
+   */
   restoreMachine(
     lab: LabHandle,
     capture: RestorableCapture,

@@ -81,7 +81,7 @@ describe('recovery plugin (legacy frontend system)', () => {
     // these readers, whose backend.baseUrl its discovery API builds the backend's URLs from.
     const reader: ConfigApi = Object.getPrototypeOf(mockApis.config());
     const getString = reader.getString;
-    vi.spyOn(reader, 'getString').mockImplementation(function (
+    vi.spyOn(reader, 'getString').mockImplementation(function backendAt(
       this: ConfigApi,
       key: string,
     ) {

@@ -28,8 +28,8 @@ export async function readiness(
   const { io } = ctx;
   const client = connect(ctx, opts);
   if (entity) {
-    const readiness = await client.getReadiness(entityRefArg(entity));
-    io.stdout(opts.json ? json(readiness) : formatReadiness(readiness));
+    const answer = await client.getReadiness(entityRefArg(entity));
+    io.stdout(opts.json ? json(answer) : formatReadiness(answer));
   } else {
     const items = await client.listReadiness();
     io.stdout(opts.json ? json({ items }) : formatReadinessList(items));

@@ -154,8 +154,7 @@ async function act(why) {
 process.stdin.setEncoding('utf8');
 process.stdin.on('data', chunk => {
   buffered += chunk;
-  let nl;
-  while ((nl = buffered.indexOf('\n')) >= 0) {
+  for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
     const line = buffered.slice(0, nl).trim();
     buffered = buffered.slice(nl + 1);
     if (!config) {
@@ -171,12 +170,13 @@ process.stdin.on('data', chunk => {
       )
         process.exit(2);
       // The backstop: past the limit and its margin, even a backend alive but stuck.
+      const { limitMs } = config;
       setTimeout(
         () =>
           act(
-            `still paused ${Math.round(config.limitMs / 1000)} s after the capture began`,
+            `still paused ${Math.round(limitMs / 1000)} s after the capture began`,
           ),
-        config.limitMs,
+        limitMs,
       );
       process.stdout.write('armed\n');
     } else if (line === 'unpaused' && !acting) {
@@ -195,15 +195,18 @@ process.stdin.on('end', () => {
 // Stopped itself (systemd's KillMode=control-group, as the backend dies or the service stops; a
 // kill by hand): it acts before it exits, rather than die leaving the machine paused. The backend,
 // while its pipe is open, gets a grace to unpause and release it first.
-for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
-  process.on(sig, () => {
-    if (!config) process.exit(2);
-    if (acting) return;
-    const why = `sent ${sig} while the capture had the machine paused`;
-    if (stdinEnded) return act(why);
-    setTimeout(() => act(why), config.signalGraceMs ?? SIGNAL_GRACE_MS);
-  });
+function onSignal(sig) {
+  if (!config) process.exit(2);
+  if (acting) return;
+  const why = `sent ${sig} while the capture had the machine paused`;
+  if (stdinEnded) {
+    act(why);
+    return;
+  }
+  setTimeout(() => act(why), config.signalGraceMs ?? SIGNAL_GRACE_MS);
 }
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'])
+  process.on(sig, () => onSignal(sig));
 process.stdin.on(
   'error',
   () =>

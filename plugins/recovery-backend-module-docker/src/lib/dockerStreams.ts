@@ -35,6 +35,12 @@ export async function readAll(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/**
+ * An error the engine wrote into a progress stream (`{"errorDetail":…}`) after answering 200: its
+ * answer all the same, in its own words (engineErrors reads it as such).
+ */
+export class EngineStreamError extends Error {}
+
 /** Reads a Docker progress stream (load, import, pull) and fails on its first error message. */
 export async function followProgress(stream: Readable): Promise<string[]> {
   const text = (await readAll(stream)).toString('utf8');
@@ -49,7 +55,9 @@ export async function followProgress(stream: Readable): Promise<string[]> {
       continue;
     }
     if (msg.error || msg.errorDetail) {
-      throw new Error(msg.error ?? msg.errorDetail?.message ?? line);
+      throw new EngineStreamError(
+        msg.error ?? msg.errorDetail?.message ?? line,
+      );
     }
     if (msg.stream) messages.push(String(msg.stream).trim());
     else if (msg.status) messages.push(String(msg.status).trim());

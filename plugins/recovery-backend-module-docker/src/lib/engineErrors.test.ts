@@ -10,6 +10,9 @@ import type {
 } from '@backstage-recovery/plugin-recovery-node';
 import { DockerCaptureSource } from '../DockerCaptureSource';
 import { DockerHypervisorHost } from '../DockerHypervisorHost';
+import { exhaustedResource } from '@backstage-recovery/plugin-recovery-node';
+import { Readable } from 'node:stream';
+import { followProgress } from './dockerStreams';
 import {
   answerWithin,
   engineFailure,
@@ -278,6 +281,65 @@ describe('engine errors', () => {
         message: `starting resource:default/db in the lab of run run-1 failed: Docker engine 'primary' answered HTTP ${statusCode}: the engine says no`,
       });
     }
+  });
+
+  it('says where the engine ran out of room on its host: a load it wrote into its stream, an answer, a file of the backend not', async () => {
+    const restoring =
+      'restoring resource:default/db-01 (capture cap-1) in the lab of run run-1 failed';
+    const full =
+      'Error processing tar file(exit status 1): write /3f5a/layer.tar: no space left on device';
+    // `docker load` answers 200, then writes its failure into the stream.
+    const loaded = followProgress(
+      Readable.from([
+        `${JSON.stringify({ errorDetail: { message: full }, error: full })}\r\n`,
+      ]),
+    );
+    const error = await onEngine('recovery', () => loaded, restoring).catch(
+      e => e,
+    );
+    expect(error).toMatchObject({
+      name: 'EngineFailedError',
+      statusCode: 502,
+      engine: 'recovery',
+      message: `${restoring}: Docker engine 'recovery' answered: ${full}`,
+    });
+    expect(exhaustedResource(error)).toBe('disk');
+    // Said again under another context, it keeps what ran out.
+    expect(exhaustedResource(engineFailure('recovery', error, 'again'))).toBe(
+      'disk',
+    );
+    const answer = (message: string) =>
+      Object.assign(new Error(`(HTTP code 500) server error - ${message} `), {
+        statusCode: 500,
+      });
+    const starting =
+      'starting resource:default/db-01 in the lab of run run-1 failed';
+    expect(
+      exhaustedResource(
+        engineFailure(
+          'recovery',
+          answer(
+            'OCI runtime create failed: runc create failed: cannot allocate memory',
+          ),
+          starting,
+        ),
+      ),
+    ).toBe('memory');
+    expect(
+      exhaustedResource(
+        engineFailure('recovery', answer('the engine says no'), starting),
+      ),
+    ).toBeUndefined();
+    // The backend's own full disk (a file it writes) is no answer of the engine's.
+    const own = Object.assign(
+      new Error('ENOSPC: no space left on device, write'),
+      {
+        code: 'ENOSPC',
+        syscall: 'write',
+      },
+    );
+    expect(engineFailure('recovery', own, restoring)).toBe(own);
+    expect(exhaustedResource(own)).toBeUndefined();
   });
 
   it("leaves what is not the engine's failure as it is: the operation's own refusal, a file's error, an EngineError that said its context", async () => {

@@ -1,8 +1,11 @@
 import {
   engineError,
+  exhaustedResource,
   isEngineError,
   type EngineError,
+  type HostResource,
 } from '@backstage-recovery/plugin-recovery-node';
+import { EngineStreamError } from './dockerStreams';
 
 // What a socket or TCP connection to an engine says when nothing (or no one allowed) answers,
 // and what looking its host name up says when that name no longer resolves (a moved or lost host).
@@ -27,10 +30,27 @@ const UNREACHABLE = new Set([
 const TLS_FAILURE =
   /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_)|^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|HOSTNAME_MISMATCH|EPROTO)$/;
 
+/**
+ * What an engine says (strerror's words, through its daemon and runtime) when its host ran out of
+ * something: `write /…/layer.tar: no space left on device` loading an image, `cannot allocate
+ * memory` creating a container. Not a machine's failure, nor the capture's.
+ */
+const EXHAUSTED: Array<[RegExp, HostResource]> = [
+  [/no space left on device|disk quota exceeded/i, 'disk'],
+  [/cannot allocate memory/i, 'memory'],
+  [/too many open files/i, 'open files'],
+];
+
+/** What of its host an engine's answer says it ran out of, if anything. */
+const exhaustedIn = (said: string): HostResource | undefined =>
+  EXHAUSTED.find(([words]) => words.test(said))?.[1];
+
 /** An engine's failure in words naming it, and whether the engine was reached at all. */
 interface Fault {
   unreachable: boolean;
   words: string;
+  /** What of its host the engine answered it ran out of. */
+  exhausted?: HostResource;
 }
 
 /** The errors made here without a context (explainEngineError, answerWithin), with their fault. */
@@ -46,7 +66,18 @@ function faultOf(engineId: string, error: unknown): Fault | undefined {
   if (known) return known;
   // Said already, with its context: its status is the backend's, not an answer of the engine's.
   if (isEngineError(error))
-    return { unreachable: error.statusCode === 503, words: error.message };
+    return {
+      unreachable: error.statusCode === 503,
+      words: error.message,
+      exhausted: exhaustedResource(error),
+    };
+  // Written into a progress stream (a `docker load` the engine's disk could not hold).
+  if (error instanceof EngineStreamError)
+    return {
+      unreachable: false,
+      words: `Docker engine '${engineId}' answered: ${error.message}`,
+      exhausted: exhaustedIn(error.message),
+    };
   const e = error as {
     code?: unknown;
     address?: string;
@@ -91,6 +122,7 @@ function faultOf(engineId: string, error: unknown): Fault | undefined {
     return {
       unreachable: false,
       words: `Docker engine '${engineId}' answered HTTP ${e.statusCode}${said ? `: ${said}` : ''}`,
+      exhausted: exhaustedIn(said),
     };
   }
   return undefined;
@@ -102,6 +134,7 @@ function bareError(engineId: string, fault: Fault): EngineError {
     fault.words,
     engineId,
     fault.unreachable ? 'unreachable' : 'answered',
+    fault.exhausted,
   );
   bare.set(error, fault);
   return error;
@@ -152,6 +185,7 @@ export function engineFailure(
     `${context}: ${fault.words}`,
     engineId,
     fault.unreachable ? 'unreachable' : 'answered',
+    fault.exhausted,
   );
 }
 

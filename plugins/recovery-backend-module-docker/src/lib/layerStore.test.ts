@@ -59,8 +59,8 @@ vi.mock('node:fs/promises', async importOriginal => {
     const sync = handle.sync.bind(handle);
     handle.sync = async () => {
       disk.log?.push(`fsync ${path}`);
-      const failure = disk.syncFails?.(String(path));
-      if (failure) throw failure;
+      const syncFailure = disk.syncFails?.(String(path));
+      if (syncFailure) throw syncFailure;
       return sync();
     };
     return handle;

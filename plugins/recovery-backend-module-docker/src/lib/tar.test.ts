@@ -8,7 +8,16 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTar, rewriteTarFiles, tarFileSizes } from './tar';
+import { createTar, forEachTarFile, rewriteTarFiles } from './tar';
+
+/** The regular files of a tar archive on disk and their sizes, by path, as forEachTarFile reads them. */
+async function tarFileSizes(file: string): Promise<Map<string, number>> {
+  const sizes = new Map<string, number>();
+  await forEachTarFile(file, (path, size) => {
+    sizes.set(path, size);
+  });
+  return sizes;
+}
 
 describe('createTar', () => {
   it('writes an archive GNU tar extracts: directories, files with modes, symlinks', () => {
@@ -209,7 +218,7 @@ describe('rewriteTarFiles', () => {
   });
 });
 
-describe('tarFileSizes', () => {
+describe('forEachTarFile', () => {
   it('reads each regular file and its size from the headers, as GNU tar writes them in every format', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tar-test-'));
     try {

@@ -50,7 +50,7 @@ function splitName(path: string): { name: string; prefix: string } {
   return { name, prefix };
 }
 
-function header(entry: TarEntry, size: number, mtime: number): Buffer {
+function headerBlock(entry: TarEntry, size: number, mtime: number): Buffer {
   const h = Buffer.alloc(BLOCK);
   const path =
     entry.path.replace(/^\/+/, '') + (entry.type === 'dir' ? '/' : '');
@@ -98,7 +98,7 @@ export function createTar(entries: TarEntry[], mtime = 0): Buffer {
           ? entry.content
           : Buffer.from(entry.content, 'utf8')
         : Buffer.alloc(0);
-    parts.push(header(entry, content.length, mtime));
+    parts.push(headerBlock(entry, content.length, mtime));
     if (content.length) {
       parts.push(content);
       const pad = (BLOCK - (content.length % BLOCK)) % BLOCK;
@@ -326,20 +326,11 @@ export async function forEachTarFile(
   }
 }
 
-/** The regular files of a tar archive on disk and their sizes, by path (forEachTarFile). */
-export async function tarFileSizes(file: string): Promise<Map<string, number>> {
-  const sizes = new Map<string, number>();
-  await forEachTarFile(file, (path, size) => {
-    sizes.set(path, size);
-  });
-  return sizes;
-}
-
 /** One regular file as a tar entry: its header, its content, padding to a whole block. */
 export function tarFileEntry(path: string, content: Buffer): Buffer {
   const padding = Buffer.alloc((BLOCK - (content.length % BLOCK)) % BLOCK);
   return Buffer.concat([
-    header({ type: 'file', path, content }, content.length, 0),
+    headerBlock({ type: 'file', path, content }, content.length, 0),
     content,
     padding,
   ]);

@@ -113,6 +113,43 @@ describe.each(databases.eachSupportedId())('CaptureStore on %p', databaseId => {
     ]);
   });
 
+  it('keeps the newest intact captures: a damaged one is not counted, and goes once that many intact ones are newer', async () => {
+    const m = 'resource:default/damaged-01';
+    const damage = {
+      at: '2026-11-02T12:00:00.000Z',
+      reason: 'checksum mismatch',
+    };
+    const ids = async () => (await captureStore.listCaptures(m)).map(c => c.id);
+    await captureStore.insertCapture(
+      fullCaptureOf('d-a', m, '2026-11-01T00:00:00.000Z'),
+    );
+    await captureStore.insertCapture(
+      fullCaptureOf('d-b', m, '2026-11-02T00:00:00.000Z'),
+    );
+    // A run passed over b, found damaged, to restore a.
+    await captureStore.markCaptureDamaged('d-b', damage);
+    await captureStore.insertCapture(
+      fullCaptureOf('d-c', m, '2026-11-03T00:00:00.000Z'),
+    );
+    // Keeping 2: c and a are the two that restore; b, newer than a, is not counted and stays.
+    expect(await captureStore.pruneCaptures(m, 2)).toEqual([]);
+    expect(await ids()).toEqual(['d-c', 'd-b', 'd-a']);
+    // With two intact ones newer than them, b and a go.
+    await captureStore.insertCapture(
+      fullCaptureOf('d-d', m, '2026-11-04T00:00:00.000Z'),
+    );
+    expect((await captureStore.pruneCaptures(m, 2)).map(c => c.id)).toEqual([
+      'd-b',
+      'd-a',
+    ]);
+    expect(await ids()).toEqual(['d-d', 'd-c']);
+    // Every kept one damaged: fewer than 2 intact, nothing goes.
+    await captureStore.markCaptureDamaged('d-d', damage);
+    await captureStore.markCaptureDamaged('d-c', damage);
+    expect(await captureStore.pruneCaptures(m, 2)).toEqual([]);
+    expect(await ids()).toEqual(['d-d', 'd-c']);
+  });
+
   it('keeps how long a capture paused production: 0 where it did not, absent where a source does not say', async () => {
     const m = 'resource:default/pause-01';
     const { pausedMs: _, ...unsaid } = fullCaptureOf(

@@ -6,7 +6,7 @@ import type { MachineRuntime } from '@backstage-recovery/plugin-recovery-node';
 import { Knex } from 'knex';
 import { ACTIVE_RUN_STATUSES } from '../run/runState';
 import { CaptureRequestStore } from './CaptureRequestStore';
-import { chunks, iso, NEWEST_FIRST, toCapture } from './rows';
+import { chunks, iso, NEWEST_FIRST, olderThan, toCapture } from './rows';
 
 /** A capture as stored: the API view plus what a restore needs. */
 export interface StoredCapture extends Capture {
@@ -297,23 +297,38 @@ export class CaptureStore {
   }
 
   /**
-   * Deletes all but the newest `keep` captures of a machine, except those an active run restores
-   * (it chose them when admitted, and a capture taken meanwhile must not pull them from under it:
-   * a later capture prunes them); returns what was deleted.
+   * Keeps a machine's newest `keep` intact captures: deletes every capture older than the
+   * `keep`-th newest one not marked damaged, except those an active run restores (it chose them
+   * when admitted, and a capture taken meanwhile must not pull them from under it: a later capture
+   * prunes them); returns what was deleted.
    */
   async pruneCaptures(
     machineRef: string,
     keep: number,
   ): Promise<StoredCapture[]> {
     return this.db.transaction(async tx => {
+      // keepLast counts intact captures: a damaged one restores nothing, and counted it would push
+      // out an intact one. It goes, as any other, once `keep` intact ones are newer (until then it
+      // may be mended, clearCaptureDamaged, and readiness names it).
+      const oldest =
+        keep > 0
+          ? await tx('recovery_captures')
+              .where({ machine_ref: machineRef })
+              .whereNull('damaged_at')
+              .orderBy(NEWEST_FIRST)
+              .offset(keep - 1)
+              .first('id', 'created_at')
+          : undefined;
+      if (keep > 0 && !oldest) return [];
       // Locked first (PostgreSQL), so a run being admitted either has them already (and they are
       // in use below) or waits and chooses among those left.
       const oldQuery = tx('recovery_captures')
         .where({ machine_ref: machineRef })
-        .orderBy(NEWEST_FIRST)
-        .offset(keep)
-        .limit(1_000_000);
-      const old = await (tx.client.dialect === 'postgresql'
+        .modify(q => {
+          if (oldest) olderThan(q, oldest.created_at, oldest.id);
+        })
+        .orderBy(NEWEST_FIRST);
+      const old: any[] = await (tx.client.dialect === 'postgresql'
         ? oldQuery.forUpdate()
         : oldQuery);
       if (old.length === 0) return [];

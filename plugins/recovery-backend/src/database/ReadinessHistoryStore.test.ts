@@ -22,7 +22,7 @@ describe.each(databases.eachSupportedId())(
       runHistory = new ReadinessHistoryStore(knex);
     });
 
-    it('skips interrupted and reverse-boot-order runs when finding the last finished run', async () => {
+    it('skips interrupted and reverse-boot-order runs when finding the last finished run, telling interrupted ones by their status alone', async () => {
       const entityRef = 'component:default/skips';
       const base = {
         entityRef,
@@ -35,7 +35,7 @@ describe.each(databases.eachSupportedId())(
       const finish = async (
         id: string,
         at: string,
-        status: 'succeeded' | 'failed',
+        status: 'succeeded' | 'failed' | 'interrupted',
         options: { reverseBootOrder?: boolean },
         error?: { machineRef?: string; message: string },
       ) => {
@@ -67,7 +67,7 @@ describe.each(databases.eachSupportedId())(
       await finish(
         'skip-4',
         '2026-11-22T04:00:00Z',
-        'failed',
+        'interrupted',
         {},
         {
           machineRef: 'resource:default/web-01',
@@ -77,7 +77,7 @@ describe.each(databases.eachSupportedId())(
       await finish(
         'skip-5',
         '2026-11-22T05:00:00Z',
-        'failed',
+        'interrupted',
         {},
         {
           message:
@@ -87,6 +87,24 @@ describe.each(databases.eachSupportedId())(
       expect((await runHistory.lastFinishedRun({ entityRef }))?.id).toBe(
         'skip-2',
       );
+      expect(
+        (await runHistory.lastFinishedRuns([{ entityRef }])).map(r => r?.id),
+      ).toEqual(['skip-2']);
+
+      // A failure whose words merely start as an interruption's (a host's own) is a failure.
+      await finish(
+        'skip-6',
+        '2026-11-22T06:00:00Z',
+        'failed',
+        {},
+        { message: 'Interrupted: the engine restarted the lab' },
+      );
+      expect((await runHistory.lastFinishedRun({ entityRef }))?.id).toBe(
+        'skip-6',
+      );
+      expect(
+        (await runHistory.lastFinishedRuns([{ entityRef }])).map(r => r?.id),
+      ).toEqual(['skip-6']);
     });
 
     it('finds the last finished run that booted every machine given, whatever its entity', async () => {
@@ -236,7 +254,7 @@ describe.each(databases.eachSupportedId())(
         if (outcome === 1) continue;
         if (outcome === 2)
           await runStore.updateRun(id, {
-            status: 'failed',
+            status: 'interrupted',
             error: { message: 'Interrupted: the backend is shutting down' },
           });
         else if (outcome < 5)
@@ -291,7 +309,7 @@ describe.each(databases.eachSupportedId())(
     it('finds for many queries at once the newest failure on their machines since a given run, page after page, never an interrupted or reverse-order one', async () => {
       // Runs over four machines and three entities, four of an instant: failed on one of the machines
       // they booted, succeeded, still running, interrupted or booted in reverse (both stored naming
-      // the machine they were on, as older backends did).
+      // the machine they were on).
       let seed = 11;
       const random = (n: number) => (seed = (seed * 16807) % 2147483647) % n;
       const machines = ['m0', 'm1', 'm2', 'm3'].map(
@@ -349,7 +367,7 @@ describe.each(databases.eachSupportedId())(
               ? 'Interrupted: the backend is shutting down'
               : 'probe tcp:80 did not pass';
           await runStore.updateRun(id, {
-            status: 'failed',
+            status: outcome === 2 ? 'interrupted' : 'failed',
             error: { machineRef: failedOn, message },
           });
           history.push({ id, at, entityRef, counts: outcome > 2, failedOn });

@@ -1,8 +1,8 @@
 import type {
   BootPlan,
   RecoveryRun,
+  RunStatus,
 } from '@backstage-recovery/plugin-recovery-common';
-import { INTERRUPTED_PREFIX } from '@backstage-recovery/plugin-recovery-common';
 import { Knex } from 'knex';
 import { groupBy } from '../lib/groupBy';
 import {
@@ -22,24 +22,16 @@ export type RunHead = Pick<
   'id' | 'entityRef' | 'status' | 'plan' | 'error'
 >;
 
-// Runs that say nothing about recoverability: interrupted ones, test-hook runs that boot in
-// reverse precisely to fail (matched in the stored JSON, which only RunStore writes), and runs to
-// a recovery point, which prove that point boots, not the latest captures.
+// Runs that say nothing about recoverability: interrupted ones (by their status), test-hook runs
+// that boot in reverse precisely to fail (matched in the stored JSON, which only RunStore writes),
+// and runs to a recovery point, which prove that point boots, not the latest captures.
 function countsForReadiness(q: Knex.QueryBuilder, table: string): void {
-  q.whereNull(`${table}.recovery_point`)
+  q.whereNot(`${table}.status`, 'interrupted' satisfies RunStatus)
+    .whereNull(`${table}.recovery_point`)
     .where(w =>
       w
         .whereNull(`${table}.options`)
         .orWhere(`${table}.options`, 'not like', '%"reverseBootOrder":true%'),
-    )
-    .where(w =>
-      w
-        .whereNull(`${table}.error`)
-        .orWhere(
-          `${table}.error`,
-          'not like',
-          `%"message":"${INTERRUPTED_PREFIX}%`,
-        ),
     );
 }
 
@@ -248,8 +240,8 @@ export class ReadinessHistoryStore {
           .map(([p, ids]) => ({ p, ids: round(ids) }));
         await read(trying.flatMap(t => t.ids));
         for (const { p, ids } of trying) {
-          const id = ids.find(id => {
-            const counted = rows.get(id);
+          const id = ids.find(candidate => {
+            const counted = rows.get(candidate);
             return counted && p.accept(counted.head);
           });
           if (id !== undefined) found[p.index] = id;
@@ -371,17 +363,19 @@ export class ReadinessHistoryStore {
         }
         for (const { p, ids } of trying) {
           const id = ids.find(
-            id => heads.has(id) && p.accept(heads.get(id)!.head),
+            candidate =>
+              heads.has(candidate) && p.accept(heads.get(candidate)!.head),
           );
           if (id !== undefined) found[p.index] = heads.get(id)!.row;
         }
       }
       if (page.length < pageSize) break;
-      before = page[page.length - 1];
-      const at = Date.parse(iso(before.created_at)!);
+      const last = page[page.length - 1];
+      before = last;
+      const at = Date.parse(iso(last.created_at)!);
       // Answered, or the walk has reached its `after`: nothing older tells it more.
       pending = pending.filter(
-        p => found[p.index] === undefined && since(p, at, before!.id),
+        p => found[p.index] === undefined && since(p, at, last.id),
       );
     }
     const rows = [

@@ -247,7 +247,7 @@ describe.each(databases.eachSupportedId())('RunStore on %p', databaseId => {
     ).toEqual(['pre-test']);
     const message = 'Interrupted: preempted by failover pre-failover';
     const test = (await runStore.getRun('pre-test'))!;
-    expect(test).toMatchObject({ status: 'failed', error: { message } });
+    expect(test).toMatchObject({ status: 'interrupted', error: { message } });
     expect(test.machines.map(r => [r.phase, r.message])).toEqual([
       ['failed', message],
     ]);
@@ -294,7 +294,10 @@ describe.each(databases.eachSupportedId())('RunStore on %p', databaseId => {
       const activeRuns = RunStore.prototype.activeRuns;
       const read = vi
         .spyOn(RunStore.prototype, 'activeRuns')
-        .mockImplementation(async function (this: RunStore, filter) {
+        .mockImplementation(async function activeThenFinished(
+          this: RunStore,
+          filter,
+        ) {
           const found = await activeRuns.call(this, filter);
           // Its driver records its success, on its own connection, right after the admission read it.
           if (filter.hypervisorHost === 'preempt-race-host')
@@ -580,7 +583,7 @@ describe.each(databases.eachSupportedId())('RunStore on %p', databaseId => {
     expect(run.machines[0].phase).toBe('waiting');
   });
 
-  it("claims a stale run once, by the database's clock, failing it, settling its machines and recording its lab as left", async () => {
+  it("claims a stale run once, by the database's clock, ending it interrupted, settling its machines and recording its lab as left", async () => {
     const base = {
       mode: 'test' as const,
       trigger: 'user' as const,
@@ -662,7 +665,7 @@ describe.each(databases.eachSupportedId())('RunStore on %p', databaseId => {
     });
     const run = (await runStore.getRun('run-claim'))!;
     expect(run).toMatchObject({
-      status: 'failed',
+      status: 'interrupted',
       finishedAt: at.toISOString(),
       error: { message: 'Interrupted: gone; removed 1 network' },
     });
@@ -691,7 +694,7 @@ describe.each(databases.eachSupportedId())('RunStore on %p', databaseId => {
         { labLeft: false },
       ),
     ).toEqual({ outcome: undefined });
-    expect((await runStore.getRun('run-kept'))!.status).toBe('failed');
+    expect((await runStore.getRun('run-kept'))!.status).toBe('interrupted');
     expect((await runStore.runsWithLabLeft('claims')).map(r => r.id)).toEqual([
       'run-claim',
     ]);

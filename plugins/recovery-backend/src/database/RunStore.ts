@@ -15,6 +15,7 @@ import {
 import {
   ACTIVE_RUN_STATUSES,
   FINAL_MACHINE_PHASES,
+  reachedStatus,
   waitsFor,
 } from '../run/runState';
 import type { CapturedNetwork } from '@backstage-recovery/plugin-recovery-node';
@@ -45,7 +46,7 @@ export interface RunOptions {
  * mid-teardown finishes it with. `unfinishedReason`: why a machine still in progress stopped.
  */
 export interface RunOutcome {
-  status: 'succeeded' | 'failed';
+  status: 'succeeded' | 'failed' | 'interrupted';
   rtoSeconds?: number;
   error?: RecoveryRun['error'];
   unfinishedReason?: string;
@@ -116,7 +117,7 @@ export class RunStore {
    * machine without a capture, or whose chosen capture keeps being pruned, is a ConflictError.
    *
    * A failover does not wait for a test recovery (production is gone; the test can run again): it
-   * preempts the test run holding the host, failed as interrupted in the same transaction with its
+   * preempts the test run holding the host, ended `interrupted` in the same transaction with its
    * lab recorded as left, so that the failover's driver removes it before building its own; the
    * test run's driver learns at its next heartbeat that it lost the run. `preempted` names it. A
    * test run preempted in its teardown, its result already kept (setRunOutcome), keeps that result.
@@ -220,7 +221,7 @@ export class RunStore {
             ? {
                 at: at.toISOString(),
                 level: 'warning',
-                message: `Failover ${run.id} preempted this run during its teardown, after the run had ${outcome.status}: that result stands; its lab is removed before the failover's is built`,
+                message: `Failover ${run.id} preempted this run during its teardown, after the run had ${reachedStatus(outcome.status)}: that result stands; its lab is removed before the failover's is built`,
               }
             : { at: at.toISOString(), level: 'error', message },
         );
@@ -373,8 +374,8 @@ export class RunStore {
   }
 
   /**
-   * Fails an active run whose heartbeat is older than `staleForMs`, by the database's clock, and
-   * settles its unfinished machines with `message`; returns the claim where this call made it
+   * Ends `interrupted` an active run whose heartbeat is older than `staleForMs`, by the database's
+   * clock, and settles its unfinished machines with `message`; returns the claim where this call made it
    * (undefined where it did not). One statement
    * checks and fails it, so of the replicas that find it orphaned only one claims it, none claims
    * a run whose driver beat meanwhile, and a driver that was alive after all sees it lost the run
@@ -382,7 +383,7 @@ export class RunStore {
    * `labLeft`: its lab is recorded as left on the host in the same statement, so that no run
    * admitted once the failure frees the host can miss it (see runsWithLabLeft).
    * A run whose driver stopped during its teardown, after it reached its result (setRunOutcome),
-   * is finished with that result instead: succeeded with its RTO, or failed with its own error;
+   * is finished with that result instead: succeeded with its RTO, or failed (or interrupted) with its own error;
    * the claim gives it as `outcome`, so the claimant knows it has only a teardown to finish.
    */
   async claimStaleRun(
@@ -418,13 +419,17 @@ export class RunStore {
     });
   }
 
-  /** Rewrites the error of a failed run: only for whoever failed it, to add what it found after. */
+  /**
+   * Rewrites the error of a failed or interrupted run: only for whoever ended it, to add what it
+   * found after.
+   */
   async setFailedRunError(
     runId: string,
     error: NonNullable<RecoveryRun['error']>,
   ): Promise<void> {
     await this.db('recovery_runs')
-      .where({ id: runId, status: 'failed' })
+      .where({ id: runId })
+      .whereIn('status', ['failed', 'interrupted'] satisfies RunStatus[])
       .update({ error: JSON.stringify(error) });
   }
 
@@ -699,8 +704,8 @@ export class RunStore {
 
 /**
  * How a run ended by another than its driver (claimed, preempted) is finished: with the result it
- * kept before its teardown (RunOutcome), else failed with `message`; `unfinished`, why its machines
- * still in progress stopped.
+ * kept before its teardown (RunOutcome), else interrupted with `message` (it reached none);
+ * `unfinished`, why its machines still in progress stopped.
  */
 function endedWith(outcome: RunOutcome | undefined, message: string) {
   return outcome
@@ -713,7 +718,10 @@ function endedWith(outcome: RunOutcome | undefined, message: string) {
         unfinished: outcome.unfinishedReason ?? message,
       }
     : {
-        columns: { status: 'failed', error: JSON.stringify({ message }) },
+        columns: {
+          status: 'interrupted' satisfies RunStatus,
+          error: JSON.stringify({ message }),
+        },
         unfinished: message,
       };
 }

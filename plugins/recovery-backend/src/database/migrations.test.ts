@@ -1,5 +1,6 @@
 import { TestDatabases } from '@backstage/backend-test-utils';
 import { migrate, migrationsDirectory } from './migrations';
+import { ReadinessHistoryStore } from './ReadinessHistoryStore';
 import { RunStore } from './RunStore';
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
@@ -190,6 +191,143 @@ describe.each(databases.eachSupportedId())(
           steps: 1,
         });
       }
+    });
+
+    it('gives the runs stored before as failed with an "Interrupted: " error the status interrupted, and takes it back going down', async () => {
+      const knex = await databases.init(databaseId);
+      await migrate(knex);
+      const directory = migrationsDirectory;
+      const name = '20261224000000_run_interrupted.js';
+      await knex.migrate.down({ directory, name });
+      const at = new Date('2026-11-20T00:00:00.000Z');
+      const runs: Array<[string, string, object | null, object | null]> = [
+        // id, status, error, outcome (kept ahead of the teardown of a run still active); oldest first
+        [
+          'probe',
+          'failed',
+          {
+            machineRef: 'resource:default/a',
+            message: 'probe tcp:80 did not pass',
+          },
+          null,
+        ],
+        // Its words mention an interruption, not as the backend starts an interrupted run's.
+        [
+          'mention',
+          'failed',
+          { message: 'resource:default/a failed: Interrupted: by a signal' },
+          null,
+        ],
+        ['ok', 'succeeded', null, null],
+        [
+          'mid-teardown',
+          'running',
+          null,
+          {
+            status: 'failed',
+            error: { message: 'Interrupted: the backend is shutting down' },
+            unfinishedReason: 'Interrupted: the backend is shutting down',
+          },
+        ],
+        [
+          'failing-teardown',
+          'running',
+          null,
+          { status: 'failed', error: { message: 'probe tcp:80 did not pass' } },
+        ],
+        [
+          'shut',
+          'failed',
+          { message: 'Interrupted: the backend is shutting down' },
+          null,
+        ],
+        [
+          'preempted',
+          'failed',
+          { message: 'Interrupted: preempted by failover f' },
+          null,
+        ],
+      ];
+      await knex('recovery_runs').insert(
+        runs.map(([id, status, error, outcome], i) => ({
+          id,
+          entity_ref: 'component:default/a',
+          mode: 'test',
+          status,
+          trigger: 'user',
+          hypervisor_host: 'h',
+          plan: '{"entityRef":"component:default/a","waves":[],"machines":[]}',
+          error: error && JSON.stringify(error),
+          outcome: outcome && JSON.stringify(outcome),
+          created_at: new Date(at.getTime() + i * 60_000),
+        })),
+      );
+      const stored = async (): Promise<Record<string, unknown[]>> =>
+        Object.fromEntries(
+          (
+            await knex('recovery_runs')
+              .whereIn(
+                'id',
+                runs.map(([id]) => id),
+              )
+              .select('id', 'status', 'error', 'outcome')
+          ).map(r => [
+            r.id,
+            [
+              r.status,
+              r.error && JSON.parse(r.error).message,
+              r.outcome && JSON.parse(r.outcome).status,
+            ],
+          ]),
+        );
+      const before = await stored();
+
+      await knex.migrate.up({ directory, name });
+      expect(await stored()).toEqual({
+        ...before,
+        shut: [
+          'interrupted',
+          'Interrupted: the backend is shutting down',
+          null,
+        ],
+        preempted: [
+          'interrupted',
+          'Interrupted: preempted by failover f',
+          null,
+        ],
+        'mid-teardown': ['running', null, 'interrupted'],
+      });
+      // Readiness finds them by their status now: neither counts, the newest two.
+      const history = new ReadinessHistoryStore(knex);
+      expect(
+        (await history.lastFinishedRun({ entityRef: 'component:default/a' }))
+          ?.id,
+      ).toBe('ok');
+      // One the backend ends interrupted from now on, in words that may not start so.
+      await knex('recovery_runs')
+        .where({ id: 'mid-teardown' })
+        .update({ status: 'interrupted', error: '{"message":"cut off"}' });
+
+      await knex.migrate.down({ directory, name });
+      expect(await stored()).toEqual({
+        ...before,
+        'mid-teardown': ['failed', 'Interrupted: cut off', 'failed'],
+      });
+      // And up again, as it was.
+      await knex.migrate.up({ directory, name });
+      expect(
+        Object.fromEntries(
+          Object.entries(await stored()).map(([id, [status]]) => [id, status]),
+        ),
+      ).toEqual({
+        shut: 'interrupted',
+        preempted: 'interrupted',
+        probe: 'failed',
+        mention: 'failed',
+        ok: 'succeeded',
+        'mid-teardown': 'interrupted',
+        'failing-teardown': 'running',
+      });
     });
 
     it("keeps a run's RTO as a double on PostgreSQL (knex's float is its 4-byte real), and back as before", async () => {

@@ -3,6 +3,7 @@ import type { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { buildBootPlan } from '@backstage-recovery/plugin-recovery-node';
 import { CatalogGraphLoader } from './catalogGraph';
+import { boundedCatalog } from '../testing/boundedCatalog';
 import { componentEntity, machineEntity } from '../testing/entities';
 
 const machine = machineEntity;
@@ -414,5 +415,96 @@ describe('CatalogGraphLoader.withMemo', () => {
     asked.length = 0;
     await graphs.load('component:default/db');
     expect(asked).toEqual(['component:default/db', 'resource:default/m1']);
+  });
+});
+
+describe('CatalogGraphLoader on a catalog read a page at a time', () => {
+  const relate = (
+    entity: Entity,
+    ...relations: Array<[string, string]>
+  ): Entity => ({
+    ...entity,
+    relations: [
+      ...(entity.relations ?? []),
+      ...relations.map(([type, targetRef]) => ({ type, targetRef })),
+    ],
+  });
+  const names = ['1', '2', '3', '4', '5', '6', '7'];
+  const m = (n: string) => `resource:default/m${n}`;
+  const s = (n: string) => `component:default/s${n}`;
+  // Seven services, each on a machine of its own and owned by a team of its own; the first four,
+  // and docs on no machine, are the parts of the system shop.
+  const shopParts = [...names.slice(0, 4).map(s), 'component:default/docs'];
+  const entities: Entity[] = [
+    ...names.map(n => relate(machine(`m${n}`), ['dependencyOf', s(n)])),
+    ...names.map(n =>
+      relate(
+        component(`s${n}`, [m(n)]),
+        ['ownedBy', `group:default/team-${n}`],
+        ...(Number(n) <= 4
+          ? [['partOf', 'system:default/shop'] as [string, string]]
+          : []),
+      ),
+    ),
+    relate(component('docs', []), ['partOf', 'system:default/shop']),
+    {
+      apiVersion: 'backstage.io/v1alpha1',
+      kind: 'System',
+      metadata: { name: 'shop', namespace: 'default' },
+      spec: {},
+      relations: shopParts.map(targetRef => ({ type: 'hasPart', targetRef })),
+    },
+  ];
+  // A catalog that answers three entities a request, read three at a time.
+  const pagedLoader = () => {
+    const { catalog, answered } = boundedCatalog(entities, 3);
+    const graphs = new CatalogGraphLoader(
+      catalog,
+      mockServices.auth(),
+      { rpoSeconds: 86400, rtoSeconds: 3600 },
+      { pageSize: 3, batchSize: 3 },
+    );
+    return { graphs, answered };
+  };
+
+  it('lists every recoverable entity, each machine read once', async () => {
+    const { graphs, answered } = pagedLoader();
+    expect(await graphs.recoverableEntities()).toEqual(
+      [...names.map(s), 'component:default/docs', 'system:default/shop'].sort(),
+    );
+    const machinesRead = answered
+      .flat()
+      .filter(ref => ref?.startsWith('resource:'));
+    expect(machinesRead.sort()).toEqual(names.map(m));
+  });
+
+  it('names every machine and service by what their logs may call them, each machine once', async () => {
+    const { graphs } = pagedLoader();
+    expect(await graphs.machineLogNames()).toEqual(
+      new Map(names.map(n => [`m${n}`, [m(n)]])),
+    );
+    const serviceNames = await graphs.serviceLogNames();
+    expect(serviceNames.size).toBe(2 * (7 + 7 + 1));
+    for (const n of names)
+      for (const name of [`m${n}`, m(n), `s${n}`, s(n)])
+        expect(serviceNames).toContain(name);
+  });
+
+  it('reads owners, what is held and what a plan walks for more refs than one request takes', async () => {
+    const { graphs } = pagedLoader();
+    const refs = [...names.map(s), 'component:default/gone'];
+    expect(await graphs.ownersOf(refs)).toEqual(
+      new Map<string, string[]>([
+        ...names.map((n): [string, string[]] => [
+          s(n),
+          [`group:default/team-${n}`],
+        ]),
+        ['component:default/gone', []],
+      ]),
+    );
+    expect(await graphs.heldRefs(refs)).toEqual(names.map(s));
+    const graph = await graphs.load('system:default/shop');
+    expect(graph.roots.sort()).toEqual([...shopParts].sort());
+    expect([...graph.machines.keys()].sort()).toEqual(names.slice(0, 4).map(m));
   });
 });

@@ -2,6 +2,7 @@ import {
   AuthService,
   BackstageCredentials,
 } from '@backstage/backend-plugin-api';
+import type { GetEntitiesByRefsRequest } from '@backstage/catalog-client';
 import {
   Entity,
   RELATION_DEPENDENCY_OF,
@@ -19,6 +20,11 @@ import {
   MACHINE_RESOURCE_TYPE,
 } from '@backstage-recovery/plugin-recovery-common';
 import type { RecoveryGraph } from '@backstage-recovery/plugin-recovery-node';
+import {
+  type CatalogReadSizes,
+  entitiesByRefs,
+  listEntities,
+} from './catalogReads';
 import { CatalogWalk, type Reference } from './catalogWalk';
 import { readMachine, readObjectives, relationTargets } from './entityMapping';
 
@@ -28,6 +34,8 @@ export class CatalogGraphLoader {
     private readonly catalog: CatalogService,
     private readonly auth: AuthService,
     private readonly defaults: { rpoSeconds: number; rtoSeconds: number },
+    /** How many entities a catalog request asks for (catalogReads); tests ask for few. */
+    private readonly sizes: CatalogReadSizes = {},
     /** Entities read so far, by ref (see withMemo); none kept when absent. */
     private readonly memo?: Map<string, Promise<Entity | undefined>>,
   ) {}
@@ -44,6 +52,7 @@ export class CatalogGraphLoader {
       this.catalog,
       this.auth,
       this.defaults,
+      this.sizes,
       new Map(),
     );
   }
@@ -123,22 +132,22 @@ export class CatalogGraphLoader {
    */
   async recoverableEntities(): Promise<string[]> {
     const credentials = await this.auth.getOwnServiceCredentials();
-    const { items: machines } = await this.catalog.getEntities(
+    const machines = await this.list(
       {
         filter: { kind: 'Resource', 'spec.type': MACHINE_RESOURCE_TYPE },
         fields: ['kind', 'metadata.namespace', 'metadata.name', 'relations'],
       },
-      { credentials },
+      credentials,
     );
     const dependents = new Set(
       machines.flatMap(m => relationTargets(m, RELATION_DEPENDENCY_OF)),
     );
-    const { items } = await this.catalog.getEntitiesByRefs(
+    const items = await this.byRefs(
       {
         entityRefs: [...dependents],
         fields: ['kind', 'metadata', 'spec.type', 'relations'],
       },
-      { credentials },
+      credentials,
     );
     const refs = new Set<string>();
     for (const entity of items) {
@@ -149,21 +158,13 @@ export class CatalogGraphLoader {
     }
     const systems = [...refs].filter(r => r.startsWith('system:'));
     const machineRefs = new Set(machines.map(m => stringifyEntityRef(m)));
-    const { items: wholes } =
-      systems.length > 0
-        ? await this.catalog.getEntitiesByRefs(
-            {
-              entityRefs: systems,
-              fields: [
-                'kind',
-                'metadata.namespace',
-                'metadata.name',
-                'relations',
-              ],
-            },
-            { credentials },
-          )
-        : { items: [] };
+    const wholes = await this.byRefs(
+      {
+        entityRefs: systems,
+        fields: ['kind', 'metadata.namespace', 'metadata.name', 'relations'],
+      },
+      credentials,
+    );
     for (const system of wholes) {
       for (const part of system
         ? relationTargets(system, RELATION_HAS_PART)
@@ -182,7 +183,7 @@ export class CatalogGraphLoader {
    * container its annotations name, as a system's analysis matches them): name to machine refs.
    */
   async machineLogNames(): Promise<Map<string, string[]>> {
-    const { items } = await this.catalog.getEntities(
+    const items = await this.list(
       {
         filter: { kind: 'Resource', 'spec.type': MACHINE_RESOURCE_TYPE },
         fields: [
@@ -192,7 +193,7 @@ export class CatalogGraphLoader {
           'metadata.annotations',
         ],
       },
-      { credentials: await this.auth.getOwnServiceCredentials() },
+      await this.auth.getOwnServiceCredentials(),
     );
     const names = new Map<string, string[]>();
     for (const entity of items) {
@@ -213,12 +214,12 @@ export class CatalogGraphLoader {
    * Resource's name and full ref (a machine recovered on its own is its own service).
    */
   async serviceLogNames(): Promise<Set<string>> {
-    const { items } = await this.catalog.getEntities(
+    const items = await this.list(
       {
         filter: [{ kind: 'Component' }, { kind: 'Resource' }],
         fields: ['kind', 'metadata.namespace', 'metadata.name'],
       },
-      { credentials: await this.auth.getOwnServiceCredentials() },
+      await this.auth.getOwnServiceCredentials(),
     );
     return new Set(
       items.flatMap(entity => [
@@ -231,12 +232,12 @@ export class CatalogGraphLoader {
   /** The owners (ownedBy) of each of `refs`; none for a ref the catalog does not hold. */
   async ownersOf(refs: string[]): Promise<Map<string, string[]>> {
     if (refs.length === 0) return new Map();
-    const { items } = await this.catalog.getEntitiesByRefs(
+    const items = await this.byRefs(
       {
         entityRefs: refs,
         fields: ['kind', 'metadata.namespace', 'metadata.name', 'relations'],
       },
-      { credentials: await this.auth.getOwnServiceCredentials() },
+      await this.auth.getOwnServiceCredentials(),
     );
     return new Map(
       refs.map((ref, index) => [
@@ -255,12 +256,12 @@ export class CatalogGraphLoader {
     credentials: BackstageCredentials,
   ): Promise<string[]> {
     if (refs.length === 0) return [];
-    const { items } = await this.catalog.getEntitiesByRefs(
+    const items = await this.byRefs(
       {
         entityRefs: refs,
         fields: ['kind', 'metadata.namespace', 'metadata.name'],
       },
-      { credentials },
+      credentials,
     );
     return refs.filter((_, index) => items[index]);
   }
@@ -304,11 +305,34 @@ export class CatalogGraphLoader {
     refs: string[],
   ): Promise<Array<Entity | undefined>> {
     if (refs.length === 0) return [];
-    const { items } = await this.catalog.getEntitiesByRefs(
+    return this.byRefs(
       { entityRefs: refs },
-      { credentials: await this.auth.getOwnServiceCredentials() },
+      await this.auth.getOwnServiceCredentials(),
     );
-    return items.map(item => item ?? undefined);
+  }
+
+  private list(
+    request: Parameters<typeof listEntities>[1],
+    credentials: BackstageCredentials,
+  ): Promise<Entity[]> {
+    return listEntities(
+      this.catalog,
+      request,
+      { credentials },
+      this.sizes.pageSize,
+    );
+  }
+
+  private byRefs(
+    request: GetEntitiesByRefsRequest,
+    credentials: BackstageCredentials,
+  ): Promise<Array<Entity | undefined>> {
+    return entitiesByRefs(
+      this.catalog,
+      request,
+      { credentials },
+      this.sizes.batchSize,
+    );
   }
 
   /**

@@ -1,4 +1,10 @@
-import { applyInference, Inference } from './inference';
+import type { BootPlan } from '@backstage-recovery/plugin-recovery-common';
+import {
+  applyInference,
+  describeLearned,
+  Inference,
+  learnedWaitsOf,
+} from './inference';
 import type { RecoveryGraph } from '@backstage-recovery/plugin-recovery-node';
 
 const graphOf = (machines: string[]): RecoveryGraph => ({
@@ -52,5 +58,136 @@ describe('applyInference', () => {
       [`${m(1)} ${m(2)}`, `${m(1)} ${m(3)}`, `${m(2)} ${m(1)}`],
     );
     expect(reversed.machineWaits).toEqual(applied.machineWaits);
+  });
+});
+
+describe('learned evidence in the plan', () => {
+  const web = 'component:default/web';
+  const db = 'component:default/db';
+
+  it('keeps with each learned edge it follows, and each disagreement, the score, samples and confidence of the analysis', () => {
+    const graph: RecoveryGraph = {
+      ...graphOf(['resource:default/m1', 'resource:default/m2']),
+      rootRef: web,
+      roots: [web],
+      services: new Map([
+        [
+          web,
+          {
+            ref: web,
+            machines: ['resource:default/m2'],
+            dependsOn: [],
+            probes: [],
+          },
+        ],
+        [
+          db,
+          {
+            ref: db,
+            machines: ['resource:default/m1'],
+            dependsOn: [],
+            probes: [],
+          },
+        ],
+      ]),
+    };
+    const applied = applyInference(graph, {
+      ...inferenceOf([]),
+      dependencies: [
+        // Two log names of web: the merge keeps the stronger score, and so its evidence.
+        {
+          service: web,
+          dependsOn: db,
+          score: 0.75,
+          samples: 9,
+          confidence: 'high',
+        },
+        {
+          service: web,
+          dependsOn: db,
+          score: 0.82,
+          samples: 1,
+          confidence: 'low',
+        },
+      ],
+    });
+    const evidence = {
+      service: web,
+      dependsOn: db,
+      score: 0.82,
+      samples: 1,
+      confidence: 'low',
+    };
+    expect(applied.inferred).toEqual([evidence]);
+    // Each as the analysis found it (the merge lists both).
+    expect(applied.disagreements.inferredNotDeclared).toEqual([
+      { ...evidence, score: 0.75, samples: 9, confidence: 'high' },
+      evidence,
+    ]);
+    expect(describeLearned(applied.inferred[0])).toBe(
+      'component:default/web → component:default/db (score 0.82, 1 boot, low confidence)',
+    );
+  });
+
+  it('says which wave each learned wait holds back, leaving out those between services of one machine', () => {
+    const m = (n: number) => `resource:default/m${n}`;
+    const plan: BootPlan = {
+      entityRef: web,
+      waves: [[m(1)], [m(2)], [m(3)]],
+      machines: [
+        { machineRef: m(1), wave: 0, services: [db], waitsFor: [], probes: [] },
+        {
+          machineRef: m(2),
+          wave: 1,
+          services: ['component:default/api', 'component:default/cache'],
+          waitsFor: [m(1)],
+          probes: [],
+        },
+        {
+          machineRef: m(3),
+          wave: 2,
+          services: [web],
+          waitsFor: [m(2)],
+          probes: [],
+        },
+      ],
+      inferred: [
+        {
+          service: 'component:default/api',
+          dependsOn: db,
+          score: 0.9,
+          samples: 3,
+          confidence: 'low',
+        },
+        // Both on m2: no machine waits for it.
+        {
+          service: 'component:default/api',
+          dependsOn: 'component:default/cache',
+          score: 0.8,
+        },
+        {
+          service: web,
+          dependsOn: 'component:default/api',
+          score: 0.85,
+          samples: 20,
+          confidence: 'high',
+        },
+      ],
+      inferredMachineWaits: [
+        { machine: m(3), waitsFor: m(2), followed: 2, chances: 2 },
+      ],
+    };
+    expect(learnedWaitsOf(plan)).toEqual([
+      { wave: 1, dependencies: [plan.inferred![0]], machineWaits: [] },
+      {
+        wave: 2,
+        dependencies: [plan.inferred![2]],
+        machineWaits: plan.inferredMachineWaits,
+      },
+    ]);
+    // A plan kept before the evidence was: the score alone.
+    expect(describeLearned(plan.inferred![1])).toBe(
+      'component:default/api → component:default/cache (score 0.8)',
+    );
   });
 });

@@ -1,10 +1,13 @@
 import type {
+  BootPlan,
   DependencyDisagreements,
   InferredDependency,
   InferredMachineWait,
 } from '@backstage-recovery/plugin-recovery-common';
+import { machinesAwaited } from '@backstage-recovery/plugin-recovery-common';
 import {
   byName,
+  counted,
   mergeDependencies,
   type RecoveryGraph,
 } from '@backstage-recovery/plugin-recovery-node';
@@ -68,12 +71,13 @@ export function applyInference(
     threshold: inference.threshold,
   });
   const declaredOn = groupedBy(declared);
+  const evidence = evidenceOf(inference.dependencies);
   const disagreements: DependencyDisagreements = {
     // Observed where the catalog declares it through others (web -> api -> db): they agree, as
     // a declared edge observed only through a learned path counts as observed.
-    inferredNotDeclared: merged.disagreements.inferredNotDeclared.filter(
-      d => !reaches(declaredOn, d.service, d.dependsOn),
-    ),
+    inferredNotDeclared: merged.disagreements.inferredNotDeclared
+      .filter(d => !reaches(declaredOn, d.service, d.dependsOn))
+      .map(evidence),
     // Silence about a service that never booted in the history is no evidence.
     declaredNotObserved: merged.disagreements.declaredNotObserved.filter(
       d =>
@@ -120,17 +124,101 @@ export function applyInference(
   const learned = (list: typeof edges) =>
     list
       .filter(e => e.source === 'inferred')
-      .map(e => ({
-        service: e.service,
-        dependsOn: e.dependsOn,
-        score: e.score!,
-      }));
+      .map(e => evidence({ ...e, score: e.score! }));
   return {
     machineWaits,
     inferred: learned(edges),
     // In the order the cycles were broken in, as the analysis lists them.
     dropped: learned(merged.dropped.filter(e => dropped.has(e))),
     disagreements,
+  };
+}
+
+/** What one wave of a boot plan waits for on the analysis's word rather than the catalog's. */
+export interface LearnedWaits {
+  /** The wave (0-based, as the plan's `waves`). */
+  wave: number;
+  /** Learned dependencies that make a machine of the wave wait for another machine. */
+  dependencies: InferredDependency[];
+  /** Machine waits learned from reboots that a machine of the wave follows. */
+  machineWaits: InferredMachineWait[];
+}
+
+/**
+ * The learned waits of a plan, wave by wave (only waves that have some): a learned dependency
+ * counts where it makes a machine wait for another (one between services of the same machine
+ * orders no wave).
+ */
+export function learnedWaitsOf(plan: BootPlan): LearnedWaits[] {
+  const machinesOf = new Map<string, string[]>();
+  for (const m of plan.machines)
+    for (const s of m.services)
+      machinesOf.set(s, [...(machinesOf.get(s) ?? []), m.machineRef]);
+  const byWave = new Map<number, LearnedWaits>();
+  const of = (wave: number) => {
+    const found = byWave.get(wave);
+    if (found) return found;
+    const made = { wave, dependencies: [], machineWaits: [] };
+    byWave.set(wave, made);
+    return made;
+  };
+  for (const d of plan.inferred ?? []) {
+    const waves = new Set<number>();
+    for (const m of plan.machines) {
+      if (!m.services.includes(d.service)) continue;
+      const awaited = machinesAwaited(
+        m.machineRef,
+        machinesOf.get(d.dependsOn) ?? [],
+      );
+      if (awaited.some(a => m.waitsFor.includes(a))) waves.add(m.wave);
+    }
+    for (const wave of waves) of(wave).dependencies.push(d);
+  }
+  for (const w of plan.inferredMachineWaits ?? []) {
+    const m = plan.machines.find(x => x.machineRef === w.machine);
+    if (m?.waitsFor.includes(w.waitsFor)) of(m.wave).machineWaits.push(w);
+  }
+  return [...byWave.values()].sort((a, b) => a.wave - b.wave);
+}
+
+/** A learned dependency and its evidence, as a run's timeline and readiness name it. */
+export function describeLearned(d: InferredDependency): string {
+  const evidence = [
+    `score ${d.score}`,
+    ...(d.samples !== undefined ? [counted(d.samples, 'boot')] : []),
+    ...(d.confidence === 'low' ? ['low confidence'] : []),
+  ];
+  return `${d.service} → ${d.dependsOn} (${evidence.join(', ')})`;
+}
+
+/**
+ * A learned edge with what the analysis found behind it (score, samples, confidence): the
+ * analysis's dependency between the same entities with that score (two log names may map to one
+ * entity; the merge keeps the stronger score), else the strongest of them.
+ */
+function evidenceOf(
+  dependencies: InferredDependency[],
+): (edge: InferredDependency) => InferredDependency {
+  const byEdge = new Map<string, InferredDependency[]>();
+  for (const d of dependencies) {
+    const key = `${d.service}\u0000${d.dependsOn}`;
+    byEdge.set(key, [...(byEdge.get(key) ?? []), d]);
+  }
+  return ({ service, dependsOn, score }) => {
+    const found = byEdge.get(`${service}\u0000${dependsOn}`) ?? [];
+    const behind =
+      found.find(d => d.score === score) ??
+      found.reduce<InferredDependency | undefined>(
+        (best, d) => (best && best.score >= d.score ? best : d),
+        undefined,
+      );
+    return {
+      service,
+      dependsOn,
+      score,
+      ...(behind?.samples !== undefined && { samples: behind.samples }),
+      ...(behind?.confidence && { confidence: behind.confidence }),
+    };
   };
 }
 

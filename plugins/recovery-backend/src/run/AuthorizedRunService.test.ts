@@ -359,9 +359,9 @@ describe('AuthorizedRunService.get and list', () => {
 describe('AuthorizedRunService.release', () => {
   const failover = runOf('fo', WEB);
 
-  it('releases as the caller, with recovery.run.failover on its entity and on each entity it booted, asked in one call', async () => {
+  it('releases as the caller, with recovery.run.release on its entity and on each entity it booted, asked in one call', async () => {
     const { runs, calls, released } = service({
-      allowed: { 'user:default/alice': ['recovery.run.failover@*'] },
+      allowed: { 'user:default/alice': ['recovery.run.release@*'] },
       stored: [failover],
     });
     expect(await runs.release('fo', ALICE)).toMatchObject({
@@ -371,14 +371,36 @@ describe('AuthorizedRunService.release', () => {
     expect(released).toEqual([['fo', 'user:default/alice']]);
     expect(calls).toEqual([
       [WEB, DB_01, DB, VAULT_01, VAULT, WEB_01].map(
-        ref => `recovery.run.failover@${ref}`,
+        ref => `recovery.run.release@${ref}`,
       ),
     ]);
   });
 
-  it('refuses without recovery.run.failover on a machine it booted, naming it, and releases nothing', async () => {
+  it('releases on recovery.run.release alone: recovery.run.failover, which starts one, neither grants it nor is asked', async () => {
+    const releaser = service({
+      allowed: { 'user:default/alice': ['recovery.run.release@*'] },
+      stored: [failover],
+    });
+    await releaser.runs.release('fo', ALICE);
+    expect(releaser.released).toEqual([['fo', 'user:default/alice']]);
+    expect(releaser.calls.flat().map(c => c.split('@')[0])).not.toContain(
+      'recovery.run.failover',
+    );
+
+    const starter = service({
+      allowed: { 'user:default/alice': ['recovery.run.failover@*'] },
+      stored: [failover],
+    });
+    await expect(starter.runs.release('fo', ALICE)).rejects.toMatchObject({
+      name: 'NotAllowedError',
+      message: `Missing permission recovery.run.release on ${WEB}`,
+    });
+    expect(starter.released).toEqual([]);
+  });
+
+  it('refuses without recovery.run.release on a machine it booted, naming it, and releases nothing', async () => {
     const grants = [WEB, DB, VAULT_01, VAULT, WEB_01].map(
-      ref => `recovery.run.failover@${ref}`,
+      ref => `recovery.run.release@${ref}`,
     );
     const { runs, released } = service({
       allowed: { 'user:default/alice': grants },
@@ -387,7 +409,7 @@ describe('AuthorizedRunService.release', () => {
     await expect(runs.release('fo', ALICE)).rejects.toMatchObject({
       name: 'NotAllowedError',
       message:
-        `Missing permission recovery.run.failover on 1 entity that failover fo booted: ${DB_01}. ` +
+        `Missing permission recovery.run.release on 1 entity that failover fo booted: ${DB_01}. ` +
         'Releasing it removes their live copies from production: it needs that permission on each of them still in the catalog',
     });
     expect(released).toEqual([]);
@@ -395,7 +417,7 @@ describe('AuthorizedRunService.release', () => {
 
   it('answers 404 for a run that does not exist, or whose entity the catalog hides from the caller', async () => {
     const { runs, released } = service({
-      allowed: { 'user:default/alice': ['recovery.run.failover@*'] },
+      allowed: { 'user:default/alice': ['recovery.run.release@*'] },
       stored: [runOf('hidden', VAULT)],
     });
     await expect(runs.release('nope', ALICE)).rejects.toMatchObject({
@@ -412,7 +434,7 @@ describe('AuthorizedRunService.release', () => {
   it('lets the machines and services still in the catalog decide once its entity has left it, shown to whoever sees one of them', async () => {
     // web and web-01 are gone: db, db-01, and the vault the user does not see, remain.
     const held = [DB, DB_01, VAULT, VAULT_01];
-    const allowed = { 'user:default/alice': ['recovery.run.failover@*'] };
+    const allowed = { 'user:default/alice': ['recovery.run.release@*'] };
     const { runs, calls, released } = service({
       allowed,
       stored: [failover],
@@ -420,7 +442,7 @@ describe('AuthorizedRunService.release', () => {
     });
     await runs.release('fo', ALICE);
     expect(calls).toEqual([
-      [DB_01, DB, VAULT_01, VAULT].map(ref => `recovery.run.failover@${ref}`),
+      [DB_01, DB, VAULT_01, VAULT].map(ref => `recovery.run.release@${ref}`),
     ]);
     expect(released).toEqual([['fo', 'user:default/alice']]);
 
@@ -438,7 +460,7 @@ describe('AuthorizedRunService.release', () => {
 
   it('refuses, naming the label to remove by hand, a failover none of whose entities the catalog holds any more', async () => {
     const { runs, calls, released } = service({
-      allowed: { 'user:default/alice': ['recovery.run.failover@*'] },
+      allowed: { 'user:default/alice': ['recovery.run.release@*'] },
       stored: [failover],
       held: [],
     });
@@ -446,7 +468,7 @@ describe('AuthorizedRunService.release', () => {
       name: 'NotAllowedError',
       message:
         'Run fo cannot be released through the API: neither its entity nor any machine or service it booted is in the catalog any ' +
-        "more, so no one's recovery.run.failover can be checked on them. Remove what it kept on hypervisor host 'dr-host' by hand: " +
+        "more, so no one's recovery.run.release can be checked on them. Remove what it kept on hypervisor host 'dr-host' by hand: " +
         'everything labelled recovery.backstage-recovery.io/run-id=fo',
     });
     expect(calls).toEqual([]);

@@ -7,6 +7,7 @@ import {
   RUN_ID_LABEL,
   recoveryRunCreatePermission,
   recoveryRunFailoverPermission,
+  recoveryRunReleasePermission,
 } from '@backstage-recovery/plugin-recovery-common';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
 import type { PlanService } from '../service/PlanService';
@@ -46,7 +47,8 @@ export interface RunQuery {
  * entity the catalog hides from the caller does not exist for them (404, left out of lists); each
  * run is answered with its plan's warnings as that caller may read them (PlanService.runSeenBy).
  * A test recovery takes recovery.run.create on its entity; a failover, recovery.run.failover too,
- * on its entity and on each machine and service it boots (authorizeFailover).
+ * on its entity and on each machine and service it boots (authorizeFailover); releasing one,
+ * recovery.run.release on the same (a delete, granted apart from starting one).
  */
 export class AuthorizedRunService {
   constructor(
@@ -95,6 +97,7 @@ export class AuthorizedRunService {
       mode === 'failover'
         ? (plan: BootPlan) =>
             this.authorizeFailover(credentials, undefined, {
+              permission: recoveryRunFailoverPermission,
               refs: failoverEntityRefs(plan).filter(ref => ref !== entityRef),
               of: `of the boot plan of ${entityRef}`,
               why:
@@ -168,11 +171,11 @@ export class AuthorizedRunService {
   /**
    * Ends a finished failover's tenure on its host (failback done): RunService.releaseFailover,
    * named as released by the caller. What a failover booted serves production: removing it takes
-   * the grant starting one does, on what its record names (its entity, its machines and their
-   * services) that the catalog still holds. Its entity may have left the catalog since
-   * (production is gone): then its machines and services decide, and the run is the caller's to
-   * release if the catalog shows them one. None of them held any more: a 403 naming the label to
-   * remove by hand, as no grant can cover it.
+   * recovery.run.release (a delete: a policy may grant starting failovers and not this) on what
+   * its record names (its entity, its machines and their services) that the catalog still holds.
+   * Its entity may have left the catalog since (production is gone): then its machines and
+   * services decide, and the run is the caller's to release if the catalog shows them one. None
+   * of them held any more: a 403 naming the label to remove by hand, as no grant can cover it.
    */
   async release(
     runId: string,
@@ -193,7 +196,7 @@ export class AuthorizedRunService {
       // No entity left to ask the policy about: no grant can cover it.
       throw new NotAllowedError(
         `Run ${run.id} cannot be released through the API: neither its entity nor any machine or service it booted is in the ` +
-          `catalog any more, so no one's ${recoveryRunFailoverPermission.name} can be checked on them. Remove what it kept on ` +
+          `catalog any more, so no one's ${recoveryRunReleasePermission.name} can be checked on them. Remove what it kept on ` +
           `hypervisor host '${run.hypervisorHost}' by hand: everything labelled ${RUN_ID_LABEL}=${run.id}`,
       );
     }
@@ -202,10 +205,11 @@ export class AuthorizedRunService {
       entityHeld
         ? {
             entityRef: run.entityRef,
-            permissions: [recoveryRunFailoverPermission],
+            permissions: [recoveryRunReleasePermission],
           }
         : undefined,
       {
+        permission: recoveryRunReleasePermission,
         refs: booted.filter(ref => held.includes(ref)),
         of: `that failover ${run.id} booted`,
         why: `Releasing it removes their live copies from production: it needs that permission on each of them still in the catalog`,
@@ -227,19 +231,24 @@ export class AuthorizedRunService {
 
   /**
    * A failover boots live copies of its plan's machines on production's subnets and keeps them:
-   * starting or releasing one takes recovery.run.failover on each entity it boots
-   * (failoverEntityRefs), not on the entity asked for alone, or a service's owners could bring up
-   * a second live copy of another team's database machine. One batched call, so a policy's
-   * conditions (ownership, say) are applied by the catalog to each entity. Lacking a permission on
-   * the entity itself, the caller is told that alone; else the refusal names each booted entity
-   * it lacks recovery.run.failover on that the catalog shows them, and counts the others.
+   * starting one takes recovery.run.failover, releasing it recovery.run.release, on each entity
+   * it boots (failoverEntityRefs), not on the entity asked for alone, or a service's owners could
+   * bring up (or tear down) a live copy of another team's database machine. One batched call, so
+   * a policy's conditions (ownership, say) are applied by the catalog to each entity. Lacking a
+   * permission on the entity itself, the caller is told that alone; else the refusal names each
+   * booted entity it lacks that permission on that the catalog shows them, and counts the others.
    */
   private async authorizeFailover(
     credentials: BackstageCredentials,
     /** The entity failed over and what it needs there; none once it has left the catalog. */
     root: { entityRef: string; permissions: EntityPermission[] } | undefined,
-    /** What it boots besides; none to check the entity alone. */
-    booted?: { refs: string[]; of: string; why: string },
+    /** What it boots besides and what each needs there (to start it, or to release it); none to check the entity alone. */
+    booted?: {
+      permission: EntityPermission;
+      refs: string[];
+      of: string;
+      why: string;
+    },
   ): Promise<void> {
     const own = root
       ? root.permissions.map(permission => ({
@@ -252,7 +261,7 @@ export class AuthorizedRunService {
     const allowed = await this.authorizer.decide(credentials, [
       ...own,
       ...others.map(resourceRef => ({
-        permission: recoveryRunFailoverPermission,
+        permission: booted!.permission,
         resourceRef,
       })),
     ]);
@@ -267,15 +276,15 @@ export class AuthorizedRunService {
     const named = await this.graphs.visibleTo(denied, credentials);
     const hidden = denied.length - named.length;
     const entities = (n: number) => `${n} ${n === 1 ? 'entity' : 'entities'}`;
+    const listed = [
+      ...named,
+      ...(hidden > 0
+        ? [`${entities(hidden)} the catalog does not show you`]
+        : []),
+    ];
     throw new NotAllowedError(
-      `Missing permission ${recoveryRunFailoverPermission.name} on ${entities(denied.length)} ${booted!.of}: ` +
-        [
-          ...named,
-          ...(hidden > 0
-            ? [`${entities(hidden)} the catalog does not show you`]
-            : []),
-        ].join(', ') +
-        `. ${booted!.why}`,
+      `Missing permission ${booted!.permission.name} on ${entities(denied.length)} ${booted!.of}: ` +
+        `${listed.join(', ')}. ${booted!.why}`,
     );
   }
 }

@@ -19,6 +19,7 @@ import {
 } from '@backstage-recovery/plugin-recovery-node';
 import type { StoredCapture } from '../database/CaptureStore';
 import type { RunStore } from '../database/RunStore';
+import { describeLearned, learnedWaitsOf } from '../plan/inference';
 import { RunSuperseded } from './errors';
 import {
   assertMachineTransition,
@@ -124,6 +125,7 @@ export class RunRecorder {
     await this.step(
       `${run.mode === 'test' ? 'Test recovery' : 'Failover'} of ${run.entityRef} on ${hostId}: ${counted(waves.length, 'wave')}, ${counted(waves.flat().length, 'machine')}${run.recoveryPoint ? `, to the recovery point ${run.recoveryPoint}` : ''}`,
     );
+    await this.learnedWaits(waves);
     const machineRefs = new Set(waves.flat());
     for (const problem of problems) {
       await this.step(
@@ -167,6 +169,44 @@ export class RunRecorder {
   }
 
   /**
+   * Names each wave's waits that the analysis learned rather than the catalog declared, with
+   * their evidence: a learned wait changes the plan on the boot history's word, and one of low
+   * confidence (fewer samples than the analysis trusts) may be wrong, so it is a warning. Only
+   * where the run boots the plan's waves as planned (not the reverse-order test hook).
+   */
+  private async learnedWaits(waves: string[][]): Promise<void> {
+    const { plan } = this.run;
+    const asPlanned = (w: string[][]) => JSON.stringify(w);
+    if (asPlanned(waves) !== asPlanned(plan.waves)) return;
+    for (const { wave, dependencies, machineWaits } of learnedWaitsOf(plan)) {
+      const low = dependencies.filter(d => d.confidence === 'low');
+      const waits = [
+        ...(dependencies.length > 0
+          ? [
+              `learned ${dependencies.length === 1 ? 'dependency' : 'dependencies'}: ${dependencies.map(describeLearned).join(', ')}`,
+            ]
+          : []),
+        ...(machineWaits.length > 0
+          ? [
+              `machine ${machineWaits.length === 1 ? 'wait' : 'waits'} learned from reboots: ${machineWaits.map(w => `${w.machine} → ${w.waitsFor} (its services restarted after ${w.followed} of ${w.chances} reboots)`).join(', ')}`,
+            ]
+          : []),
+      ];
+      const doubt =
+        low.length === 0
+          ? ''
+          : low.length === 1
+            ? ': a dependency of low confidence (seen in fewer boots than the analysis trusts) may be wrong; declare it in spec.dependsOn if it is real'
+            : `: ${low.length} dependencies of low confidence (seen in fewer boots than the analysis trusts) may be wrong; declare those that are real in spec.dependsOn`;
+      await this.step(
+        `Wave ${wave + 1} waits on ${waits.join(' and on ')}${doubt}`,
+        undefined,
+        low.length > 0 ? 'warning' : 'info',
+      );
+    }
+  }
+
+  /**
    * Records where a recovery's time went: the chain of machine waits that took longest, each
    * machine from its restore to ready, beside the waves booted one after another (each waits for
    * its slowest machine). Shortening a machine off that chain does not shorten the recovery.
@@ -197,12 +237,12 @@ export class RunRecorder {
    * Records what was adapted away from production: at capture (stored with the capture, so the
    * run shows what the restored machine lacks) and by the host when it restored the machine; those
    * that gave up a production address get a step of their own, as they can break whatever
-   * reaches the machine by address.
+   * reaches the machine by address; so do the host ports a failover published for it.
    */
   async adapted(
     machineRef: string,
     atCapture: string[],
-    { adaptations, addressesLost: lost }: RestoredMachine,
+    { adaptations, addressesLost: lost, published = [] }: RestoredMachine,
   ): Promise<void> {
     if (atCapture.length > 0)
       await this.step(
@@ -211,6 +251,12 @@ export class RunRecorder {
       );
     if (adaptations.length > 0)
       await this.step(`Adapted: ${adaptations.join('; ')}`, machineRef);
+    // A failover's: clients reach the machine by them on the recovery host, as they did production.
+    if (published.length > 0)
+      await this.step(
+        `Published host port${published.length === 1 ? '' : 's'} ${published.join(', ')} on the recovery host, as production did`,
+        machineRef,
+      );
     if (lost.length > 0) {
       this.addressAdaptations.set(machineRef, lost);
       // A warning: the machine may still boot, but whatever reaches it by address may not.

@@ -582,7 +582,7 @@ describe('RunService under random host faults', () => {
       v.push(
         `planned ${JSON.stringify(run.plan.waves)}, generated ${JSON.stringify(s.waves)}`,
       );
-    if (run.status !== 'succeeded' && run.status !== 'failed')
+    if (!['succeeded', 'failed', 'interrupted'].includes(run.status))
       v.push(`ended ${run.status}, not finished`);
     const unsettled = run.machines.filter(
       m => !['ready', 'failed', 'skipped'].includes(m.phase),
@@ -602,7 +602,10 @@ describe('RunService under random host faults', () => {
       if (typeof run.rtoSeconds !== 'number' || run.rtoSeconds < 0)
         v.push(`succeeded without an RTO (${run.rtoSeconds})`);
     }
-    const interrupted = run.error?.message.startsWith('Interrupted: ');
+    const interrupted = run.status === 'interrupted';
+    // Its status says interrupted, its words say why: never one without the other.
+    if (interrupted !== !!run.error?.message.startsWith('Interrupted: '))
+      v.push(`ended ${run.status}: ${run.error?.message}`);
     if (
       run.error?.message.startsWith(
         'Interrupted: the backend is shutting down',
@@ -619,7 +622,7 @@ describe('RunService under random host faults', () => {
     }
     if (interrupted && run.error?.machineRef)
       v.push('an interruption names a machine');
-    if (run.status === 'failed') {
+    if (run.status === 'failed' || interrupted) {
       if (run.rtoSeconds !== undefined)
         v.push(`failed with an RTO of ${run.rtoSeconds} s`);
       if (!run.error?.message) v.push('failed without an error');
@@ -1005,7 +1008,7 @@ describe('RunService under random host faults', () => {
       runs: count + (failover ? 1 : 0),
       status: ended.status,
       faults: host.observed.filter(o => o.runId === started.id).length,
-      interrupted: !!ended.error?.message.startsWith('Interrupted: '),
+      interrupted: ended.status === 'interrupted',
       labLeft: leftAfterFirst.length > 0,
     };
   }
@@ -1132,7 +1135,7 @@ describe('RunService under random host faults', () => {
       tally.interrupted += Number(result.interrupted);
       tally.labsLeft += Number(result.labLeft);
       if (result.status === 'succeeded') tally.succeeded++;
-      else tally.failed++;
+      else if (result.status === 'failed') tally.failed++;
     }
     // Not vacuous: the faults fail some runs and spare others.
     if (!only) {
@@ -1140,7 +1143,7 @@ describe('RunService under random host faults', () => {
       expect(tally.failed).toBeGreaterThan(seeds.length / 10);
     }
     console.log(
-      `${seeds.length} fault scripts, ${tally.runs} runs: ${tally.succeeded} succeeded and ${tally.failed} failed (${tally.interrupted} interrupted) ` +
+      `${seeds.length} fault scripts, ${tally.runs} runs: ${tally.succeeded} succeeded, ${tally.failed} failed and ${tally.interrupted} interrupted ` +
         `under ${tally.faults} faults; ${tally.labsLeft} left their lab for the next run`,
     );
   }, 120_000);

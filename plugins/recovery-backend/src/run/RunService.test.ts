@@ -23,6 +23,7 @@ import type {
   ProbeSpec,
   RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
+import { failedMachine } from '@backstage-recovery/plugin-recovery-common';
 import express from 'express';
 import request from 'supertest';
 import { CaptureStore } from '../database/CaptureStore';
@@ -482,6 +483,40 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     ).toHaveLength(1);
   });
 
+  it('fails a run whose host runs out of disk while restoring a machine at the host, not at that machine, and tears its lab down', async () => {
+    const host = new FakeHost(needs);
+    const restore = host.restoreMachine.bind(host);
+    const full =
+      "restoring resource:default/data-01 (capture c) in the lab of run r failed: Docker engine 'fake' answered: " +
+      'Error processing tar file(exit status 1): write /3f5a/layer.tar: no space left on device';
+    host.restoreMachine = async (lab, capture) => {
+      if (capture.machineRef === 'resource:default/data-01')
+        throw engineError(full, 'fake', 'answered', 'disk');
+      return restore(lab, capture);
+    };
+    const runs = service(host);
+    const started = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
+    await runs.waitFor(started.id);
+    const run = (await runStore.getRun(started.id))!;
+    expect(run.status).toBe('failed');
+    // No machine named: readiness blames none, and counts the run for web alone.
+    expect(run.error).toEqual({
+      message: `hypervisor host fake ran out of disk while restoring resource:default/data-01: ${full}`,
+    });
+    expect(failedMachine(run)).toBeUndefined();
+    expect(run.machines.map(m => [m.machineRef, m.phase])).toEqual([
+      ['resource:default/infra-01', 'ready'],
+      ['resource:default/data-01', 'failed'],
+      ['resource:default/web-01', 'skipped'],
+    ]);
+    // The host answers: its lab goes as any failed test recovery's.
+    expect(host.labels.size).toBe(0);
+  });
+
   it('fails a run before it builds anything where the host has less memory available than its machines held when captured', async () => {
     const GiB = 1024 ** 3;
     const host = Object.assign(new FakeHost(needs), {
@@ -711,9 +746,11 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(logger.lines).toContainEqual({
       level: 'warn',
       fields: { runId: started.id },
-      message: expect.stringMatching(
-        /^Run failed: Error: engine unreachable\n\s+at /,
-      ),
+      message: 'Run failed',
+      error: expect.objectContaining({
+        message: 'engine unreachable',
+        stack: expect.stringMatching(/^Error: engine unreachable\n\s+at /),
+      }),
     });
   });
 
@@ -725,12 +762,15 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const logger = recordingLogger();
     const run = await testRunOfWeb(service(host, {}, demoGraph, logger));
     expect(run.status).toBe('failed');
+    const failed = run.machines.find(m => m.phase === 'failed')!;
     expect(logger.lines).toContainEqual({
       level: 'warn',
-      fields: { runId: run.id },
-      message: expect.stringMatching(
-        /^resource:default\/[\w-]+ failed: Error: image layer missing\n\s+at /,
-      ),
+      fields: { runId: run.id, machineRef: failed.machineRef },
+      message: 'Machine failed',
+      error: expect.objectContaining({
+        message: 'image layer missing',
+        stack: expect.stringMatching(/^Error: image layer missing\n\s+at /),
+      }),
     });
   });
 
@@ -1128,7 +1168,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     ).rejects.toThrow(`Hypervisor host 'fake' is busy with run ${first.id}`);
     await busy.shutdown();
     const interrupted = (await runStore.getRun(first.id))!;
-    expect(interrupted.status).toBe('failed');
+    expect(interrupted.status).toBe('interrupted');
     expect(interrupted.error?.message).toBe(
       'Interrupted: the backend is shutting down',
     );
@@ -1168,12 +1208,12 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       {},
       { ...demoGraph, problems, missing: [missing] },
     );
-    const request = {
+    const asked = {
       entityRef: 'component:default/web',
       mode: 'test' as const,
       trigger: 'user' as const,
     };
-    const refused = runs.start(request);
+    const refused = runs.start(asked);
     await expect(refused).rejects.toThrow(RunConflictError);
     await expect(refused).rejects.toThrow(
       `component:default/web cannot be recovered as the catalog declares it: ${missing.message}. Fix the catalog, or start the run accepting missing dependencies (acceptMissingDependencies: true) to recover without them`,
@@ -1182,7 +1222,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
 
     // Asked to: the run tests the plan it has, and says what the catalog got wrong.
     const started = await runs.start({
-      ...request,
+      ...asked,
       acceptMissingDependencies: true,
     });
     await runs.waitFor(started.id);
@@ -1200,7 +1240,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
 
     // Without a missing dependency, no need to ask.
     const unasked = service(host, {}, { ...demoGraph, problems: [objective] });
-    const admitted = await unasked.start(request);
+    const admitted = await unasked.start(asked);
     await unasked.waitFor(admitted.id);
     expect((await runStore.getRun(admitted.id))!.status).toBe('succeeded');
   });
@@ -1277,6 +1317,59 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         .warnings,
     ).toEqual([warnings[0], warnings[1], warnings[2], elsewhere]);
     expect(inference.inferenceOf).not.toHaveBeenCalled();
+  });
+
+  it('names the waits its waves learned from boot history, with their evidence, a learned one of low confidence as a warning', async () => {
+    // The catalog declares no service dependency: the order is all learned.
+    const graph = structuredClone(demoGraph);
+    for (const s of graph.services.values()) s.dependsOn = [];
+    const analysis: Inference = {
+      id: 'analysis-1',
+      createdAt: '2024-05-01T00:00:00Z',
+      dependencies: [
+        {
+          service: 'component:default/database',
+          dependsOn: 'component:default/dns',
+          score: 0.95,
+          samples: 12,
+          confidence: 'high',
+        },
+        {
+          service: 'component:default/web',
+          dependsOn: 'component:default/database',
+          score: 0.82,
+          samples: 1,
+          confidence: 'low',
+        },
+      ],
+      machineWaits: [],
+      warnings: [],
+      names: new Map(),
+      observed: new Set(),
+      threshold: 0.7,
+    };
+    const runs = service(new FakeHost(needs), {}, graph, undefined, {
+      inferenceFor: async () => analysis,
+      inferenceOf: async () => analysis,
+    });
+    const run = await testRunOfWeb(runs);
+    expect(run.status).toBe('succeeded');
+    // The run keeps the evidence with its plan.
+    expect(run.plan.inferred).toEqual(analysis.dependencies);
+    expect(run.steps.slice(0, 3).map(s => [s.level, s.message])).toEqual([
+      [
+        'info',
+        'Test recovery of component:default/web on fake: 3 waves, 3 machines',
+      ],
+      [
+        'info',
+        'Wave 2 waits on learned dependency: component:default/database → component:default/dns (score 0.95, 12 boots)',
+      ],
+      [
+        'warning',
+        'Wave 3 waits on learned dependency: component:default/web → component:default/database (score 0.82, 1 boot, low confidence): a dependency of low confidence (seen in fewer boots than the analysis trusts) may be wrong; declare it in spec.dependsOn if it is real',
+      ],
+    ]);
   });
 
   it('names the run holding the host only to whoever may see it, as GET /runs does', async () => {
@@ -1374,7 +1467,9 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       ).toHaveLength(1);
 
       await Promise.all(replicas.map(r => r.shutdown()));
-      expect((await runStore.getRun(admitted[0].id))!.status).toBe('failed');
+      expect((await runStore.getRun(admitted[0].id))!.status).toBe(
+        'interrupted',
+      );
     },
   );
 
@@ -1426,7 +1521,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       const interrupted = (await runStore.getRun(test.id))!;
       const message = `Interrupted: preempted by failover ${failover.id}`;
       expect(interrupted).toMatchObject({
-        status: 'failed',
+        status: 'interrupted',
         error: { message },
       });
       expect(interrupted.machines.map(m => [m.phase, m.message])).toEqual([
@@ -1530,7 +1625,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const runs = service(host, { staleAfterMs: -60_000 });
     expect(await runs.cleanUpInterruptedRuns()).toEqual(['orphan']);
     const run = (await runStore.getRun('orphan'))!;
-    expect(run.status).toBe('failed');
+    expect(run.status).toBe('interrupted');
     expect(run.error?.message).toBe(
       'Interrupted: the backend driving this run stopped; removed 0 containers and 1 network',
     );
@@ -1676,6 +1771,72 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       });
     },
   );
+
+  it('finishes a test recovery interrupted by its backend shutting down, killed in that teardown, as interrupted: the claim keeps the shutdown as its cause', async () => {
+    const host = new FakeHost(needs);
+    // Its first machine never answers its probe: the run is under way when the backend stops.
+    let runId = '';
+    const probe = host.probe.bind(host);
+    host.probe = (lab, machine, spec) =>
+      machine.runId === runId
+        ? new Promise<never>(() => {})
+        : probe(lab, machine, spec);
+    // The teardown goes no further: the backend was killed in it (released at the end).
+    let inTeardown!: () => void;
+    const tearingDown = new Promise<void>(resolve => {
+      inTeardown = resolve;
+    });
+    let release!: () => void;
+    const released = new Promise<void>(resolve => {
+      release = resolve;
+    });
+    const teardown = host.teardown.bind(host);
+    host.teardown = async id => {
+      inTeardown();
+      await released;
+      return teardown(id);
+    };
+    const killed = service(host, { machineReadyTimeoutMs: 60_000 });
+    runId = (
+      await killed.start({
+        entityRef: 'component:default/web',
+        mode: 'test',
+        trigger: 'user',
+      })
+    ).id;
+    await vi.waitFor(async () => {
+      expect((await runStore.getRun(runId))!.machines[0].phase).toBe(
+        'verifying',
+      );
+    }, eventually);
+    const shutdown = killed.shutdown();
+    await tearingDown;
+    host.teardown = teardown;
+    const taking = service(host, { staleAfterMs: -60_000 });
+    expect(await taking.cleanUpInterruptedRuns()).toEqual([runId]);
+    const run = (await runStore.getRun(runId))!;
+    expect(run).toMatchObject({
+      status: 'interrupted',
+      error: { message: 'Interrupted: the backend is shutting down' },
+    });
+    expect(run.steps.at(-1)).toMatchObject({
+      level: 'warning',
+      message: expect.stringMatching(
+        /^The backend driving this run stopped during its teardown, after the run had been interrupted: that result stands; removed the rest of its lab: /,
+      ),
+    });
+    // It counts for nothing.
+    expect(
+      (
+        await runHistory.lastFinishedRun({
+          entityRef: 'component:default/web',
+        })
+      )?.id,
+    ).not.toBe(runId);
+    release();
+    await shutdown;
+    expect((await runStore.getRun(runId))!.status).toBe('interrupted');
+  });
 
   it.each([
     ['succeeded', 'on this backend', 1],
@@ -2124,9 +2285,10 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     );
     expect(logger.lines).toContainEqual({
       level: 'warn',
-      fields: { runId: second.id },
+      fields: { runId: second.id, hypervisorHost: 'fake' },
       message:
-        "Could not remove the run's probe helpers from fake: engine said no; its release removes them",
+        "Could not remove the run's probe helpers from its host (its release removes them)",
+      error: new Error('engine said no'),
     });
     await again.releaseFailover(second.id);
     expect(stuck.labels.size).toBe(0);
@@ -2237,6 +2399,61 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     });
     await runs.shutdown();
   }, 10_000);
+
+  it("says in the timeline what a machine's probe answers while it does not pass yet: as the answer changes, throttled", async () => {
+    const host = new FakeHost({});
+    const probe = host.probe.bind(host);
+    // Per attempt on data-01: the seconds that pass before it answers, and its answer (none: passes).
+    const answers: Array<[number, string?]> = [
+      [0, 'connection refused'], // said: the first answer
+      [1, 'connection refused'], // the same: not said
+      [1, 'HTTP 503'], // changed, 2 s after the last said: not yet
+      [4, 'HTTP 503'], // 6 s after: said, with its attempt
+      [30, 'HTTP 503'], // the same, 30 s after: not said
+      [40, 'HTTP 503'], // the same, 70 s after: said again, a minute on
+      [0],
+    ];
+    let attempt = 0;
+    host.probe = async (lab, machine, spec) => {
+      if (machine.machineRef !== 'resource:default/data-01')
+        return probe(lab, machine, spec);
+      // Passing from then on, the final check's look too.
+      const [seconds, message] =
+        answers[Math.min(attempt++, answers.length - 1)];
+      vi.setSystemTime(Date.now() + seconds * 1000);
+      return message === undefined
+        ? { ok: true, message: 'connected' }
+        : { ok: false, message };
+    };
+    // The clock moves only as the probe says (sleeps stay real).
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const run = await testRunOfWeb(
+        service(host, { machineReadyTimeoutMs: 10 * 60_000 }),
+      );
+      expect([run.status, run.error]).toEqual(['succeeded', undefined]);
+      const said = (n: number, message: string) => ({
+        machineRef: 'resource:default/data-01',
+        level: 'info',
+        message: `probe tcp:1 of component:default/database not passing yet (attempt ${n}): ${message}`,
+      });
+      expect(
+        run.steps
+          .filter(s => s.message.includes('not passing yet'))
+          .map(({ machineRef, level, message }) => ({
+            machineRef,
+            level,
+            message,
+          })),
+      ).toEqual([
+        said(1, 'connection refused'),
+        said(4, 'HTTP 503'),
+        said(6, 'HTTP 503'),
+      ]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 
   it('words a probe that stops answering at the deadline by its last answer', async () => {
     const host = new FakeHost({
@@ -2572,7 +2789,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     }, eventually);
     await runs.shutdown();
     const run = (await runStore.getRun(started.id))!;
-    expect(run.status).toBe('failed');
+    expect(run.status).toBe('interrupted');
     // The interruption is no machine's failure: the error names none, the machine says why it stopped.
     expect(run.error).toEqual({
       message: 'Interrupted: the backend is shutting down',
@@ -2592,24 +2809,28 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     ).toEqual(['Interrupted: the backend is shutting down']);
   });
 
-  const hang = () => new Promise<never>(() => {});
+  /** Tells that the stage is reached, then never answers. */
+  const hang = (reached: () => void) => {
+    reached();
+    return new Promise<never>(() => {});
+  };
   it.each<[string, (host: FakeHost, reached: () => void) => void]>([
     [
       'reading the room',
       (h, r) => {
-        (h as HypervisorHost).room = () => (r(), hang());
+        (h as HypervisorHost).room = () => hang(r);
       },
     ],
     [
       'creating the lab',
       (h, r) => {
-        h.createLab = () => (r(), hang());
+        h.createLab = () => hang(r);
       },
     ],
     [
       'restoring wave 1',
       (h, r) => {
-        h.restoreMachine = () => (r(), hang());
+        h.restoreMachine = () => hang(r);
       },
     ],
     [
@@ -2617,19 +2838,19 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       (h, r) => {
         const restore = h.restoreMachine.bind(h);
         h.restoreMachine = (lab, c) =>
-          c.machineRef.endsWith('data-01') ? (r(), hang()) : restore(lab, c);
+          c.machineRef.endsWith('data-01') ? hang(r) : restore(lab, c);
       },
     ],
     [
       'starting',
       (h, r) => {
-        h.startMachine = () => (r(), hang());
+        h.startMachine = () => hang(r);
       },
     ],
     [
       'inspecting',
       (h, r) => {
-        h.inspectMachine = () => (r(), hang());
+        h.inspectMachine = () => hang(r);
       },
     ],
     [
@@ -2637,7 +2858,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       (h, r) => {
         const probe = h.probe.bind(h);
         h.probe = (lab, m, spec) =>
-          m.machineRef.endsWith('web-01') ? (r(), hang()) : probe(lab, m, spec);
+          m.machineRef.endsWith('web-01') ? hang(r) : probe(lab, m, spec);
       },
     ],
     [
@@ -2647,12 +2868,12 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         let n = 0;
         h.probe = (lab, m, spec) =>
           m.machineRef.endsWith('infra-01') && ++n > 1
-            ? (r(), hang())
+            ? hang(r)
             : probe(lab, m, spec);
       },
     ],
   ])(
-    'interrupted while %s, a test recovery ends failed, no machine in progress, its lab gone, counting for nothing',
+    'interrupted while %s, a test recovery ends interrupted, no machine in progress, its lab gone, counting for nothing',
     async (_, stage) => {
       const host = new FakeHost(needs);
       let reached!: () => void;
@@ -2670,7 +2891,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       await runs.shutdown();
       const run = (await runStore.getRun(started.id))!;
       expect(run).toMatchObject({
-        status: 'failed',
+        status: 'interrupted',
         error: { message: 'Interrupted: the backend is shutting down' },
         rtoSeconds: undefined,
       });
@@ -2710,7 +2931,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     });
     await stopped;
     const run = (await runStore.getRun(started.id))!;
-    expect(run.status).toBe('failed');
+    expect(run.status).toBe('interrupted');
     expect(run.error).toEqual({
       message: 'Interrupted: the backend is shutting down',
     });
@@ -2775,7 +2996,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     }, eventually);
     await failoverRuns.shutdown();
     const run = (await runStore.getRun(failover.id))!;
-    expect(run.status).toBe('failed');
+    expect(run.status).toBe('interrupted');
     expect(run.error?.message).toBe(
       // Its one container is named: the machine it was verifying, not ready.
       `Interrupted: the backend is shutting down; kept 1 container and 1 network on fake, labelled with run ${failover.id} (not ready: resource:default/infra-01): a failover is never torn down automatically`,
@@ -2812,7 +3033,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const runs = service(host, { staleAfterMs: -60_000 });
     expect(await runs.cleanUpInterruptedRuns()).toEqual(['orphan']);
     const run = (await runStore.getRun('orphan'))!;
-    expect(run.status).toBe('failed');
+    expect(run.status).toBe('interrupted');
     expect(run.error?.message).toBe(
       'Interrupted: the backend driving this run stopped; kept 1 container and 1 network on fake, labelled with run orphan: a failover is never torn down automatically',
     );
@@ -3234,7 +3455,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     await driver.waitFor(started.id);
 
     const run = (await runStore.getRun(started.id))!;
-    expect(run.status).toBe('failed');
+    expect(run.status).toBe('interrupted');
     expect(run.error).toEqual({
       message:
         'Interrupted: the backend driving this run stopped; removed 1 container and 1 network',
@@ -3338,10 +3559,10 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     await orphanOnHost(host, 'orphan');
     // Its heartbeat is fresh: nothing to claim yet (the task would look next in 30 s).
     expect(await runs.sweepInterruptedRuns()).toEqual([]);
-    // Failed by the claim, then told what its teardown removed: waited for whole.
+    // Interrupted by the claim, then told what its teardown removed: waited for whole.
     await vi.waitFor(async () => {
       expect((await runStore.getRun('orphan'))!).toMatchObject({
-        status: 'failed',
+        status: 'interrupted',
         error: {
           message:
             'Interrupted: the backend driving this run stopped; removed 0 containers and 1 network',
@@ -3381,7 +3602,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     await runStore.heartbeat('orphan');
     for (let i = 0; i < 3; i++) await runs.sweepInterruptedRuns();
     await vi.waitFor(async () => {
-      expect((await runStore.getRun('orphan'))!.status).toBe('failed');
+      expect((await runStore.getRun('orphan'))!.status).toBe('interrupted');
     }, eventually);
     expect(
       Date.parse((await runStore.getRun('orphan'))!.finishedAt!) - beatAt,

@@ -6,6 +6,7 @@ import {
   ConflictError,
   InputError,
   ServiceUnavailableError,
+  toError,
 } from '@backstage/errors';
 import type {
   BootPlan,
@@ -23,7 +24,12 @@ import type {
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CaptureStore, StoredCapture } from '../database/CaptureStore';
-import { NewRun, RunOptions, RunStore } from '../database/RunStore';
+import {
+  NewRun,
+  RunOptions,
+  type RunOutcome,
+  RunStore,
+} from '../database/RunStore';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
 import { namingAny } from '../plan/mentions';
 import { PlanService } from '../service/PlanService';
@@ -42,7 +48,13 @@ import {
   runFailure,
 } from './errors';
 import { Failovers } from './failover';
-import { checkRoom, markDamaged, reachHost, verifyCaptures } from './preflight';
+import {
+  checkHostPorts,
+  checkRoom,
+  markDamaged,
+  reachHost,
+  verifyCaptures,
+} from './preflight';
 import { now, RunRecorder } from './RunRecorder';
 import { measuredRtoSeconds } from './runState';
 import { describeResources, LabTeardown } from './teardown';
@@ -326,9 +338,7 @@ export class RunService {
       controller.signal,
     )
       .catch(error =>
-        this.logger
-          .child({ runId })
-          .error(`Run crashed: ${error?.stack ?? error}`),
+        this.logger.child({ runId }).error('Run crashed', toError(error)),
       )
       .finally(() => {
         this.driving.delete(runId);
@@ -469,8 +479,8 @@ export class RunService {
 
   /**
    * The host's pre-flight: it answers, no earlier run's lab is left in the way, every capture is
-   * intact (a damaged one replaced in `captures` by the machine's newest intact one), and it has
-   * room for them all.
+   * intact (a damaged one replaced in `captures` by the machine's newest intact one), a failover's
+   * host ports are free there, and it has room for them all.
    */
   private async preflight(
     driven: DrivenRun,
@@ -500,6 +510,15 @@ export class RunService {
     );
     for (const [machineRef, capture] of intact)
       captures.set(machineRef, capture);
+    // Production's host ports, published by a failover only: each must be free on the host.
+    if (run.mode === 'failover')
+      await checkHostPorts(
+        recorder,
+        host,
+        waves.flat().map(m => captures.get(m)!),
+        stepTimeoutMs,
+        signal,
+      );
     await checkRoom(
       recorder,
       host,
@@ -523,10 +542,12 @@ export class RunService {
     const networks = labNetworks([...captures.values()]);
     const startedAt = new Date().toISOString();
     const lab = await withDeadline(
-      () => (
-        building(driven),
-        host.createLab(run.id, networks, { internal: run.mode === 'test' })
-      ),
+      () => {
+        building(driven);
+        return host.createLab(run.id, networks, {
+          internal: run.mode === 'test',
+        });
+      },
       this.options.stepTimeoutMs,
       'Creating the lab',
       signal,
@@ -616,9 +637,10 @@ export class RunService {
   }
 
   /**
-   * Fails the run with what stopped it: the backend shutting down (interrupted), a machine (named,
-   * with its probe), or anything else; a failover's failure says what it leaves running. Where
-   * another replica claimed the run meanwhile, its failure stands: this driver abandons it.
+   * Ends the run with what stopped it: the backend shutting down (`interrupted`, no failed
+   * recovery), else `failed` by a machine (named, with its probe) or anything else; a failover's
+   * failure says what it leaves running. Where another replica claimed the run meanwhile, its end
+   * stands: this driver abandons it.
    */
   private async fail(
     { run, host, recorder, logger, labStarted }: DrivenRun,
@@ -642,7 +664,7 @@ export class RunService {
     const { failure, reason, hostDown } = runFailure(error, interrupted);
     // A machine's failure was logged where it failed; anything else (the lab, a bug) here.
     if (!interrupted && failure.machineRef === undefined) {
-      logger.warn(`Run failed: ${failure?.stack ?? messageOf(failure)}`);
+      logger.warn('Run failed', failure);
     }
     let message = reason;
     // Production is gone: what a failover booted stays, failed or interrupted, and the
@@ -656,7 +678,7 @@ export class RunService {
         recorder,
         host,
         run,
-        'failed',
+        interrupted ? 'interrupted' : 'failed',
         // An interruption is no machine's failure: the error names none.
         {
           error: interrupted
@@ -684,9 +706,9 @@ export class RunService {
     recorder: RunRecorder,
     host: HypervisorHost,
     run: RecoveryRun,
-    status: RunStatus,
+    status: RunOutcome['status'],
     result: Pick<RecoveryRun, 'rtoSeconds' | 'error'>,
-    /** Why a machine still in progress when the run failed stopped. */
+    /** Why a machine still in progress when the run failed (or was interrupted) stopped. */
     unfinishedReason = 'the run failed',
     /**
      * `labStarted`: the run asked the host for something that may have made part of its lab (else
@@ -705,7 +727,7 @@ export class RunService {
       // claims the run, which finishes it so rather than as interrupted (cleanUpInterruptedRuns).
       await this.runStore
         .setRunOutcome(run.id, {
-          status: status === 'succeeded' ? 'succeeded' : 'failed',
+          status,
           ...result,
           unfinishedReason,
         })
@@ -713,19 +735,25 @@ export class RunService {
           this.logger
             .child({ runId: run.id })
             .warn(
-              `Could not keep the run's result ahead of its teardown: ${messageOf(error)}`,
+              "Could not keep the run's result ahead of its teardown",
+              toError(error),
             ),
         );
       await this.teardown.ofFinishedRun(recorder, host, hostDown);
     }
     // No machine of a finished run may stay waiting or in progress. Settled last, with the run,
     // so a backend that stops during the teardown leaves the run to be cleaned up as a whole.
-    if (status === 'failed') await recorder.settleUnfinished(unfinishedReason);
+    if (status !== 'succeeded')
+      await recorder.settleUnfinished(unfinishedReason);
     await recorder.status(status, { finishedAt: now(), ...result });
     this.logger
       .child({ runId: run.id })
       .info(
-        `Run of ${run.entityRef} ${status}${result.rtoSeconds !== undefined ? ` (RTO ${result.rtoSeconds} s)` : ''}${result.error ? `: ${result.error.message}` : ''}`,
+        `Run ${status}${result.rtoSeconds !== undefined ? ` (RTO ${result.rtoSeconds} s)` : ''}`,
+        {
+          entityRef: run.entityRef,
+          ...(result.error && { error: result.error.message }),
+        },
       );
   }
 
@@ -834,7 +862,7 @@ export class RunService {
   }
 
   /**
-   * Stops driving every run: each is failed as interrupted, a test lab torn down, what a
+   * Stops driving every run: each is ended `interrupted`, a test lab torn down, what a
    * failover booted kept.
    */
   async shutdown(): Promise<void> {
@@ -881,7 +909,8 @@ export class RunService {
       this.nextLook = undefined;
       this.sweepInterruptedRuns().catch(error =>
         this.logger.warn(
-          `Looking again for runs orphaned by a stopped backend failed: ${messageOf(error)}; the cleanup task looks at its next run`,
+          "Looking again for runs orphaned by a stopped backend failed, left to the cleanup task's next run",
+          toError(error),
         ),
       );
     }, inMs);
@@ -891,7 +920,7 @@ export class RunService {
 
   /**
    * Runs left active by a backend that stopped (restart, crash, another replica gone):
-   * they are failed as interrupted, a test lab torn down, what a failover booted kept.
+   * they are ended `interrupted`, a test lab torn down, what a failover booted kept.
    */
   async cleanUpInterruptedRuns(): Promise<string[]> {
     // Staleness by the database's clock: this replica's may run ahead of the driver's.
@@ -954,7 +983,7 @@ export class RunService {
     for (const { runId, error } of await this.teardown.removeLeftLabs()) {
       this.logger
         .child({ runId })
-        .warn(`The run's lab is still on its host: ${error}`);
+        .warn("The run's lab is still on its host", { error });
     }
     return cleaned;
   }

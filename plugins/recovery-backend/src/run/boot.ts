@@ -1,4 +1,5 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
+import { toError } from '@backstage/errors';
 import type {
   BootPlanMachine,
   ProbeSpec,
@@ -15,11 +16,15 @@ import type {
   ProbeResult,
   RestorableCapture,
 } from '@backstage-recovery/plugin-recovery-node';
-import { isCaptureDamaged } from '@backstage-recovery/plugin-recovery-node';
+import {
+  exhaustedResource,
+  isCaptureDamaged,
+} from '@backstage-recovery/plugin-recovery-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StoredCapture } from '../database/CaptureStore';
 import { withDeadline } from './deadline';
 import {
+  hostExhausted,
   hostUnreachable,
   isHostUnreachable,
   MachineFailure,
@@ -28,6 +33,11 @@ import {
 } from './errors';
 import { now, RunRecorder } from './RunRecorder';
 import type { RunServiceOptions } from './RunService';
+
+/** How often a machine's verification may say that a probe's answer changed (probeProgress). */
+const PROBE_PROGRESS_MS = 5_000;
+/** How long before it says an unchanged answer again, with the attempts it took. */
+const PROBE_STILL_MS = 60_000;
 
 /** A stored capture as the host restores it. */
 export const restorable = (capture: StoredCapture): RestorableCapture => ({
@@ -66,6 +76,8 @@ export interface BootingRun {
  */
 export class LabBoot {
   private readonly booted = new Map<string, MachineHandle>();
+  /** Per machine, the last probe answer its verification said, and when (probeProgress). */
+  private readonly probing = new Map<string, { answer: string; at: number }>();
 
   constructor(
     private readonly run: BootingRun,
@@ -218,6 +230,19 @@ export class LabBoot {
     // one seen while the run was still ours is real.
     if (!(await this.run.stillDriven()))
       return new RunSuperseded(`Run ${recorder.runId} was claimed elsewhere`);
+    // The host ran out of disk (an image it could not hold) or memory: the run failed at the host
+    // too, not at this machine, which a host with room, or a smaller plan's run, would boot.
+    const exhausted = exhaustedResource(error);
+    if (exhausted) {
+      const doing = doingTo(machineRef, recorder, afterReady);
+      await recorder.machine(
+        machineRef,
+        'failed',
+        { finishedAt: now(), message: messageOf(error) },
+        afterReady,
+      );
+      return hostExhausted(host, exhausted, doing, error);
+    }
     // The host stopped answering (its engine went away): the run failed at the host, not at this
     // machine, which readiness and owners' notices would otherwise blame.
     if (isHostUnreachable(error)) {
@@ -236,9 +261,7 @@ export class LabBoot {
     }
     // The run records the message; where it came from (a provider, or a bug) only the stack says.
     if (!(error instanceof MachineFailure)) {
-      this.logger.warn(
-        `${machineRef} failed: ${(error as Error)?.stack ?? messageOf(error)}`,
-      );
+      this.logger.child({ machineRef }).warn('Machine failed', toError(error));
     }
     const failure =
       error instanceof MachineFailure
@@ -275,9 +298,9 @@ export class LabBoot {
       await recorder
         .logTail(machineRef, logTail)
         .catch(stored =>
-          this.logger.warn(
-            `Could not keep the console tail of ${machineRef}: ${messageOf(stored)}`,
-          ),
+          this.logger
+            .child({ machineRef })
+            .warn("Could not keep the machine's console tail", toError(stored)),
         );
     }
     return Object.assign(new Error(message), {
@@ -352,13 +375,14 @@ export class LabBoot {
       const name = describeProbe(probe);
       const said = probeText(probe, planned);
       let answer: ProbeResult | undefined;
-      for (;;) {
+      for (let attempt = 1; ; attempt++) {
+        const previous = answer;
         const result: ProbeResult = await bounded(
           () => host.probe(lab, machine, probe),
           () =>
             new MachineFailure(
-              answer
-                ? `probe ${said} did not pass within ${timeoutText}: ${answer.message}`
+              previous
+                ? `probe ${said} did not pass within ${timeoutText}: ${previous.message}`
                 : `probe ${said} did not finish within ${timeoutText}`,
               name,
             ),
@@ -372,11 +396,43 @@ export class LabBoot {
             name,
           );
         if (Date.now() > deadline) throw probeFailed();
+        await this.probeProgress(machine.machineRef, said, attempt, result);
         await assertAlive(probeFailed);
         await wait();
       }
     }
     return healthChecked;
+  }
+
+  /**
+   * Says in the timeline what a machine's probe answers while it does not pass yet, so a watcher
+   * (`recovery watch`, the portal) sees what the machine waits on, not only that it verifies: a step
+   * as the answer changes, at most one a machine every PROBE_PROGRESS_MS, and the same answer again
+   * once PROBE_STILL_MS have passed. The timeline is append-only: each such step is a new line.
+   */
+  private async probeProgress(
+    machineRef: string,
+    probe: string,
+    attempt: number,
+    { message }: ProbeResult,
+  ): Promise<void> {
+    const answer = `probe ${probe} not passing yet: ${message}`;
+    const last = this.probing.get(machineRef);
+    const since = last ? Date.now() - last.at : Infinity;
+    if (since < (last?.answer === answer ? PROBE_STILL_MS : PROBE_PROGRESS_MS))
+      return;
+    this.probing.set(machineRef, { answer, at: Date.now() });
+    // Only what a watcher sees: a write that fails does not fail the machine.
+    await this.run.recorder
+      .step(
+        `probe ${probe} not passing yet (attempt ${attempt}): ${message}`,
+        machineRef,
+      )
+      .catch(error =>
+        this.logger
+          .child({ machineRef })
+          .warn("Could not record a probe's answer", toError(error)),
+      );
   }
 
   /** One look at a ready machine for the final check; throws what no longer holds. */
@@ -429,6 +485,21 @@ export class LabBoot {
         );
     }
   }
+}
+
+/** What the run was doing to a machine when it failed, by the phase it was in: `restoring …`. */
+function doingTo(
+  machineRef: string,
+  recorder: RunRecorder,
+  afterReady: boolean,
+): string {
+  if (afterReady) return `checking ${machineRef} after it was ready`;
+  const phase = recorder
+    .machines()
+    .find(m => m.machineRef === machineRef)?.phase;
+  return phase === 'restoring' || phase === 'starting' || phase === 'verifying'
+    ? `${phase} ${machineRef}`
+    : `booting ${machineRef}`;
 }
 
 const seconds = (from?: string, to?: string) =>

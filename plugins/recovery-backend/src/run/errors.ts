@@ -13,6 +13,7 @@ import {
   INTERRUPTED_PREFIX,
 } from '@backstage-recovery/plugin-recovery-common';
 import {
+  type HostResource,
   type HypervisorHost,
   messageOf,
 } from '@backstage-recovery/plugin-recovery-node';
@@ -50,6 +51,28 @@ export function hostUnreachable(
     : 'cannot be reached';
   return new HostUnreachable(
     `hypervisor host ${host.id} ${what}: ${messageOf(cause)}`,
+  );
+}
+
+/**
+ * The run failed because its hypervisor host ran out of something (its disk, its memory) while it
+ * restored or booted a machine: the host's failure, not the machine's, which a host with room would
+ * have booted. Its message says so first, then the host's own words.
+ */
+export class HostExhausted extends Error {}
+
+/**
+ * The run's failure at a host that ran out of `resource` (exhaustedResource) while `doing` something
+ * to a machine (`restoring resource:default/db-01`), with `cause`, the host's own words.
+ */
+export function hostExhausted(
+  host: Pick<HypervisorHost, 'id'>,
+  resource: HostResource,
+  doing: string,
+  cause: unknown,
+): HostExhausted {
+  return new HostExhausted(
+    `hypervisor host ${host.id} ran out of ${resource} while ${doing}: ${messageOf(cause)}`,
   );
 }
 
@@ -282,10 +305,11 @@ export class RecoveryPointTooEarlyError extends RunConflictError {
         : `${m.machineRef} (never captured)`,
     );
     super(
-      `No capture kept at or before the recovery point ${recoveryPoint} of ${each.join(', ')}: ` +
-        (earliest
+      `No capture kept at or before the recovery point ${recoveryPoint} of ${each.join(', ')}: ${
+        earliest
           ? `choose a later point, ${earliest} at the earliest (recovery.captureStore.keepLast sets how many captures of a machine are kept), or none to restore the latest captures`
-          : `capture ${neverCaptured.join(', ')} first (POST /captures): no point, nor the latest captures, can restore ${neverCaptured.length === 1 ? 'it' : 'them'} until then`),
+          : `capture ${neverCaptured.join(', ')} first (POST /captures): no point, nor the latest captures, can restore ${neverCaptured.length === 1 ? 'it' : 'them'} until then`
+      }`,
     );
     this.machines = captured;
     this.neverCaptured = neverCaptured;

@@ -263,9 +263,10 @@ export class Failovers {
       level: 'info',
       message: `Released by ${who}: ${what}`,
     });
-    this.logger
-      .child({ runId: run.id })
-      .info(`Failover of ${run.entityRef} released by ${who}: ${what}`);
+    this.logger.child({ runId: run.id }).info(`Failover released: ${what}`, {
+      entityRef: run.entityRef,
+      releasedBy: who,
+    });
     return (await this.runStore.getRun(run.id))!;
   }
 }

@@ -8,12 +8,17 @@ import {
   formatSecondsAgainst,
 } from '@backstage-recovery/plugin-recovery-common';
 import type {
+  HostPortInUse,
   HostRoom,
   HypervisorHost,
 } from '@backstage-recovery/plugin-recovery-node';
 import {
   counted,
+  describePortBinding,
+  failoverPorts,
+  hostPortsClash,
   isCaptureDamaged,
+  protocolOf,
 } from '@backstage-recovery/plugin-recovery-node';
 import type { StoredCapture } from '../database/CaptureStore';
 import { restorable } from './boot';
@@ -80,13 +85,13 @@ export async function checkRoom(
   let room: HostRoom;
   try {
     room = await withDeadline(
-      () => (
-        building(),
-        host.room!(
+      () => {
+        building();
+        return host.room!(
           recorder.runId,
           waves.map(wave => wave.map(restorable)),
-        )
-      ),
+        );
+      },
       stepTimeoutMs,
       'Reading the room on the host',
       signal,
@@ -133,6 +138,94 @@ export async function checkRoom(
     `Room on ${host.id}: ${needed}${disk}${memory}`,
     undefined,
     room.freeBytes === undefined ? 'warning' : 'info',
+  );
+}
+
+/**
+ * A failover's host ports, before it builds anything: it publishes production's (failoverPorts
+ * says which), so each must be free on the host. The rule: a port another container of the host's
+ * engine publishes, or that two of the run's machines both published in production, refuses the
+ * run now, naming the machine, the port and what holds it. A port held by anything else (a process
+ * of the host) only the engine sees, when it starts the machine: that start fails, naming them. A
+ * host that cannot list its ports, or a look that fails, holds up no run: the timeline says so.
+ */
+export async function checkHostPorts(
+  recorder: RunRecorder,
+  host: HypervisorHost,
+  /** The captures the run restores, in boot order. */
+  captures: StoredCapture[],
+  stepTimeoutMs: number,
+  signal: AbortSignal,
+): Promise<void> {
+  const wanted = captures.flatMap(c =>
+    failoverPorts(c.runtime.portBindings).publish.map(port => ({
+      machineRef: c.machineRef,
+      port,
+      hostPort: port.hostPort,
+      protocol: protocolOf(port.containerPort),
+      hostIp: port.hostIp,
+    })),
+  );
+  if (wanted.length === 0) return;
+  const port = (w: (typeof wanted)[number]) =>
+    `host port ${describePortBinding(w.port)}`;
+  const twice = wanted.flatMap((w, i) =>
+    wanted
+      .slice(0, i)
+      .filter(o => o.machineRef !== w.machineRef && hostPortsClash(o, w))
+      .map(
+        o =>
+          `${o.machineRef} and ${w.machineRef} both published ${port(w)} in production`,
+      ),
+  );
+  if (twice.length > 0)
+    throw new Error(
+      `${twice.join('; ')}: ${host.id} can publish it for one of them only. Publish another port for one of them in production and capture it again, or fail them over onto different hypervisor hosts`,
+    );
+  let inUse: HostPortInUse[] | undefined;
+  let unknown = host.hostPortsInUse ? undefined : 'the host does not say';
+  if (host.hostPortsInUse) {
+    try {
+      inUse = await withDeadline(
+        () => host.hostPortsInUse!(),
+        stepTimeoutMs,
+        'Listing the host ports in use',
+        signal,
+        async () => {},
+      );
+    } catch (error) {
+      signal.throwIfAborted();
+      if (isHostUnreachable(error)) throw hostUnreachable(host, error);
+      unknown = messageOf(error);
+    }
+  }
+  const listed = wanted
+    .map(w => `${describePortBinding(w.port)} (${w.machineRef})`)
+    .join(', ');
+  if (!inUse) {
+    await recorder.step(
+      `Host ports on ${host.id} not checked (${unknown}): a port taken there fails the start of the machine publishing it; this failover publishes ${listed}`,
+      undefined,
+      'warning',
+    );
+    return;
+  }
+  const taken = wanted.flatMap(w => {
+    // Docker lists a port published on every address once per address family: named once.
+    const holders = [
+      ...new Set(inUse!.filter(u => hostPortsClash(u, w)).map(u => u.holder)),
+    ];
+    return holders.map(
+      holder =>
+        `${w.machineRef} cannot publish ${port(w)} on ${host.id}: ${holder} holds it there`,
+    );
+  });
+  if (taken.length > 0)
+    throw new Error(
+      `${taken.join('; ')}. Free the port (stop what holds it), or fail over onto another hypervisor host`,
+    );
+  await recorder.step(
+    `Host ports this failover publishes are free on ${host.id}: ${listed}`,
   );
 }
 
@@ -455,11 +548,12 @@ function restoredInstead(
   const over =
     age > rpoSeconds ? `, over the RPO of ${formatSeconds(rpoSeconds)}` : '';
   const atPoint = run.recoveryPoint ? ' at or before the recovery point' : '';
-  return (
-    (damaged.length === 0
+  const marked =
+    damaged.length === 0
       ? ''
-      : `${damaged.length === 1 ? 'Capture' : 'Captures'} ${which} ${damaged.length === 1 ? 'is' : 'are'} damaged, and marked so: no run restores ${damaged.length === 1 ? 'it' : 'them'} again. `) +
-    `Restores its capture ${instead.id} of ${instead.createdAt} instead, the newest intact${atPoint} (verified now), ` +
+      : `${damaged.length === 1 ? 'Capture' : 'Captures'} ${which} ${damaged.length === 1 ? 'is' : 'are'} damaged, and marked so: no run restores ${damaged.length === 1 ? 'it' : 'them'} again. `;
+  return (
+    `${marked}Restores its capture ${instead.id} of ${instead.createdAt} instead, the newest intact${atPoint} (verified now), ` +
     `${formatSecondsAgainst(age, rpoSeconds)} old ${run.recoveryPoint ? 'at the recovery point' : 'when the run was admitted'}${over}: ` +
     `${machineRef} is recovered as it was then, not as its latest capture holds it`
   );

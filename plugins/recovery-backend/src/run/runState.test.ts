@@ -1,9 +1,11 @@
 import {
+  ACTIVE_RUN_STATUSES,
   assertMachineTransition,
   assertRunTransition,
   isFinalMachinePhase,
   isTerminalRunStatus,
   measuredRtoSeconds,
+  reachedStatus,
 } from './runState';
 
 describe('run state machine', () => {
@@ -40,6 +42,21 @@ describe('run state machine', () => {
     expect(isFinalMachinePhase('ready')).toBe(true);
     expect(isTerminalRunStatus('failed')).toBe(true);
     expect(isTerminalRunStatus('running')).toBe(false);
+  });
+
+  it('ends a run interrupted from pending or running, for good: a finished status apart from failed', () => {
+    for (const from of ['pending', 'running'] as const)
+      expect(() => assertRunTransition(from, 'interrupted')).not.toThrow();
+    for (const to of ['running', 'failed', 'succeeded'] as const)
+      expect(() => assertRunTransition('interrupted', to)).toThrow(
+        `A run cannot go from interrupted to ${to}`,
+      );
+    expect(() => assertRunTransition('failed', 'interrupted')).toThrow();
+    expect(isTerminalRunStatus('interrupted')).toBe(true);
+    // It holds no host.
+    expect(ACTIVE_RUN_STATUSES).toEqual(['pending', 'running']);
+    expect(reachedStatus('interrupted')).toBe('been interrupted');
+    expect(reachedStatus('failed')).toBe('failed');
   });
 
   it('skips only a machine the run never started, and for good', () => {

@@ -14,13 +14,20 @@ export function waitsFor(mode: RunMode, activeMode: RunMode): boolean {
 }
 
 // The legal moves of a run and of each machine in it. Anything else is a bug in the
-// orchestrator, caught before it reaches the store.
+// orchestrator, caught before it reaches the store. Interrupted: cut off before a result (its
+// backend stopped, a failover preempted it), which is no failed recovery.
 const RUN_TRANSITIONS: Record<RunStatus, RunStatus[]> = {
-  pending: ['running', 'failed'],
-  running: ['succeeded', 'failed'],
+  pending: ['running', 'failed', 'interrupted'],
+  running: ['succeeded', 'failed', 'interrupted'],
   succeeded: [],
   failed: [],
+  interrupted: [],
 };
+
+/** A finished status, as a run's timeline says what it had reached: `failed`, `been interrupted`. */
+export function reachedStatus(status: RunStatus): string {
+  return status === 'interrupted' ? 'been interrupted' : status;
+}
 
 const MACHINE_TRANSITIONS: Record<MachinePhase, MachinePhase[]> = {
   // Skipped: the run finished (failed or interrupted) before it got to the machine.

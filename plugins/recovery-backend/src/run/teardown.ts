@@ -1,4 +1,5 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
+import { toError } from '@backstage/errors';
 import type {
   RecoveryRun,
   RunStatus,
@@ -13,6 +14,7 @@ import type { ProviderRegistry } from '../service/ProviderRegistry';
 import { NEVER_ABORTED, withDeadline } from './deadline';
 import { hostUnreachable, isHostUnreachable, messageOf } from './errors';
 import { now, RunRecorder } from './RunRecorder';
+import { reachedStatus } from './runState';
 
 /**
  * What a lab holds, as timelines and logs say it (`named`: each with its name). Containers, not
@@ -76,9 +78,10 @@ export class LabTeardown {
       async () => {},
     ).catch(error =>
       this.logger
-        .child({ runId })
+        .child({ runId, hypervisorHost: host.id })
         .warn(
-          `Could not remove the run's probe helpers from ${host.id}: ${messageOf(error)}; its release removes them`,
+          "Could not remove the run's probe helpers from its host (its release removes them)",
+          toError(error),
         ),
     );
   }
@@ -96,7 +99,8 @@ export class LabTeardown {
       }
     } catch (error) {
       logger.error(
-        `Could not remove what a step created after its deadline: ${error}`,
+        'Could not remove what a step created after its deadline',
+        toError(error),
       );
       // Left on the host as a lab whose teardown failed: the next run there, or the cleanup
       // task, removes it; nothing else would.
@@ -104,7 +108,8 @@ export class LabTeardown {
         .setLabLeft(runId, true)
         .catch(stored =>
           logger.error(
-            `Could not record the run's lab as left on its host: ${stored}`,
+            "Could not record the run's lab as left on its host",
+            toError(stored),
           ),
         );
     }
@@ -166,7 +171,7 @@ export class LabTeardown {
         ? `its teardown is not checked: hypervisor host ${run.hypervisorHost} cannot be reached (${messageOf(error)}); whatever of its lab reached it is removed once it answers, before the next run there or by the cleanup task`
         : `its lab stays on ${run.hypervisorHost} until it is removed before the next run there or by the cleanup task (teardown failed: ${messageOf(error)})`;
     }
-    const message = `The backend driving this run stopped during its teardown, after the run had ${status}: that result stands; ${note}`;
+    const message = `The backend driving this run stopped during its teardown, after the run had ${reachedStatus(status)}: that result stands; ${note}`;
     await this.store.appendStep(run.id, {
       at: at.toISOString(),
       level: 'warning',

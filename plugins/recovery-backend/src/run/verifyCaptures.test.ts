@@ -521,7 +521,7 @@ describe.each(databases.eachSupportedId())(
       // The backend shutting down stops the run it drives.
       await runs.shutdown();
       const stopped = (await runStore.getRun(started.id))!;
-      expect(stopped.status).toBe('failed');
+      expect(stopped.status).toBe('interrupted');
       expect(stopped.error).toEqual({
         message: `${INTERRUPTED_PREFIX}the backend is shutting down`,
       });

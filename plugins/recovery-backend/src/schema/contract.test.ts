@@ -216,7 +216,7 @@ primaryEngine.machineStates.set('crash-01', {
 /** The engine `slow`: a capture of a gated machine waits until let through; no note of its own. */
 const slow = new GatedCaptureSource('slow');
 
-/** A user refused every recovery permission; every other user but the DR engineer is refused only failovers. */
+/** A user refused every recovery permission; every other user but the DR engineer is refused only failovers and their release. */
 const GUEST = mockCredentials.user.header('user:default/guest');
 const DR = mockCredentials.user.header('user:default/dr');
 const permissions = mockServices.permissions.mock({
@@ -226,7 +226,9 @@ const permissions = mockServices.permissions.mock({
     return requests.map(r => ({
       result:
         user === 'user:default/guest' ||
-        (r.permission.name === 'recovery.run.failover' &&
+        (['recovery.run.failover', 'recovery.run.release'].includes(
+          r.permission.name,
+        ) &&
           user !== 'user:default/dr')
           ? AuthorizeResult.DENY
           : AuthorizeResult.ALLOW,
@@ -939,6 +941,16 @@ describe.each(databases.eachSupportedId())(
       expect(plan.body.disagreements.inferredNotDeclared).toEqual([
         expect.objectContaining({ service: APP, dependsOn: DB }),
       ]);
+      // The learned wait with the evidence behind it, as the description has it.
+      expect(plan.body.inferred).toEqual([
+        {
+          service: APP,
+          dependsOn: DB,
+          score: expect.any(Number),
+          samples: expect.any(Number),
+          confidence: expect.stringMatching(/^(high|low)$/),
+        },
+      ]);
       for (const [path, status] of [
         ['component/default/ping', 400],
         ['component/default/a%3Ab', 400],
@@ -1376,6 +1388,39 @@ describe.each(databases.eachSupportedId())(
         .delete();
     });
 
+    it('answers a run cut off before its result as interrupted, apart from failed, in GET /runs/{id} and GET /runs', async () => {
+      const runStore = new RunStore(knex);
+      await runStore.insertRun(
+        {
+          id: 'cut-off',
+          entityRef: SHOP,
+          mode: 'test',
+          trigger: 'schedule',
+          hypervisorHost: 'elsewhere',
+          plan: { entityRef: SHOP, waves: [], machines: [] },
+          options: {},
+          machines: [],
+        },
+        new Date(),
+      );
+      await runStore.updateRun('cut-off', { status: 'running' });
+      const error = { message: 'Interrupted: the backend is shutting down' };
+      await runStore.updateRun('cut-off', { status: 'interrupted', error });
+      try {
+        expect((await call('get', '/runs/cut-off')).body).toMatchObject({
+          status: 'interrupted',
+          error,
+        });
+        expect(
+          (await call('get', `/runs?entityRef=${SHOP}`)).body.items.find(
+            (r: { id: string }) => r.id === 'cut-off',
+          ),
+        ).toMatchObject({ status: 'interrupted' });
+      } finally {
+        await knex('recovery_runs').where({ id: 'cut-off' }).delete();
+      }
+    });
+
     it('refuses a run while another holds the hypervisor host, naming it to who may see it', async () => {
       const runStore = new RunStore(knex);
       await runStore.insertRun(
@@ -1502,8 +1547,8 @@ describe.each(databases.eachSupportedId())(
       // The host holds the first machine's start until all have answered.
       const start = host.startMachine.bind(host);
       let open = () => {};
-      const held = new Promise<void>(resolve => {
-        open = resolve;
+      const held = new Promise<void>(release => {
+        open = release;
       });
       host.startMachine = async machine => {
         await held;

@@ -1004,6 +1004,9 @@ describe.each(databases.eachSupportedId())(
           service: 'component:default/web',
           dependsOn: 'component:default/db',
           score: result.dependencies[0].score,
+          // The evidence behind it, for the plan to carry.
+          samples: result.dependencies[0].samples,
+          confidence: result.dependencies[0].confidence,
         },
       ]);
       // What its warnings may name, for a plan to tell which are about it.

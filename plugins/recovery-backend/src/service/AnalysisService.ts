@@ -284,7 +284,8 @@ export class AnalysisService implements InferenceSource {
       const deleted = await this.events.deleteAnalysesOf(scope);
       this.inferences.delete(scope);
       this.logger.info(
-        `Deleted ${counted(deleted, 'stored result')} of the dependency analysis of ${scope}, no longer in the catalog`,
+        `Deleted ${counted(deleted, 'stored result')} of the dependency analysis of a system no longer in the catalog`,
+        { entityRef: scope },
       );
     }
   }
@@ -421,8 +422,9 @@ export class AnalysisService implements InferenceSource {
       // would send looking elsewhere.
       if (error instanceof NoStartEventsError) {
         throw new NoInitializationEventsError(
-          `No initialization events of the services of ${rootRef} yet: ${error.message}` +
-            (leftOut.length ? `; ${leftOutText()}` : ''),
+          `No initialization events of the services of ${rootRef} yet: ${error.message}${
+            leftOut.length ? `; ${leftOutText()}` : ''
+          }`,
         );
       }
       if (error instanceof AnalysisInputError) {
@@ -461,7 +463,8 @@ export class AnalysisService implements InferenceSource {
     await this.events.insertAnalysis(analysis);
     await this.events.pruneAnalyses(rootRef, this.options.keepAnalyses);
     this.logger.info(
-      `Analysed ${events.length} events of ${rootRef}: ${result.dependencies.length} dependencies, ${result.cycles.length} cycles broken`,
+      `Analysed ${events.length} events of the system: ${result.dependencies.length} dependencies, ${result.cycles.length} cycles broken`,
+      { entityRef: rootRef, analysisId: analysis.id },
     );
     return analysis;
   }
@@ -512,10 +515,11 @@ export class AnalysisService implements InferenceSource {
     }
     if (deleted) {
       this.logger.info(
-        `Deleted ${deleted} initialization events older than ${Math.round(retention / 86_400_000)} days before their machine's newest (recovery.analysis.eventRetention)` +
-          (unused
+        `Deleted ${deleted} initialization events older than ${Math.round(retention / 86_400_000)} days before their machine's newest (recovery.analysis.eventRetention)${
+          unused
             ? `, and all those of ${counted(unused, 'machine')} silent for longer that name no service of the catalog`
-            : ''),
+            : ''
+        }`,
       );
     }
   }
@@ -642,6 +646,9 @@ export class AnalysisService implements InferenceSource {
           service: refs[d.service],
           dependsOn: refs[d.dependsOn],
           score: d.score,
+          // The evidence, so a plan says what each learned wait rests on.
+          samples: d.samples,
+          confidence: d.confidence,
         })),
       machineWaits: (analysis.result.rebootsFollowed ?? [])
         .filter(w => machineRefs[w.machine] && machineRefs[w.waitsFor])

@@ -5,13 +5,16 @@ import type { AnalysisService, SystemAnalysis } from './AnalysisService';
 import type { RecoveryAuthorizer } from './RecoveryAuthorizer';
 
 /**
- * Dependency analyses as a caller may start them: AnalysisService with the caller's view of the
+ * Dependency analyses as a caller may start and read them: AnalysisService with the caller's view of the
  * catalog and grants (recovery.analysis.create on each system analysed). The HTTP API and the
  * scheduler's tasks both analyse through it.
  */
 export class AuthorizedAnalysisService {
   constructor(
-    private readonly analyses: Pick<AnalysisService, 'analyzeSystem' | 'sweep'>,
+    private readonly analyses: Pick<
+      AnalysisService,
+      'analyzeSystem' | 'sweep' | 'latestFor' | 'asSeenBy'
+    >,
     private readonly authorizer: Pick<
       RecoveryAuthorizer,
       'authorizeOn' | 'permittedOn'
@@ -31,6 +34,25 @@ export class AuthorizedAnalysisService {
       systemRef,
     );
     return this.analyses.analyzeSystem(systemRef);
+  }
+
+  /** A system's latest analysis, without the parts the catalog hides from the caller. */
+  latest(
+    credentials: BackstageCredentials,
+    systemRef: string,
+  ): Promise<SystemAnalysis | undefined> {
+    return this.analyses.latestFor(systemRef, credentials);
+  }
+
+  /**
+   * An analysis `analyze` made (with the plugin's own credentials), without the parts the catalog
+   * hides from the caller.
+   */
+  asSeenBy(
+    analysis: SystemAnalysis,
+    credentials: BackstageCredentials,
+  ): Promise<SystemAnalysis> {
+    return this.analyses.asSeenBy(analysis, credentials);
   }
 
   /** AnalysisService.sweep of every system the caller may analyse. */

@@ -13,6 +13,7 @@ import { CatalogGraphLoader } from '../plan/catalogGraph';
 import { captureOf, componentEntity, machineEntity } from '../testing/entities';
 import { FakeCaptureSource } from '../testing/FakeCaptureSource';
 import { FakeHost } from '../testing/FakeHost';
+import { recordingLogger } from '../testing/logger';
 import { CaptureService } from './CaptureService';
 import { PlanService } from './PlanService';
 import { ProviderRegistry } from './ProviderRegistry';
@@ -70,7 +71,7 @@ describe('CaptureService and damaged captures', () => {
   let store: CaptureStore;
   let host: VerifyingHost;
   let captures: CaptureService;
-  let logger: ReturnType<typeof mockServices.logger.mock>;
+  let logger: ReturnType<typeof recordingLogger>;
   let providers: ProviderRegistry;
 
   beforeEach(async () => {
@@ -81,7 +82,7 @@ describe('CaptureService and damaged captures', () => {
     providers.addCaptureSource(new FakeCaptureSource());
     host = new VerifyingHost();
     providers.addHypervisorHost(host);
-    logger = mockServices.logger.mock();
+    logger = recordingLogger();
     captures = new CaptureService(
       store,
       providers,
@@ -102,6 +103,7 @@ describe('CaptureService and damaged captures', () => {
     );
   });
 
+  const warned = () => logger.lines.filter(l => l.level === 'warn');
   const marks = async (machineRef: string) =>
     (await store.listCaptures(machineRef)).map(c => [
       c.id,
@@ -124,13 +126,20 @@ describe('CaptureService and damaged captures', () => {
       ['w1', false],
     ]);
     expect(await marks(DATA_01)).toEqual([['d1', true]]);
-    expect(logger.info).toHaveBeenCalledWith(
-      expect.stringMatching(
+    expect(logger.lines).toContainEqual({
+      level: 'info',
+      message: expect.stringMatching(
         new RegExp(
-          `^Capture w2 of ${WEB_01} \\(2026-12-06T02:00:00.000Z\\), marked damaged since ${damage.at}, verified intact after capture ${taken.id}.*: its mark lifted, runs restore it again$`,
+          `^Capture marked damaged since ${damage.at} verified intact after the machine's next capture.*: its mark lifted, runs restore it again$`,
         ),
       ),
-    );
+      fields: {
+        machineRef: WEB_01,
+        captureId: 'w2',
+        capturedAt: '2026-12-06T02:00:00.000Z',
+        mendedBy: taken.id,
+      },
+    });
     // Nothing marked: nothing verified.
     host.verified.length = 0;
     host.damaged.clear();
@@ -167,7 +176,7 @@ describe('CaptureService and damaged captures', () => {
     await vi.waitFor(() => expect(host.verified).toEqual(['w2']));
     await captures.shutdown();
     expect(await marks(WEB_01)).toContainEqual(['w2', true]);
-    expect(logger.warn).not.toHaveBeenCalled();
+    expect(warned()).toEqual([]);
   });
 
   it('skips the re-check quietly where several hypervisor hosts are registered and none is designated', async () => {
@@ -177,10 +186,13 @@ describe('CaptureService and damaged captures', () => {
     await captures.idle();
     expect(host.verified).toEqual([]);
     expect(await marks(WEB_01)).toContainEqual(['w2', true]);
-    expect(logger.warn).not.toHaveBeenCalled();
-    expect(logger.debug).toHaveBeenCalledWith(
-      `Captures of ${WEB_01} marked damaged not verified again after capture ${taken.id}: no single hypervisor host is designated (recovery.hypervisorHost)`,
-    );
+    expect(warned()).toEqual([]);
+    expect(logger.lines).toContainEqual({
+      level: 'debug',
+      message:
+        'Captures of the machine marked damaged not verified again after its capture: no single hypervisor host is designated (recovery.hypervisorHost)',
+      fields: { machineRef: WEB_01, captureId: taken.id },
+    });
   });
 
   it('keeps the capture and the marks where verifying them again fails, warning of it', async () => {
@@ -198,9 +210,15 @@ describe('CaptureService and damaged captures', () => {
       ['w2', false],
       ['w1', false],
     ]);
-    expect(logger.warn).toHaveBeenCalledWith(
-      `Could not verify again the captures of ${WEB_01} marked damaged, after its capture ${taken.id}: Error: EACCES: permission denied, open '/captures/w3.tar'; their marks stay`,
-    );
+    expect(warned()).toEqual([
+      {
+        level: 'warn',
+        message:
+          'Could not verify again the captures of the machine marked damaged, after its capture; their marks stay',
+        fields: { machineRef: WEB_01, captureId: taken.id },
+        error: host.unreadable,
+      },
+    ]);
     expect(await store.captureFailures([WEB_01])).toEqual(new Map());
   });
 
@@ -221,8 +239,8 @@ describe('CaptureService and damaged captures', () => {
         return super.capture(machine, options);
       }
     })();
-    const providers = new ProviderRegistry();
-    providers.addCaptureSource(source);
+    const registry = new ProviderRegistry();
+    registry.addCaptureSource(source);
     const entities = [
       machineEntity('infra-01'),
       machineEntity('data-01'),
@@ -237,7 +255,7 @@ describe('CaptureService and damaged captures', () => {
     ];
     const service = new CaptureService(
       new CaptureStore(knex),
-      providers,
+      registry,
       new PlanService(
         new CatalogGraphLoader(
           catalogServiceMock({ entities }),

@@ -28,6 +28,7 @@ import {
   GatedCaptureSource,
 } from '../testing/FakeCaptureSource';
 import { providersModule } from '../testing/providers';
+import { recordingLogger } from '../testing/logger';
 import { CaptureService } from './CaptureService';
 import { PlanService } from './PlanService';
 import { ProviderRegistry } from './ProviderRegistry';
@@ -62,7 +63,7 @@ describe('CaptureService', () => {
     for (const s of [source, ...more]) providers.addCaptureSource(s);
     // captureMachine plans nothing.
     const plans = new PlanService({} as CatalogGraphLoader);
-    const logger = mockServices.logger.mock();
+    const logger = recordingLogger();
     const captures = new CaptureService(
       new CaptureStore(knex),
       providers,
@@ -111,16 +112,21 @@ describe('CaptureService', () => {
         locator.machineRef,
       ),
     ).toMatchObject({ id: capture.id, machineState: exited });
-    expect(logger.warn).toHaveBeenCalledWith(
-      `resource:default/data-01 was exited (code 137, since 2026-12-06T00:59:00Z) when captured at ${capture.createdAt}: the capture holds a machine that was not serving: readiness puts what it serves at risk until a capture of it taken while it runs and is not unhealthy`,
-    );
+    const warned = () => logger.lines.filter(l => l.level === 'warn');
+    expect(warned()).toEqual([
+      {
+        level: 'warn',
+        message: `resource:default/data-01 was exited (code 137, since 2026-12-06T00:59:00Z) when captured at ${capture.createdAt}: the capture holds a machine that was not serving: readiness puts what it serves at risk until a capture of it taken while it runs and is not unhealthy`,
+        fields: { machineRef: locator.machineRef, captureId: capture.id },
+      },
+    ]);
     // Captured again while it runs: said so, without a warning.
     source.machineStates.set('data-01', { status: 'running' });
-    logger.warn.mockClear();
+    logger.lines.length = 0;
     expect((await captures.captureMachine(locator)).machineState).toEqual({
       status: 'running',
     });
-    expect(logger.warn).not.toHaveBeenCalled();
+    expect(warned()).toEqual([]);
   });
 
   it('discards the archive and image of a capture it could not record', async () => {
@@ -132,8 +138,28 @@ describe('CaptureService', () => {
     expect(source.discarded).toHaveLength(1);
   });
 
+  it('logs a pruned capture it could not discard, the capture in the line and the error as its error', async () => {
+    const refused = new Error('engine said no');
+    const source = new (class extends FakeCaptureSource {
+      async discard(): Promise<void> {
+        throw refused;
+      }
+    })();
+    const { captures, logger } = await service(source, 1);
+    const first = await captures.captureMachine(locator);
+    // Kept: the last 1. The first is pruned, and its discard fails.
+    await captures.captureMachine(locator);
+    expect(logger.lines.filter(l => l.level === 'warn')).toEqual([
+      {
+        level: 'warn',
+        message: 'Could not discard the pruned capture',
+        fields: { machineRef: locator.machineRef, captureId: first.id },
+        error: refused,
+      },
+    ]);
+  });
+
   it('records the capture through the source, before the source lets go of it', async () => {
-    let captureStore!: CaptureStore;
     const recordedWhileHeld: string[][] = [];
     const source = new (class extends FakeCaptureSource {
       async capture(
@@ -153,7 +179,7 @@ describe('CaptureService', () => {
       }
     })();
     const held = await service(source);
-    captureStore = held.captureStore;
+    const captureStore = held.captureStore;
     const capture = await held.captures.captureMachine(locator);
     expect(recordedWhileHeld).toEqual([[capture.id]]);
     // Recorded once.
@@ -192,9 +218,12 @@ describe('CaptureService', () => {
     expect(
       (await captureStore.listCaptures(locator.machineRef)).map(c => c.id),
     ).toContain(fourth.id);
-    expect(logger.warn).toHaveBeenCalledWith(
-      'Could not remove what unrecorded captures of resource:default/data-01 left: Error: engine gone',
-    );
+    expect(logger.lines).toContainEqual({
+      level: 'warn',
+      message: 'Could not remove what unrecorded captures of the machine left',
+      fields: { machineRef: locator.machineRef },
+      error: new Error('engine gone'),
+    });
   });
 
   it('has every capture source remove what unrecorded captures of any machine left, from the records of the machines it asks about; a failure logged', async () => {
@@ -203,7 +232,7 @@ describe('CaptureService', () => {
       engine: 'primary',
       container: 'web-01',
     };
-    const sweeping = class extends FakeCaptureSource {
+    const Sweeping = class extends FakeCaptureSource {
       readonly answers: string[][] = [];
       fails = false;
       async removeUnrecorded(
@@ -224,8 +253,8 @@ describe('CaptureService', () => {
         return [];
       }
     };
-    const primary = new sweeping('primary');
-    const secondary = new sweeping('secondary');
+    const primary = new Sweeping('primary');
+    const secondary = new Sweeping('secondary');
     const { captures, logger } = await service(primary, 2, secondary);
     const taken = [];
     for (let i = 0; i < 3; i++)
@@ -241,9 +270,12 @@ describe('CaptureService', () => {
     // One source failing: logged, and the next still swept.
     primary.fails = true;
     await expect(captures.removeUnrecorded()).resolves.toBeUndefined();
-    expect(logger.warn).toHaveBeenCalledWith(
-      'Could not remove what unrecorded captures on engine primary left: Error: engine primary gone',
-    );
+    expect(logger.lines).toContainEqual({
+      level: 'warn',
+      message: 'Could not remove what unrecorded captures on the engine left',
+      fields: { engine: 'primary' },
+      error: new Error('engine primary gone'),
+    });
     expect(secondary.answers).toHaveLength(2);
   });
 
@@ -486,9 +518,12 @@ describe('CaptureService', () => {
     expect(
       (await captureStore.listCaptures(locator.machineRef)).map(c => c.id),
     ).toEqual([capture.id]);
-    expect(logger.warn).toHaveBeenCalledWith(
-      'Captured resource:default/data-01, but pruning its older captures and removing what unrecorded ones left did not finish within its deadline (recovery.captures.timeout): left to the sweep of unrecorded captures',
-    );
+    expect(logger.lines).toContainEqual({
+      level: 'warn',
+      message:
+        'Captured the machine, but pruning its older captures and removing what unrecorded ones left did not finish within its deadline (recovery.captures.timeout): left to the sweep of unrecorded captures',
+      fields: { machineRef: locator.machineRef, captureId: capture.id },
+    });
   });
 
   it('takes its deadline from recovery.captures.timeout: a POST /captures on an engine that does not answer is a 503 naming it', async () => {

@@ -4,6 +4,7 @@ import {
   ForwardedError,
   InputError,
   ServiceUnavailableError,
+  toError,
 } from '@backstage/errors';
 import {
   CaptureFailedError,
@@ -289,7 +290,10 @@ export class CaptureService {
     this.store.requests
       .prune(CAPTURE_REQUEST_RETENTION_MS)
       .catch(error =>
-        this.logger.warn(`Could not prune old capture requests: ${error}`),
+        this.logger.warn(
+          'Could not prune old capture requests',
+          toError(error),
+        ),
       );
     const taking: RequestUnderWay = {
       request: { ...request, captures: [] },
@@ -316,9 +320,9 @@ export class CaptureService {
     const claimed = await this.store.requests.claimStale(
       requestId,
       CAPTURE_REQUEST_STALE_MS,
-      request =>
+      stale =>
         interrupted(
-          request,
+          stale,
           `the backend taking it stopped (no heartbeat for ${CAPTURE_REQUEST_STALE_MS / 1000} s) before it finished`,
         ),
       new Date(),
@@ -349,10 +353,9 @@ export class CaptureService {
     },
   ): Promise<void> {
     const requests = this.store.requests;
+    const logger = this.logger.child({ requestId, entityRef });
     const warn = (what: string) => (error: unknown) =>
-      this.logger.warn(
-        `Capture request ${requestId}: could not ${what}: ${error}`,
-      );
+      logger.warn(`Capture request: could not ${what}`, toError(error));
     // Ended by another replica: what it captures now nobody waits for, and holds the machine.
     const lost = new AbortController();
     const stop = new AbortController();
@@ -419,9 +422,10 @@ export class CaptureService {
     if (!finished) end = await this.endedElsewhere(requestId, end);
     if (end.error !== undefined) {
       const { statusCode, error } = answered(end.error);
-      this.logger.warn(
-        `Capture request ${requestId} of ${entityRef} failed (${statusCode}): ${error.message}`,
-      );
+      logger.warn('Capture request failed', {
+        statusCode,
+        error: error.message,
+      });
     }
     await ended?.(end).catch(warn('tell how it ended'));
   }
@@ -436,9 +440,9 @@ export class CaptureService {
     here: CaptureRequestEnd,
   ): Promise<CaptureRequestEnd> {
     const recorded = await this.store.requests.get(requestId).catch(error => {
-      this.logger.warn(
-        `Capture request ${requestId}: could not read how it ended: ${error}`,
-      );
+      this.logger
+        .child({ requestId })
+        .warn('Capture request: could not read how it ended', toError(error));
       return undefined;
     });
     if (recorded?.status === 'succeeded')
@@ -668,9 +672,12 @@ export class CaptureService {
             message: errorOf(error).message,
           })
           .catch(recordError =>
-            this.logger.warn(
-              `Could not record the failed capture of ${locator.machineRef}: ${recordError}`,
-            ),
+            this.logger
+              .child({ machineRef: locator.machineRef })
+              .warn(
+                'Could not record the failed capture',
+                toError(recordError),
+              ),
           );
       }
       throw error;
@@ -687,6 +694,10 @@ export class CaptureService {
     signal?: AbortSignal,
   ): Promise<Capture> {
     const source = this.providers.captureSource(locator.engine);
+    const logger = this.logger.child({
+      machineRef: locator.machineRef,
+      captureId,
+    });
     let recorded: StoredCapture | undefined;
     // The capture's deadline, passed to the source, which stops its engine calls at it: an engine
     // that accepts and never answers would otherwise hold the capture, and the machine, for good.
@@ -749,8 +760,9 @@ export class CaptureService {
                 volumes: late.runtime.volumes,
               })
               .catch(error =>
-                this.logger.warn(
-                  `Could not discard capture ${captureId}, which finished after its deadline: ${error}`,
+                logger.warn(
+                  'Could not discard the capture, which finished after its deadline',
+                  toError(error),
                 ),
               );
           }
@@ -770,26 +782,25 @@ export class CaptureService {
               volumes: captured.runtime.volumes,
             })
             .catch(discardError =>
-              this.logger.warn(
-                `Could not discard unrecorded capture ${captureId}: ${discardError}`,
+              logger.warn(
+                'Could not discard the unrecorded capture',
+                toError(discardError),
               ),
             );
           throw error;
         }
       }
-      this.logger.info(
-        `Captured ${locator.machineRef} (${captured.sizeBytes} bytes${captured.storedBytes !== undefined ? `, ${captured.storedBytes} of them new in the capture store` : ''}, ${captured.durationMs} ms${captured.pausedMs ? `, paused ${captured.pausedMs} ms` : ''})`,
+      logger.info(
+        `Captured the machine (${captured.sizeBytes} bytes${captured.storedBytes !== undefined ? `, ${captured.storedBytes} of them new in the capture store` : ''}, ${captured.durationMs} ms${captured.pausedMs ? `, paused ${captured.pausedMs} ms` : ''})`,
       );
       // Kept all the same (its disk is the best copy there is), but no proof production was well.
       const notServing = recorded && notServingWhenCaptured(recorded);
       if (notServing)
-        this.logger.warn(
+        logger.warn(
           `${notServing}: readiness puts what it serves at risk until a capture of it taken while it runs and is not unhealthy`,
         );
       if (captured.pauseWarning)
-        this.logger.warn(
-          `Capture of ${locator.machineRef}: ${captured.pauseWarning}`,
-        );
+        logger.warn(`Capture: ${captured.pauseWarning}`);
       // What that leaves undone the sweep of unrecorded captures finishes: not waited for past the
       // deadline (an engine gone silent since the capture), the capture being recorded.
       const tidying = this.tidyUp(source, locator);
@@ -803,8 +814,8 @@ export class CaptureService {
           );
       await Promise.race([tidying, stopped]);
       if (deadline.signal.aborted) {
-        this.logger.warn(
-          `Captured ${locator.machineRef}, but pruning its older captures and removing what unrecorded ones left did not finish within its deadline (recovery.captures.timeout): left to the sweep of unrecorded captures`,
+        logger.warn(
+          'Captured the machine, but pruning its older captures and removing what unrecorded ones left did not finish within its deadline (recovery.captures.timeout): left to the sweep of unrecorded captures',
         );
       }
     } finally {
@@ -829,9 +840,12 @@ export class CaptureService {
         return this.recheckDamaged(machineRef, after);
       })
       .catch(error =>
-        this.logger.warn(
-          `Could not verify again the captures of ${machineRef} marked damaged, after its capture ${after}: ${error}; their marks stay`,
-        ),
+        this.logger
+          .child({ machineRef, captureId: after })
+          .warn(
+            'Could not verify again the captures of the machine marked damaged, after its capture; their marks stay',
+            toError(error),
+          ),
       )
       .finally(() => {
         if (this.rechecks.get(machineRef) === recheck)
@@ -879,9 +893,12 @@ export class CaptureService {
           new Date(),
         )
         .catch(error =>
-          this.logger.warn(
-            `Capture request ${request.requestId}: could not record it interrupted by the shutdown: ${error}`,
-          ),
+          this.logger
+            .child({ requestId: request.requestId })
+            .warn(
+              'Capture request: could not record it interrupted by the shutdown',
+              toError(error),
+            ),
         );
     }
   }
@@ -908,7 +925,8 @@ export class CaptureService {
       this.providers.hypervisorHostIds().length !== 1
     ) {
       this.logger.debug(
-        `Captures of ${machineRef} marked damaged not verified again after capture ${after}: no single hypervisor host is designated (recovery.hypervisorHost)`,
+        'Captures of the machine marked damaged not verified again after its capture: no single hypervisor host is designated (recovery.hypervisorHost)',
+        { machineRef, captureId: after },
       );
       return;
     }
@@ -930,7 +948,13 @@ export class CaptureService {
       if (this.stopping.signal.aborted) return;
       if (await this.store.clearCaptureDamaged(capture.id)) {
         this.logger.info(
-          `Capture ${capture.id} of ${machineRef} (${capture.createdAt}), marked damaged since ${capture.damaged!.at}, verified intact after capture ${after}, which mended what it shares with it: its mark lifted, runs restore it again`,
+          `Capture marked damaged since ${capture.damaged!.at} verified intact after the machine's next capture, which mended what it shares with it: its mark lifted, runs restore it again`,
+          {
+            machineRef,
+            captureId: capture.id,
+            capturedAt: capture.createdAt,
+            mendedBy: after,
+          },
         );
       }
     }
@@ -952,7 +976,9 @@ export class CaptureService {
           volumes: old.runtime.volumes,
         })
         .catch(error =>
-          this.logger.warn(`Could not discard capture ${old.id}: ${error}`),
+          this.logger
+            .child({ machineRef: locator.machineRef, captureId: old.id })
+            .warn('Could not discard the pruned capture', toError(error)),
         );
     }
     // What earlier captures of the machine left that no record accounts for (a backend stopped
@@ -960,9 +986,12 @@ export class CaptureService {
     await source
       .removeUnrecorded?.(this.recordedCaptureIds, locator)
       .catch(error =>
-        this.logger.warn(
-          `Could not remove what unrecorded captures of ${locator.machineRef} left: ${error}`,
-        ),
+        this.logger
+          .child({ machineRef: locator.machineRef })
+          .warn(
+            'Could not remove what unrecorded captures of the machine left',
+            toError(error),
+          ),
       );
   }
 
@@ -1019,9 +1048,12 @@ export class CaptureService {
       try {
         await source.removeUnrecorded?.(this.recordedCaptureIds);
       } catch (error) {
-        this.logger.warn(
-          `Could not remove what unrecorded captures on engine ${source.engineId} left: ${error}`,
-        );
+        this.logger
+          .child({ engine: source.engineId })
+          .warn(
+            'Could not remove what unrecorded captures on the engine left',
+            toError(error),
+          );
       }
     }
   }

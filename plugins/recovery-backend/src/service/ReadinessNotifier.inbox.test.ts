@@ -186,7 +186,7 @@ async function backend() {
     await sweep();
     for (const user of [ALICE, DAVE]) expect(await inbox(user)).toEqual([]);
   };
-  return { catalog, crashes, sweep, inbox, run, seenReady };
+  return { catalog, crashes, host, server, sweep, inbox, run, seenReady };
 }
 
 describe('readiness notices in the inboxes of a backend', () => {
@@ -227,6 +227,53 @@ describe('readiness notices in the inboxes of a backend', () => {
         `${failed.id}|${DATABASE}|${failed.error!.message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`,
       ),
     );
+  });
+
+  it('tell no one of a test recovery a failover interrupted: it is interrupted, not failed, and says nothing of recoverability', async () => {
+    const { host, server, sweep, inbox, seenReady } = await backend();
+    await seenReady();
+    // web's next test recovery stays in its first restore until a failover has preempted it.
+    const restore = host.restoreMachine.bind(host);
+    let held: (() => void) | undefined;
+    host.restoreMachine = async (lab, capture) => {
+      if (!held) await new Promise<void>(resolve => (held = resolve));
+      return restore(lab, capture);
+    };
+    let failoverId: string | undefined;
+    try {
+      const test = (
+        await request(server).post('/api/recovery/runs').send({
+          entityRef: WEB,
+        })
+      ).body;
+      await vi.waitFor(() => expect(held).toBeDefined());
+      const failover = (
+        await request(server)
+          .post('/api/recovery/runs')
+          .send({ entityRef: DATABASE, mode: 'failover' })
+      ).body;
+      failoverId = failover.id;
+      await vi.waitFor(
+        async () =>
+          expect(
+            (await request(server).get(`/api/recovery/runs/${failover.id}`))
+              .body.status,
+          ).toBe('succeeded'),
+        { timeout: 10_000, interval: 50 },
+      );
+      expect(
+        (await request(server).get(`/api/recovery/runs/${test.id}`)).body,
+      ).toMatchObject({
+        status: 'interrupted',
+        error: { message: `Interrupted: preempted by failover ${failover.id}` },
+      });
+      await sweep();
+      for (const user of [ALICE, DAVE]) expect(await inbox(user)).toEqual([]);
+    } finally {
+      held?.();
+      host.restoreMachine = restore;
+      if (failoverId) await host.teardown(failoverId);
+    }
   });
 
   it('tell "recoverable again" to those the alarm reached alone: new owners of an entity, never told it was lost, are told nothing of it', async () => {

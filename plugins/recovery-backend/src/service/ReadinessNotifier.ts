@@ -9,6 +9,7 @@ import type {
   LoggerService,
 } from '@backstage/backend-plugin-api';
 import type { Entity } from '@backstage/catalog-model';
+import { toError } from '@backstage/errors';
 import type { CatalogService } from '@backstage/plugin-catalog-node';
 import type { NotificationPayload } from '@backstage/plugin-notifications-common';
 import type {
@@ -360,7 +361,8 @@ class NoticeFacts {
  */
 class Outbox {
   sent = 0;
-  readonly failures: string[] = [];
+  /** The notices the notifications service refused: whom each was about, and its error. */
+  readonly failures: Array<{ entityRefs: string[]; error: unknown }> = [];
   /** What is kept of each entity as the sweep goes: the alarms to resolve are read from it at its end. */
   readonly kept: Map<string, ReadinessNotice>;
 
@@ -386,9 +388,7 @@ class Outbox {
       this.sent += 1;
       return true;
     } catch (error) {
-      this.failures.push(
-        `${about.join(', ')}: ${error instanceof Error ? error.message : String(error)}`,
-      );
+      this.failures.push({ entityRefs: about, error });
       return false;
     }
   }
@@ -854,10 +854,14 @@ export class ReadinessNotifier {
         `Readiness notices: sent ${sent} to owners (entities no longer recoverable, recoverable again or gone; alarms resolved)`,
       );
     if (failures.length > 0) {
-      this.logger.warn(
-        `Readiness notices: could not send ${failures.length} ${failures.length === 1 ? 'notice' : 'notices'}, retried at the next sweep ` +
-          `(is @backstage/plugin-notifications-backend installed? recovery.notifications.enabled: false turns notices off); first: ${failures[0]}`,
-      );
+      const [first] = failures;
+      this.logger
+        .child({ entityRefs: first.entityRefs })
+        .warn(
+          `Readiness notices: could not send ${failures.length} ${failures.length === 1 ? 'notice' : 'notices'}, retried at the next sweep ` +
+            '(is @backstage/plugin-notifications-backend installed? recovery.notifications.enabled: false turns notices off); the first failed with',
+          toError(first.error),
+        );
     }
     return { entities: entities.length, sent, failed: failures.length };
   }
@@ -873,13 +877,18 @@ export class ReadinessNotifier {
   ): void {
     const untold = lost.filter(n => n.users?.length === 0);
     if (untold.length === 0) return;
-    const whose = untold.map(
-      n =>
-        `${n.entityRef} (${n.owners?.length ? `owned by ${n.owners.map(o => whyNoOneReached(o, groups)).join(', ')}` : 'owned by no one'})`,
-    );
     this.logger.warn(
       `Readiness notices: told no one that ${untold.length} ${untold.length === 1 ? 'entity is' : 'entities are'} not recoverable, ` +
-        `as no owner of theirs resolves to a user: ${whose.join('; ')}; give them an owner the catalog holds, with members`,
+        'as no owner of theirs resolves to a user; give them an owner the catalog holds, with members',
+      {
+        entityRefs: untold.map(n => n.entityRef),
+        // Each entity's, in the same order.
+        owners: untold.map(n =>
+          n.owners?.length
+            ? `owned by ${n.owners.map(o => whyNoOneReached(o, groups)).join(', ')}`
+            : 'owned by no one',
+        ),
+      },
     );
   }
 }

@@ -44,10 +44,10 @@ const graph = (rootRef: string): RecoveryGraph => ({
 const planning = (g: RecoveryGraph, plan: BootPlan) =>
   ({ plan: async () => ({ graph: g, plan }) }) as unknown as PlanService;
 
-const plans = {
+const emptyPlans = {
   // Plans no catalog: nothing to ask once.
   withMemo() {
-    return plans;
+    return emptyPlans;
   },
   async plan(entityRef: string) {
     if (entityRef === 'component:default/broken') {
@@ -88,7 +88,7 @@ describe('ReadinessService.readinessOf', () => {
     const service = new ReadinessService(
       noCaptures,
       noRuns,
-      plans,
+      emptyPlans,
       seesAll('component:default/a', 'component:default/outage'),
       { rpoSeconds: 86_400, rtoSeconds: 3_600 },
       7 * 86_400,
@@ -114,7 +114,7 @@ describe('ReadinessService.readinessOf', () => {
         await new Promise(resolve =>
           setTimeout(resolve, 30 - refs.indexOf(entityRef)),
         );
-        return plans.plan(entityRef);
+        return emptyPlans.plan(entityRef);
       },
     } as unknown as PlanService;
     const service = new ReadinessService(
@@ -134,7 +134,7 @@ describe('ReadinessService.readinessOf', () => {
     const service = new ReadinessService(
       noCaptures,
       noRuns,
-      plans,
+      emptyPlans,
       seesAll(
         'component:default/a',
         'component:default/broken',
@@ -572,7 +572,6 @@ describe.each(databases.eachSupportedId())(
       ]);
     });
     it('shows a run of an entity the catalog hides from the caller only as far as readiness judges by it', async () => {
-      const user = mockCredentials.user();
       // The system's run covers its parts' plans; a user sees the parts, not the system.
       await run('site-secret', site, { status: 'succeeded', rtoSeconds: 400 });
       const seen = await service.readiness(c('web'), user);
@@ -731,8 +730,8 @@ describe.each(databases.eachSupportedId())(
             expect(item).toEqual({
               ...one,
               machineCount: plan!.machines.length,
-              captures: captures.map(({ latest, ...status }) => ({
-                ...status,
+              captures: captures.map(({ latest, ...rest }) => ({
+                ...rest,
                 latest: latest && {
                   id: latest.id,
                   createdAt: latest.createdAt,
@@ -1225,6 +1224,9 @@ describe.each(databases.eachSupportedId())(
       expect(
         'preempted' in admitted && admitted.preempted.map(r => r.id),
       ).toEqual(['web-preempted']);
+      expect((await runStore.getRun('web-preempted'))!.status).toBe(
+        'interrupted',
+      );
       for (const ref of [c('web'), c('database'), site]) {
         expect(await service.readiness(ref, everything)).toMatchObject({
           status: 'ready',
@@ -1352,15 +1354,14 @@ describe.each(databases.eachSupportedId())(
     });
 
     it('counts neither an interrupted run nor a reverse-order test run that failed on a machine of the plan', async () => {
-      // As stored by a backend that named the machine it was on when it stopped.
-      await run(
-        'web-interrupted',
-        c('web'),
-        failedOnWeb01(
+      // Naming the machine it was on when it stopped (as older backends did): its status says interrupted.
+      await run('web-interrupted', c('web'), {
+        ...failedOnWeb01(
           'http:80/healthz',
           `${INTERRUPTED_PREFIX}the backend is shutting down`,
         ),
-      );
+        status: 'interrupted',
+      });
       await run('web-reversed', c('web'), failedOnWeb01('http:80/healthz'), {
         reverseBootOrder: true,
       });
@@ -1685,6 +1686,143 @@ describe.each(databases.eachSupportedId())(
         [c('web')]: ready,
         [c('database')]: ready,
         [c('dns')]: ready,
+      });
+    });
+  },
+);
+
+describe.each(databases.eachSupportedId())(
+  'ReadinessService after a run that failed as a whole on %p',
+  databaseId => {
+    let runStore: RunStore;
+    let service: ReadinessService;
+    let plans: PlanService;
+    const everything = mockCredentials.service();
+    let created = Date.now() - 2 * 3_600_000;
+    /** Runs `entityRef`'s current plan to `outcome`, a minute after the run before. */
+    const run = async (
+      id: string,
+      entityRef: string,
+      outcome: Pick<RecoveryRun, 'status' | 'rtoSeconds' | 'error'>,
+    ) => {
+      const plan = (await plans.plan(entityRef)).plan!;
+      await runStore.insertRun(
+        {
+          id,
+          entityRef,
+          mode: 'test',
+          trigger: 'user',
+          hypervisorHost: 'recovery',
+          plan,
+          options: {},
+          machines: plan.machines.map(pm => ({
+            machineRef: pm.machineRef,
+            wave: pm.wave,
+          })),
+        },
+        new Date((created += 60_000)),
+      );
+      await runStore.updateRun(id, { status: 'running' });
+      await runStore.updateRun(id, {
+        ...outcome,
+        finishedAt: new Date(Date.now() - 3_600_000).toISOString(),
+      });
+    };
+    // No machine to blame: the host's room for all the run boots, its engine gone mid-run.
+    const noRoom = {
+      status: 'failed' as const,
+      error: {
+        message:
+          'hypervisor host recovery has 11.5 MiB free for captures of 2.0 GiB: make room there',
+      },
+    };
+    const engineGone = {
+      status: 'failed' as const,
+      error: {
+        message:
+          'hypervisor host recovery stopped answering while resource:default/web-01 was booting: connect ENOENT /run/recovery.sock',
+      },
+    };
+    const verdict = async (ref: string) => {
+      const r = await service.readiness(ref, everything);
+      return [
+        r.status,
+        r.lastRun && 'id' in r.lastRun ? r.lastRun.id : undefined,
+        r.reasons,
+      ];
+    };
+
+    beforeAll(async () => {
+      const knex = await databases.init(databaseId);
+      await migrate(knex);
+      const captureStore = new CaptureStore(knex);
+      runStore = new RunStore(knex);
+      const objectives = { rpoSeconds: 86_400, rtoSeconds: 300 };
+      const graphs = new CatalogGraphLoader(
+        catalogHidingFromUsers(entities, []),
+        mockServices.auth(),
+        objectives,
+      );
+      plans = new PlanService(graphs);
+      service = new ReadinessService(
+        captureStore,
+        new ReadinessHistoryStore(knex),
+        plans,
+        graphs,
+        objectives,
+        7 * 86_400,
+      );
+      for (const name of ['db-01', 'dns-01', 'web-01']) {
+        await captureStore.insertCapture({
+          ...storedCapture(name),
+          createdAt: new Date(Date.now() - 60_000).toISOString(),
+        });
+      }
+    });
+
+    it('counts it against its own entity alone: the plans inside its own may fit where it did not', async () => {
+      await run('site-no-room', site, noRoom);
+      expect(await verdict(site)).toEqual([
+        'not-recoverable',
+        'site-no-room',
+        [`Last test recovery failed: ${noRoom.error.message}`],
+      ]);
+      // Its parts' plans are inside the system's: the host's room for it all says nothing of theirs.
+      const partOf = `Its whole boot plan was in its last test recovery, run site-no-room of ${site} (60 min ago), which failed as a whole, on no machine: that tells nothing of its plan, and no run that succeeded has recovered it since`;
+      for (const ref of [c('web'), c('database'), c('dns')])
+        expect(await verdict(ref)).toEqual(['at-risk', undefined, [partOf]]);
+
+      // web's own run recovers web and the database; the system's next fails as a whole again.
+      await run('web-ok', c('web'), { status: 'succeeded', rtoSeconds: 60 });
+      await run('site-engine-gone', site, engineGone);
+      expect(await verdict(site)).toEqual([
+        'not-recoverable',
+        'site-engine-gone',
+        [`Last test recovery failed: ${engineGone.error.message}`],
+      ]);
+      for (const ref of [c('web'), c('database')])
+        expect(await verdict(ref)).toEqual(['ready', 'web-ok', []]);
+
+      // web's own run failed as a whole: web's last run, not the database's.
+      await run('web-no-room', c('web'), noRoom);
+      expect(await verdict(c('web'))).toEqual([
+        'not-recoverable',
+        'web-no-room',
+        [`Last test recovery failed: ${noRoom.error.message}`],
+      ]);
+      expect(await verdict(c('database'))).toEqual(['ready', 'web-ok', []]);
+      // The overview says the same.
+      const overview = await service.readinessOf(
+        [site, c('web'), c('database'), c('dns')],
+        everything,
+      );
+      expect(
+        Object.fromEntries(overview.map(r => [r.entityRef, r.status])),
+      ).toEqual({
+        [site]: 'not-recoverable',
+        [c('web')]: 'not-recoverable',
+        [c('database')]: 'ready',
+        [c('dns')]: 'at-risk',
       });
     });
   },

@@ -585,7 +585,7 @@ function factsOf(planned: PlannedRecovery): EntityFacts {
       plan && plan.machines.length > 0
         ? {
             machineRefs: ownFirst(machineRefs, ownMachines),
-            accept: run => coversPlan(run, plan),
+            accept: run => coversPlan(run, plan, graph.rootRef),
           }
         : { entityRef: graph.rootRef },
     failedRunQuery:

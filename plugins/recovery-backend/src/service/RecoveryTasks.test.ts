@@ -11,6 +11,8 @@ import type {
   RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
 import type { RunRequest } from '../run/AuthorizedRunService';
+import { AuthorizedAnalysisService } from './AuthorizedAnalysisService';
+import { AuthorizedCaptureService } from './AuthorizedCaptureService';
 import { RecoveryAuthorizer } from './RecoveryAuthorizer';
 import { RecoveryTasks } from './RecoveryTasks';
 
@@ -20,6 +22,9 @@ const WEB = 'component:default/web';
 const SHOP = 'system:default/shop';
 const VAULT = 'system:default/vault';
 const PLUGIN = mockCredentials.service('plugin:recovery');
+const notAsked = async (): Promise<never> => {
+  throw new Error('not asked');
+};
 
 /** The tasks over fakes: the catalog hides the vault's entities, the policy allows `allowed`. */
 function tasks(allowed: string[]) {
@@ -69,23 +74,27 @@ function tasks(allowed: string[]) {
     ({ id: `c-${machineRef}`, machineRef }) as Capture;
   const started: RunRequest[] = [];
   const readAs: BackstageCredentials[] = [];
+  const authorizer = new RecoveryAuthorizer(permissions);
+  // The route's services, as the plugin builds them for both.
   const api = new RecoveryTasks({
     auth: { getOwnServiceCredentials: async () => PLUGIN },
     auditor,
-    authorizer: new RecoveryAuthorizer(permissions),
-    graphs,
-    captures: {
-      captureEntity: async (entityRef: string, machineRef?: string) => {
-        captured.push(`${entityRef} ${machineRef}`);
-        return [capture(machineRef ?? entityRef)];
+    captures: new AuthorizedCaptureService(
+      {
+        captureEntity: async (entityRef: string, machineRef?: string) => {
+          captured.push(`${entityRef} ${machineRef}`);
+          return [capture(machineRef ?? entityRef)];
+        },
+        requestCapture: async () => {
+          throw new Error('the tasks capture while they wait');
+        },
+        captureRequest: async () => undefined,
+        listCaptures: async (machineRef: string, limit: number) =>
+          [capture(machineRef), capture('older')].slice(0, limit),
       },
-      requestCapture: async () => {
-        throw new Error('the tasks capture while they wait');
-      },
-      captureRequest: async () => undefined,
-      listCaptures: async (machineRef: string, limit: number) =>
-        [capture(machineRef), capture('older')].slice(0, limit),
-    },
+      authorizer,
+      graphs,
+    ),
     runs: {
       start: async (_credentials, request) => {
         started.push(request);
@@ -101,17 +110,21 @@ function tasks(allowed: string[]) {
         throw new Error('not asked');
       },
     },
-    analyses: {
-      analyzeSystem: async () => {
-        throw new Error('not asked');
+    analyses: new AuthorizedAnalysisService(
+      {
+        analyzeSystem: notAsked,
+        latestFor: notAsked,
+        asSeenBy: notAsked,
+        sweep: async (_credentials, permitted) => ({
+          analysed: await permitted([SHOP, VAULT]),
+          skipped: [],
+          failed: [],
+          hidden: 0,
+        }),
       },
-      sweep: async (_credentials, permitted) => ({
-        analysed: await permitted([SHOP, VAULT]),
-        skipped: [],
-        failed: [],
-        hidden: 0,
-      }),
-    },
+      authorizer,
+      graphs,
+    ),
     readiness: {
       visibleReadiness: async (credentials, options) => {
         readAs.push(credentials);

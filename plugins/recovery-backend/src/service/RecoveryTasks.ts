@@ -17,20 +17,16 @@ import {
   type SystemsAnalysed,
 } from '@backstage-recovery/plugin-recovery-node';
 import type { NightlyCheckStore } from '../database/NightlyCheckStore';
-import type { CatalogGraphLoader } from '../plan/catalogGraph';
 import type { AuthorizedRunService } from '../run/AuthorizedRunService';
-import type { AnalysisService } from './AnalysisService';
 import {
   type AuditMeta,
   capturedMeta,
   runStartedMeta,
   sweptMeta,
 } from './audit';
-import { AuthorizedAnalysisService } from './AuthorizedAnalysisService';
-import { AuthorizedCaptureService } from './AuthorizedCaptureService';
-import type { CaptureService } from './CaptureService';
+import type { AuthorizedAnalysisService } from './AuthorizedAnalysisService';
+import type { AuthorizedCaptureService } from './AuthorizedCaptureService';
 import type { ReadinessService } from './ReadinessService';
-import type { RecoveryAuthorizer } from './RecoveryAuthorizer';
 import { refFromInput } from './requests';
 
 /**
@@ -42,37 +38,18 @@ import { refFromInput } from './requests';
  * guards.
  */
 export class RecoveryTasks implements RecoveryTasksApi {
-  private readonly captures: AuthorizedCaptureService;
-  private readonly analyses: AuthorizedAnalysisService;
-
   constructor(
     private readonly deps: {
       auth: Pick<AuthService, 'getOwnServiceCredentials'>;
       auditor: AuditorService;
-      authorizer: Pick<RecoveryAuthorizer, 'authorizeOn' | 'permittedOn'>;
-      graphs: Pick<CatalogGraphLoader, 'requireVisible' | 'visibleTo'>;
-      captures: Pick<
-        CaptureService,
-        'captureEntity' | 'requestCapture' | 'captureRequest' | 'listCaptures'
-      >;
+      /** The same Authorized* services the HTTP API calls. */
+      captures: Pick<AuthorizedCaptureService, 'capture' | 'list'>;
       runs: Pick<AuthorizedRunService, 'start' | 'get'>;
-      analyses: Pick<AnalysisService, 'analyzeSystem' | 'sweep'>;
+      analyses: Pick<AuthorizedAnalysisService, 'sweep'>;
       readiness: Pick<ReadinessService, 'visibleReadiness'>;
       nightlyChecks: Pick<NightlyCheckStore, 'record'>;
     },
-  ) {
-    const { authorizer, graphs } = deps;
-    this.captures = new AuthorizedCaptureService(
-      deps.captures,
-      authorizer,
-      graphs,
-    );
-    this.analyses = new AuthorizedAnalysisService(
-      deps.analyses,
-      authorizer,
-      graphs,
-    );
-  }
+  ) {}
 
   /** As `POST /captures` with `{ entityRef: machineRef, machineRef }`. */
   capture(machineRef: string, options?: RecoveryTaskOptions) {
@@ -85,7 +62,7 @@ export class RecoveryTasks implements RecoveryTasksApi {
       options,
       async credentials => {
         const ref = refFromInput('machineRef', machineRef, 'resource');
-        const items = await this.captures.capture(credentials, ref, ref);
+        const items = await this.deps.captures.capture(credentials, ref, ref);
         return { result: items, meta: capturedMeta(ref, ref, items) };
       },
     );
@@ -97,7 +74,7 @@ export class RecoveryTasks implements RecoveryTasksApi {
     options?: RecoveryTaskOptions,
   ): Promise<Capture | undefined> {
     return this.call(options, async credentials => {
-      const [latest] = await this.captures.list(
+      const [latest] = await this.deps.captures.list(
         credentials,
         refFromInput('machineRef', machineRef, 'resource'),
         1,
@@ -152,7 +129,7 @@ export class RecoveryTasks implements RecoveryTasksApi {
       options,
       async credentials => {
         const { analysed, skipped, failed } =
-          await this.analyses.sweep(credentials);
+          await this.deps.analyses.sweep(credentials);
         return {
           result: { analysed, skipped, failed },
           meta: sweptMeta({ analysed, skipped, failed }),

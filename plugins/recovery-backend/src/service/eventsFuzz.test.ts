@@ -19,6 +19,7 @@ import {
 import { runCli } from '../../../../packages/cli/src/testing/runCli';
 import { EventStore } from '../database/EventStore';
 import { migrate } from '../database/migrations';
+import { RecoveryAuthorizer } from './RecoveryAuthorizer';
 import { createRouter, RouterOptions } from './router';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261205);
@@ -47,7 +48,7 @@ async function eventsApp(databaseId: Parameters<typeof databases.init>[0]) {
   const app = express();
   const options = {
     httpAuth: mockServices.httpAuth(),
-    permissions: mockServices.permissions(),
+    authorizer: new RecoveryAuthorizer(mockServices.permissions()),
     auditor: mockServices.auditor.mock(),
     events: new EventStore(knex),
     maxEventsRequestSize: '10mb',

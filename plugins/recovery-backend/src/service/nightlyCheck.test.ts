@@ -221,7 +221,7 @@ describe.each(databases.eachSupportedId())(
       );
       const captureStore = new CaptureStore(knex);
       const runHistory = new ReadinessHistoryStore(knex);
-      const service = (nightly?: NightlyCheckStore) =>
+      const service = (nights?: NightlyCheckStore) =>
         new ReadinessService(
           captureStore,
           runHistory,
@@ -230,7 +230,7 @@ describe.each(databases.eachSupportedId())(
           objectives,
           7 * 86_400,
           undefined,
-          nightly,
+          nights,
         );
       const statementsOf = async (
         readinessService: ReadinessService,
@@ -246,16 +246,16 @@ describe.each(databases.eachSupportedId())(
         }
         return statements.length;
       };
-      const nightly = new NightlyCheckStore(knex);
-      await nightly.record({
+      const nights = new NightlyCheckStore(knex);
+      await nights.record({
         checkedAt: LATER,
         outcomes: [
           { entityRef: WEB, outcome: 'excluded', message: 'left out' },
         ],
       });
       const without = await statementsOf(service(), [WEB]);
-      expect(await statementsOf(service(nightly), [WEB])).toBe(without + 1);
-      expect(await statementsOf(service(nightly), [WEB, SHOP, OPS])).toBe(
+      expect(await statementsOf(service(nights), [WEB])).toBe(without + 1);
+      expect(await statementsOf(service(nights), [WEB, SHOP, OPS])).toBe(
         (await statementsOf(service(), [WEB, SHOP, OPS])) + 1,
       );
       // Not for the owners' notices, which quote only the reasons.
@@ -263,7 +263,7 @@ describe.each(databases.eachSupportedId())(
       const listen = (q: { sql: string }) => statements.push(q.sql);
       knex.on('query', listen);
       try {
-        const [item] = await service(nightly).readinessOf(
+        const [item] = await service(nights).readinessOf(
           [WEB],
           mockCredentials.service(),
           { ownRunsOnly: true },
@@ -354,7 +354,7 @@ describe.each(databases.eachSupportedId())(
       const contract = await ApiContract.load(
         resolve(__dirname, '../schema/openapi.yaml'),
       );
-      const readiness = async (path: string, as = USER) => {
+      const checkedReadiness = async (path: string, as = USER) => {
         const res = await request(server)
           .get(`/api/recovery/readiness${path}`)
           .set('authorization', as);
@@ -403,7 +403,9 @@ describe.each(databases.eachSupportedId())(
         checked: 0,
         entities: 2,
       };
-      expect((await readiness('/component/default/web')).nightlyCheck).toEqual({
+      expect(
+        (await checkedReadiness('/component/default/web')).nightlyCheck,
+      ).toEqual({
         checkedAt: killed,
         ...run,
         night: {
@@ -418,14 +420,15 @@ describe.each(databases.eachSupportedId())(
       // Not reached by the killed night: the last whole night's, dated then.
       const { entityRef: _shop, ...covered } = COVERED;
       expect(
-        (await readiness('/component/default/shop', NIGHTLY)).nightlyCheck,
+        (await checkedReadiness('/component/default/shop', NIGHTLY))
+          .nightlyCheck,
       ).toEqual({ checkedAt: lastNight, ...covered, newer });
       const items: Array<{ entityRef: string; nightlyCheck?: unknown }> = (
-        await readiness('')
+        await checkedReadiness('')
       ).items;
       for (const item of items)
         expect(item.nightlyCheck).toEqual(
-          (await readiness(`/${item.entityRef.replace(':', '/')}`))
+          (await checkedReadiness(`/${item.entityRef.replace(':', '/')}`))
             .nightlyCheck,
         );
     });

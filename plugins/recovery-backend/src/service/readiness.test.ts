@@ -236,6 +236,56 @@ describe('assessReadiness', () => {
     ]);
   });
 
+  it('is at risk while its plan waits on a learned dependency of low confidence, naming it and its samples', () => {
+    const learnedPlan = {
+      ...plan,
+      machines: [
+        { ...plan.machines[0], services: ['component:default/db'] },
+        {
+          ...plan.machines[1],
+          services: ['component:default/web', 'component:default/cache'],
+        },
+      ],
+    };
+    const learned = (
+      service: string,
+      dependsOn: string,
+      samples: number,
+      confidence: 'high' | 'low',
+    ) => ({ service, dependsOn, score: 0.82, samples, confidence });
+    // Of high confidence, or between services of one machine (it orders no wave): nothing to say.
+    expect(
+      assessReadiness({
+        ...base,
+        plan: {
+          ...learnedPlan,
+          inferred: [
+            learned('component:default/web', 'component:default/db', 9, 'high'),
+            learned(
+              'component:default/web',
+              'component:default/cache',
+              1,
+              'low',
+            ),
+          ],
+        },
+      }),
+    ).toMatchObject({ status: 'ready', reasons: [] });
+    const r = assessReadiness({
+      ...base,
+      plan: {
+        ...learnedPlan,
+        inferred: [
+          learned('component:default/web', 'component:default/db', 1, 'low'),
+        ],
+      },
+    });
+    expect(r.status).toBe('at-risk');
+    expect(r.reasons).toEqual([
+      'The boot plan waits on a learned dependency of low confidence, seen in fewer boots than the analysis trusts: component:default/web → component:default/db (score 0.82, 1 boot, low confidence); declare it in spec.dependsOn if real, or let more boots confirm or drop it',
+    ]);
+  });
+
   it('is at risk when the last test recovery is older than the age it vouches for', () => {
     expect(
       assessReadiness({ ...base, lastRunAgeSeconds: 8 * 86_400 }),

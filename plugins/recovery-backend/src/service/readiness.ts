@@ -11,6 +11,7 @@ import type {
   RunMachine,
 } from '@backstage-recovery/plugin-recovery-common';
 import { capturesKeptUnder } from '../run/errors';
+import { describeLearned, learnedWaitsOf } from '../plan/inference';
 import {
   ANNOTATION_CONTAINER,
   ANNOTATION_ENGINE,
@@ -173,6 +174,7 @@ export function assessReadiness(input: ReadinessInput): Readiness {
     (input.captureProblems ?? []).map(p => p.entityRef),
   );
   judgeConfiguration(input, findings);
+  judgeLearnedWaits(input, findings);
   for (const status of input.captures)
     judgeCapture(status, input, uncapturable, findings);
   judgeLastRun(input, uncapturable, findings);
@@ -285,6 +287,27 @@ function judgeConfiguration(input: ReadinessInput, findings: Findings): void {
       'No machines in the boot plan: add dependsOn relations to machine Resources',
     );
   }
+}
+
+/**
+ * Learned dependencies of low confidence the plan's waves wait on: seen in fewer boots than the
+ * analysis trusts, such a wait may be wrong (the order of a boot or two by chance, or reversed),
+ * so the order a recovery boots rests on thin evidence until it is declared or more boots back it.
+ */
+function judgeLearnedWaits(input: ReadinessInput, findings: Findings): void {
+  if (!input.plan) return;
+  const low = [
+    ...new Set(
+      learnedWaitsOf(input.plan).flatMap(w =>
+        w.dependencies.filter(d => d.confidence === 'low'),
+      ),
+    ),
+  ];
+  if (low.length === 0) return;
+  const one = low.length === 1;
+  findings.risks.push(
+    `The boot plan waits on ${one ? 'a learned dependency' : `${low.length} learned dependencies`} of low confidence, seen in fewer boots than the analysis trusts: ${low.map(describeLearned).join(', ')}; declare ${one ? 'it' : 'those that are real'} in spec.dependsOn if real, or let more boots confirm or drop ${one ? 'it' : 'them'}`,
+  );
 }
 
 /**
@@ -692,6 +715,9 @@ function outgrown(
   const ago = `${formatSeconds(Math.max(0, ageSeconds))} ago`;
   // Another entity's run that recovered all of this plan and failed beyond it: the plan did not change.
   if (!own && why.length === 1 && failure !== undefined && !held) {
+    // Failed as a whole (no room on the host for all it boots, its engine gone): nothing recovered.
+    if (failedOn === undefined)
+      return `Its whole boot plan was in ${which} (${ago}), which failed as a whole, on no machine: that tells nothing of its plan, and no run that succeeded has recovered it since`;
     return `Its boot plan was recovered whole by ${which} (${ago}), which then ${failure}: no run that succeeded has recovered its plan since`;
   }
   return `Its boot plan changed since ${which} (${ago}), which ${why.join(' and ')}: none has recovered the plan it has now`;

@@ -68,25 +68,38 @@ const entities = [
   ],
 ].map(removable);
 
-/** The DR engineer may fail over; `mock`, every other user, may run tests only; `partial` may fail over all but the machines shop-01 and gone-01. */
+/**
+ * The DR engineer may fail over and release; `mock`, every other user, may run tests only;
+ * `partial` may fail over and release all but the machines shop-01 and gone-01. `starter` may
+ * start failovers, under a policy that denies every `delete` (as platform teams write them);
+ * `releaser` may release them, not start one.
+ */
 const DR = mockCredentials.user.header('user:default/dr');
 const PARTIAL = mockCredentials.user.header('user:default/partial');
+const STARTER = mockCredentials.user.header('user:default/starter');
+const RELEASER = mockCredentials.user.header('user:default/releaser');
+const FAILOVER_PERMISSIONS = ['recovery.run.failover', 'recovery.run.release'];
 const permissions = mockServices.permissions.mock({
   authorize: async (requests, { credentials }) =>
     requests.map(r => {
       const user = (credentials.principal as { userEntityRef?: string })
         .userEntityRef;
-      const refused =
-        user === 'user:default/mock' ||
-        (user === 'user:default/partial' &&
-          ['resource:default/shop-01', 'resource:default/gone-01'].includes(
-            (r as { resourceRef?: string }).resourceRef!,
-          ));
+      const { name, attributes } = r.permission;
+      let refused: boolean;
+      if (user === 'user:default/starter')
+        refused = attributes.action === 'delete';
+      else if (user === 'user:default/releaser')
+        refused = name === 'recovery.run.failover';
+      else
+        refused =
+          FAILOVER_PERMISSIONS.includes(name) &&
+          (user === 'user:default/mock' ||
+            (user === 'user:default/partial' &&
+              ['resource:default/shop-01', 'resource:default/gone-01'].includes(
+                (r as { resourceRef?: string }).resourceRef!,
+              )));
       return {
-        result:
-          r.permission.name === 'recovery.run.failover' && refused
-            ? AuthorizeResult.DENY
-            : AuthorizeResult.ALLOW,
+        result: refused ? AuthorizeResult.DENY : AuthorizeResult.ALLOW,
       };
     }),
 });
@@ -204,12 +217,12 @@ describe.each(databases.eachSupportedId())(
       );
     });
 
-    it('refuses without recovery.run.failover on the entity, a test recovery, an active failover, a run the caller may not see, and a body with a field', async () => {
+    it('refuses without recovery.run.release on the entity, a test recovery, an active failover, a run the caller may not see, and a body with a field', async () => {
       const failover = await finishedRun(SHOP, 'failover');
       const denied = await release(failover, mockCredentials.user.header());
       expect(denied.status).toBe(403);
       expect(denied.body.error.message).toBe(
-        `Missing permission recovery.run.failover on ${SHOP}`,
+        `Missing permission recovery.run.release on ${SHOP}`,
       );
       expect((await host.listLabResources(failover)).machines).toHaveLength(1);
 
@@ -281,6 +294,33 @@ describe.each(databases.eachSupportedId())(
       );
     });
 
+    it('releases on recovery.run.release, a delete, whatever the grant to start failovers', async () => {
+      // A policy that denies deletes lets its users start failovers, not remove what one keeps.
+      const id = await finishedRun(SHOP, 'failover', STARTER);
+      const refused = await release(id, STARTER);
+      expect(refused.status).toBe(403);
+      expect(refused.body.error.message).toBe(
+        `Missing permission recovery.run.release on ${SHOP}`,
+      );
+      expect((await host.listLabResources(id)).machines).toHaveLength(1);
+
+      // Granted releases alone: it may not start a failover, and may release one.
+      const start = await request(server)
+        .post('/api/recovery/runs')
+        .set('authorization', RELEASER)
+        .send({ entityRef: SHOP, mode: 'failover' });
+      expect(start.status).toBe(403);
+      expect(start.body.error.message).toBe(
+        `Missing permission recovery.run.failover on ${SHOP}`,
+      );
+      const released = await release(id, RELEASER);
+      expect(released.status).toBe(200);
+      expect(released.body.steps.at(-1).message).toMatch(
+        /^Released by user:default\/releaser: removed 1 container/,
+      );
+      expect((await host.listLabResources(id)).machines).toEqual([]);
+    });
+
     /** Drops these entities from the catalog, as when production's are deleted after a site is lost. */
     const leaveCatalog = (...refs: string[]) =>
       Promise.all(
@@ -291,12 +331,12 @@ describe.each(databases.eachSupportedId())(
         ),
       );
 
-    it('needs recovery.run.failover on each machine the failover booted, not on its entity alone, naming the one missing', async () => {
+    it('needs recovery.run.release on each machine the failover booted, not on its entity alone, naming the one missing', async () => {
       const id = await finishedRun(SHOP, 'failover');
       const refused = await release(id, PARTIAL);
       expect(refused.status).toBe(403);
       expect(refused.body.error.message).toBe(
-        `Missing permission recovery.run.failover on 1 entity that failover ${id} booted: resource:default/shop-01. ` +
+        `Missing permission recovery.run.release on 1 entity that failover ${id} booted: resource:default/shop-01. ` +
           'Releasing it removes their live copies from production: it needs that permission on each of them still in the catalog',
       );
       expect((await host.listLabResources(id)).machines).toHaveLength(1);
@@ -317,7 +357,7 @@ describe.each(databases.eachSupportedId())(
       const refused = await release(id, PARTIAL);
       expect(refused.status).toBe(403);
       expect(refused.body.error.message).toBe(
-        `Missing permission recovery.run.failover on 1 entity that failover ${id} booted: resource:default/gone-01. ` +
+        `Missing permission recovery.run.release on 1 entity that failover ${id} booted: resource:default/gone-01. ` +
           'Releasing it removes their live copies from production: it needs that permission on each of them still in the catalog',
       );
       expect((await host.listLabResources(id)).machines).toHaveLength(1);
@@ -350,7 +390,7 @@ describe.each(databases.eachSupportedId())(
         expect(refused.status).toBe(403);
         expect(refused.body.error.message).toBe(
           `Run ${id} cannot be released through the API: neither its entity nor any machine or service it booted is in the catalog any more, ` +
-            `so no one's recovery.run.failover can be checked on them. Remove what it kept on hypervisor host 'fake' by hand: ` +
+            `so no one's recovery.run.release can be checked on them. Remove what it kept on hypervisor host 'fake' by hand: ` +
             `everything labelled recovery.backstage-recovery.io/run-id=${id}`,
         );
       }

@@ -28,7 +28,9 @@ import {
 import { FakeHost } from '../testing/FakeHost';
 import { providersModule } from '../testing/providers';
 import { recoveryPlugin } from '../plugin';
+import { AuthorizedRunService } from '../run/AuthorizedRunService';
 import type { RunService } from '../run/RunService';
+import { RecoveryAuthorizer } from './RecoveryAuthorizer';
 import { createRouter, RouterOptions } from './router';
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
@@ -2086,11 +2088,15 @@ describe('recovery router errors', () => {
     vi.stubEnv('NODE_ENV', 'development');
     const runs = { getRun: async () => undefined } as unknown as RunService;
     const app = express();
-    // Only what GET /runs/:id uses.
+    // Only what GET /runs/:id uses: a run not found is not looked up in the catalog.
     const options = {
       httpAuth: mockServices.httpAuth(),
-      permissions: mockServices.permissions(),
-      runs,
+      runs: new AuthorizedRunService(
+        runs,
+        new RecoveryAuthorizer(mockServices.permissions()),
+        {} as never,
+        {} as never,
+      ),
     };
     app.use(await createRouter(options as unknown as RouterOptions));
     app.use(
@@ -2117,7 +2123,7 @@ describe('recovery router errors', () => {
       await createRouter({
         maxEventsRequestSize: '1024',
         httpAuth: mockServices.httpAuth(),
-        permissions,
+        authorizer: new RecoveryAuthorizer(permissions),
         auditor: mockServices.auditor.mock(),
       } as unknown as RouterOptions),
     );

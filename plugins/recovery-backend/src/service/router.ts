@@ -2,7 +2,6 @@ import {
   AuditorService,
   BackstageCredentials,
   HttpAuthService,
-  PermissionsService,
 } from '@backstage/backend-plugin-api';
 import { InputError, NotFoundError } from '@backstage/errors';
 import { recoveryEventsCreatePermission } from '@backstage-recovery/plugin-recovery-common';
@@ -17,9 +16,8 @@ import express from 'express';
 import Router from 'express-promise-router';
 import { EventStore } from '../database/EventStore';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
-import { AuthorizedRunService } from '../run/AuthorizedRunService';
-import { RunService } from '../run/RunService';
-import { AnalysisService, requireSystem } from './AnalysisService';
+import type { AuthorizedRunService } from '../run/AuthorizedRunService';
+import { requireSystem } from './AnalysisService';
 import {
   audit,
   auditFailed,
@@ -31,13 +29,12 @@ import {
   sweptMeta,
 } from './audit';
 import { futureEventWarnings } from './futureEvents';
-import { AuthorizedAnalysisService } from './AuthorizedAnalysisService';
-import { AuthorizedCaptureService } from './AuthorizedCaptureService';
-import { CaptureService } from './CaptureService';
+import type { AuthorizedAnalysisService } from './AuthorizedAnalysisService';
+import type { AuthorizedCaptureService } from './AuthorizedCaptureService';
 import { PlanService } from './PlanService';
 import { readinessCursor, readinessPageFrom } from './readinessPaging';
 import { ReadinessService } from './ReadinessService';
-import { RecoveryAuthorizer } from './RecoveryAuthorizer';
+import type { RecoveryAuthorizer } from './RecoveryAuthorizer';
 import {
   asRequestError,
   bodyFrom,
@@ -57,17 +54,18 @@ import {
 
 export interface RouterOptions {
   httpAuth: HttpAuthService;
-  permissions: PermissionsService;
+  /** The permission policy, for what no service below checks: POST /events. */
+  authorizer: RecoveryAuthorizer;
   /** Records who captured, ran, released and analysed what, and who pushed events. */
   auditor: AuditorService;
   events: EventStore;
-  analyses: AnalysisService;
+  analyses: AuthorizedAnalysisService;
   /** Largest accepted POST /events body, e.g. `10mb`. */
   maxEventsRequestSize: string;
   graphs: CatalogGraphLoader;
   plans: PlanService;
-  captures: CaptureService;
-  runs: RunService;
+  captures: AuthorizedCaptureService;
+  runs: AuthorizedRunService;
   readiness: ReadinessService;
 }
 
@@ -79,25 +77,18 @@ export interface RouterOptions {
 export async function createRouter(
   options: RouterOptions,
 ): Promise<express.Router> {
-  const { httpAuth, permissions, auditor, events, graphs, plans, readiness } =
-    options;
-  const authorizer = new RecoveryAuthorizer(permissions);
-  const runs = new AuthorizedRunService(
-    options.runs,
+  const {
+    httpAuth,
     authorizer,
+    auditor,
+    events,
     graphs,
     plans,
-  );
-  const captures = new AuthorizedCaptureService(
-    options.captures,
-    authorizer,
-    graphs,
-  );
-  const analyses = new AuthorizedAnalysisService(
-    options.analyses,
-    authorizer,
-    graphs,
-  );
+    captures,
+    runs,
+    analyses,
+    readiness,
+  } = options;
   const router = Router();
 
   const eventsBodyParser = eventsBody(options.maxEventsRequestSize);
@@ -306,10 +297,11 @@ export async function createRouter(
         // Say where the lines went: all skipped (lenient) hides the error that would explain it.
         throw new InputError(
           `${source}: no initialization events in ${lines} lines (formats: ${EVENT_FORMATS.join(', ')}); ` +
-            `${parsed.skipped} skipped as malformed, ${parsed.ignored} ignored as not initialization events` +
-            (parsed.skipped > 0
-              ? '; retry without lenient=true to see the first malformed line'
-              : ''),
+            `${parsed.skipped} skipped as malformed, ${parsed.ignored} ignored as not initialization events${
+              parsed.skipped > 0
+                ? '; retry without lenient=true to see the first malformed line'
+                : ''
+            }`,
         );
       }
       const stored = await events.insertEvents(parsed.events, `api:${source}`);
@@ -360,9 +352,7 @@ export async function createRouter(
           entityRef: systemRef,
           analysisId: analysis.id,
         });
-        res
-          .status(201)
-          .json(await options.analyses.asSeenBy(analysis, credentials));
+        res.status(201).json(await analyses.asSeenBy(analysis, credentials));
         return;
       }
       // The sweep: every system the caller may analyse.
@@ -378,7 +368,7 @@ export async function createRouter(
     // As POST says: a 404 would suggest an analysis of it may come.
     requireSystem(ref);
     // Only the parts the caller may see in the catalog: the analysis names all of the system's.
-    const analysis = await options.analyses.latestFor(ref, credentials);
+    const analysis = await analyses.latest(credentials, ref);
     if (!analysis)
       throw new NotFoundError(`No dependency analysis of ${ref} yet`);
     res.json(analysis);
@@ -418,13 +408,15 @@ export async function createRouter(
           `mode must be "test" or "failover", got ${describeValue(mode)}`,
         );
       }
-      const options = (body.options ?? {}) as { reverseBootOrder?: unknown };
-      if (typeof options !== 'object' || Array.isArray(options)) {
+      const runOptions = (body.options ?? {}) as {
+        reverseBootOrder?: unknown;
+      };
+      if (typeof runOptions !== 'object' || Array.isArray(runOptions)) {
         throw new InputError('options must be an object');
       }
       // A misspelt option would otherwise run without it.
       refuseUnknown(
-        Object.keys(options),
+        Object.keys(runOptions),
         ['reverseBootOrder'],
         'options',
         'option',
@@ -446,7 +438,7 @@ export async function createRouter(
       const run = await runs.start(credentials, {
         entityRef: entityRefFromBody(body),
         mode,
-        options: reverseBootOrderFrom(options.reverseBootOrder),
+        options: reverseBootOrderFrom(runOptions.reverseBootOrder),
         acceptMissingDependencies: acceptMissingDependencies as boolean,
         acceptCycles: acceptCycles as boolean,
         recoveryPoint,
@@ -504,7 +496,7 @@ export async function createRouter(
   });
 
   // Ends a finished failover's tenure on its host (failback done): see AuthorizedRunService.release.
-  // It removes machines that stood in for production.
+  // It removes machines that stood in for production: recovery.run.release, a delete of its own.
   router.post(
     '/runs/:id/release',
     audit(

@@ -5,6 +5,8 @@ export interface LoggedLine {
   level: 'error' | 'warn' | 'info' | 'debug';
   message: string;
   fields: Record<string, unknown>;
+  /** The error it was written with, if any. */
+  error?: Error;
 }
 
 /** A logger that keeps each line it, or any child of it, writes. */
@@ -14,8 +16,9 @@ export function recordingLogger(): LoggerService & { lines: LoggedLine[] } {
     const write =
       (level: LoggedLine['level']) =>
       (message: string, meta?: Error | Record<string, unknown>) => {
-        const more = meta instanceof Error ? {} : meta;
-        lines.push({ level, message, fields: { ...fields, ...more } });
+        if (meta instanceof Error)
+          lines.push({ level, message, fields: { ...fields }, error: meta });
+        else lines.push({ level, message, fields: { ...fields, ...meta } });
       };
     return {
       child: more => make({ ...fields, ...more }),

@@ -198,7 +198,7 @@ function candidateList(
   }
   const inList = new Set(list.map(x => x[0]));
   for (const x of followed
-    .sort((x, y) => y[1] - x[1] || x[0] - y[0])
+    .sort((p, q) => q[1] - p[1] || p[0] - q[0])
     .slice(0, MAX_CANDIDATES)) {
     if (!inList.has(x[0])) list.push(x);
   }

@@ -103,7 +103,7 @@ export class DependentSearch {
   // densityWith at each binding delay under the current model, for fit()'s unchanged delays.
   fBinding: Float64Array;
   fBindingValid = false;
-  // fit() leaves the density and log-likelihood of each delay under the model it fitted in the
+  // `fit()` leaves the density and log-likelihood of each delay under the model it fitted in the
   // arrays it is given: the binding delays' in fBinding/lpBinding, a trial's in trialF/trialLp,
   // the best trial's so far in bestF/bestLp. The trial taken hands its arrays on to the binding
   // delays, which are its delays: each step's screening finds them scored under its model.

@@ -223,8 +223,12 @@ export function restarts(
     let hi = lo + 1;
     while (hi < N && episodeStart[hi] === lo) hi++;
     let services = 0;
-    for (let i = lo; i < hi; i++)
-      if (episode[S[i]] !== lo) ((episode[S[i]] = lo), services++);
+    for (let i = lo; i < hi; i++) {
+      if (episode[S[i]] !== lo) {
+        episode[S[i]] = lo;
+        services++;
+      }
+    }
     if (services >= RESTART_SERVICES * n) {
       for (let i = lo; i < hi; i++) {
         if (episode[S[i]] === lo) {

@@ -471,6 +471,7 @@ ${journal}`,
     // jq -C: colours around valid JSON.
     const coloured = error(`\u001b[1;39m${event}\u001b[0m`);
     expect(coloured).toMatch(/^x:1: invalid JSON \(.*\\u001b\[1;39m/);
+    // eslint-disable-next-line no-control-regex
     expect(coloured).not.toMatch(/[\u0000-\u001f]/);
   });
   it('a clock reading without its event says it needs one', () => {
@@ -752,9 +753,12 @@ describe('parseEvents: times a clock reading moves out of reach', () => {
       ];
       for (const [source, lines] of inputs) {
         const parser = new EventLineParser({ source, lenient });
-        for (const line of lines)
-          for (const e of parser.push(line))
-            (reach.note(e, source, parser.lines), events.push(e));
+        for (const line of lines) {
+          for (const e of parser.push(line)) {
+            reach.note(e, source, parser.lines);
+            events.push(e);
+          }
+        }
       }
       return withinClockReach(reach, events, lenient);
     };

@@ -142,6 +142,7 @@ export function clockReadingProblem(
  */
 const escapeControls = (text: string) =>
   text.replace(
+    // eslint-disable-next-line no-control-regex
     /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g,
     c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
   );
@@ -220,6 +221,7 @@ export function nameProblem(value: string): string | undefined {
   if (value.includes('\0')) return 'contains a NUL character';
   if (value.trim() === '') return 'is blank';
   // A line break or escape in a name would garble every list that shows it.
+  // eslint-disable-next-line no-control-regex
   if (/[\u0001-\u001f\u007f]/.test(value))
     return 'contains a control character';
   // Half a surrogate pair (a JSON "\ud800", a name cut inside a character by a tool counting
@@ -659,11 +661,11 @@ export function sharedHostnamesWarnings(found: HostMachineIds[]): string[] {
     .sort()
     .map(host => {
       const ids = [...merged.get(host)!];
-      const shown = ids
+      const firstIds = ids
         .slice(0, 3)
         .map(([id, at]) => `${id} at ${at.source}:${at.line}`);
       return (
-        `_HOSTNAME ${JSON.stringify(host)} names ${ids.length} machines (_MACHINE_ID ${shown.join(', ')}${ids.length > 3 ? ', …' : ''}): ` +
+        `_HOSTNAME ${JSON.stringify(host)} names ${ids.length} machines (_MACHINE_ID ${firstIds.join(', ')}${ids.length > 3 ? ', …' : ''}): ` +
         `their events are analysed as one machine's. Several hosts, or one reinstalled? Give each host a name of its own, or each host's export (jq -c '._HOSTNAME = "web-01"')`
       );
     });

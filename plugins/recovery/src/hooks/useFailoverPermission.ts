@@ -2,6 +2,7 @@ import { useApi } from '@backstage/frontend-plugin-api';
 import { catalogApiRef } from '@backstage/plugin-catalog-react';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import { permissionApiRef } from '@backstage/plugin-permission-react';
+import type { ResourcePermission } from '@backstage/plugin-permission-common';
 import {
   failoverEntityRefs,
   recoveryRunFailoverPermission,
@@ -14,7 +15,7 @@ import { formatCount } from '../utils/format';
 
 /** Why a failover's start or release would be refused, as far as the permission framework says. */
 type FailoverDenial = {
-  /** recovery.run.failover is lacking on the run's entity itself (then nothing else is said). */
+  /** The permission is lacking on the run's entity itself (then nothing else is said). */
   entityDenied?: boolean;
   /**
    * The machines and services it booted that lack the grant: those the catalog shows the caller
@@ -24,8 +25,8 @@ type FailoverDenial = {
 };
 
 /**
- * Whether the caller may start a failover of a plan, or release a finished one: both need the
- * same grants. With `error` the check itself failed,
+ * Whether the caller may start a failover of a plan, or release a finished one: each needs its
+ * permission on the same entities. With `error` the check itself failed,
  * which says nothing of the caller's grants; `retry` asks again (a network error passes).
  */
 export type FailoverPermission =
@@ -42,14 +43,16 @@ const isAllowed = (decision: { result: AuthorizeResult }) =>
   decision.result === AuthorizeResult.ALLOW;
 
 /**
- * Asks what POST /runs (a failover) and POST /runs/:id/release ask (AuthorizedRunService in
- * the backend): recovery.run.failover on the entity and on each machine and service of its
- * plan (failoverEntityRefs), so the portal does not offer what the backend refuses.
+ * Asks what POST /runs (a failover: recovery.run.failover) or POST /runs/:id/release
+ * (recovery.run.release, `permission`) ask (AuthorizedRunService in the backend): the permission
+ * on the entity and on each machine and service of its plan (failoverEntityRefs), so the portal
+ * does not offer what the backend refuses.
  * The backend leaves out what has left the catalog since; the portal cannot tell that from what
  * the catalog hides, so such an entity, denied, keeps the button off (counted as not shown).
  */
 export function useFailoverPermission(
   run: Pick<RecoveryRun, 'entityRef' | 'plan'>,
+  permission: ResourcePermission<'catalog-entity'> = recoveryRunFailoverPermission,
 ): FailoverPermission {
   const permissionApi = useApi(permissionApiRef);
   const catalogApi = useApi(catalogApiRef);
@@ -67,10 +70,7 @@ export function useFailoverPermission(
     const decisions = await answerWithin(
       Promise.all(
         [entityRef, ...others].map(resourceRef =>
-          permissionApi.authorize({
-            permission: recoveryRunFailoverPermission,
-            resourceRef,
-          }),
+          permissionApi.authorize({ permission, resourceRef }),
         ),
       ),
       answerTimeoutMs(),
@@ -100,7 +100,7 @@ export function useFailoverPermission(
         },
       };
     }
-  }, [permissionApi, catalogApi, key]);
+  }, [permissionApi, catalogApi, key, permission]);
 
   if (state.loading) return { loading: true, allowed: false };
   if (state.error)

@@ -100,10 +100,10 @@ export function makeReadiness(overrides: Partial<Readiness> = {}): Readiness {
 export function makeReadinessSummary(
   overrides: Partial<ReadinessSummary> = {},
 ): ReadinessSummary {
-  const { lastRun, plan, captures, ...readiness } = makeReadiness();
+  const { lastRun, plan: itsPlan, captures, ...readiness } = makeReadiness();
   return {
     ...readiness,
-    machineCount: plan?.machines.length,
+    machineCount: itsPlan?.machines.length,
     captures: captures.map(({ latest, ...status }) => ({
       ...status,
       latest: latest && { id: latest.id, createdAt: latest.createdAt },

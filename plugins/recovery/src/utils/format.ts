@@ -17,6 +17,7 @@ import {
 export {
   formatAgainst,
   formatDuration,
+  formatMeasured,
   isRunInterrupted,
 } from '@backstage-recovery/plugin-recovery-common';
 /**
@@ -94,8 +95,8 @@ export function formatAgo(iso: string | undefined, now = Date.now()): string {
  * CSI (colours, cursor moves, erasing), OSC (window titles, links) up to BEL or ST, then any
  * other escape: ESC, its intermediate bytes, its final byte.
  */
-// eslint-disable-next-line no-control-regex
 const ESCAPE_SEQUENCE =
+  // eslint-disable-next-line no-control-regex
   /(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -/]*[0-~]?/g;
 /** Control characters but tab, line feed and carriage return. */
 // eslint-disable-next-line no-control-regex

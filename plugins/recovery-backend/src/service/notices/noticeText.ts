@@ -263,11 +263,11 @@ export function closingNotice(
       ...common,
       metadata: { entityRefs: refs, status: first.now.status },
       title: clipped(`${entityNames(refs)} is recoverable again (${words})`),
-      description:
-        `Not recoverable ${lasted(since, at)}` +
-        (first.now.reasons.length > 0
+      description: `Not recoverable ${lasted(since, at)}${
+        first.now.reasons.length > 0
           ? `; now ${words}: ${quoted(first.now.reasons)}`
-          : ''),
+          : ''
+      }`,
     };
   }
   // The good news first.
@@ -285,11 +285,11 @@ export function closingNotice(
     ...common,
     metadata: { entityRefs: refs, status: 'recoverable' },
     title: clipped(`${entityNames(refs)} are recoverable again`),
-    description:
-      `Not recoverable ${lasted(since, at)}; now ${statuses.join('; ')}` +
-      (closings.some(c => c.now!.status !== 'ready')
+    description: `Not recoverable ${lasted(since, at)}; now ${statuses.join('; ')}${
+      closings.some(c => c.now!.status !== 'ready')
         ? ' (their Recovery tabs say why)'
-        : ''),
+        : ''
+    }`,
   };
 }
 

@@ -366,6 +366,52 @@ describe('EntityRecoveryCard', () => {
     );
   });
 
+  it('lists the learned dependencies of the boot plan with their score and boots, marking those of low confidence', async () => {
+    const learned = {
+      service: 'component:default/web',
+      dependsOn: 'component:default/db',
+      score: 0.82,
+      samples: 1,
+      confidence: 'low' as const,
+    };
+    const api = fakeRecoveryApi({
+      getReadiness: async () =>
+        makeReadiness({
+          plan: {
+            ...makeReadiness().plan!,
+            inferred: [
+              learned,
+              {
+                service: 'component:default/db',
+                dependsOn: 'component:default/dns',
+                score: 0.95,
+                samples: 12,
+                confidence: 'high',
+              },
+            ],
+          },
+          disagreements: {
+            inferredNotDeclared: [learned],
+            declaredNotObserved: [],
+          },
+        }),
+    });
+    await renderCard({ api });
+    const list = await screen.findByRole('list', {
+      name: 'Learned dependencies',
+    });
+    const [low, high] = within(list).getAllByRole('listitem');
+    expect(low).toHaveTextContent(
+      'web waits for db (score 0.82, 1 boot) low confidence',
+    );
+    expect(high).toHaveTextContent('db waits for dns (score 0.95, 12 boots)');
+    expect(high).not.toHaveTextContent('low confidence');
+    // The disagreement says the same evidence.
+    expect(
+      screen.getByRole('group', { name: 'Declared vs observed dependencies' }),
+    ).toHaveTextContent('web waits for db (score 0.82, 1 boot) low confidence');
+  });
+
   it('lists entity problems naming the annotation at fault', async () => {
     const api = fakeRecoveryApi({
       getReadiness: async () =>
@@ -818,6 +864,7 @@ describe('EntityRecoveryCard', () => {
   it('blames no machine for an interrupted run', async () => {
     const interrupted = 'Interrupted: the backend is shutting down';
     const run = makeRun('failed', {
+      status: 'interrupted',
       error: { message: interrupted },
       machines: [
         {
@@ -854,7 +901,10 @@ describe('EntityRecoveryCard', () => {
   it('says the run it followed was preempted by a failover, and follows that failover', async () => {
     const message =
       'Interrupted: preempted by failover run-7 of system:default/site';
-    const preempted = makeRun('failed', { error: { message } });
+    const preempted = makeRun('failed', {
+      status: 'interrupted',
+      error: { message },
+    });
     const failover = makeRun('running', {
       id: 'run-7',
       mode: 'failover',

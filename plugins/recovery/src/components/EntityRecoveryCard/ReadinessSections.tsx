@@ -22,15 +22,16 @@ import {
   EntityProblem,
   MachineCaptureStatus,
   HiddenRun,
+  InferredDependency,
   isFullRun,
   Readiness,
   RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
 import {
   CLOCK_AHEAD_TOLERANCE_SECONDS,
-  formatAgainst,
   formatCount,
   formatDuration,
+  formatMeasured,
   formatPause,
   formatRunFailure,
   runModeName,
@@ -351,7 +352,7 @@ export const LastRunSummary = ({
   let detail: string;
   if (run.status === 'succeeded') {
     const over = run.rtoSeconds !== undefined && run.rtoSeconds > rtoSeconds;
-    detail = `measured RTO ${formatAgainst(run.rtoSeconds, rtoSeconds)} vs objective ${formatDuration(
+    detail = `measured RTO ${formatMeasured(run.rtoSeconds)} vs objective ${formatDuration(
       rtoSeconds,
     )}${over ? ' (exceeded)' : ''}`;
   } else if (run.status === 'failed') {
@@ -486,6 +487,18 @@ export const BootPlanView = ({
           .
         </Typography>
       )}
+      {plan.inferred?.length ? (
+        <ul className={classes.reasons} aria-label="Learned dependencies">
+          {plan.inferred.map(d => (
+            <li key={`${d.service}->${d.dependsOn}`}>
+              <Typography variant="caption" color="textSecondary">
+                {entityLabel(d.service)} waits for {entityLabel(d.dependsOn)}{' '}
+                <LearnedEvidence dependency={d} />
+              </Typography>
+            </li>
+          ))}
+        </ul>
+      ) : null}
       {plan.analysis?.warnings?.length ? (
         <Box mt={0.5}>
           <Typography variant="caption" color="textSecondary" display="block">
@@ -536,6 +549,30 @@ export const BootPlanView = ({
   );
 };
 
+/**
+ * What a learned dependency rests on: its score and, where the plan has them, the boots behind
+ * it, marked where the analysis has low confidence in it (fewer boots than it trusts).
+ */
+const LearnedEvidence = ({
+  dependency: d,
+}: {
+  dependency: InferredDependency;
+}) => (
+  <>
+    (score {d.score.toFixed(2)}
+    {d.samples !== undefined
+      ? `, ${formatCount(d.samples, 'boot', 'boots')}`
+      : ''}
+    )
+    {d.confidence === 'low' ? (
+      <>
+        {' '}
+        <Status kind="warning">low confidence</Status>
+      </>
+    ) : null}
+  </>
+);
+
 /** Where the catalog's declared dependsOn and the observed boot history disagree. */
 export const DependencyDisagreementsView = ({
   disagreements,
@@ -564,7 +601,7 @@ export const DependencyDisagreementsView = ({
                     variant="caption"
                     color="textSecondary"
                   >
-                    (score {d.score.toFixed(2)})
+                    <LearnedEvidence dependency={d} />
                   </Typography>
                 </Typography>
               </li>

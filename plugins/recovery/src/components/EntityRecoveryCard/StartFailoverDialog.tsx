@@ -38,8 +38,8 @@ const LATEST = 'latest';
 
 /**
  * What the permission framework says of the plan's machines and services (POST /runs asks
- * recovery.run.failover on each, as a release does): the entities lacking it, or why it could not
- * say. Nothing while allowed or still asking.
+ * recovery.run.failover on each, as a release asks recovery.run.release): the entities lacking it,
+ * or why it could not say. Nothing while allowed or still asking.
  */
 function planDenial(
   permission: FailoverPermission,

@@ -36,7 +36,6 @@ import {
   formatDuration,
   formatRunFailure,
   isRunActive,
-  isRunInterrupted,
   pollInterval,
   retryDelayMs,
   secondsBetween,
@@ -51,7 +50,9 @@ import { useKeptAsyncRetry } from '../../hooks';
 function runResult(run: RecoveryRun): string {
   if (run.status === 'succeeded')
     return `RTO ${formatDuration(run.rtoSeconds)}`;
-  if (run.status === 'failed') return formatRunFailure(run);
+  // An interruption's own words (by a failover, the backend's stop), no machine's failure.
+  if (run.status === 'failed' || run.status === 'interrupted')
+    return formatRunFailure(run);
   return 'in progress';
 }
 
@@ -94,9 +95,7 @@ const columns: TableColumn<RecoveryRun>[] = [
     title: 'Status',
     field: 'status',
     cellStyle: { whiteSpace: 'nowrap' },
-    render: run => (
-      <RunStatusView status={run.status} interrupted={isRunInterrupted(run)} />
-    ),
+    render: run => <RunStatusView status={run.status} />,
   },
   {
     title: 'Started',
@@ -247,7 +246,7 @@ export const RecoveryRunHistory = ({
     } catch (e) {
       if (mounted()) setOlderLoad({ entityRef, error: e as Error });
     }
-  }, [api, entityRef, limit, last]);
+  }, [api, entityRef, limit, last, mounted]);
   // A full page may have more after it; a short one (first or older) is the end.
   const more = older ? !older.end : newest.length >= limit;
   const selected = runs.find(r => r.id === selectedId) ?? runs[0];

@@ -270,6 +270,7 @@ describe('RecoveryRunHistory, a load left unanswered', () => {
 describe('RecoveryRunHistory of an interrupted run', () => {
   it('lists a run a failover preempted as interrupted, saying by what, beside a real failure', async () => {
     const preempted = makeRun('failed', {
+      status: 'interrupted',
       id: 'run-2',
       createdAt: '2024-05-02T10:00:00.000Z',
       error: {

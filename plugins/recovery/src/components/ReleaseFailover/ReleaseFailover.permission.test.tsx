@@ -28,35 +28,46 @@ const BOOTED = [DB, 'component:default/db', WEB];
 const ENTITY = 'component:default/web';
 const wholeCatalog = [ENTITY, ...BOOTED].map(entityOf);
 
-/** An `allow` that records what it was asked about, granting recovery.run.failover except on `denied`. */
-function failoverGrantedExcept(...denied: string[]) {
+/** An `allow` that records what it was asked about, granting recovery.run.release except on `denied`. */
+function releaseGrantedExcept(...denied: string[]) {
   const asked: string[] = [];
   const allow = (permission: string, resourceRef?: string) => {
-    if (permission === 'recovery.run.failover') asked.push(resourceRef!);
+    if (permission === 'recovery.run.release') asked.push(resourceRef!);
     return !(
-      permission === 'recovery.run.failover' && denied.includes(resourceRef!)
+      permission === 'recovery.run.release' && denied.includes(resourceRef!)
     );
   };
   return { allow, asked };
 }
 
-it('keeps the release of a failover off, saying why, without the failover permission on its entity', async () => {
+it('keeps the release of a failover off, saying why, without the release permission on its entity, whatever the grant to fail over', async () => {
   await renderWithApis(<RunDetails run={failover} />, {
     api: fakeRecoveryApi(),
     entity: null,
-    allow: permission => permission !== 'recovery.run.failover',
+    allow: permission => permission !== 'recovery.run.release',
   });
   expect(
     await screen.findByText(
-      /^You are not allowed to release this failover \(recovery\.run\.failover on .+\)$/,
+      /^You are not allowed to release this failover \(recovery\.run\.release on .+\)$/,
     ),
   ).toBeInTheDocument();
   expect(releaseButton()).toBeDisabled();
 });
 
+it('offers the release to one granted recovery.run.release and refused recovery.run.failover', async () => {
+  await renderWithApis(<RunDetails run={failover} />, {
+    api: fakeRecoveryApi(),
+    entity: null,
+    allow: permission => permission !== 'recovery.run.failover',
+    catalog: wholeCatalog,
+  });
+  await waitFor(() => expect(releaseButton()).toBeEnabled());
+  expect(screen.queryByText(/not allowed to release/)).toBeNull();
+});
+
 describe('the release of a failover, asked as the backend asks it', () => {
   it('is off, naming the machine, when one machine the failover booted lacks the grant', async () => {
-    const { allow, asked } = failoverGrantedExcept(DB);
+    const { allow, asked } = releaseGrantedExcept(DB);
     await renderWithApis(<RunDetails run={failover} />, {
       api: fakeRecoveryApi(),
       entity: null,
@@ -64,7 +75,7 @@ describe('the release of a failover, asked as the backend asks it', () => {
       catalog: wholeCatalog,
     });
     const why =
-      'You are not allowed to release this failover: it needs recovery.run.failover on each machine and service it booted, ' +
+      'You are not allowed to release this failover: it needs recovery.run.release on each machine and service it booted, ' +
       'and you lack it on 1 entity: resource:default/db';
     await waitFor(() =>
       expect(releaseButton()).toHaveAccessibleDescription(why),
@@ -78,7 +89,7 @@ describe('the release of a failover, asked as the backend asks it', () => {
   });
 
   it('is on when the entity and every machine and service it booted have the grant', async () => {
-    const { allow, asked } = failoverGrantedExcept();
+    const { allow, asked } = releaseGrantedExcept();
     await renderWithApis(<RunDetails run={failover} />, {
       api: fakeRecoveryApi(),
       entity: null,
@@ -92,7 +103,7 @@ describe('the release of a failover, asked as the backend asks it', () => {
   });
 
   it('names only the entities the catalog shows, counting the others', async () => {
-    const { allow } = failoverGrantedExcept(DB, 'component:default/db', WEB);
+    const { allow } = releaseGrantedExcept(DB, 'component:default/db', WEB);
     await renderWithApis(<RunDetails run={failover} />, {
       api: fakeRecoveryApi(),
       entity: null,
@@ -202,7 +213,7 @@ describe('the release of a failover, asked as the backend asks it', () => {
   it('says the catalog did not answer when it cannot name the entities lacking the grant', async () => {
     vi.useFakeTimers({ shouldAdvanceTime: true });
     try {
-      const { allow } = failoverGrantedExcept(DB);
+      const { allow } = releaseGrantedExcept(DB);
       const catalogApi = {
         getEntitiesByRefs: () => new Promise<never>(() => {}),
       } as unknown as CatalogApi;

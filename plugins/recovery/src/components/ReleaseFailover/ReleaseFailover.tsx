@@ -12,7 +12,7 @@ import {
 import { Alert } from '@material-ui/lab';
 import { useApi } from '@backstage/frontend-plugin-api';
 import {
-  recoveryRunFailoverPermission,
+  recoveryRunReleasePermission,
   type RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
 import useMountedState from 'react-use/esm/useMountedState';
@@ -32,7 +32,7 @@ function releaseDenial(
   entity: string,
 ): string | undefined {
   if (permission.loading || permission.allowed) return undefined;
-  const name = recoveryRunFailoverPermission.name;
+  const name = recoveryRunReleasePermission.name;
   if (permission.error) {
     return `Could not check whether you may release this failover: ${errorMessage(permission.error)}`;
   }
@@ -68,7 +68,8 @@ export const ReleaseFailover = ({
 }) => {
   const api = useApi(recoveryApiRef);
   const isMounted = useMountedState();
-  const permission = useFailoverPermission(run);
+  // Its own permission (a delete), not the one that starts failovers: as the backend asks it.
+  const permission = useFailoverPermission(run, recoveryRunReleasePermission);
   const [confirming, setConfirming] = useState(false);
   const [releasing, setReleasing] = useState(false);
   const [outcome, setOutcome] = useState<
@@ -87,35 +88,35 @@ export const ReleaseFailover = ({
     try {
       // The teardown may take a while, but a dropped connection must not keep the button off for
       // good: past a minute, the run is read again, and its timeline says whether it was released.
-      const outcome = await answerOrLook(
+      const result = await answerOrLook(
         api.releaseFailover(run.id),
         answerTimeoutMs(),
         () => api.getRun(run.id),
       );
       if (!isMounted()) return;
-      if ('answer' in outcome) {
+      if ('answer' in result) {
         setOutcome({
-          released: releaseSteps(outcome.answer).pop() ?? 'Released.',
+          released: releaseSteps(result.answer).pop() ?? 'Released.',
         });
-        onReleased?.(outcome.answer);
+        onReleased?.(result.answer);
         return;
       }
-      const within = formatDuration(outcome.unanswered.timeoutMs / 1000);
-      if ('lookFailed' in outcome) {
+      const within = formatDuration(result.unanswered.timeoutMs / 1000);
+      if ('lookFailed' in result) {
         setOutcome({
           unanswered:
             `No answer to the release within ${within}, and the failover could not be read again: ` +
-            `${errorMessage(outcome.lookFailed)}. Its host may still be removing what it kept. ` +
+            `${errorMessage(result.lookFailed)}. Its host may still be removing what it kept. ` +
             'Releasing again is safe: it removes what is left, and says so.',
         });
         return;
       }
-      const steps = releaseSteps(outcome.seen);
+      const steps = releaseSteps(result.seen);
       if (steps.length > before) {
         setOutcome({
           released: `${steps[steps.length - 1]} (no answer to the release within ${within}; its timeline says so)`,
         });
-        onReleased?.(outcome.seen);
+        onReleased?.(result.seen);
         return;
       }
       setOutcome({

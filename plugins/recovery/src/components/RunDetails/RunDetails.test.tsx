@@ -193,6 +193,19 @@ describe('RunDetails', () => {
     ).toHaveTextContent('measured RTO 1h 0m 40s (objective 1h, exceeded)');
   });
 
+  it('says the measured RTO to the millisecond, as the steps that add up to it', async () => {
+    await renderRun(
+      <RunDetails
+        run={makeRun('succeeded', { rtoSeconds: 2.621 })}
+        rtoObjectiveSeconds={3600}
+      />,
+    );
+    // Not `3s` above a step that says the machine took 2.621 s.
+    expect(
+      screen.getByText('Recovery succeeded').closest('[role="alert"]'),
+    ).toHaveTextContent('measured RTO 2.621s (objective 1h)');
+  });
+
   it('says nothing is left out when every step fits', async () => {
     await renderRun(<RunDetails run={runWithSteps(12)} maxSteps={12} />);
     expect(timelineSteps()).toHaveLength(12);
@@ -394,6 +407,7 @@ describe('RunDetails of an interrupted run', () => {
     const message =
       'Interrupted: preempted by failover run-7 of system:default/site';
     const run = makeRun('failed', {
+      status: 'interrupted',
       error: { message },
       machines: [
         { ...makeRun('succeeded').machines[0] },
@@ -455,6 +469,18 @@ describe('RunDetails of an interrupted run', () => {
   it('still says a run that failed on its own failed', async () => {
     await renderRun(<RunDetails run={makeRun('failed')} />);
     expect(screen.getByRole('alert')).toHaveTextContent(/^Recovery failed/);
+    expect(screen.queryByText('Interrupted')).toBeNull();
+  });
+
+  it('says a failed run failed whatever its words: only its status says interrupted', async () => {
+    // A host's own words that happen to start as an interruption's.
+    const message = 'Interrupted: the engine restarted the lab';
+    await renderRun(
+      <RunDetails run={makeRun('failed', { error: { message } })} />,
+    );
+    expect(screen.getByRole('alert')).toHaveTextContent(
+      `Recovery failed${message}`,
+    );
     expect(screen.queryByText('Interrupted')).toBeNull();
   });
 });

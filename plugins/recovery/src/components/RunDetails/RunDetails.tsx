@@ -21,9 +21,9 @@ import {
 } from '@backstage-recovery/plugin-recovery-common';
 import {
   consoleText,
-  formatAgainst,
   formatCount,
   formatDuration,
+  formatMeasured,
   formatTime,
   formatTimeAfter,
   interruptionReason,
@@ -154,6 +154,7 @@ const ConsoleTail = ({ tail, label }: { tail: string; label: string }) => {
       className={classes.logTail}
       role="group"
       aria-label={label}
+      // eslint-disable-next-line jsx-a11y/no-noninteractive-tabindex -- a scrolled box a keyboard must reach
       tabIndex={0}
     >
       {text}
@@ -205,11 +206,7 @@ export const RunOutcome = ({
       <Alert severity={over ? 'warning' : 'success'}>
         <AlertTitle>Recovery succeeded</AlertTitle>
         {formatCount(total, 'machine', 'machines')} recovered; measured RTO{' '}
-        <strong>
-          {rtoObjectiveSeconds === undefined
-            ? formatDuration(run.rtoSeconds)
-            : formatAgainst(run.rtoSeconds, rtoObjectiveSeconds)}
-        </strong>
+        <strong>{formatMeasured(run.rtoSeconds)}</strong>
         {rtoObjectiveSeconds !== undefined
           ? ` (objective ${formatDuration(rtoObjectiveSeconds)}${
               over ? ', exceeded' : ''
@@ -567,10 +564,7 @@ export const RunDetails = ({
     <Box>
       <Box display="flex" alignItems="center" flexWrap="wrap" mb={1}>
         <Box mr={2}>
-          <RunStatusView
-            status={run.status}
-            interrupted={isRunInterrupted(run)}
-          />
+          <RunStatusView status={run.status} />
         </Box>
         <Typography variant="caption" color="textSecondary">
           {run.mode} run {run.id} ·{' '}

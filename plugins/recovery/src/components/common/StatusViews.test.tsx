@@ -13,6 +13,7 @@ describe('status views', () => {
       <>
         <ReadinessStatusView status="not-recoverable" />
         <RunStatusView status="failed" />
+        <RunStatusView status="interrupted" />
         <PhaseView phase="skipped" />
         <Status kind="warning">20h old, near RPO 1d</Status>
       </>,
@@ -20,6 +21,7 @@ describe('status views', () => {
     for (const words of [
       'Not recoverable',
       'Failed',
+      'Interrupted',
       'Not started',
       '20h old, near RPO 1d',
     ]) {

@@ -79,27 +79,22 @@ const RUN_LABELS: Record<RunStatus, string> = {
   running: 'Running',
   succeeded: 'Succeeded',
   failed: 'Failed',
+  interrupted: 'Interrupted',
 };
 
 /**
- * A run's status with its icon. An interrupted run (recorded failed) reads as interrupted, not
- * as a failed recovery: it says nothing about its entity's recoverability.
+ * A run's status with its icon. An interrupted run reads as such, not as a failed recovery (no
+ * error colour): it says nothing about its entity's recoverability.
  */
-export const RunStatusView = ({
-  status,
-  interrupted = false,
-}: {
-  status: RunStatus;
-  interrupted?: boolean;
-}) => {
-  if (interrupted && status === 'failed')
-    return <Status kind="aborted">Interrupted</Status>;
+export const RunStatusView = ({ status }: { status: RunStatus }) => {
   const label = RUN_LABELS[status] ?? status;
   switch (status) {
     case 'succeeded':
       return <Status kind="ok">{label}</Status>;
     case 'failed':
       return <Status kind="error">{label}</Status>;
+    case 'interrupted':
+      return <Status kind="aborted">{label}</Status>;
     case 'running':
       return <Status kind="running">{label}</Status>;
     default:
