@@ -5,4 +5,4 @@
  */
 export { recoveryModuleDocker as default } from './module';
 export { CAPTURE_REPOSITORY } from './captureNames';
-export { MACHINE_REF_LABEL, NETWORK_LABEL } from './labNames';
+export { MACHINE_REF_LABEL } from './labNames';

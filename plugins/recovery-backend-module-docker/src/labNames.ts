@@ -12,11 +12,7 @@ import { dockerName, dockerTag } from './adapt';
 export const MACHINE_REF_LABEL = 'recovery.backstage-recovery.io/machine-ref';
 /** Capture a restored container was made from. */
 export const CAPTURE_ID_LABEL = 'recovery.backstage-recovery.io/capture-id';
-/**
- * Production network name a lab network emulates.
- *
- * @public
- */
+/** Production network name a lab network emulates. */
 export const NETWORK_LABEL = 'recovery.backstage-recovery.io/network';
 /** Marks a lab's probe container. */
 export const PROBE_LABEL = 'recovery.backstage-recovery.io/probe';

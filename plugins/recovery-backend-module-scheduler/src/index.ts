@@ -4,4 +4,3 @@
  * @packageDocumentation
  */
 export { recoveryModuleScheduler as default } from './module';
-export { captureMachines } from './tasks';

@@ -12,7 +12,10 @@ import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { recoveryTasksExtensionPoint } from '@backstage-recovery/plugin-recovery-node';
 import { recoveryPlugin } from '../../recovery-backend/src/plugin';
 import { FakeCaptureSource } from '../../recovery-backend/src/testing/FakeCaptureSource';
-import { machineEntity } from '../../recovery-backend/src/testing/entities';
+import {
+  componentEntity,
+  machineEntity,
+} from '../../recovery-backend/src/testing/entities';
 import { providersModule } from '../../recovery-backend/src/testing/providers';
 import { tasksModule } from '../../recovery-backend/src/testing/tasksModule';
 import { startSchedulerBackend } from './testing/schedulerBackend';
@@ -80,6 +83,47 @@ describe('the scheduler module on the recovery plugin', () => {
         },
         request: undefined,
       })),
+    );
+  });
+
+  it('lists the catalog a page at a time, as a catalog of many entities must be read: never every match at once', async () => {
+    const source = new FakeCaptureSource();
+    // web runs on web-01 and opted out of the nightly check: the check lists it to leave it out.
+    const web: Entity = {
+      ...componentEntity('web', ['resource:default/web-01']),
+      metadata: {
+        name: 'web',
+        namespace: 'default',
+        annotations: {
+          'recovery.backstage-recovery.io/nightly-check': 'false',
+        },
+      },
+    };
+    // The scheduler's catalog refuses a list of every match at once (startSchedulerBackend).
+    const { task, logger } = await startSchedulerBackend({
+      entities: [
+        machine('db-01'),
+        {
+          ...machine('web-01'),
+          relations: [
+            { type: 'dependencyOf', targetRef: 'component:default/web' },
+          ],
+        },
+        web,
+      ],
+      features: [providersModule({ captureSources: [source] })],
+    });
+
+    await task('recovery-capture').fn(new AbortController().signal);
+    expect([...source.captured].sort()).toEqual(['db-01', 'web-01']);
+    expect(logger.info).toHaveBeenCalledWith(
+      'Scheduled capture: 2 captured, 0 failed',
+    );
+
+    // web left out, not failed for want of a host: its opt-out was listed.
+    await task('recovery-nightly-check').fn(new AbortController().signal);
+    expect(logger.info).toHaveBeenCalledWith(
+      'Nightly readiness check: 0 runs for 0 entities, 0 recovered, 0 failed',
     );
   });
 

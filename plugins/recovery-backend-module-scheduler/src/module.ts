@@ -6,8 +6,11 @@ import {
   type RootConfigService,
   type SchedulerService,
 } from '@backstage/backend-plugin-api';
-import { CATALOG_FILTER_EXISTS } from '@backstage/catalog-client';
-import { stringifyEntityRef } from '@backstage/catalog-model';
+import {
+  CATALOG_FILTER_EXISTS,
+  type StreamEntitiesRequest,
+} from '@backstage/catalog-client';
+import { type Entity, stringifyEntityRef } from '@backstage/catalog-model';
 import {
   type CatalogService,
   catalogServiceRef,
@@ -79,11 +82,24 @@ async function scheduleTasks({
   auth: AuthService;
   catalog: CatalogService;
 }) {
-  const entities = async (filter: Record<string, string>) => {
-    const { items } = await catalog.getEntities(
-      { filter, fields: ['kind', 'metadata.namespace', 'metadata.name'] },
+  // A page at a time (streamEntities follows the catalog's cursor): a catalog may hold tens of
+  // thousands of entities, which one unpaged list makes slow and heavy. No count: none is shown.
+  const list = async (
+    request: Pick<StreamEntitiesRequest, 'filter' | 'fields'>,
+  ): Promise<Entity[]> => {
+    const items: Entity[] = [];
+    for await (const page of catalog.streamEntities(
+      { ...request, totalItems: 'exclude' },
       { credentials: await auth.getOwnServiceCredentials() },
-    );
+    ))
+      items.push(...page);
+    return items;
+  };
+  const entities = async (filter: Record<string, string>) => {
+    const items = await list({
+      filter,
+      fields: ['kind', 'metadata.namespace', 'metadata.name'],
+    });
     return items.map(e => stringifyEntityRef(e)).sort();
   };
 
@@ -142,21 +158,18 @@ async function scheduleTasks({
         REPORT_MARGIN_MS;
       // Every recoverable entity, but those that opted out: read here rather than matched by
       // the catalog's filter, so that a value it cannot read (`no`) is named, not ignored.
-      const { items: annotated } = await catalog.getEntities(
-        {
-          filter: {
-            [`metadata.annotations.${ANNOTATION_NIGHTLY_CHECK}`]:
-              CATALOG_FILTER_EXISTS,
-          },
-          fields: [
-            'kind',
-            'metadata.namespace',
-            'metadata.name',
-            'metadata.annotations',
-          ],
+      const annotated = await list({
+        filter: {
+          [`metadata.annotations.${ANNOTATION_NIGHTLY_CHECK}`]:
+            CATALOG_FILTER_EXISTS,
         },
-        { credentials: await auth.getOwnServiceCredentials() },
-      );
+        fields: [
+          'kind',
+          'metadata.namespace',
+          'metadata.name',
+          'metadata.annotations',
+        ],
+      });
       const report = await nightlyCheck(
         api,
         nightlyOptOuts(annotated),

@@ -46,8 +46,6 @@ export async function oldestCapturedFirst(
 /**
  * Captures each machine; one machine's failure does not stop the others. Once `signal` aborts
  * (the task's timeout), the machines not reached are reported as not captured.
- *
- * @public
  */
 export async function captureMachines(
   api: Pick<RecoveryTasksApi, 'capture'>,

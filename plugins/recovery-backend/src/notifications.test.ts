@@ -17,6 +17,7 @@ import request from 'supertest';
 import { recoveryPlugin } from './plugin';
 import { FakeCaptureSource } from './testing/FakeCaptureSource';
 import { FakeHost } from './testing/FakeHost';
+import { recordingLogger } from './testing/logger';
 import { componentEntity, machineEntity } from './testing/entities';
 import { providersModule } from './testing/providers';
 import { captureAndPoll } from './testing/captureRequests';
@@ -131,8 +132,17 @@ interface Notice {
   payload: Record<string, unknown> & { title: string; description: string };
 }
 
-/** A test backend with the recovery and notifications plugins over a catalog the test can change. */
-async function backend() {
+/**
+ * A test backend with the recovery and notifications plugins over a catalog the test can change;
+ * without the notifications plugin where `notificationsPlugin` is false.
+ */
+async function backend(
+  options: {
+    notificationsPlugin?: boolean;
+    /** The recovery plugin's logger (default: the test backend's). */
+    logger?: ReturnType<typeof recordingLogger>;
+  } = {},
+) {
   const holder: { scheduler?: SchedulerService } = {};
   const catalog = new InMemoryCatalogClient({
     entities: entities.map((e, i) => ({
@@ -144,7 +154,13 @@ async function backend() {
   const { server } = await startTestBackend({
     features: [
       recoveryPlugin,
-      notificationsPlugin,
+      ...(options.notificationsPlugin === false ? [] : [notificationsPlugin]),
+      ...(options.logger
+        ? [
+            mockServices.rootLogger.mock({ child: () => options.logger! })
+              .factory,
+          ]
+        : []),
       providersModule({
         captureSources: [new FakeCaptureSource()],
         hypervisorHosts: [host],
@@ -504,5 +520,41 @@ describe('readiness notices through the notifications plugin', () => {
       'database and web are no longer assessed for recovery',
     );
     expect(closedToCarol.payload.title).toBe(`Resolved: ${lost.payload.title}`);
+  });
+
+  it('without the notifications plugin, are tried once and said to need it, in one warning: not at every sweep', async () => {
+    const logger = recordingLogger();
+    const { sweep, failRun, seenRecoverable } = await backend({
+      notificationsPlugin: false,
+      logger,
+    });
+    await seenRecoverable();
+    await failRun();
+    const fetched = vi.spyOn(globalThis, 'fetch');
+    try {
+      await sweep();
+      await sweep();
+      await sweep();
+      const toNotifications = fetched.mock.calls.filter(([url]) =>
+        String(url).includes('/api/notifications'),
+      );
+      expect(toNotifications).toHaveLength(1);
+    } finally {
+      fetched.mockRestore();
+    }
+    expect(
+      logger.lines.filter(l => l.message.startsWith('Readiness notices')),
+    ).toEqual([
+      {
+        level: 'warn',
+        message: expect.stringMatching(
+          /^Readiness notices: no notifications backend is installed \(a notice was answered 404 Not Found\): install @backstage\/plugin-notifications-backend, or set recovery.notifications.enabled: false to turn notices off\. \d+ notices wait/,
+        ),
+        fields: expect.anything(),
+        error: new Error(
+          'Failed to send notifications: Error: Request failed with status 404',
+        ),
+      },
+    ]);
   });
 });

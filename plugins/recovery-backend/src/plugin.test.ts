@@ -1,13 +1,21 @@
 import {
+  type BackendFeature,
+  createBackendModule,
+} from '@backstage/backend-plugin-api';
+import {
   mockServices,
   startTestBackend,
   TestDatabases,
 } from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
-import type { Knex } from 'knex';
+import knexFactory, { type Knex } from 'knex';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
-import type { InitializationEventSource } from '@backstage-recovery/plugin-recovery-node';
+import {
+  type InitializationEventSource,
+  type RecoveryProvidersExtensionPoint,
+  recoveryProvidersExtensionPoint,
+} from '@backstage-recovery/plugin-recovery-node';
 import request from 'supertest';
 import { EventStore } from './database/EventStore';
 import { migrate } from './database/migrations';
@@ -71,6 +79,8 @@ async function start(
     knex?: Knex;
     /** The plugin's logger (default: the test backend's). */
     logger?: ReturnType<typeof recordingLogger>;
+    /** More features of the backend (modules). */
+    features?: BackendFeature[];
   } = {},
 ) {
   const host = new FakeHost({
@@ -86,6 +96,7 @@ async function start(
     features: [
       recoveryPlugin,
       providers,
+      ...(options.features ?? []),
       catalogServiceMock.factory({ entities }),
       ...(options.knex
         ? [mockServices.database.factory({ knex: options.knex })]
@@ -489,6 +500,42 @@ describe('recovery API', () => {
     expect((await request(server).get('/api/recovery/health')).status).toBe(
       200,
     );
+  });
+
+  it('refuses to start on a database other than PostgreSQL and SQLite, naming its client, before any query', async () => {
+    // No MySQL server: the first query would fail to connect, with another error.
+    const mysql = knexFactory({ client: 'mysql2' });
+    await expect(start({ knex: mysql })).rejects.toThrow(
+      'Backstage Recovery supports PostgreSQL and SQLite (database clients pg, better-sqlite3, sqlite3); the database client here is mysql2',
+    );
+  });
+
+  it("refuses providers a module registers once the plugin's init has begun, naming each and where to register", async () => {
+    let registry!: RecoveryProvidersExtensionPoint;
+    const late = createBackendModule({
+      pluginId: 'recovery',
+      moduleId: 'late-providers',
+      register(env) {
+        env.registerInit({
+          deps: { providers: recoveryProvidersExtensionPoint },
+          async init({ providers }) {
+            registry = providers;
+          },
+        });
+      },
+    });
+    await start({ features: [late] });
+    const after =
+      "registered after the recovery plugin started: register in your module's init";
+    expect(() => registry.addHypervisorHost(new FakeHost({}))).toThrow(
+      `Hypervisor host 'fake' ${after}`,
+    );
+    expect(() =>
+      registry.addCaptureSource(new FakeCaptureSource('late-engine')),
+    ).toThrow(`Capture source for engine 'late-engine' ${after}`);
+    expect(() =>
+      registry.addEventSource({ id: 'late-events', start: async () => {} }),
+    ).toThrow(`Event source 'late-events' ${after}`);
   });
 
   it('refuses to start on a readiness notice schedule that cannot work, naming the key', async () => {

@@ -17,7 +17,7 @@ import { EventStore } from './database/EventStore';
 import { NightlyCheckStore } from './database/NightlyCheckStore';
 import { ReadinessNoticeStore } from './database/ReadinessNoticeStore';
 import { CaptureStore } from './database/CaptureStore';
-import { migrate } from './database/migrations';
+import { assertSupportedDatabase, migrate } from './database/migrations';
 import { ReadinessHistoryStore } from './database/ReadinessHistoryStore';
 import { RunStore } from './database/RunStore';
 import { AnalysisService } from './service/AnalysisService';
@@ -44,7 +44,10 @@ export const recoveryPlugin = createBackendPlugin({
   pluginId: 'recovery',
   register(env) {
     const providers = new ProviderRegistry();
-    env.registerExtensionPoint(recoveryProvidersExtensionPoint, providers);
+    env.registerExtensionPoint(
+      recoveryProvidersExtensionPoint,
+      providers.extensionPoint(),
+    );
     // Each module's own, so that its failure to connect is reported as the module's (as the
     // catalog does for entity providers).
     const connections: Array<{
@@ -91,11 +94,14 @@ export const recoveryPlugin = createBackendPlugin({
         catalog,
         notifications,
       }) {
+        // What modules registered is final: the config is checked against it.
+        providers.close();
         const settings = readRecoveryConfig(
           config,
           providers.hypervisorHostIds(),
         );
         const client = await database.getClient();
+        assertSupportedDatabase(client);
         if (!database.migrations?.skip) await migrate(client);
         const captureStore = new CaptureStore(client);
         const runStore = new RunStore(client);

@@ -18,9 +18,10 @@ export interface RecoveryProvidersExtensionPoint {
 }
 
 /**
- * The extension point through which modules add capture sources, hypervisor hosts and event sources.
+ * The extension point through which modules add capture sources, hypervisor hosts and event
+ * sources, in their init: the plugin refuses additions once its own init has begun.
  *
- * @public
+ * @alpha
  */
 export const recoveryProvidersExtensionPoint =
   createExtensionPoint<RecoveryProvidersExtensionPoint>({
@@ -45,7 +46,7 @@ export interface RecoveryTasksExtensionPoint {
 /**
  * The extension point through which modules receive the recovery plugin's tasks API.
  *
- * @public
+ * @alpha
  */
 export const recoveryTasksExtensionPoint =
   createExtensionPoint<RecoveryTasksExtensionPoint>({

@@ -1,13 +1,18 @@
 import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
-import type {
-  BackendFeature,
-  SchedulerServiceTaskInvocationDefinition,
-  SchedulerServiceTaskScheduleDefinition,
+import {
+  type BackendFeature,
+  createServiceFactory,
+  type SchedulerServiceTaskInvocationDefinition,
+  type SchedulerServiceTaskScheduleDefinition,
 } from '@backstage/backend-plugin-api';
 import type { Entity } from '@backstage/catalog-model';
 import type { JsonObject } from '@backstage/types';
-import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import { catalogServiceRef } from '@backstage/plugin-catalog-node';
 import { recoveryPlugin } from '../../../recovery-backend/src/plugin';
+import {
+  boundedCatalog,
+  STREAM_PAGE_SIZE,
+} from '../../../recovery-backend/src/testing/boundedCatalog';
 import { recoveryModuleScheduler } from '../module';
 
 export type ScheduledTask = SchedulerServiceTaskScheduleDefinition &
@@ -17,7 +22,8 @@ export type ScheduledTask = SchedulerServiceTaskScheduleDefinition &
  * The real recovery backend plugin with this module, on a catalog of `entities`: the tasks the
  * module schedules are kept (run them with `task(id).fn`), not run by a clock, and what the
  * module logs goes to `logger`. `server` serves the plugin's HTTP API, for what a test does or
- * reads beside the tasks.
+ * reads beside the tasks. The catalog lists a page at a time only, as a large one must be read
+ * (boundedCatalog, at streamEntities' page size).
  */
 export async function startSchedulerBackend(options: {
   entities: Entity[];
@@ -30,13 +36,18 @@ export async function startSchedulerBackend(options: {
     scheduleTask: async task => void tasks.push(task as ScheduledTask),
   });
   const logger = mockServices.logger.mock();
+  const { catalog } = boundedCatalog(options.entities, STREAM_PAGE_SIZE);
   const { server } = await startTestBackend({
     features: [
       recoveryPlugin,
       recoveryModuleScheduler,
       scheduler.factory,
       mockServices.rootLogger.mock({ child: () => logger }).factory,
-      catalogServiceMock.factory({ entities: options.entities }),
+      createServiceFactory({
+        service: catalogServiceRef,
+        deps: {},
+        factory: () => catalog,
+      }),
       ...(options.config
         ? [mockServices.rootConfig.factory({ data: options.config })]
         : []),

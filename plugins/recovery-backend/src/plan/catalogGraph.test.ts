@@ -455,23 +455,25 @@ describe('CatalogGraphLoader on a catalog read a page at a time', () => {
       relations: shopParts.map(targetRef => ({ type: 'hasPart', targetRef })),
     },
   ];
-  // A catalog that answers three entities a request, read three at a time.
+  // A catalog that lists three entities a page at most, read three at a time.
   const pagedLoader = () => {
     const { catalog, answered } = boundedCatalog(entities, 3);
     const graphs = new CatalogGraphLoader(
       catalog,
       mockServices.auth(),
       { rpoSeconds: 86400, rtoSeconds: 3600 },
-      { pageSize: 3, batchSize: 3 },
+      3,
     );
     return { graphs, answered };
   };
 
-  it('lists every recoverable entity, each machine read once', async () => {
+  it('lists every recoverable entity, the machines a page at a time to the last, each read once', async () => {
     const { graphs, answered } = pagedLoader();
     expect(await graphs.recoverableEntities()).toEqual(
       [...names.map(s), 'component:default/docs', 'system:default/shop'].sort(),
     );
+    // The seven machines in pages of three, then their services and the system by ref.
+    expect(answered.slice(0, 3).map(page => page.length)).toEqual([3, 3, 1]);
     const machinesRead = answered
       .flat()
       .filter(ref => ref?.startsWith('resource:'));
@@ -490,7 +492,7 @@ describe('CatalogGraphLoader on a catalog read a page at a time', () => {
         expect(serviceNames).toContain(name);
   });
 
-  it('reads owners, what is held and what a plan walks for more refs than one request takes', async () => {
+  it('reads owners, what is held and what a plan walks, by ref', async () => {
     const { graphs } = pagedLoader();
     const refs = [...names.map(s), 'component:default/gone'];
     expect(await graphs.ownersOf(refs)).toEqual(

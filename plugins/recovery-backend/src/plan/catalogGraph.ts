@@ -2,7 +2,10 @@ import {
   AuthService,
   BackstageCredentials,
 } from '@backstage/backend-plugin-api';
-import type { GetEntitiesByRefsRequest } from '@backstage/catalog-client';
+import type {
+  GetEntitiesByRefsRequest,
+  StreamEntitiesRequest,
+} from '@backstage/catalog-client';
 import {
   Entity,
   RELATION_DEPENDENCY_OF,
@@ -20,11 +23,6 @@ import {
   MACHINE_RESOURCE_TYPE,
 } from '@backstage-recovery/plugin-recovery-common';
 import type { RecoveryGraph } from '@backstage-recovery/plugin-recovery-node';
-import {
-  type CatalogReadSizes,
-  entitiesByRefs,
-  listEntities,
-} from './catalogReads';
 import { CatalogWalk, type Reference } from './catalogWalk';
 import { readMachine, readObjectives, relationTargets } from './entityMapping';
 
@@ -34,8 +32,8 @@ export class CatalogGraphLoader {
     private readonly catalog: CatalogService,
     private readonly auth: AuthService,
     private readonly defaults: { rpoSeconds: number; rtoSeconds: number },
-    /** How many entities a catalog request asks for (catalogReads); tests ask for few. */
-    private readonly sizes: CatalogReadSizes = {},
+    /** Entities a page of a catalog list (streamEntities' own 500 unless given); tests ask for few. */
+    private readonly pageSize?: number,
     /** Entities read so far, by ref (see withMemo); none kept when absent. */
     private readonly memo?: Map<string, Promise<Entity | undefined>>,
   ) {}
@@ -52,7 +50,7 @@ export class CatalogGraphLoader {
       this.catalog,
       this.auth,
       this.defaults,
-      this.sizes,
+      this.pageSize,
       new Map(),
     );
   }
@@ -311,28 +309,36 @@ export class CatalogGraphLoader {
     );
   }
 
-  private list(
-    request: Parameters<typeof listEntities>[1],
+  /**
+   * Every entity that matches, a page at a time (streamEntities follows the catalog's cursor): a
+   * catalog may hold tens of thousands of entities, which one unpaged list makes slow and heavy.
+   */
+  private async list(
+    request: Pick<StreamEntitiesRequest, 'filter' | 'fields'>,
     credentials: BackstageCredentials,
   ): Promise<Entity[]> {
-    return listEntities(
-      this.catalog,
-      request,
+    const items: Entity[] = [];
+    // No count: nothing here shows it, and the catalog would count every match for it.
+    for await (const page of this.catalog.streamEntities(
+      { ...request, pageSize: this.pageSize, totalItems: 'exclude' },
       { credentials },
-      this.sizes.pageSize,
-    );
+    ))
+      items.push(...page);
+    return items;
   }
 
-  private byRefs(
+  /**
+   * The entities of `request.entityRefs`, aligned with them, undefined for one the catalog does
+   * not hold (or the caller may not see). One call: the catalog client splits a long list itself.
+   */
+  private async byRefs(
     request: GetEntitiesByRefsRequest,
     credentials: BackstageCredentials,
   ): Promise<Array<Entity | undefined>> {
-    return entitiesByRefs(
-      this.catalog,
-      request,
-      { credentials },
-      this.sizes.batchSize,
-    );
+    const { items } = await this.catalog.getEntitiesByRefs(request, {
+      credentials,
+    });
+    return items;
   }
 
   /**

@@ -952,7 +952,7 @@ describe.each(databases.eachSupportedId())(
         },
       ]);
       for (const [path, status] of [
-        ['component/default/ping', 400],
+        ['component/default/ping', 409],
         ['component/default/a%3Ab', 400],
         ['system/default/ops', 404],
       ] as const) {

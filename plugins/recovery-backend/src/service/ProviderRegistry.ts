@@ -11,6 +11,40 @@ export class ProviderRegistry implements RecoveryProvidersExtensionPoint {
   private readonly captureSources = new Map<string, CaptureSource>();
   private readonly hosts = new Map<string, HypervisorHost>();
   readonly eventSources: InitializationEventSource[] = [];
+  private closed = false;
+
+  /**
+   * What modules get through the extension point: the add methods alone, refused once the
+   * plugin's init has begun (close). By then its config was checked against the hosts
+   * registered (recovery.hypervisorHost) and its services were given what it holds.
+   */
+  extensionPoint(): RecoveryProvidersExtensionPoint {
+    const open = (what: string) => {
+      if (this.closed)
+        throw new Error(
+          `${what} registered after the recovery plugin started: register in your module's init`,
+        );
+    };
+    return {
+      addCaptureSource: source => {
+        open(`Capture source for engine '${source.engineId}'`);
+        this.addCaptureSource(source);
+      },
+      addHypervisorHost: host => {
+        open(`Hypervisor host '${host.id}'`);
+        this.addHypervisorHost(host);
+      },
+      addEventSource: source => {
+        open(`Event source '${source.id}'`);
+        this.addEventSource(source);
+      },
+    };
+  }
+
+  /** Refuses modules' additions from now on (see extensionPoint). */
+  close(): void {
+    this.closed = true;
+  }
 
   addCaptureSource(source: CaptureSource): void {
     if (this.captureSources.has(source.engineId)) {

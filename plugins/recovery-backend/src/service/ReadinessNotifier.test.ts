@@ -176,6 +176,10 @@ describe.each(databases.eachSupportedId())(
         sent: [] as NotificationSendOptions[],
         /** Entities whose notice the notifications service refuses. */
         refuse: new Set<string>(),
+        /** No notifications backend installed: every notice answered 404. */
+        absent: false,
+        /** Notices the notifications service was given, sent or not. */
+        attempts: 0,
         /** Owners the catalog no longer holds. */
         gone: new Set<string>(),
         /** Awaited before each send: one that never ends plays a backend stopped mid-sweep. */
@@ -246,8 +250,14 @@ describe.each(databases.eachSupportedId())(
             options.recipients.type === 'entity'
               ? [options.recipients.entityRef].flat()
               : [];
+          state.attempts += 1;
+          // As the default notifications service words it.
+          if (state.absent)
+            throw new Error(
+              'Failed to send notifications: Error: Request failed with status 404',
+            );
           if (refs.some(ref => state.refuse.has(ref)))
-            throw new Error('Request failed with 404 Not Found');
+            throw new Error('Request failed with status 503');
           await state.hold?.();
           state.sent.push(options);
         },
@@ -821,7 +831,7 @@ describe.each(databases.eachSupportedId())(
             'Readiness notices: could not send 1 notice, retried at the next sweep (is @backstage/plugin-notifications-backend installed? ' +
             'recovery.notifications.enabled: false turns notices off); the first failed with',
           fields: { entityRefs: [WEB] },
-          error: new Error('Request failed with 404 Not Found'),
+          error: new Error('Request failed with status 503'),
         },
       ]);
       state.refuse.clear();
@@ -835,6 +845,69 @@ describe.each(databases.eachSupportedId())(
         sent: 0,
         failed: 0,
       });
+    });
+
+    it('says once that no notifications backend is installed and tries no notice for a day, not at every sweep; then sends what waited once one answers', async () => {
+      const { sweeper, notices, state, logger, seenRecoverable } =
+        await notifier();
+      await seenRecoverable(WEB, SHOP);
+      const at = (iso: string) => vi.setSystemTime(new Date(iso));
+      vi.useFakeTimers({
+        toFake: ['Date'],
+        now: new Date('2026-12-06T10:00:00.000Z'),
+      });
+      const said = () =>
+        logger.lines.filter(l => l.level === 'warn' || l.level === 'error');
+      try {
+        state.statuses.set(WEB, 'not-recoverable').set(SHOP, 'not-recoverable');
+        state.owners.set(SHOP, [TEAM_B]);
+        state.groups.push(group(TEAM_B, ['user:default/bob']));
+        state.absent = true;
+        // Two alarms (two teams): the first answered 404, the second not tried.
+        expect(await sweeper.sweep()).toEqual({
+          entities: 2,
+          sent: 0,
+          failed: 2,
+        });
+        expect(state.attempts).toBe(1);
+        expect(said()).toEqual([
+          {
+            level: 'warn',
+            message:
+              'Readiness notices: no notifications backend is installed (a notice was answered 404 Not Found): install @backstage/plugin-notifications-backend, ' +
+              'or set recovery.notifications.enabled: false to turn notices off. 2 notices wait, tried again in a day or once the backend restarts; the first failed with',
+            fields: {},
+            error: new Error(
+              'Failed to send notifications: Error: Request failed with status 404',
+            ),
+          },
+        ]);
+        // The sweeps of the day after: nothing tried, nothing said.
+        for (const time of ['10:15', '16:00', '23:59'])
+          expect(
+            await (at(`2026-12-06T${time}:00.000Z`), sweeper.sweep()),
+          ).toMatchObject({ sent: 0, failed: 2 });
+        expect(state.attempts).toBe(1);
+        // A day on, tried again: still none, and not said again.
+        at('2026-12-07T10:00:00.000Z');
+        expect(await sweeper.sweep()).toMatchObject({ sent: 0, failed: 2 });
+        expect(state.attempts).toBe(2);
+        expect(said()).toHaveLength(1);
+        // Installed since: at the next try, both alarms, the outage counted from when first seen.
+        state.absent = false;
+        at('2026-12-08T10:00:00.000Z');
+        expect(await sweeper.sweep()).toMatchObject({ sent: 2, failed: 0 });
+        expect((await notices.all()).get(WEB)!.alarm).toMatchObject({
+          lostAt: '2026-12-06T10:00:00.000Z',
+        });
+        // Sent at every sweep again: web recoverable again, and its alarm resolved.
+        state.statuses.set(WEB, 'ready');
+        at('2026-12-08T10:15:00.000Z');
+        expect(await sweeper.sweep()).toMatchObject({ sent: 2, failed: 0 });
+        expect(said()).toHaveLength(1);
+      } finally {
+        vi.useRealTimers();
+      }
     });
 
     it('counts an outage from when the loss was first seen, not from when its alarm could at last be sent; a loss seen untold and over is forgotten', async () => {

@@ -355,6 +355,23 @@ class NoticeFacts {
 }
 
 /**
+ * How long sweeps send nothing once a notice found the notifications backend not installed: it
+ * would answer every notice of every sweep alike. Tried again after it, for one installed later in
+ * a backend of its own; one installed in this backend restarts it, which tries at once.
+ */
+export const ABSENT_NOTIFICATIONS_RETRY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Whether a notice's failure says no notifications backend is installed: the notifications
+ * service's request answered 404 (as the default service words it), or discovery knows no such
+ * plugin.
+ */
+export function notificationsAbsent(error: unknown): boolean {
+  const e = toError(error);
+  return e.name === 'NotFoundError' || /\bstatus 404\b/.test(e.message);
+}
+
+/**
  * Sends a sweep's notices and keeps what each told as soon as it is sent: a sweep stopped past it
  * (a restart, a timeout) must not send it again, which would reset the owners' read state and
  * repeat it through any email processor.
@@ -363,6 +380,10 @@ class Outbox {
   sent = 0;
   /** The notices the notifications service refused: whom each was about, and its error. */
   readonly failures: Array<{ entityRefs: string[]; error: unknown }> = [];
+  /** The error that found the notifications backend not installed, in this sweep. */
+  absent?: Error;
+  /** Notices not sent as no notifications backend is installed (sent at a later sweep). */
+  held = 0;
   /** What is kept of each entity as the sweep goes: the alarms to resolve are read from it at its end. */
   readonly kept: Map<string, ReadinessNotice>;
 
@@ -372,6 +393,8 @@ class Outbox {
     told: Map<string, ReadinessNotice>,
     /** Aborted at the task's timeout, when another replica may start a sweep: no more is sent. */
     private readonly signal?: AbortSignal,
+    /** Known not installed (ABSENT_NOTIFICATIONS_RETRY_MS): nothing is sent. */
+    private readonly holding = false,
   ) {
     this.kept = new Map(told);
   }
@@ -383,12 +406,19 @@ class Outbox {
     payload: NotificationPayload,
   ): Promise<boolean> {
     this.signal?.throwIfAborted();
+    if (this.holding || this.absent) {
+      this.held += 1;
+      return false;
+    }
     try {
       await this.notifications.send({ recipients, payload });
       this.sent += 1;
       return true;
     } catch (error) {
-      this.failures.push({ entityRefs: about, error });
+      if (notificationsAbsent(error)) {
+        this.absent = toError(error);
+        this.held += 1;
+      } else this.failures.push({ entityRefs: about, error });
       return false;
     }
   }
@@ -526,7 +556,8 @@ export interface NotifySummary {
   entities: number;
   /**
    * Notices sent (alarms, notices that close them, alarms resolved in place), and those that could
-   * not be (sent at the next sweep).
+   * not be (sent at a later sweep: the next, or, where no notifications backend is installed, one
+   * past ABSENT_NOTIFICATIONS_RETRY_MS).
    */
   sent: number;
   failed: number;
@@ -561,6 +592,9 @@ export class ReadinessNotifier {
     private readonly logger: LoggerService,
   ) {}
 
+  /** When a notice last found no notifications backend installed (see ABSENT_NOTIFICATIONS_RETRY_MS). */
+  private absentAt?: number;
+
   /**
    * `signal` is the scheduler's: aborted at the task's timeout, when another replica may start a
    * sweep of its own, this one sends no more (what it sent is recorded).
@@ -577,6 +611,8 @@ export class ReadinessNotifier {
       this.notices,
       sweep.told,
       signal,
+      this.absentAt !== undefined &&
+        Date.now() - this.absentAt < ABSENT_NOTIFICATIONS_RETRY_MS,
     );
     const lost = await this.tellLosses(sweep, facts, groups, outbox);
     const gone = goneFromList(sweep);
@@ -846,9 +882,11 @@ export class ReadinessNotifier {
     { entities }: Sweep,
     lost: ReadinessNotice[],
     groups: Map<string, Entity>,
-    { sent, failures }: Outbox,
+    outbox: Outbox,
   ): NotifySummary {
+    const { sent, failures, held } = outbox;
     this.warnUntold(lost, groups);
+    this.reportAbsence(outbox);
     if (sent > 0)
       this.logger.info(
         `Readiness notices: sent ${sent} to owners (entities no longer recoverable, recoverable again or gone; alarms resolved)`,
@@ -863,7 +901,34 @@ export class ReadinessNotifier {
           toError(first.error),
         );
     }
-    return { entities: entities.length, sent, failed: failures.length };
+    return {
+      entities: entities.length,
+      sent,
+      failed: failures.length + held,
+    };
+  }
+
+  /**
+   * A notifications backend not installed is said once, with what to do, not at every sweep: the
+   * sweeps after hold their notices for ABSENT_NOTIFICATIONS_RETRY_MS. Said again only after
+   * notices got through since.
+   */
+  private reportAbsence({ absent, held, sent }: Outbox): void {
+    if (!absent) {
+      if (sent > 0) this.absentAt = undefined;
+      return;
+    }
+    const log =
+      this.absentAt === undefined
+        ? this.logger.warn.bind(this.logger)
+        : this.logger.debug.bind(this.logger);
+    this.absentAt = Date.now();
+    log(
+      `Readiness notices: no notifications backend is installed (a notice was answered 404 Not Found): install @backstage/plugin-notifications-backend, ` +
+        `or set recovery.notifications.enabled: false to turn notices off. ${held} ${held === 1 ? 'notice waits' : 'notices wait'}, ` +
+        'tried again in a day or once the backend restarts; the first failed with',
+      absent,
+    );
   }
 
   /**

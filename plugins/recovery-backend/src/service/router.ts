@@ -3,7 +3,7 @@ import {
   BackstageCredentials,
   HttpAuthService,
 } from '@backstage/backend-plugin-api';
-import { InputError, NotFoundError } from '@backstage/errors';
+import { ConflictError, InputError, NotFoundError } from '@backstage/errors';
 import { recoveryEventsCreatePermission } from '@backstage-recovery/plugin-recovery-common';
 import {
   describeValue,
@@ -157,7 +157,8 @@ export async function createRouter(
       await entityRefFromPath(req, credentials),
       credentials,
     );
-    if (!plan) throw new InputError(planError);
+    // No plan is the catalog's state (a dependency cycle it declares), not the request's fault.
+    if (!plan) throw new ConflictError(planError);
     res.json({ ...plan, problems: graph.problems, disagreements });
   });
 

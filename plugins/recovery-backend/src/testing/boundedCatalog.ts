@@ -2,6 +2,7 @@ import type {
   GetEntitiesByRefsRequest,
   GetEntitiesRequest,
   QueryEntitiesRequest,
+  StreamEntitiesRequest,
 } from '@backstage/catalog-client';
 import { type Entity, stringifyEntityRef } from '@backstage/catalog-model';
 import type {
@@ -10,11 +11,14 @@ import type {
 } from '@backstage/plugin-catalog-node';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 
+/** streamEntities' page when none is asked (the catalog client's default). */
+export const STREAM_PAGE_SIZE = 500;
+
 /**
- * A mock catalog that takes only requests a catalog of many entities should get: a list
- * (getEntities, queryEntities) asks for a page of at most `max` entities, a by-refs for at most
- * `max` refs. `answered`: the refs each request answered, in order (null for a ref not held), to
- * tell each entity was read once.
+ * A mock catalog that takes only lists a catalog of many entities should get: a page of at most
+ * `max` entities (getEntities and queryEntities with a limit, streamEntities with a pageSize),
+ * never every match at once. `answered`: the refs each request or streamed page answered, in
+ * order (null for a ref not held), to tell each entity was read once and how it was paged.
  */
 export function boundedCatalog(
   entities: Entity[],
@@ -22,11 +26,8 @@ export function boundedCatalog(
 ): { catalog: CatalogService; answered: Array<Array<string | null>> } {
   const catalog = catalogServiceMock({ entities });
   const answered: Array<Array<string | null>> = [];
-  const keep = <T extends { items: Array<Entity | null | undefined> }>(
-    answer: T,
-  ): T => {
-    answered.push(answer.items.map(e => (e ? stringifyEntityRef(e) : null)));
-    return answer;
+  const keep = (items: Array<Entity | null | undefined>) => {
+    answered.push(items.map(e => (e ? stringifyEntityRef(e) : null)));
   };
   const paged = (what: string, limit: number | undefined) => {
     if (limit !== undefined && limit <= max) return;
@@ -40,24 +41,37 @@ export function boundedCatalog(
       options: CatalogServiceRequestOptions,
     ) => {
       paged('getEntities', request?.limit);
-      return keep(await catalog.getEntities(request, options));
+      const answer = await catalog.getEntities(request, options);
+      keep(answer.items);
+      return answer;
     },
     queryEntities: async (
       request: QueryEntitiesRequest | undefined,
       options: CatalogServiceRequestOptions,
     ) => {
       paged('queryEntities', request?.limit);
-      return keep(await catalog.queryEntities(request, options));
+      const answer = await catalog.queryEntities(request, options);
+      keep(answer.items);
+      return answer;
+    },
+    // The mock streams through its own queryEntities, not the one above: bound its page here.
+    async *streamEntities(
+      request: StreamEntitiesRequest | undefined,
+      options: CatalogServiceRequestOptions,
+    ) {
+      paged('streamEntities', request?.pageSize ?? STREAM_PAGE_SIZE);
+      for await (const page of catalog.streamEntities(request, options)) {
+        keep(page);
+        yield page;
+      }
     },
     getEntitiesByRefs: async (
       request: GetEntitiesByRefsRequest,
       options: CatalogServiceRequestOptions,
     ) => {
-      if (request.entityRefs.length > max)
-        throw new Error(
-          `getEntitiesByRefs of ${request.entityRefs.length} refs: this catalog takes ${max} at most`,
-        );
-      return keep(await catalog.getEntitiesByRefs(request, options));
+      const answer = await catalog.getEntitiesByRefs(request, options);
+      keep(answer.items);
+      return answer;
     },
   };
   // The mock keeps private fields: its own methods must run on it.

@@ -1,6 +1,5 @@
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { mockCredentials } from '@backstage/backend-test-utils';
-import { boundedCatalog } from '../../testing/boundedCatalog';
 import { groupEntity as group } from '../../testing/groups';
 import {
   closingRecipients,
@@ -151,30 +150,6 @@ describe('readiness notice recipients', () => {
       (await groupsOf([ALICE], catalog, mockCredentials.service())).size,
     ).toBe(0);
     expect(read).not.toHaveBeenCalled();
-  });
-
-  it("read a level of more owners' groups than one request takes a few requests, finding every group", async () => {
-    // Five teams, each with a sub-team of its own under it.
-    const teams = ['1', '2', '3', '4', '5'];
-    const { catalog, answered } = boundedCatalog(
-      teams.flatMap(n => [
-        group(`group:default/team-${n}`, [], [`group:default/sub-${n}`]),
-        group(`group:default/sub-${n}`, [`user:default/user-${n}`]),
-      ]),
-      2,
-    );
-    const owners = teams.map(n => `group:default/team-${n}`);
-    const groups = await groupsOf(
-      owners,
-      catalog,
-      mockCredentials.service(),
-      2,
-    );
-    expect(groups.size).toBe(10);
-    expect(answered.map(batch => batch.length)).toEqual([2, 2, 1, 2, 2, 1]);
-    expect(usersReached(owners, groups)).toEqual(
-      teams.map(n => `user:default/user-${n}`),
-    );
   });
 
   it('say why an owner reaches no one', () => {

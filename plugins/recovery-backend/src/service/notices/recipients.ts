@@ -8,7 +8,6 @@ import {
 } from '@backstage/catalog-model';
 import type { CatalogService } from '@backstage/plugin-catalog-node';
 import type { NotificationRecipients } from '@backstage/plugin-notifications-node';
-import { entitiesByRefs } from '../../plan/catalogReads';
 
 // Whom readiness notices reach. The notifications plugin resolves `entity` recipients to users as
 // the catalog is when it sends; an alarm's end must reach those the alarm reached, whoever the
@@ -81,27 +80,22 @@ const GROUP_FIELDS = [
 ];
 
 /**
- * The groups among `owners` and those under them, by refKey: a request a level of nesting (a few
- * for a level of more groups than a request takes), asking only for the groups needed (a
- * catalog's groups may be many); none when no owner is a group.
+ * The groups among `owners` and those under them, by refKey: a request a level of nesting, asking
+ * only for the groups needed (a catalog's groups may be many); none when no owner is a group.
  */
 export async function groupsOf(
   owners: string[],
   directory: Pick<CatalogService, 'getEntitiesByRefs'>,
   credentials: BackstageCredentials,
-  /** Refs a request (catalogReads); tests ask for few. */
-  batchSize?: number,
 ): Promise<Map<string, Entity>> {
   const groups = new Map<string, Entity>();
   const asked = new Set<string>();
   let level = [...new Set(owners.filter(ref => !isUserRef(ref)).map(refKey))];
   while (level.length > 0) {
     level.forEach(ref => asked.add(ref));
-    const items = await entitiesByRefs(
-      directory,
+    const { items } = await directory.getEntitiesByRefs(
       { entityRefs: level, fields: GROUP_FIELDS },
       { credentials },
-      batchSize,
     );
     const found = items.filter(
       (e): e is Entity => e?.kind.toLocaleLowerCase('en-US') === 'group',
