@@ -290,6 +290,11 @@ const ERROR_KIND: unique symbol = Symbol.for(
   '@backstage-recovery/plugin-recovery-node:error-kind',
 );
 
+/** Where an EngineFailedError keeps what its host ran out of: a symbol, as ERROR_KIND, so no error body carries it. */
+const EXHAUSTED: unique symbol = Symbol.for(
+  '@backstage-recovery/plugin-recovery-node:exhausted',
+);
+
 type ErrorKind =
   | 'engine-unreachable'
   | 'engine-failed'
@@ -342,14 +347,17 @@ export class EngineFailedError extends CustomErrorBase {
   /** What the backend answers: Backstage's error handler knows no status by this name. */
   readonly statusCode = 502;
 
+  /** What of its host the engine said it ran out of, where it did ({@link exhaustedResource}); never on the wire. */
+  readonly [EXHAUSTED]?: HostResource;
+
   constructor(
     message: string,
     /** Id of the engine (a primary engine, or a hypervisor host), as configured. */
     readonly engine: string,
-    /** What of its host the engine said it ran out of, where it did (see {@link exhaustedResource}). */
-    readonly exhausted?: HostResource,
+    exhausted?: HostResource,
   ) {
     super(message);
+    if (exhausted) this[EXHAUSTED] = exhausted;
   }
 }
 
@@ -387,7 +395,7 @@ export function engineError(
  */
 export function exhaustedResource(error: unknown): HostResource | undefined {
   return isKind(error, 'engine-failed')
-    ? (error as EngineFailedError).exhausted
+    ? (error as EngineFailedError)[EXHAUSTED]
     : undefined;
 }
 
