@@ -1,6 +1,7 @@
-import type {
-  CaptureRequest,
-  RecoveryRun,
+import {
+  isRunActive,
+  type CaptureRequest,
+  type RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
 import { ChildProcess, execFile, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -249,7 +250,10 @@ export async function startBackend(options: {
   };
 }
 
-/** Waits until a run has finished (succeeded or failed), up to 5 minutes, and returns it. */
+/**
+ * Waits until a run has ended, whatever its final status (succeeded, failed, interrupted), up to
+ * 5 minutes, and returns it.
+ */
 export async function waitForRun(
   backend: RunningBackend,
   runId: string,
@@ -257,7 +261,7 @@ export async function waitForRun(
   const deadline = Date.now() + 300_000;
   for (;;) {
     const { body } = await backend.api<RecoveryRun>('GET', `/runs/${runId}`);
-    if (body.status === 'succeeded' || body.status === 'failed') return body;
+    if (!isRunActive(body)) return body;
     if (Date.now() > deadline)
       throw new Error(`run ${runId} still ${body.status}`);
     await new Promise(r => setTimeout(r, 500));

@@ -5,7 +5,7 @@
  * no host port). Once production is gone, a failover publishes the same port on the recovery
  * engine's host, where clients reach it on 127.0.0.1:PORT (both engines run on this machine);
  * before that, a container of the recovery engine holding the port refuses the failover up front,
- * and a process holding it fails its machine's start, naming both.
+ * and a process holding it fails the run at the host as its machine starts, naming both.
  */
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import {
@@ -339,7 +339,7 @@ describe("a failover publishes production's host ports; a test recovery none", (
     }
   });
 
-  it("fails the machine's start where a process of the host holds the port, naming machine, port and the engine's error", async () => {
+  it("fails the run at the host where a process of the host holds the port as the machine starts, naming host, port, machine and the engine's error, blaming no machine", async () => {
     // Takes connections and drops them: holds the port, keeps no client waiting.
     listener = createServer(socket => socket.destroy());
     await new Promise<void>((resolve, reject) => {
@@ -350,12 +350,14 @@ describe("a failover publishes production's host ports; a test recovery none", (
     try {
       run = await failover();
       expect(run.status).toBe('failed');
-      expect(run.error?.machineRef).toBe(MACHINE);
+      // The host's state, not the machine's: readiness and owners' notices blame no machine.
+      expect(run.error?.machineRef).toBeUndefined();
       expect(run.error?.message).toMatch(
         new RegExp(
-          `^${MACHINE} failed: machine ${MACHINE} cannot publish host port ${port} on engine recovery, as production did: Docker engine 'recovery' answered HTTP 500: .*0\\.0\\.0\\.0:${port}.*address already in use.*\\. Free the port there, or fail over onto another hypervisor host; kept `,
+          `^hypervisor host recovery has host port ${port}, which ${MACHINE} publishes as production did, held by something else: starting ${MACHINE} in the lab of run ${run.id} failed: Docker engine 'recovery' answered HTTP 500: .*0\\.0\\.0\\.0:${port}.*address already in use.*\\. Free the port there, or fail over onto another hypervisor host; kept `,
         ),
       );
+      expect(run.machines.map(m => m.phase)).toEqual(['failed']);
     } finally {
       await new Promise(resolve => listener!.close(resolve));
       listener = undefined;

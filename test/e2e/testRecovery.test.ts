@@ -232,7 +232,7 @@ describe('test recovery of the demo site', () => {
       ),
     );
     expect(lines.at(-1)).toMatch(
-      /^Run (\S+) of component:default\/web succeeded: 3 machines verified, measured RTO (\d+[dhm] )*\d+[dhms]$/,
+      /^Run (\S+) of component:default\/web succeeded: 3 machines verified, measured RTO (\d+[dhm] )*\d+(\.\d{1,3})?[dhms]$/,
     );
     runIds.push(/^Run (\S+) /.exec(lines.at(-1)!)![1]);
   });

@@ -4,6 +4,7 @@
  */
 import { constants as fsConstants, createReadStream, promises as fs } from 'fs';
 import {
+  formatScore,
   parseDurationSeconds,
   type InitializationEvent,
 } from '@backstage-recovery/plugin-recovery-common';
@@ -454,7 +455,7 @@ export function formatSummary(
   if (!result.dependencies.length) out.push('  none above the threshold');
   for (const d of result.dependencies) {
     out.push(
-      `  ${d.service} → ${d.dependsOn}  score ${d.score.toFixed(2)}, ${counted(d.samples, 'sample')}${d.confidence === 'low' ? ' (low confidence)' : ''}`,
+      `  ${d.service} → ${d.dependsOn}  score ${formatScore(d.score)}, ${counted(d.samples, 'sample')}${d.confidence === 'low' ? ' (low confidence)' : ''}`,
     );
   }
   // Every wait of the waves, with what put it there: some rest on no dependency listed above.
@@ -473,7 +474,7 @@ export function formatSummary(
         `its services came back after ${w.waitsFor} rebooted on its own, ${f.followed} of ${f.chances} reboots`;
       const dependency =
         w.reason !== 'reboots' &&
-        `${w.service} → ${w.dependsOn}, score ${w.score!.toFixed(2)}${w.reason === 'under threshold' ? ' (under the threshold: found, not reported, kept to order the boot)' : ''}`;
+        `${w.service} → ${w.dependsOn}, score ${formatScore(w.score!)}${w.reason === 'under threshold' ? ' (under the threshold: found, not reported, kept to order the boot)' : ''}`;
       out.push(
         `  ${w.machine} → ${w.waitsFor}  ${[dependency, reboots].filter(Boolean).join('; ')}`,
       );

@@ -12,6 +12,7 @@ import { PassThrough, Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { RUN_ID_LABEL } from '@backstage-recovery/plugin-recovery-common';
 import {
+  hostCondition,
   isEngineError,
   isLabSubnetHeld,
   type LabHandle,
@@ -644,10 +645,37 @@ describe('DockerHypervisorHost host ports', () => {
     expect(inTest).not.toHaveProperty('published');
   });
 
-  it("fails a start whose host port something else holds naming the machine, the port and the engine's words", async () => {
+  it('publishes a port production bound once on each address family apart, and a binding listed twice once: the engine would refuse the second', async () => {
+    const { store, capture } = storeWith({
+      exposedPorts: ['80/tcp'],
+      // `-p 0.0.0.0:8080:80 -p [::]:8080:80`, the first said again.
+      portBindings: [
+        { containerPort: '80/tcp', hostPort: 8080, hostIp: '0.0.0.0' },
+        { containerPort: '80/tcp', hostPort: 8080, hostIp: '::' },
+        { containerPort: '80/tcp', hostPort: 8080, hostIp: '0.0.0.0' },
+      ],
+    });
+    const { docker, created } = restoringEngine({ internal: false });
+    const restored = await new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: store,
+    }).restoreMachine(lab, capture);
+    expect(created[0].HostConfig?.PortBindings).toEqual({
+      '80/tcp': [
+        { HostIp: '0.0.0.0', HostPort: '8080' },
+        { HostIp: '::', HostPort: '8080' },
+      ],
+    });
+    expect(restored.published).toEqual([
+      '0.0.0.0:8080 -> 80/tcp',
+      '[::]:8080 -> 80/tcp',
+    ]);
+  });
+
+  it("fails a start whose host port something else holds as the host's condition, naming the machine, the port and the engine's words", async () => {
     const refusals = [
       'driver failed programming external connectivity on endpoint rr-run-1-web (0123): Bind for 0.0.0.0:8080 failed: port is already allocated',
       'driver failed programming external connectivity on endpoint rr-run-1-web (0123): Error starting userland proxy: listen tcp4 0.0.0.0:8080: bind: address already in use',
+      'driver failed programming external connectivity on endpoint rr-run-1-web (0123): Bind for [::]:8080 failed: port is already allocated',
     ];
     for (const refusal of refusals) {
       const docker = {
@@ -663,16 +691,24 @@ describe('DockerHypervisorHost host ports', () => {
       const host = new DockerHypervisorHost('dr-host', docker, {
         storeDirectory: '/nonexistent',
       });
-      await expect(
-        host.startMachine({
+      const error = await host
+        .startMachine({
           runId: 'run-1',
           machineRef: 'resource:default/web',
           id: 'machine-id',
           hostnames: [],
-        }),
-      ).rejects.toThrow(
-        `machine resource:default/web cannot publish host port 8080 on engine dr-host, as production did: Docker engine 'dr-host' answered HTTP 500: ${refusal}. Free the port there, or fail over onto another hypervisor host`,
-      );
+        })
+        .catch(e => e);
+      expect(error).toMatchObject({
+        name: 'EngineFailedError',
+        engine: 'dr-host',
+        message: `starting resource:default/web in the lab of run run-1 failed: Docker engine 'dr-host' answered HTTP 500: ${refusal}`,
+      });
+      // The host's state, not the machine's: a run fails at the host, naming the port.
+      expect(hostCondition(error)).toEqual({
+        kind: 'port-held',
+        hostPort: 8080,
+      });
     }
   });
 

@@ -7,6 +7,7 @@ import {
 import { lastFailedCheckOutput } from './machineState';
 import {
   describePortBinding,
+  engineError,
   failoverPorts,
 } from '@backstage-recovery/plugin-recovery-node';
 import type {
@@ -677,14 +678,18 @@ export class DockerHypervisorHost implements HypervisorHost {
   }
 
   startMachine(machine: MachineHandle): Promise<void> {
+    const context = `starting ${machine.machineRef} in the lab of run ${machine.runId} failed`;
     return onEngine(
       this.id,
-      () => this.startMachineOn(machine),
-      `starting ${machine.machineRef} in the lab of run ${machine.runId} failed`,
+      () => this.startMachineOn(machine, context),
+      context,
     );
   }
 
-  private async startMachineOn(machine: MachineHandle): Promise<void> {
+  private async startMachineOn(
+    machine: MachineHandle,
+    context: string,
+  ): Promise<void> {
     for (let probeMoved = false; ; probeMoved = true) {
       try {
         await this.docker.getContainer(machine.id).start();
@@ -693,7 +698,8 @@ export class DockerHypervisorHost implements HypervisorHost {
         if (isStatus(e, 304)) return; // already started
         // A host port it publishes (a failover's) taken since the run's pre-flight, or by a
         // process no engine lists: the engine says which (`Bind for 0.0.0.0:8080 failed: port is
-        // already allocated`, `listen tcp4 0.0.0.0:8080: bind: address already in use`).
+        // already allocated`, `listen tcp4 0.0.0.0:8080: bind: address already in use`). The
+        // host's condition, not the machine's: the run fails at the host, naming the port.
         const said = String((e as Error).message);
         if (
           /external connectivity|port is already allocated|userland proxy/i.test(
@@ -701,8 +707,14 @@ export class DockerHypervisorHost implements HypervisorHost {
           )
         ) {
           const port = /(?:Bind for|listen \S+) \S*?:(\d+)/.exec(said)?.[1];
-          throw new ConflictError(
-            `machine ${machine.machineRef} cannot publish ${port ? `host port ${port}` : 'its host ports'} on engine ${this.id}, as production did: ${engineWords(this.id, e)}. Free the port there, or fail over onto another hypervisor host`,
+          throw engineError(
+            `${context}: ${engineWords(this.id, e)}`,
+            this.id,
+            'answered',
+            {
+              kind: 'port-held',
+              ...(port ? { hostPort: Number(port) } : {}),
+            },
           );
         }
         if (!/address already in use/i.test(said)) throw e;

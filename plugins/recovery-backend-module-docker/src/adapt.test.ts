@@ -16,6 +16,8 @@ function inspected(
     HostConfig?: any;
     Mounts?: any[];
     Networks?: any;
+    /** `NetworkSettings.Ports`: the host ports bound now, as a running container has them. */
+    Ports?: any;
   } = {},
 ) {
   return {
@@ -42,6 +44,7 @@ function inspected(
     HostConfig: { NetworkMode: 'demo-prod', ...overrides.HostConfig },
     Mounts: overrides.Mounts ?? [],
     NetworkSettings: {
+      ...(overrides.Ports ? { Ports: overrides.Ports } : {}),
       Networks: overrides.Networks ?? {
         'demo-prod': {
           IPAMConfig: { IPv4Address: '172.29.10.12' },
@@ -175,6 +178,56 @@ describe('adaptInspectedContainer', () => {
     expect(
       adaptInspectedContainer(inspected(), nets).runtime,
     ).not.toHaveProperty('portBindings');
+  });
+
+  it('records of a range of host ports the one its engine picked, as the running container has it, for a failover to publish; not running, none, saying why', () => {
+    // `-p 8080-8090:80 -p 127.0.0.1:9080-9090:81`: Docker keeps the ranges, and binds one port of each.
+    const PortBindings = {
+      '80/tcp': [{ HostIp: '', HostPort: '8080-8090' }],
+      '81/tcp': [{ HostIp: '127.0.0.1', HostPort: '9080-9090' }],
+    };
+    const running = adaptInspectedContainer(
+      inspected({
+        HostConfig: { PortBindings },
+        Ports: {
+          '80/tcp': [
+            { HostIp: '0.0.0.0', HostPort: '8083' },
+            { HostIp: '::', HostPort: '8083' },
+          ],
+          '81/tcp': [{ HostIp: '127.0.0.1', HostPort: '9081' }],
+        },
+      }),
+      nets,
+    );
+    expect(running.runtime.portBindings).toEqual([
+      { containerPort: '80/tcp', hostPort: 8083, hostPortRange: '8080-8090' },
+      {
+        containerPort: '81/tcp',
+        hostPort: 9081,
+        hostPortRange: '9080-9090',
+        hostIp: '127.0.0.1',
+      },
+    ]);
+    expect(running.adaptations).toEqual([
+      'host port binding 8080-8090 -> 80/tcp: port 8083 of the range, which its engine picked and clients may count on, published by a failover only, on the recovery host (a test recovery reaches the port on the lab network)',
+      'host port binding 127.0.0.1:9080-9090 -> 81/tcp: port 9081 of the range, which its engine picked and clients may count on, published by a failover only, on the recovery host (a test recovery reaches the port on the lab network)',
+    ]);
+
+    const stopped = adaptInspectedContainer(
+      inspected({ HostConfig: { PortBindings } }),
+      nets,
+    );
+    expect(stopped.runtime.portBindings).toEqual([
+      { containerPort: '80/tcp', hostPortRange: '8080-8090' },
+      {
+        containerPort: '81/tcp',
+        hostPortRange: '9080-9090',
+        hostIp: '127.0.0.1',
+      },
+    ]);
+    expect(stopped.adaptations[0]).toBe(
+      'host port binding 8080-8090 -> 80/tcp dropped: its engine picks one port of the range 8080-8090 as the machine starts, which clients may count on, and the capture saw none bound (the machine was not running): capture it again while it runs for a failover to publish that one',
+    );
   });
 
   it("carries tmpfs mounts, --tmpfs (in the host config alone) and --mount ones, with their options for the restore, and a shared memory size that is not Docker's default", () => {

@@ -122,15 +122,22 @@ export function adaptInspectedContainer(
 
   // Host ports: recorded, for a failover to publish them again on the recovery host (the rule:
   // failoverPorts); a test recovery publishes none.
-  const portBindings = productionPortBindings(host.PortBindings);
+  const portBindings = productionPortBindings(
+    host.PortBindings,
+    info.NetworkSettings?.Ports,
+  );
   const { dropped } = failoverPorts(portBindings);
   for (const binding of portBindings) {
     const why = dropped.find(d => d.binding === binding)?.why;
+    // Of a range, the port its engine picked is what a failover publishes.
+    const picked = binding.hostPortRange
+      ? `: port ${binding.hostPort} of the range, which its engine picked and clients may count on,`
+      : '';
     adaptations.push(
-      `host port binding ${describePortBinding(binding)} ${
+      `host port binding ${describePortBinding(binding)}${
         why
-          ? `dropped: ${why}`
-          : 'published by a failover only, on the recovery host (a test recovery reaches the port on the lab network)'
+          ? ` dropped: ${why}`
+          : `${picked} published by a failover only, on the recovery host (a test recovery reaches the port on the lab network)`
       }`,
     );
   }
@@ -255,10 +262,24 @@ export function adaptInspectedContainer(
   return { runtime, adaptations };
 }
 
-/** Production's host port bindings (`HostConfig.PortBindings`), by port then as listed. */
+/**
+ * Production's host port bindings (`HostConfig.PortBindings`), by port then as listed. A range of
+ * host ports (`-p 8080-8090:80`: Docker keeps `HostPort` `8080-8090` there, and picks one free port
+ * of it as the container starts) is recorded with the port its engine picked, as `running` (the
+ * container's `NetworkSettings.Ports`, which lists what is bound now, per address family) shows it:
+ * a failover publishes that one, which clients may count on. Publishing the range itself would
+ * have the recovery host's engine pick again, likely another port of it.
+ */
 function productionPortBindings(
   bindings: Docker.HostConfig['PortBindings'] | undefined,
+  running: Record<string, unknown> | undefined,
 ): PortBinding[] {
+  const bound = (containerPort: string) => {
+    const list = running?.[containerPort];
+    return Array.isArray(list)
+      ? (list as Array<{ HostIp?: string; HostPort?: string }>)
+      : [];
+  };
   return Object.entries((bindings ?? {}) as Record<string, unknown>)
     .sort(([a], [b]) => a.localeCompare(b))
     .flatMap(([containerPort, list]) =>
@@ -266,13 +287,22 @@ function productionPortBindings(
         ? (list as Array<{ HostIp?: string; HostPort?: string }>)
         : []
       ).map(b => {
-        // Empty, or a range (`8080-8090`): the engine picked the port.
-        const hostPort = /^\d+$/.test(b.HostPort ?? '')
+        const range = /^(\d+)-(\d+)$/.exec(b.HostPort ?? '');
+        // Empty: the engine picked the port, and none counts on it.
+        let hostPort = /^\d+$/.test(b.HostPort ?? '')
           ? Number(b.HostPort)
           : undefined;
+        if (range) {
+          const [from, to] = [Number(range[1]), Number(range[2])];
+          hostPort = bound(containerPort)
+            .filter(r => !b.HostIp || r.HostIp === b.HostIp)
+            .map(r => Number(r.HostPort))
+            .find(p => p >= from && p <= to);
+        }
         return {
           containerPort,
           ...(hostPort ? { hostPort } : {}),
+          ...(range ? { hostPortRange: `${range[1]}-${range[2]}` } : {}),
           ...(b.HostIp ? { hostIp: b.HostIp } : {}),
         };
       }),

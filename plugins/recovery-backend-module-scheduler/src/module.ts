@@ -21,6 +21,7 @@ import {
 } from '@backstage-recovery/plugin-recovery-common';
 import {
   readTaskSchedule,
+  listAllEntities,
   type RecoveryTasksApi,
   recoveryTasksExtensionPoint,
   scheduleDurationMs,
@@ -82,19 +83,11 @@ async function scheduleTasks({
   auth: AuthService;
   catalog: CatalogService;
 }) {
-  // A page at a time (streamEntities follows the catalog's cursor): a catalog may hold tens of
-  // thousands of entities, which one unpaged list makes slow and heavy. No count: none is shown.
+  // Every match, a page at a time (listAllEntities), as the module itself sees the catalog.
   const list = async (
     request: Pick<StreamEntitiesRequest, 'filter' | 'fields'>,
-  ): Promise<Entity[]> => {
-    const items: Entity[] = [];
-    for await (const page of catalog.streamEntities(
-      { ...request, totalItems: 'exclude' },
-      { credentials: await auth.getOwnServiceCredentials() },
-    ))
-      items.push(...page);
-    return items;
-  };
+  ): Promise<Entity[]> =>
+    listAllEntities(catalog, request, await auth.getOwnServiceCredentials());
   const entities = async (filter: Record<string, string>) => {
     const items = await list({
       filter,

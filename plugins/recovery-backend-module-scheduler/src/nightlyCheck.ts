@@ -4,6 +4,7 @@ import {
   ANNOTATION_NIGHTLY_CHECK,
   coversPlan,
   hostBusy,
+  interruptionCause,
   isHostBusy,
   isRunInterrupted,
   keptFailover,
@@ -486,6 +487,12 @@ type RunOutcome =
 // The scheduler aborts the task's signal at its timeout, or when the backend shuts down.
 const STOPPED =
   'the task was stopped (its timeout ran out, or the backend shut down)';
+
+/** `interrupted: preempted by failover run-7 of …`: why, without the backend's own prefix. */
+function interruptedBy(run: RecoveryRun): string {
+  const cause = interruptionCause(run);
+  return cause === 'interrupted' ? cause : `interrupted: ${cause}`;
+}
 
 /**
  * The nightly readiness check: a test recovery of each target, one after the other (a
@@ -1017,7 +1024,7 @@ class NightlyRuns {
    */
   private startAgain(turn: Turn, run: RecoveryRun) {
     const { entityRef, label } = turn;
-    const message = run.error?.message ?? 'interrupted';
+    const message = interruptedBy(run);
     this.logger.warn(
       `${label}: run ${message}; it counts for no one, so it is started again`,
       { entityRef, runId: run.id },
@@ -1038,7 +1045,7 @@ class NightlyRuns {
 
   private interruptedAgain(turn: Turn, run: RecoveryRun) {
     const { entityRef, covers } = turn;
-    const message = run.error?.message ?? 'interrupted';
+    const message = interruptedBy(run);
     // Not checked, which is no failed recovery: the summary tells them apart.
     (this.report.interrupted ??= []).push(
       entityRef,

@@ -340,7 +340,7 @@ describe('nightly check coverage', () => {
     );
     expect(said).toEqual([
       'so far: run r1 started; readiness counts it once it ends',
-      'so far: run r1 Interrupted: preempted by failover f1 of system:default/bank; it counts for no one, so it is started again',
+      'so far: run r1 interrupted: preempted by failover f1 of system:default/bank; it counts for no one, so it is started again',
       'so far: run r3 started; readiness counts it once it ends',
       'whole: run r3 succeeded in 9 s',
     ]);
@@ -373,6 +373,12 @@ describe('nightly check coverage', () => {
     expect(report.succeeded).toEqual([]);
     expect(report.interrupted).toEqual([SHOP, A, B]);
     expect(report.failed.map(f => f.entityRef)).toEqual([SHOP, A, B]);
+    // Why, without the backend's "Interrupted: " prefix.
+    expect(report.failed[0]).toEqual({
+      entityRef: SHOP,
+      message:
+        'interrupted: the backend is shutting down (its second run; an interrupted run counts for no one)',
+    });
     expect(nightlySummary(report)).toBe(
       [
         'Nightly readiness check: 2 runs for 3 entities, 0 recovered, 3 failed (3 of them not checked: their run was interrupted)',

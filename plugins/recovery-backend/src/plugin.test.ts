@@ -14,7 +14,9 @@ import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import {
   type InitializationEventSource,
   type RecoveryProvidersExtensionPoint,
+  type RecoveryTasksExtensionPoint,
   recoveryProvidersExtensionPoint,
+  recoveryTasksExtensionPoint,
 } from '@backstage-recovery/plugin-recovery-node';
 import request from 'supertest';
 import { EventStore } from './database/EventStore';
@@ -536,6 +538,26 @@ describe('recovery API', () => {
     expect(() =>
       registry.addEventSource({ id: 'late-events', start: async () => {} }),
     ).toThrow(`Event source 'late-events' ${after}`);
+  });
+
+  it("refuses a module's connect to the tasks API once the plugin's init has begun, saying where to connect", async () => {
+    let tasks!: RecoveryTasksExtensionPoint;
+    const late = createBackendModule({
+      pluginId: 'recovery',
+      moduleId: 'late-tasks',
+      register(env) {
+        env.registerInit({
+          deps: { tasks: recoveryTasksExtensionPoint },
+          async init({ tasks: point }) {
+            tasks = point;
+          },
+        });
+      },
+    });
+    await start({ features: [late] });
+    expect(() => tasks.connect(async () => {})).toThrow(
+      "Recovery tasks connected after the recovery plugin started: connect in your module's init",
+    );
   });
 
   it('refuses to start on a readiness notice schedule that cannot work, naming the key', async () => {

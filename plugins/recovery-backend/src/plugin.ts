@@ -54,10 +54,16 @@ export const recoveryPlugin = createBackendPlugin({
       connect: Parameters<RecoveryTasksExtensionPoint['connect']>[0];
       reportModuleStartupFailure(options: { error: Error }): void;
     }> = [];
+    // Closed as the providers are: a connect after the plugin's init began would never be called.
+    let connecting = true;
     env.registerExtensionPoint({
       extensionPoint: recoveryTasksExtensionPoint,
       factory: ({ reportModuleStartupFailure }) => ({
         connect(connect) {
+          if (!connecting)
+            throw new Error(
+              "Recovery tasks connected after the recovery plugin started: connect in your module's init",
+            );
           connections.push({ connect, reportModuleStartupFailure });
         },
       }),
@@ -96,6 +102,7 @@ export const recoveryPlugin = createBackendPlugin({
       }) {
         // What modules registered is final: the config is checked against it.
         providers.close();
+        connecting = false;
         const settings = readRecoveryConfig(
           config,
           providers.hypervisorHostIds(),

@@ -28,7 +28,7 @@ import type {
  *   most 500)
  * - `POST /runs` `{ entityRef, mode?, acceptMissingDependencies?, acceptCycles?, recoveryPoint? }` → `RecoveryRun` (202; needs
  *   `recovery.run.create`; a 409 named `MISSING_DEPENDENCIES_ERROR_NAME` (errors.ts) where the catalog names
- *   dependencies the plan cannot include, unless accepted; a 400 named `DEPENDENCY_CYCLE_ERROR_NAME` where
+ *   dependencies the plan cannot include, unless accepted; a 409 named `DEPENDENCY_CYCLE_ERROR_NAME` where
  *   it declares a dependency cycle, unless accepted (one edge per cycle dropped); `recoveryPoint`: each machine restores its
  *   newest capture taken at or before that time, a 409 naming those with none kept that old)
  * - `GET  /runs?entityRef=&active=true&limit=` → `{ items: RecoveryRun[] }`, newest first;

@@ -1,5 +1,5 @@
 import type { Capture, PlanResponse, Readiness } from './types';
-import { CaptureFailedError } from './errors';
+import { CaptureFailedError, DEPENDENCY_CYCLE_ERROR_NAME } from './errors';
 import {
   captureInTurn,
   nothingToCapture,
@@ -31,13 +31,20 @@ function api(failOn?: string) {
   };
 }
 
-/** As the backend answers GET /plan while a dependency cycle stops the plan. */
-const cycle = Object.assign(
-  new Error(
-    'Dependency cycle: component:default/web -> component:default/db -> component:default/web',
-  ),
-  { statusCode: 400 },
-);
+/** As the backend answers GET /plan while a dependency cycle stops the plan (a ResponseError). */
+const CYCLE =
+  'Dependency cycle: component:default/web -> component:default/db -> component:default/web';
+const cycle = Object.assign(new Error(CYCLE), {
+  statusCode: 409,
+  body: {
+    error: {
+      name: DEPENDENCY_CYCLE_ERROR_NAME,
+      message: CYCLE,
+      cycle: CYCLE,
+      wouldDrop: [],
+    },
+  },
+});
 
 describe('captureInTurn', () => {
   it("captures the plan's machines one request each, in wave order, telling each start and each capture", async () => {
@@ -339,12 +346,19 @@ describe('captureInTurn', () => {
     const gone = Object.assign(new Error('entity not found'), {
       statusCode: 404,
     });
-    refused.getBootPlan = async () => {
-      throw gone;
-    };
-    await expect(captureInTurn(refused, 'component:default/web')).rejects.toBe(
-      gone,
-    );
+    // A conflict that is no cycle (the name tells them apart) stands too.
+    const conflict = Object.assign(new Error('conflict'), {
+      statusCode: 409,
+      body: { error: { name: 'ConflictError', message: 'conflict' } },
+    });
+    for (const error of [gone, conflict]) {
+      refused.getBootPlan = async () => {
+        throw error;
+      };
+      await expect(
+        captureInTurn(refused, 'component:default/web'),
+      ).rejects.toBe(error);
+    }
   });
 
   it('words the refusal of an entity on no machine once, for POST /captures and the CLI alike', () => {

@@ -6,7 +6,7 @@ import {
   type CaptureFailure,
   type MachineCaptureFailure,
 } from './captureFailed';
-import { CaptureFailedError } from './errors';
+import { CaptureFailedError, dependencyCycle } from './errors';
 import type { Capture } from './types';
 
 /**
@@ -80,9 +80,9 @@ function machineFailure(
  * it; more, or with machines being captured, as a {@link CaptureFailedError} naming each (busy
  * ones alone: a ConflictError). A request that got no answer (the backend out of reach, no answer
  * in time) stops it: the machine may be being captured still, and the next would fare alike.
- * Without a plan (a dependency cycle stops it: GET /plan answers 400) the backend still captures,
- * as a cycle stops recoveries, not captures: then the machines readiness lists are taken, or
- * `on.machines` where the caller holds them already.
+ * Without a plan (a dependency cycle stops it: GET /plan answers 409 `DependencyCycleError`) the
+ * backend still captures, as a cycle stops recoveries, not captures: then the machines readiness
+ * lists are taken, or `on.machines` where the caller holds them already.
  *
  * @public
  */
@@ -149,7 +149,7 @@ async function machinesToCapture(
   try {
     return (await api.getBootPlan(entityRef)).waves.flat();
   } catch (error) {
-    if ((error as { statusCode?: number }).statusCode !== 400) throw error;
+    if (!dependencyCycle(error)) throw error;
     const readiness = await api.getReadiness(entityRef);
     if (readiness.plan || readiness.captures.length === 0) throw error;
     return readiness.captures.map(c => c.machineRef);

@@ -14,11 +14,11 @@ const answer = (status: number, error: Record<string, unknown>) =>
   );
 
 describe('dependencyCycle', () => {
-  it('reads the cycle and the edges a run would drop, only from a 400 DependencyCycleError', async () => {
+  it('reads the cycle and the edges a run would drop, only from a 409 DependencyCycleError', async () => {
     const cycle = 'Dependency cycle between services: a -> b -> a';
     expect(
       dependencyCycle(
-        await answer(400, {
+        await answer(409, {
           name: DEPENDENCY_CYCLE_ERROR_NAME,
           message: `${cycle}. A run can go ahead all the same`,
           cycle,
@@ -29,11 +29,19 @@ describe('dependencyCycle', () => {
     // Without its parts, the message says it.
     expect(
       dependencyCycle(
-        await answer(400, { name: DEPENDENCY_CYCLE_ERROR_NAME, message: 'm' }),
+        await answer(409, { name: DEPENDENCY_CYCLE_ERROR_NAME, message: 'm' }),
       ),
     ).toEqual({ cycle: 'm', wouldDrop: [] });
+    // Of another status, the name alone is not enough.
     expect(
-      dependencyCycle(await answer(400, { name: 'InputError', message: 'm' })),
+      dependencyCycle(
+        await answer(400, { name: DEPENDENCY_CYCLE_ERROR_NAME, message: 'm' }),
+      ),
+    ).toBeUndefined();
+    expect(
+      dependencyCycle(
+        await answer(409, { name: 'ConflictError', message: 'm' }),
+      ),
     ).toBeUndefined();
     expect(
       dependencyCycle(

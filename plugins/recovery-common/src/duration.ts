@@ -138,10 +138,11 @@ export function formatDuration(seconds: number | undefined): string {
 }
 
 /**
- * A measured duration (a run's RTO, a machine's restore or verification, a critical path) as the
- * portal, the CLI and a run's timeline write it: as {@link formatDuration}, its seconds to the
- * millisecond they were measured in, so an RTO reads as the steps that add up to it (`2.621s`, not
- * `3s`): `2.621s`, `4m 12.104s`, `1h 0m 40s`; `—` where unknown.
+ * A measured duration (a run's RTO; in a run's timeline, its critical path and the machines on
+ * it) as the portal (card, run details, run history, overview), the CLI and the timeline write it:
+ * in the units of {@link formatDuration}, its seconds to the millisecond they were measured in, so
+ * an RTO reads as the steps that add up to it (`2.621s`, not `3s`): `2.621s`, `4m 12.104s`,
+ * `1h 0m 40s`; `—` where unknown.
  *
  * @public
  */
@@ -187,10 +188,12 @@ export function formatUtcTime(
 }
 
 /**
- * A duration read against its objective (a capture's age against the RPO, a measured RTO against
- * the RTO objective): as {@link formatDuration} says it, unless that would read the same as the
- * objective it exceeds (an hourly capture 40 s late against an RPO of 1h would read `1h`); then
- * every unit down to the second, or the tenth of one: `1h 0m 40s`, `15m 0.4s`.
+ * A duration read against its objective (a capture's age against the RPO): as
+ * {@link formatDuration} says it, unless that would read the same as the objective it exceeds (an
+ * hourly capture 40 s late against an RPO of 1h would read `1h`); then every unit down to the
+ * second, or the tenth of one, as {@link formatMeasured} writes them: `1h 0m 40s`, `15m 0.4s`.
+ * A measured RTO is formatMeasured's own, to the millisecond it was measured in, so it never reads
+ * as the objective it exceeds either.
  *
  * @public
  */
@@ -215,18 +218,5 @@ export function formatAgainst(
         Math.floor(objectiveSeconds * 10) + 1,
       ) / 10
     : Math.round(seconds);
-  const whole = Math.floor(total);
-  const parts: Array<[number, string]> = [
-    [Math.floor(whole / 86400), 'd'],
-    [Math.floor((whole % 86400) / 3600), 'h'],
-    [Math.floor((whole % 3600) / 60), 'm'],
-    [Number(((whole % 60) + (total - whole)).toFixed(tenths ? 1 : 0)), 's'],
-  ];
-  const first = parts.findIndex(([n]) => n > 0);
-  let last = parts.length - 1;
-  while (last > first && parts[last][0] === 0) last -= 1;
-  return parts
-    .slice(first, last + 1)
-    .map(([n, unit]) => `${n}${unit}`)
-    .join(' ');
+  return formatMeasured(total);
 }

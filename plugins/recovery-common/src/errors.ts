@@ -34,8 +34,8 @@ export const HOST_BUSY_ERROR_NAME = 'HypervisorHostBusyError';
 export const MISSING_DEPENDENCIES_ERROR_NAME = 'MissingDependenciesError';
 
 /**
- * Name of the 400 error `POST /runs` answers where the catalog declares a dependency cycle among
- * what the plan boots: no boot order satisfies it. Sent again with `acceptCycles: true`, the run
+ * Name of the 409 error `POST /runs` and `GET /plan` answer where the catalog declares a dependency
+ * cycle among what the plan boots: no boot order satisfies it. Sent again with `acceptCycles: true`, the run
  * goes ahead on a plan that drops one edge per cycle, each named in its timeline. Its body says the
  * cycle (`cycle`: what `GET /plan` says of it, with what to change) and the edges that would be
  * dropped: `{ error: { name, message, cycle, wouldDrop: [{ from, waitsFor }] } }` ({@link dependencyCycle}).
@@ -226,7 +226,7 @@ export function missingDependencies(error: unknown): string[] | undefined {
 }
 
 /**
- * A start refused for a dependency cycle the catalog declares (400 `DependencyCycleError`): the
+ * A start refused for a dependency cycle the catalog declares (409 `DependencyCycleError`): the
  * cycle, and what a run accepting cycles would boot without waiting for.
  *
  * @public
@@ -239,13 +239,13 @@ export interface DependencyCycle {
 }
 
 /**
- * What a start refused for a dependency cycle says (400 `DependencyCycleError`); undefined for
- * any other error.
+ * What a start (or `GET /plan`) refused for a dependency cycle says (409 `DependencyCycleError`);
+ * undefined for any other error.
  *
  * @public
  */
 export function dependencyCycle(error: unknown): DependencyCycle | undefined {
-  const said = answered(error, 400, DEPENDENCY_CYCLE_ERROR_NAME);
+  const said = answered(error, 409, DEPENDENCY_CYCLE_ERROR_NAME);
   if (!said) return undefined;
   const edges = Array.isArray(said.wouldDrop) ? said.wouldDrop : [];
   return {

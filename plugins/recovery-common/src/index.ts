@@ -67,6 +67,7 @@ export {
   type ReadinessPage,
   failedMachine,
   isFullRun,
+  formatScore,
 } from './types';
 export {
   READINESS_RISK_RANK,

@@ -139,6 +139,24 @@ describe('coversPlan', () => {
       ),
     ).toBe(true);
   });
+
+  it('covers nothing with a run that reached no result: interrupted, pending or running', () => {
+    // Its plan spans dns's and it is dns's own: only its status keeps it from covering.
+    for (const status of ['interrupted', 'pending', 'running'] as const) {
+      expect(coversPlan(head(dns, { status }), dns, c('dns'))).toBe(false);
+      expect(
+        coversPlan(
+          head(dns, {
+            entityRef: c('dns'),
+            status,
+            error: { message: 'Interrupted: the backend is shutting down' },
+          }),
+          dns,
+          c('dns'),
+        ),
+      ).toBe(false);
+    }
+  });
 });
 
 describe('failedWithin', () => {

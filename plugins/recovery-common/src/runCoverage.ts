@@ -58,18 +58,19 @@ export function planNotRecovered(
 }
 
 /**
- * Whether a finished run tells whether `plan`, the plan of `entityRef`, recovers: it booted every
- * machine of the plan, each gated by the probes the plan gates it by (its services' and its own),
- * whichever entity it was for. A machine alone is not enough: a run's plan can boot a machine for
+ * Whether a run tells whether `plan`, the plan of `entityRef`, recovers: it finished (succeeded or
+ * failed) and booted every machine of the plan, each gated by the probes the plan gates it by (its
+ * services' and its own), whichever entity it was for. A machine alone is not enough: a run's plan can boot a machine for
  * one of its services, or for a learned wait, without the others' probes, and a probe added since
  * was never run. A run that failed on a machine outside the plan says nothing about it: the plan's
  * machines were ready or never started. Nor does one that failed as a whole (no machine to blame:
  * no room on the host for all it boots, its engine gone mid-run) about another entity's plan,
  * which may fit where the run's did not, or outlast what stopped it: it stays the last run of its
- * own entity alone.
+ * own entity alone. An interrupted run, or one not finished yet (pending, running), reached no
+ * result: it covers no plan.
  *
  * Readiness counts a run for an entity by this rule, and the nightly check chooses its runs by it
- * (a planned run as a succeeded one), so the two agree on what covers what.
+ * (passing a planned run as a succeeded one), so the two agree on what covers what.
  *
  * @public
  */
@@ -86,7 +87,9 @@ export function coversPlan(
     0
   )
     return false;
-  if (run.status !== 'failed') return true;
+  if (run.status === 'succeeded') return true;
+  // Interrupted, or not finished yet: no result, so nothing it tells about any plan.
+  if (run.status !== 'failed') return false;
   const failedOn = run.error?.machineRef;
   return failedOn === undefined
     ? run.entityRef === entityRef

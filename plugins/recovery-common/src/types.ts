@@ -151,6 +151,16 @@ export interface InferredDependency {
 }
 
 /**
+ * A learned dependency's score as the portal, the CLI and a run's timeline write it: to two
+ * decimals (`0.83`); the analysis's further digits tell a reader nothing.
+ *
+ * @public
+ */
+export function formatScore(score: number): string {
+  return score.toFixed(2);
+}
+
+/**
  * A machine that waits for another, learned from reboots: its services restarted after
  * `followed` of the `chances` times `waitsFor` rebooted on its own while it was up.
  *
@@ -557,7 +567,10 @@ export type RunSummary = Pick<
   'mode' | 'status' | 'createdAt' | 'startedAt' | 'finishedAt' | 'rtoSeconds'
 > &
   Partial<Pick<RecoveryRun, 'id' | 'entityRef'>> & {
-    /** The machine it failed at (failedMachine); none when it failed as a whole (interrupted). */
+    /**
+     * The machine it failed at (failedMachine); none where it succeeded or failed as a whole (at
+     * its host or its lab: no machine to blame).
+     */
     failedAt?: string;
   };
 

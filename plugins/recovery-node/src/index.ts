@@ -18,7 +18,8 @@ export {
   engineError,
   isEngineError,
   type HostResource,
-  exhaustedResource,
+  type HostCondition,
+  hostCondition,
   CaptureStoppedError,
   isCaptureStopped,
   CaptureStoreError,
@@ -68,6 +69,7 @@ export {
   scheduleTaskFrom,
 } from './schedules';
 export { messageOf } from './messageOf';
+export { type EntityPageStream, listAllEntities } from './catalogPages';
 export {
   BootPlanCycleError,
   buildBootPlan,

@@ -104,8 +104,17 @@ export interface MachineRuntime {
 export interface PortBinding {
   /** The machine's port and protocol, as Docker names it: `80/tcp`. */
   containerPort: string;
-  /** The host port; absent where production let its engine pick one. */
+  /**
+   * The host port: production's own, or of `hostPortRange` the one its engine picked as the
+   * machine started, where the capture saw it running. Absent where production let its engine
+   * pick one, and where the capture did not see which of the range it picked.
+   */
   hostPort?: number;
+  /**
+   * The range of host ports production asked for (`-p 8080-8090:80`, `8080-8090`), of which its
+   * engine picks one free as the machine starts; absent for a single port.
+   */
+  hostPortRange?: string;
   /** The host address it was bound to; absent where it was bound to every address. */
   hostIp?: string;
 }
@@ -118,7 +127,10 @@ export interface PortBinding {
 export interface PublishedPort {
   containerPort: string;
   hostPort: number;
-  /** Loopback only, where production bound it so; absent: every address. */
+  /**
+   * Production's address for it, where it bound it to one it has here: an address family's every
+   * address (`0.0.0.0`, `::`), or loopback; absent: every address of both.
+   */
   hostIp?: string;
 }
 
@@ -290,9 +302,9 @@ const ERROR_KIND: unique symbol = Symbol.for(
   '@backstage-recovery/plugin-recovery-node:error-kind',
 );
 
-/** Where an EngineFailedError keeps what its host ran out of: a symbol, as ERROR_KIND, so no error body carries it. */
-const EXHAUSTED: unique symbol = Symbol.for(
-  '@backstage-recovery/plugin-recovery-node:exhausted',
+/** Where an EngineFailedError keeps its host's condition: a symbol, as ERROR_KIND, so no error body carries it. */
+const HOST_CONDITION: unique symbol = Symbol.for(
+  '@backstage-recovery/plugin-recovery-node:host-condition',
 );
 
 type ErrorKind =
@@ -347,17 +359,17 @@ export class EngineFailedError extends CustomErrorBase {
   /** What the backend answers: Backstage's error handler knows no status by this name. */
   readonly statusCode = 502;
 
-  /** What of its host the engine said it ran out of, where it did ({@link exhaustedResource}); never on the wire. */
-  readonly [EXHAUSTED]?: HostResource;
+  /** The state of its host the engine said it failed on, where it did ({@link hostCondition}); never on the wire. */
+  readonly [HOST_CONDITION]?: HostCondition;
 
   constructor(
     message: string,
     /** Id of the engine (a primary engine, or a hypervisor host), as configured. */
     readonly engine: string,
-    exhausted?: HostResource,
+    condition?: HostCondition,
   ) {
     super(message);
-    if (exhausted) this[EXHAUSTED] = exhausted;
+    if (condition) this[HOST_CONDITION] = condition;
   }
 }
 
@@ -370,8 +382,20 @@ export class EngineFailedError extends CustomErrorBase {
 export type HostResource = 'disk' | 'memory' | 'open files';
 
 /**
+ * The state of its host an engine failed an operation on: the host's condition, not the machine's
+ * or the capture's. The host ran out of a `resource` (`exhausted`), or something of the host holds
+ * a host port the machine was to publish (`port-held`: production's, which a failover publishes
+ * again; `hostPort` where the engine named it).
+ *
+ * @public
+ */
+export type HostCondition =
+  | { kind: 'exhausted'; resource: HostResource }
+  | { kind: 'port-held'; hostPort?: number };
+
+/**
  * The {@link EngineError} of an engine that was `unreachable`, or `answered` with an error (saying
- * its host ran out of `exhausted`, where it did).
+ * what of its host's `condition` it failed on, where it did).
  *
  * @public
  */
@@ -379,23 +403,24 @@ export function engineError(
   message: string,
   engine: string,
   failure: 'unreachable' | 'answered',
-  exhausted?: HostResource,
+  condition?: HostCondition,
 ): EngineError {
   return failure === 'unreachable'
     ? new EngineUnreachableError(message, engine)
-    : new EngineFailedError(message, engine, exhausted);
+    : new EngineFailedError(message, engine, condition);
 }
 
 /**
- * What of its host an engine said it ran out of, where `error` is an {@link EngineFailedError}
- * saying so: the host's condition, not the machine's or the capture's, so a run fails at its host
- * (no machine is blamed) and one of another plan may fare otherwise.
+ * The host's condition an engine said it failed on, where `error` is an {@link EngineFailedError}
+ * saying one: a run then fails at its host, naming no machine (readiness and owners' notices would
+ * blame it for the host's state), and one on a host with room, or with the port free, may fare
+ * otherwise.
  *
  * @public
  */
-export function exhaustedResource(error: unknown): HostResource | undefined {
+export function hostCondition(error: unknown): HostCondition | undefined {
   return isKind(error, 'engine-failed')
-    ? (error as EngineFailedError)[EXHAUSTED]
+    ? (error as EngineFailedError)[HOST_CONDITION]
     : undefined;
 }
 
@@ -691,7 +716,8 @@ export interface HypervisorHost {
    * The host ports the host's machines (containers) publish now, whoever made them: before a
    * failover publishes production's host ports there, its pre-flight refuses one another holds.
    * A port held by anything else (a process of the host) fails the start of the machine that
-   * wants it, naming the port. A host without it leaves that to the start too.
+   * wants it as the host's condition (an EngineFailedError whose hostCondition is `port-held`,
+   * naming the port). A host without it leaves that to the start too.
    */
   hostPortsInUse?(): Promise<HostPortInUse[]>;
   /**

@@ -10,7 +10,7 @@ import type {
 } from '@backstage-recovery/plugin-recovery-node';
 import { DockerCaptureSource } from '../DockerCaptureSource';
 import { DockerHypervisorHost } from '../DockerHypervisorHost';
-import { exhaustedResource } from '@backstage-recovery/plugin-recovery-node';
+import { hostCondition } from '@backstage-recovery/plugin-recovery-node';
 import { Readable } from 'node:stream';
 import { followProgress } from './dockerStreams';
 import {
@@ -303,11 +303,15 @@ describe('engine errors', () => {
       engine: 'recovery',
       message: `${restoring}: Docker engine 'recovery' answered: ${full}`,
     });
-    expect(exhaustedResource(error)).toBe('disk');
+    expect(hostCondition(error)).toEqual({
+      kind: 'exhausted',
+      resource: 'disk',
+    });
     // Said again under another context, it keeps what ran out.
-    expect(exhaustedResource(engineFailure('recovery', error, 'again'))).toBe(
-      'disk',
-    );
+    expect(hostCondition(engineFailure('recovery', error, 'again'))).toEqual({
+      kind: 'exhausted',
+      resource: 'disk',
+    });
     const answer = (message: string) =>
       Object.assign(new Error(`(HTTP code 500) server error - ${message} `), {
         statusCode: 500,
@@ -315,7 +319,7 @@ describe('engine errors', () => {
     const starting =
       'starting resource:default/db-01 in the lab of run run-1 failed';
     expect(
-      exhaustedResource(
+      hostCondition(
         engineFailure(
           'recovery',
           answer(
@@ -324,9 +328,9 @@ describe('engine errors', () => {
           starting,
         ),
       ),
-    ).toBe('memory');
+    ).toEqual({ kind: 'exhausted', resource: 'memory' });
     expect(
-      exhaustedResource(
+      hostCondition(
         engineFailure('recovery', answer('the engine says no'), starting),
       ),
     ).toBeUndefined();
@@ -339,7 +343,7 @@ describe('engine errors', () => {
       },
     );
     expect(engineFailure('recovery', own, restoring)).toBe(own);
-    expect(exhaustedResource(own)).toBeUndefined();
+    expect(hostCondition(own)).toBeUndefined();
   });
 
   it("leaves what is not the engine's failure as it is: the operation's own refusal, a file's error, an EngineError that said its context", async () => {

@@ -1,8 +1,9 @@
 import {
   engineError,
-  exhaustedResource,
+  hostCondition,
   isEngineError,
   type EngineError,
+  type HostCondition,
   type HostResource,
 } from '@backstage-recovery/plugin-recovery-node';
 import { EngineStreamError } from './dockerStreams';
@@ -42,15 +43,17 @@ const EXHAUSTED: Array<[RegExp, HostResource]> = [
 ];
 
 /** What of its host an engine's answer says it ran out of, if anything. */
-const exhaustedIn = (said: string): HostResource | undefined =>
-  EXHAUSTED.find(([words]) => words.test(said))?.[1];
+function exhaustedIn(said: string): HostCondition | undefined {
+  const resource = EXHAUSTED.find(([words]) => words.test(said))?.[1];
+  return resource ? { kind: 'exhausted', resource } : undefined;
+}
 
 /** An engine's failure in words naming it, and whether the engine was reached at all. */
 interface Fault {
   unreachable: boolean;
   words: string;
-  /** What of its host the engine answered it ran out of. */
-  exhausted?: HostResource;
+  /** The state of its host the engine answered it failed on (what it ran out of). */
+  condition?: HostCondition;
 }
 
 /** The errors made here without a context (explainEngineError, answerWithin), with their fault. */
@@ -69,14 +72,14 @@ function faultOf(engineId: string, error: unknown): Fault | undefined {
     return {
       unreachable: error.statusCode === 503,
       words: error.message,
-      exhausted: exhaustedResource(error),
+      condition: hostCondition(error),
     };
   // Written into a progress stream (a `docker load` the engine's disk could not hold).
   if (error instanceof EngineStreamError)
     return {
       unreachable: false,
       words: `Docker engine '${engineId}' answered: ${error.message}`,
-      exhausted: exhaustedIn(error.message),
+      condition: exhaustedIn(error.message),
     };
   const e = error as {
     code?: unknown;
@@ -122,7 +125,7 @@ function faultOf(engineId: string, error: unknown): Fault | undefined {
     return {
       unreachable: false,
       words: `Docker engine '${engineId}' answered HTTP ${e.statusCode}${said ? `: ${said}` : ''}`,
-      exhausted: exhaustedIn(said),
+      condition: exhaustedIn(said),
     };
   }
   return undefined;
@@ -134,7 +137,7 @@ function bareError(engineId: string, fault: Fault): EngineError {
     fault.words,
     engineId,
     fault.unreachable ? 'unreachable' : 'answered',
-    fault.exhausted,
+    fault.condition,
   );
   bare.set(error, fault);
   return error;
@@ -185,7 +188,7 @@ export function engineFailure(
     `${context}: ${fault.words}`,
     engineId,
     fault.unreachable ? 'unreachable' : 'answered',
-    fault.exhausted,
+    fault.condition,
   );
 }
 

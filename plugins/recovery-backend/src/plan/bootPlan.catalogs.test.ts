@@ -467,7 +467,7 @@ describe('boot plans of catalogs as platform teams write them', () => {
       '2 m1: web | m2,m3',
     ]);
     expect(learned.plan!.analysis!.warnings).toEqual([
-      `Learned dependency ${c('api')} -> ${c('web')} (score 0.8) not followed: it closes the dependency cycle between services: ${c('api')} -> ${c('web')} -> ${c('api')}`,
+      `Learned dependency ${c('api')} -> ${c('web')} (score 0.80) not followed: it closes the dependency cycle between services: ${c('api')} -> ${c('web')} -> ${c('api')}`,
       `Learned machine wait ${m('m3')} -> ${m('m2')} not followed: it closes the dependency cycle between machines: ${m('m2')} -> ${m('m3')} -> ${m('m2')} ` +
         `(${c('api')} on ${m('m2')} needs ${c('db')}; ${m('m3')} waited for ${m('m2')} in its reboots)`,
     ]);
@@ -697,7 +697,7 @@ describe('boot plans of catalogs as platform teams write them', () => {
     expect(result.graph.problems).toEqual([]);
     expect(result.plan!.analysis!.warnings).toEqual([
       expect.stringContaining(
-        `Learned dependency ${c('a')} -> ${c('x')} (score 0.9) not followed: it closes`,
+        `Learned dependency ${c('a')} -> ${c('x')} (score 0.90) not followed: it closes`,
       ),
     ]);
   });

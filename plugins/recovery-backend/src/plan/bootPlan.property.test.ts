@@ -13,6 +13,7 @@ import type {
   InferredDependency,
   InferredMachineWait,
 } from '@backstage-recovery/plugin-recovery-common';
+import { formatScore } from '@backstage-recovery/plugin-recovery-common';
 import { CatalogGraphLoader } from './catalogGraph';
 import type { Inference } from './inference';
 import { PlanService, type PlannedRecovery } from '../service/PlanService';
@@ -890,7 +891,7 @@ describe('boot plans of random catalogs', () => {
       const notFollowed = (x: InferredDependency) =>
         warnings.some(w =>
           w.startsWith(
-            `Learned dependency ${x.service} -> ${x.dependsOn} (score ${x.score}) not followed`,
+            `Learned dependency ${x.service} -> ${x.dependsOn} (score ${formatScore(x.score)}) not followed`,
           ),
         );
       const withFollowed = model(
@@ -921,7 +922,7 @@ describe('boot plans of random catalogs', () => {
           );
         if (said && !isFollowed) dropped++;
         // Not followed for a cycle of services only where, with what the plan follows, it would close one.
-        const closes = `Learned dependency ${d.service} -> ${d.dependsOn} (score ${d.score}) not followed: it closes`;
+        const closes = `Learned dependency ${d.service} -> ${d.dependsOn} (score ${formatScore(d.score)}) not followed: it closes`;
         if (
           !isDeclared &&
           !isFollowed &&

@@ -22,7 +22,10 @@ import {
   entityRole,
   MACHINE_RESOURCE_TYPE,
 } from '@backstage-recovery/plugin-recovery-common';
-import type { RecoveryGraph } from '@backstage-recovery/plugin-recovery-node';
+import {
+  listAllEntities,
+  type RecoveryGraph,
+} from '@backstage-recovery/plugin-recovery-node';
 import { CatalogWalk, type Reference } from './catalogWalk';
 import { readMachine, readObjectives, relationTargets } from './entityMapping';
 
@@ -309,22 +312,16 @@ export class CatalogGraphLoader {
     );
   }
 
-  /**
-   * Every entity that matches, a page at a time (streamEntities follows the catalog's cursor): a
-   * catalog may hold tens of thousands of entities, which one unpaged list makes slow and heavy.
-   */
-  private async list(
+  /** Every entity that matches, a page of `pageSize` at a time (listAllEntities). */
+  private list(
     request: Pick<StreamEntitiesRequest, 'filter' | 'fields'>,
     credentials: BackstageCredentials,
   ): Promise<Entity[]> {
-    const items: Entity[] = [];
-    // No count: nothing here shows it, and the catalog would count every match for it.
-    for await (const page of this.catalog.streamEntities(
-      { ...request, pageSize: this.pageSize, totalItems: 'exclude' },
-      { credentials },
-    ))
-      items.push(...page);
-    return items;
+    return listAllEntities(
+      this.catalog,
+      { ...request, pageSize: this.pageSize },
+      credentials,
+    );
   }
 
   /**

@@ -4,6 +4,7 @@ import {
   describeLearned,
   Inference,
   learnedWaitsOf,
+  lowConfidenceWarning,
 } from './inference';
 import type { RecoveryGraph } from '@backstage-recovery/plugin-recovery-node';
 
@@ -187,7 +188,37 @@ describe('learned evidence in the plan', () => {
     ]);
     // A plan kept before the evidence was: the score alone.
     expect(describeLearned(plan.inferred![1])).toBe(
-      'component:default/api → component:default/cache (score 0.8)',
+      'component:default/api → component:default/cache (score 0.80)',
+    );
+  });
+
+  it("names a learned dependency's score to two decimals, as the card does, not as the analysis keeps it", () => {
+    expect(
+      describeLearned({ service: web, dependsOn: db, score: 0.8237 }),
+    ).toBe('component:default/web → component:default/db (score 0.82)');
+  });
+
+  it('warns of learned dependencies of low confidence in one wording, by how many there are', () => {
+    const d = (confidence: 'high' | 'low', service = web) => ({
+      service,
+      dependsOn: db,
+      score: 0.9,
+      samples: confidence === 'low' ? 2 : 12,
+      confidence,
+    });
+    expect(
+      lowConfidenceWarning([
+        d('high'),
+        { ...d('high'), confidence: undefined },
+      ]),
+    ).toBeUndefined();
+    expect(lowConfidenceWarning([d('high'), d('low')])).toBe(
+      'a learned dependency of low confidence (seen in fewer boots than the analysis trusts) may be wrong; declare it in spec.dependsOn if it is real, or let more boots confirm or drop it',
+    );
+    expect(
+      lowConfidenceWarning([d('low'), d('low', 'component:default/api')]),
+    ).toBe(
+      '2 learned dependencies of low confidence (seen in fewer boots than the analysis trusts) may be wrong; declare those that are real in spec.dependsOn, or let more boots confirm or drop them',
     );
   });
 });

@@ -4,7 +4,10 @@ import type {
   InferredDependency,
   InferredMachineWait,
 } from '@backstage-recovery/plugin-recovery-common';
-import { machinesAwaited } from '@backstage-recovery/plugin-recovery-common';
+import {
+  formatScore,
+  machinesAwaited,
+} from '@backstage-recovery/plugin-recovery-common';
 import {
   byName,
   counted,
@@ -184,11 +187,26 @@ export function learnedWaitsOf(plan: BootPlan): LearnedWaits[] {
 /** A learned dependency and its evidence, as a run's timeline and readiness name it. */
 export function describeLearned(d: InferredDependency): string {
   const evidence = [
-    `score ${d.score}`,
+    `score ${formatScore(d.score)}`,
     ...(d.samples !== undefined ? [counted(d.samples, 'boot')] : []),
     ...(d.confidence === 'low' ? ['low confidence'] : []),
   ];
   return `${d.service} → ${d.dependsOn} (${evidence.join(', ')})`;
+}
+
+/**
+ * The warning a run's timeline and readiness give where a plan waits on learned dependencies of
+ * low confidence: seen in fewer boots than the analysis trusts, such a wait may be wrong (the order
+ * of a boot or two by chance, or reversed). Undefined where none of `dependencies` is of low
+ * confidence.
+ */
+export function lowConfidenceWarning(
+  dependencies: InferredDependency[],
+): string | undefined {
+  const low = dependencies.filter(d => d.confidence === 'low');
+  if (low.length === 0) return undefined;
+  const one = low.length === 1;
+  return `${one ? 'a learned dependency' : `${low.length} learned dependencies`} of low confidence (seen in fewer boots than the analysis trusts) may be wrong; declare ${one ? 'it in spec.dependsOn if it is real' : 'those that are real in spec.dependsOn'}, or let more boots confirm or drop ${one ? 'it' : 'them'}`;
 }
 
 /**

@@ -8,6 +8,7 @@ import type {
 } from '@backstage-recovery/plugin-recovery-common';
 import {
   describeMachineState,
+  formatMeasured,
   formatSeconds,
   formatSecondsAgainst,
   machineNotServing,
@@ -19,7 +20,11 @@ import {
 } from '@backstage-recovery/plugin-recovery-node';
 import type { StoredCapture } from '../database/CaptureStore';
 import type { RunStore } from '../database/RunStore';
-import { describeLearned, learnedWaitsOf } from '../plan/inference';
+import {
+  describeLearned,
+  learnedWaitsOf,
+  lowConfidenceWarning,
+} from '../plan/inference';
 import { RunSuperseded } from './errors';
 import {
   assertMachineTransition,
@@ -179,7 +184,6 @@ export class RunRecorder {
     const asPlanned = (w: string[][]) => JSON.stringify(w);
     if (asPlanned(waves) !== asPlanned(plan.waves)) return;
     for (const { wave, dependencies, machineWaits } of learnedWaitsOf(plan)) {
-      const low = dependencies.filter(d => d.confidence === 'low');
       const waits = [
         ...(dependencies.length > 0
           ? [
@@ -192,16 +196,11 @@ export class RunRecorder {
             ]
           : []),
       ];
-      const doubt =
-        low.length === 0
-          ? ''
-          : low.length === 1
-            ? ': a dependency of low confidence (seen in fewer boots than the analysis trusts) may be wrong; declare it in spec.dependsOn if it is real'
-            : `: ${low.length} dependencies of low confidence (seen in fewer boots than the analysis trusts) may be wrong; declare those that are real in spec.dependsOn`;
+      const doubt = lowConfidenceWarning(dependencies);
       await this.step(
-        `Wave ${wave + 1} waits on ${waits.join(' and on ')}${doubt}`,
+        `Wave ${wave + 1} waits on ${waits.join(' and on ')}${doubt ? `: ${doubt}` : ''}`,
         undefined,
-        low.length > 0 ? 'warning' : 'info',
+        doubt ? 'warning' : 'info',
       );
     }
   }
@@ -226,10 +225,10 @@ export class RunRecorder {
     }));
     const chain = criticalPath({ waves, edges }, durations);
     const byWaves = criticalPath({ waves }, durations);
-    const s = (x: number) => `${Number(x.toFixed(2))} s`;
+    // To the millisecond, as the run's RTO is written: the chain adds up to it.
     await this.step(
-      `Critical path: ${chain.path.map(m => `${m} (${s(durations[m])})`).join(' → ')}: ${s(chain.duration)}, each machine from its restore to ready, ` +
-        `the least its boot order allows; wave after wave (each waiting for its slowest machine) the machines took ${s(byWaves.duration)}`,
+      `Critical path: ${chain.path.map(m => `${m} (${formatMeasured(durations[m])})`).join(' → ')}: ${formatMeasured(chain.duration)}, each machine from its restore to ready, ` +
+        `the least its boot order allows; wave after wave (each waiting for its slowest machine) the machines took ${formatMeasured(byWaves.duration)}`,
     );
   }
 

@@ -23,7 +23,10 @@ import type {
   ProbeSpec,
   RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
-import { failedMachine } from '@backstage-recovery/plugin-recovery-common';
+import {
+  failedMachine,
+  formatMeasured,
+} from '@backstage-recovery/plugin-recovery-common';
 import express from 'express';
 import request from 'supertest';
 import { CaptureStore } from '../database/CaptureStore';
@@ -34,6 +37,7 @@ import type { CatalogGraphLoader } from '../plan/catalogGraph';
 import type { Inference } from '../plan/inference';
 import { InferenceSource, PlanService } from '../service/PlanService';
 import { ProviderRegistry } from '../service/ProviderRegistry';
+import { PROBE_PROGRESS_LINES } from './boot';
 import { HypervisorHostBusyError, RunConflictError } from './errors';
 import { RunService, RunServiceOptions } from './RunService';
 import { FakeHost } from '../testing/FakeHost';
@@ -309,7 +313,8 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         (Date.parse(m.readyAt!) - Date.parse(m.restoreStartedAt!)) / 1000,
       ]),
     );
-    const s = (x: number) => `${Number(x.toFixed(2))} s`;
+    // To the millisecond, as the run's RTO is written.
+    const s = formatMeasured;
     const chain = took[cache] + took['resource:default/web-01'];
     const byWaves =
       Math.max(took[cache], took['resource:default/infra-01']) +
@@ -491,7 +496,10 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       'Error processing tar file(exit status 1): write /3f5a/layer.tar: no space left on device';
     host.restoreMachine = async (lab, capture) => {
       if (capture.machineRef === 'resource:default/data-01')
-        throw engineError(full, 'fake', 'answered', 'disk');
+        throw engineError(full, 'fake', 'answered', {
+          kind: 'exhausted',
+          resource: 'disk',
+        });
       return restore(lab, capture);
     };
     const runs = service(host);
@@ -1367,7 +1375,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
       ],
       [
         'warning',
-        'Wave 3 waits on learned dependency: component:default/web → component:default/database (score 0.82, 1 boot, low confidence): a dependency of low confidence (seen in fewer boots than the analysis trusts) may be wrong; declare it in spec.dependsOn if it is real',
+        'Wave 3 waits on learned dependency: component:default/web → component:default/database (score 0.82, 1 boot, low confidence): a learned dependency of low confidence (seen in fewer boots than the analysis trusts) may be wrong; declare it in spec.dependsOn if it is real, or let more boots confirm or drop it',
       ],
     ]);
   });
@@ -2450,6 +2458,45 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         said(4, 'HTTP 503'),
         said(6, 'HTTP 503'),
       ]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("lists a machine's probe answers up to a cap, the last saying that further attempts go unlisted", async () => {
+    const host = new FakeHost({});
+    const probe = host.probe.bind(host);
+    // Every attempt on data-01 a new answer 6 s after the last, each one said, until it passes.
+    const failing = PROBE_PROGRESS_LINES + 5;
+    let attempt = 0;
+    host.probe = async (lab, machine, spec) => {
+      if (machine.machineRef !== 'resource:default/data-01')
+        return probe(lab, machine, spec);
+      attempt++;
+      if (attempt > failing) return { ok: true, message: 'connected' };
+      vi.setSystemTime(Date.now() + 6_000);
+      return { ok: false, message: `HTTP 503 (answer ${attempt})` };
+    };
+    // The clock moves only as the probe says (sleeps stay real).
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const run = await testRunOfWeb(
+        service(host, { machineReadyTimeoutMs: 10 * 60_000 }),
+      );
+      expect([run.status, run.error]).toEqual(['succeeded', undefined]);
+      const said = run.steps
+        .filter(s => s.message.includes('not passing yet'))
+        .map(s => s.message);
+      const line = (n: number) =>
+        `probe tcp:1 of component:default/database not passing yet (attempt ${n}): HTTP 503 (answer ${n})`;
+      expect(said).toEqual([
+        ...Array.from({ length: PROBE_PROGRESS_LINES - 1 }, (_, i) =>
+          line(i + 1),
+        ),
+        `${line(PROBE_PROGRESS_LINES)}; further attempts are not listed until it passes or times out`,
+      ]);
+      // Attempts past the cap were made all the same, unlisted.
+      expect(attempt).toBeGreaterThan(failing);
     } finally {
       vi.useRealTimers();
     }

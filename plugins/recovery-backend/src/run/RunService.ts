@@ -43,7 +43,7 @@ import {
   isHostUnreachable,
   messageOf,
   MissingDependenciesError,
-  DependencyCycleError,
+  noPlanError,
   RunSuperseded,
   runFailure,
 } from './errors';
@@ -234,17 +234,11 @@ export class RunService {
       );
     }
     // Kept with the run as the plugin sees it: each reader gets its warnings filtered (runSeenBy).
-    const { graph, plan, planError, names, cycle, droppedForCycles } =
-      await this.plans.plan(request.entityRef, undefined, {
-        acceptCycles: request.acceptCycles,
-      });
-    if (!plan && cycle)
-      throw new DependencyCycleError(
-        planError!,
-        cycle.error.message,
-        cycle.wouldDrop,
-      );
-    if (!plan) throw new InputError(planError);
+    const planned = await this.plans.plan(request.entityRef, undefined, {
+      acceptCycles: request.acceptCycles,
+    });
+    const { graph, plan, names, droppedForCycles } = planned;
+    if (!plan) throw noPlanError(planned);
     // Refused first: told what is missing, a caller without the grant would only be refused again
     // when accepting it.
     await request.authorizePlan?.(plan);

@@ -127,11 +127,17 @@ describe.each(databases.eachSupportedId())(
       const plan = await request(server)
         .get('/api/recovery/plan/component/default/web')
         .set('authorization', USER);
-      // The catalog's state, not a bad request.
+      contract.check(
+        { method: 'get', url: '/plan/component/default/web' },
+        plan,
+      );
+      // The catalog's state, not a bad request: refused as a start is, with the cycle's parts.
       expect(plan.status).toBe(409);
       expect(plan.body.error).toMatchObject({
-        name: 'ConflictError',
+        name: DEPENDENCY_CYCLE_ERROR_NAME,
         message: `${CYCLE}. ${OVERRIDE}`,
+        cycle: CYCLE,
+        wouldDrop: [{ from: WALK, waitsFor: DNS }],
       });
 
       const readiness = await request(server)
@@ -157,7 +163,7 @@ describe.each(databases.eachSupportedId())(
 
     it('refuses a failover without acceptCycles, naming the cycle and how to go ahead', async () => {
       const refused = await start({});
-      expect(refused.status).toBe(400);
+      expect(refused.status).toBe(409);
       expect(refused.body.error).toMatchObject({
         name: DEPENDENCY_CYCLE_ERROR_NAME,
         message: `${CYCLE}. ${OVERRIDE}`,

@@ -17,14 +17,14 @@ import type {
   RestorableCapture,
 } from '@backstage-recovery/plugin-recovery-node';
 import {
-  exhaustedResource,
+  hostCondition,
   isCaptureDamaged,
 } from '@backstage-recovery/plugin-recovery-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StoredCapture } from '../database/CaptureStore';
 import { withDeadline } from './deadline';
 import {
-  hostExhausted,
+  hostConditionFailure,
   hostUnreachable,
   isHostUnreachable,
   MachineFailure,
@@ -38,6 +38,11 @@ import type { RunServiceOptions } from './RunService';
 const PROBE_PROGRESS_MS = 5_000;
 /** How long before it says an unchanged answer again, with the attempts it took. */
 const PROBE_STILL_MS = 60_000;
+/**
+ * How many such lines a machine's verification says at most: many slow machines would otherwise
+ * grow a run's timeline by a line a minute each until their timeouts. The last one says so.
+ */
+export const PROBE_PROGRESS_LINES = 10;
 
 /** A stored capture as the host restores it. */
 export const restorable = (capture: StoredCapture): RestorableCapture => ({
@@ -76,8 +81,14 @@ export interface BootingRun {
  */
 export class LabBoot {
   private readonly booted = new Map<string, MachineHandle>();
-  /** Per machine, the last probe answer its verification said, and when (probeProgress). */
-  private readonly probing = new Map<string, { answer: string; at: number }>();
+  /**
+   * Per machine, the last probe answer its verification said, when, and how many lines it said
+   * (probeProgress).
+   */
+  private readonly probing = new Map<
+    string,
+    { answer: string; at: number; lines: number }
+  >();
 
   constructor(
     private readonly run: BootingRun,
@@ -230,10 +241,11 @@ export class LabBoot {
     // one seen while the run was still ours is real.
     if (!(await this.run.stillDriven()))
       return new RunSuperseded(`Run ${recorder.runId} was claimed elsewhere`);
-    // The host ran out of disk (an image it could not hold) or memory: the run failed at the host
-    // too, not at this machine, which a host with room, or a smaller plan's run, would boot.
-    const exhausted = exhaustedResource(error);
-    if (exhausted) {
+    // The host ran out of disk (an image it could not hold) or memory, or something of it holds a
+    // port the machine publishes: the run failed at the host too, not at this machine, which a host
+    // with room or the port free, or a smaller plan's run, would boot.
+    const condition = hostCondition(error);
+    if (condition) {
       const doing = doingTo(machineRef, recorder, afterReady);
       await recorder.machine(
         machineRef,
@@ -241,7 +253,7 @@ export class LabBoot {
         { finishedAt: now(), message: messageOf(error) },
         afterReady,
       );
-      return hostExhausted(host, exhausted, doing, error);
+      return hostConditionFailure(host, condition, machineRef, doing, error);
     }
     // The host stopped answering (its engine went away): the run failed at the host, not at this
     // machine, which readiness and owners' notices would otherwise blame.
@@ -408,7 +420,8 @@ export class LabBoot {
    * Says in the timeline what a machine's probe answers while it does not pass yet, so a watcher
    * (`recovery watch`, the portal) sees what the machine waits on, not only that it verifies: a step
    * as the answer changes, at most one a machine every PROBE_PROGRESS_MS, and the same answer again
-   * once PROBE_STILL_MS have passed. The timeline is append-only: each such step is a new line.
+   * once PROBE_STILL_MS have passed. The timeline is append-only: each such step is a new line, so a
+   * machine says PROBE_PROGRESS_LINES at most, the last saying that further attempts go unlisted.
    */
   private async probeProgress(
     machineRef: string,
@@ -418,14 +431,22 @@ export class LabBoot {
   ): Promise<void> {
     const answer = `probe ${probe} not passing yet: ${message}`;
     const last = this.probing.get(machineRef);
+    const lines = last?.lines ?? 0;
     const since = last ? Date.now() - last.at : Infinity;
-    if (since < (last?.answer === answer ? PROBE_STILL_MS : PROBE_PROGRESS_MS))
+    if (
+      lines >= PROBE_PROGRESS_LINES ||
+      since < (last?.answer === answer ? PROBE_STILL_MS : PROBE_PROGRESS_MS)
+    )
       return;
-    this.probing.set(machineRef, { answer, at: Date.now() });
+    this.probing.set(machineRef, { answer, at: Date.now(), lines: lines + 1 });
+    const unlisted =
+      lines + 1 === PROBE_PROGRESS_LINES
+        ? '; further attempts are not listed until it passes or times out'
+        : '';
     // Only what a watcher sees: a write that fails does not fail the machine.
     await this.run.recorder
       .step(
-        `probe ${probe} not passing yet (attempt ${attempt}): ${message}`,
+        `probe ${probe} not passing yet (attempt ${attempt}): ${message}${unlisted}`,
         machineRef,
       )
       .catch(error =>

@@ -1,4 +1,8 @@
-import { CustomErrorBase, ServiceUnavailableError } from '@backstage/errors';
+import {
+  ConflictError,
+  CustomErrorBase,
+  ServiceUnavailableError,
+} from '@backstage/errors';
 import type { RunMode } from '@backstage-recovery/plugin-recovery-common';
 import {
   earliestRecoveryPoint,
@@ -13,10 +17,11 @@ import {
   INTERRUPTED_PREFIX,
 } from '@backstage-recovery/plugin-recovery-common';
 import {
-  type HostResource,
+  type HostCondition,
   type HypervisorHost,
   messageOf,
 } from '@backstage-recovery/plugin-recovery-node';
+import type { PlannedRecovery } from '../service/PlanService';
 
 /** Why a machine failed, with the probe that failed it if one did. */
 export class MachineFailure extends Error {
@@ -55,24 +60,36 @@ export function hostUnreachable(
 }
 
 /**
- * The run failed because its hypervisor host ran out of something (its disk, its memory) while it
- * restored or booted a machine: the host's failure, not the machine's, which a host with room would
- * have booted. Its message says so first, then the host's own words.
+ * The run failed on its hypervisor host's condition (hostCondition) while it restored or booted a
+ * machine: the host ran out of something (its disk, its memory), or something of the host holds a
+ * port the machine publishes. The host's failure, not the machine's, which a host with room, or the
+ * port free, would have booted; its message says so first, then the host's own words.
  */
-export class HostExhausted extends Error {}
+export class HostConditionFailure extends Error {}
 
 /**
- * The run's failure at a host that ran out of `resource` (exhaustedResource) while `doing` something
- * to a machine (`restoring resource:default/db-01`), with `cause`, the host's own words.
+ * The run's failure at a host in `condition` while `doing` something to `machineRef` (`restoring
+ * resource:default/db-01`), with `cause`, the host's own words: what ran out, or which port of the
+ * host the machine wanted, as production published it, and how to free it.
  */
-export function hostExhausted(
+export function hostConditionFailure(
   host: Pick<HypervisorHost, 'id'>,
-  resource: HostResource,
+  condition: HostCondition,
+  machineRef: string,
   doing: string,
   cause: unknown,
-): HostExhausted {
-  return new HostExhausted(
-    `hypervisor host ${host.id} ran out of ${resource} while ${doing}: ${messageOf(cause)}`,
+): HostConditionFailure {
+  if (condition.kind === 'exhausted')
+    return new HostConditionFailure(
+      `hypervisor host ${host.id} ran out of ${condition.resource} while ${doing}: ${messageOf(cause)}`,
+    );
+  const port =
+    condition.hostPort === undefined
+      ? 'a host port'
+      : `host port ${condition.hostPort}`;
+  return new HostConditionFailure(
+    `hypervisor host ${host.id} has ${port}, which ${machineRef} publishes as production did, held by something else: ${messageOf(cause)}. ` +
+      'Free the port there, or fail over onto another hypervisor host',
   );
 }
 
@@ -163,13 +180,13 @@ export class MissingDependenciesError extends RunConflictError {
 }
 
 /**
- * The catalog declares a dependency cycle among what the plan boots: refused, as without a plan,
- * unless the caller accepts breaking it (acceptCycles). A 400 as every plan that cannot be made;
- * `cycle` and `wouldDrop` ride in the body for clients to offer that.
+ * The catalog declares a dependency cycle among what the plan boots: no plan (GET /plan), and a
+ * run refused unless the caller accepts breaking it (acceptCycles). A 409: the catalog's state
+ * conflicts, the request is fine. `cycle` and `wouldDrop` ride in the body for clients to offer that.
  */
 export class DependencyCycleError extends CustomErrorBase {
   name = DEPENDENCY_CYCLE_ERROR_NAME;
-  readonly statusCode = 400;
+  readonly statusCode = 409;
   readonly cycle: string;
   readonly wouldDrop: Array<{ from: string; waitsFor: string }>;
 
@@ -187,6 +204,24 @@ export class DependencyCycleError extends CustomErrorBase {
       waitsFor,
     }));
   }
+}
+
+/**
+ * Why `planned` has no plan, as GET /plan and POST /runs both refuse it: a DependencyCycleError
+ * where a cycle the catalog declares stops it (the only way PlanService makes none), else a
+ * conflict in its own words.
+ */
+export function noPlanError(
+  planned: Pick<PlannedRecovery, 'planError' | 'cycle'>,
+): Error {
+  const { planError, cycle } = planned;
+  return cycle
+    ? new DependencyCycleError(
+        planError ?? cycle.error.message,
+        cycle.error.message,
+        cycle.wouldDrop,
+      )
+    : new ConflictError(planError);
 }
 
 /**

@@ -12,6 +12,7 @@ import type {
 } from '@backstage-recovery/plugin-recovery-node';
 import {
   describePortBinding,
+  engineError,
   failoverPorts,
 } from '@backstage-recovery/plugin-recovery-node';
 import { CaptureStore } from '../database/CaptureStore';
@@ -114,6 +115,9 @@ class PublishingHost extends FakeHost {
   }
 }
 
+/** `text` matched as it is in a RegExp. */
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
 
 describe.each(databases.eachSupportedId())(
@@ -122,10 +126,14 @@ describe.each(databases.eachSupportedId())(
     let captureStore: CaptureStore;
     let runStore: RunStore;
 
-    /** Captures web-01 publishing `web` in production, infra-01 `infra`. */
+    /**
+     * Captures web-01 publishing `web` in production, infra-01 `infra`; `adapted`: a machine's
+     * capture's adaptations.
+     */
     async function captured(
       web: PortBinding[],
       infra: PortBinding[] = [],
+      adapted: Partial<Record<'web-01' | 'infra-01', string[]>> = {},
     ): Promise<void> {
       const knex = await databases.init(databaseId);
       await migrate(knex);
@@ -138,6 +146,7 @@ describe.each(databases.eachSupportedId())(
         const capture = storedCapture(name);
         await captureStore.insertCapture({
           ...capture,
+          adaptations: adapted[name] ?? capture.adaptations,
           runtime: {
             ...capture.runtime,
             ...(portBindings.length > 0 ? { portBindings } : {}),
@@ -255,6 +264,99 @@ describe.each(databases.eachSupportedId())(
           'Publish another port for one of them in production and capture it again, or fail them over onto different hypervisor hosts; nothing of it is on fake',
       );
       expect(host.labels.size).toBe(0);
+    });
+
+    it("fails a failover at the host, naming no machine, where something of the host holds a port as the machine starts: the host's state, not the machine's", async () => {
+      await captured([{ containerPort: '80/tcp', hostPort: 8080 }]);
+      // Free when the pre-flight looked (a process of the host only the engine sees as it binds).
+      const host = new PublishingHost(async () => []);
+      const start = host.startMachine.bind(host);
+      const refused = `starting ${WEB_01} in the lab of run r failed: Docker engine 'fake' answered HTTP 500: driver failed programming external connectivity on endpoint rr-web-01: Bind for 0.0.0.0:8080 failed: port is already allocated`;
+      host.startMachine = async machine => {
+        if (machine.machineRef === WEB_01)
+          throw engineError(refused, 'fake', 'answered', {
+            kind: 'port-held',
+            hostPort: 8080,
+          });
+        return start(machine);
+      };
+      const failover = await run(host, 'failover');
+      expect(failover.status).toBe('failed');
+      // Host, port and the machine that wanted it, and no machineRef: readiness and owners'
+      // notices blame no machine for it, as where the pre-flight found the port held.
+      expect(failover.error?.machineRef).toBeUndefined();
+      expect(failover.error?.message).toMatch(
+        new RegExp(
+          `^hypervisor host fake has host port 8080, which ${WEB_01} publishes as production did, held by something else: ${escape(refused)}\\. Free the port there, or fail over onto another hypervisor host; kept `,
+        ),
+      );
+      expect(failover.machines.map(m => [m.machineRef, m.phase])).toEqual([
+        [INFRA_01, 'ready'],
+        [WEB_01, 'failed'],
+      ]);
+      // The machine's own record says the engine's words; no step says the machine failed.
+      expect(failover.machines[1].message).toBe(refused);
+      expect(
+        failover.steps.filter(s => s.message.startsWith(`${WEB_01} failed`)),
+      ).toEqual([]);
+    });
+
+    it('finds a port free beside one bound on the other address family alone: Docker binds [::] IPv6-only, 0.0.0.0 IPv4-only', async () => {
+      await captured([
+        { containerPort: '80/tcp', hostPort: 8080, hostIp: '127.0.0.1' },
+        { containerPort: '443/tcp', hostPort: 8443, hostIp: '::1' },
+      ]);
+      const host = new PublishingHost(async () => [
+        {
+          hostPort: 8080,
+          protocol: 'tcp',
+          hostIp: '::',
+          holder: 'container web-prod-v6',
+        },
+        {
+          hostPort: 8443,
+          protocol: 'tcp',
+          hostIp: '0.0.0.0',
+          holder: 'container web-prod-v4',
+        },
+      ]);
+      const failover = await run(host, 'failover');
+      expect(failover.status).toBe('succeeded');
+      expect(said(failover)[0]).toEqual([
+        'info',
+        undefined,
+        `Host ports this failover publishes are free on fake: 127.0.0.1:8080 -> 80/tcp (${WEB_01}), [::1]:8443 -> 443/tcp (${WEB_01})`,
+      ]);
+    });
+
+    it('warns, naming them, of machines whose captures predate the recording of host ports: it publishes none of theirs', async () => {
+      await captured([], [], {
+        // As captures said before they recorded production's host ports.
+        'web-01': [
+          'host port binding 8080 -> 80/tcp dropped (reach the port on the lab network)',
+          'host port binding 127.0.0.1:8443 -> 443/tcp dropped (reach the port on the lab network)',
+          'bind mount of host path /srv at /srv dropped',
+        ],
+        'infra-01': ['bind mount of host path /etc at /etc dropped'],
+      });
+      const host = new PublishingHost(async () => []);
+      const failover = await run(host, 'failover');
+      expect(failover.status).toBe('succeeded');
+      expect(said(failover)).toEqual([
+        [
+          'warning',
+          undefined,
+          `Host ports production published for ${WEB_01} (8080 -> 80/tcp, 127.0.0.1:8443 -> 443/tcp) are not published: its capture predates the recording of host ports. ` +
+            "Capture it again for a failover to publish production's ports",
+        ],
+        [
+          'info',
+          WEB_01,
+          'Adapted at capture: host port binding 8080 -> 80/tcp dropped (reach the port on the lab network); host port binding 127.0.0.1:8443 -> 443/tcp dropped (reach the port on the lab network); bind mount of host path /srv at /srv dropped',
+        ],
+      ]);
+      // Nothing else to publish, so nothing to ask the host.
+      expect(host.asked).toBe(0);
     });
 
     it('goes on, warning, where the host cannot list its ports or the look fails; fails at the host where it cannot be reached', async () => {

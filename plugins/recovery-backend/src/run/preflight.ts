@@ -146,8 +146,10 @@ export async function checkRoom(
  * says which), so each must be free on the host. The rule: a port another container of the host's
  * engine publishes, or that two of the run's machines both published in production, refuses the
  * run now, naming the machine, the port and what holds it. A port held by anything else (a process
- * of the host) only the engine sees, when it starts the machine: that start fails, naming them. A
- * host that cannot list its ports, or a look that fails, holds up no run: the timeline says so.
+ * of the host) only the engine sees, when it starts the machine: that start fails the run at the
+ * host, naming the port and the machine. A host that cannot list its ports, or a look that fails,
+ * holds up no run: the timeline says so, as it says of machines whose captures predate the
+ * recording of host ports (their production ports are not published).
  */
 export async function checkHostPorts(
   recorder: RunRecorder,
@@ -157,6 +159,16 @@ export async function checkHostPorts(
   stepTimeoutMs: number,
   signal: AbortSignal,
 ): Promise<void> {
+  const unrecorded = unrecordedPorts(captures);
+  if (unrecorded.length > 0) {
+    const one = unrecorded.length === 1;
+    await recorder.step(
+      `Host ports production published for ${unrecorded.join(', ')} are not published: ${one ? 'its capture predates' : 'their captures predate'} the recording of host ports. ` +
+        `Capture ${one ? 'it' : 'them'} again for a failover to publish production's ports`,
+      undefined,
+      'warning',
+    );
+  }
   const wanted = captures.flatMap(c =>
     failoverPorts(c.runtime.portBindings).publish.map(port => ({
       machineRef: c.machineRef,
@@ -227,6 +239,27 @@ export async function checkHostPorts(
   await recorder.step(
     `Host ports this failover publishes are free on ${host.id}: ${listed}`,
   );
+}
+
+/**
+ * The machines whose captures predate the recording of host ports (no portBindings, while their
+ * adaptations say a host port binding was dropped, as captures said before), each with the ports
+ * those say: `resource:default/web-01 (8080 -> 80/tcp)`.
+ */
+function unrecordedPorts(captures: StoredCapture[]): string[] {
+  return captures.flatMap(c => {
+    if (c.runtime.portBindings) return [];
+    const said = c.adaptations.filter(
+      a => /host port binding/i.test(a) && /dropped/i.test(a),
+    );
+    if (said.length === 0) return [];
+    const ports = said.flatMap(
+      a => /^host port binding (.+?) dropped/i.exec(a)?.[1] ?? [],
+    );
+    return [
+      `${c.machineRef}${ports.length > 0 ? ` (${ports.join(', ')})` : ''}`,
+    ];
+  });
 }
 
 /** Where a capture found damaged is marked, and what a run restores instead. */

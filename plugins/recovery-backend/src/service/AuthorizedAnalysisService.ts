@@ -49,8 +49,8 @@ export class AuthorizedAnalysisService {
    * hides from the caller.
    */
   asSeenBy(
-    analysis: SystemAnalysis,
     credentials: BackstageCredentials,
+    analysis: SystemAnalysis,
   ): Promise<SystemAnalysis> {
     return this.analyses.asSeenBy(analysis, credentials);
   }

@@ -92,7 +92,7 @@ describe('PlanService.plan', () => {
       { service: c('e'), dependsOn: c('a'), score: 0.6 },
     ]);
     expect(result.plan!.analysis!.warnings).toEqual([
-      `Learned dependency ${c('a')} -> ${c('l')} (score 0.9) not followed: it closes the dependency cycle between machines: ${m('m1')} -> ${m('m2')} -> ${m('m1')} (${c('a')} on ${m('m1')} needs ${c('l')}; ${c('d')} on ${m('m2')} needs ${c('e')})`,
+      `Learned dependency ${c('a')} -> ${c('l')} (score 0.90) not followed: it closes the dependency cycle between machines: ${m('m1')} -> ${m('m2')} -> ${m('m1')} (${c('a')} on ${m('m1')} needs ${c('l')}; ${c('d')} on ${m('m2')} needs ${c('e')})`,
     ]);
   });
 
@@ -140,7 +140,7 @@ describe('PlanService.plan', () => {
     ]);
     expect(result.plan!.analysis!.warnings).toEqual([
       expect.stringContaining(
-        `Learned dependency ${c('b')} -> ${c('e')} (score 0.9) not followed`,
+        `Learned dependency ${c('b')} -> ${c('e')} (score 0.90) not followed`,
       ),
     ]);
   });
@@ -212,7 +212,7 @@ describe('PlanService.plan', () => {
       { service: c('db'), dependsOn: c('api'), score: 0.95 },
     ]);
     expect(result.plan!.analysis!.warnings).toEqual([
-      `Learned dependency ${c('api')} -> ${c('web')} (score 0.8) not followed: it closes the dependency cycle between services: ${c('api')} -> ${c('web')} -> ${c('db')} -> ${c('api')}`,
+      `Learned dependency ${c('api')} -> ${c('web')} (score 0.80) not followed: it closes the dependency cycle between services: ${c('api')} -> ${c('web')} -> ${c('db')} -> ${c('api')}`,
     ]);
   });
 
@@ -247,7 +247,7 @@ describe('PlanService.plan', () => {
     expect(result.plan!.inferredMachineWaits).toEqual([wait]);
     expect(result.plan!.analysis!.warnings).toEqual([
       expect.stringContaining(
-        `Learned dependency ${c('b')} -> ${c('e')} (score 0.9) not followed`,
+        `Learned dependency ${c('b')} -> ${c('e')} (score 0.90) not followed`,
       ),
     ]);
   });

@@ -15,7 +15,10 @@ import {
   reachable,
   type RecoveryGraph,
 } from '@backstage-recovery/plugin-recovery-node';
-import { machinesAwaited } from '@backstage-recovery/plugin-recovery-common';
+import {
+  formatScore,
+  machinesAwaited,
+} from '@backstage-recovery/plugin-recovery-common';
 import type { BackstageCredentials } from '@backstage/backend-plugin-api';
 import type { Entity } from '@backstage/catalog-model';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
@@ -149,7 +152,7 @@ export class PlanService {
         : 'a dependency cycle';
       notFollowed.push({
         of: d.service,
-        warning: `Learned dependency ${d.service} -> ${d.dependsOn} (score ${d.score}) not followed: it closes ${why}`,
+        warning: `Learned dependency ${d.service} -> ${d.dependsOn} (score ${formatScore(d.score)}) not followed: it closes ${why}`,
       });
     }
     /** The graph as far as its plan takes it (narrowedToPlan), and whether that holds a ref. */
@@ -245,7 +248,7 @@ export class PlanService {
         );
         notFollowed.push({
           of: weakest.service,
-          warning: `Learned dependency ${weakest.service} -> ${weakest.dependsOn} (score ${weakest.score}) not followed: it closes the ${lowerFirst(error.description)}`,
+          warning: `Learned dependency ${weakest.service} -> ${weakest.dependsOn} (score ${formatScore(weakest.score)}) not followed: it closes the ${lowerFirst(error.description)}`,
         });
       }
     }

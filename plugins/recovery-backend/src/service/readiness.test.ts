@@ -282,7 +282,8 @@ describe('assessReadiness', () => {
     });
     expect(r.status).toBe('at-risk');
     expect(r.reasons).toEqual([
-      'The boot plan waits on a learned dependency of low confidence, seen in fewer boots than the analysis trusts: component:default/web → component:default/db (score 0.82, 1 boot, low confidence); declare it in spec.dependsOn if real, or let more boots confirm or drop it',
+      // In the words of a run's timeline (lowConfidenceWarning).
+      'The boot plan waits on component:default/web → component:default/db (score 0.82, 1 boot, low confidence): a learned dependency of low confidence (seen in fewer boots than the analysis trusts) may be wrong; declare it in spec.dependsOn if it is real, or let more boots confirm or drop it',
     ]);
   });
 
@@ -507,6 +508,21 @@ describe('assessReadiness', () => {
       'unknown',
       'ready',
     ]);
+  });
+
+  it('judges only a succeeded last run as a success: one that reached no result leaves it unknown', () => {
+    for (const status of ['interrupted', 'pending', 'running'] as const) {
+      const r = assessReadiness({
+        ...base,
+        lastRun: run(status, 120, 'Interrupted: the backend is shutting down'),
+      });
+      expect(r).toMatchObject({
+        status: 'unknown',
+        reasons: [
+          `Last test recovery reached no result (${status}): it tells nothing of whether the entity recovers`,
+        ],
+      });
+    }
   });
 
   it('puts problems that leave the plan whole (a probe, an objective) at risk; one that stops a recovery blocks', () => {

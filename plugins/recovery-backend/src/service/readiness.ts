@@ -11,7 +11,11 @@ import type {
   RunMachine,
 } from '@backstage-recovery/plugin-recovery-common';
 import { capturesKeptUnder } from '../run/errors';
-import { describeLearned, learnedWaitsOf } from '../plan/inference';
+import {
+  describeLearned,
+  learnedWaitsOf,
+  lowConfidenceWarning,
+} from '../plan/inference';
 import {
   ANNOTATION_CONTAINER,
   ANNOTATION_ENGINE,
@@ -303,10 +307,10 @@ function judgeLearnedWaits(input: ReadinessInput, findings: Findings): void {
       ),
     ),
   ];
-  if (low.length === 0) return;
-  const one = low.length === 1;
+  const warning = lowConfidenceWarning(low);
+  if (!warning) return;
   findings.risks.push(
-    `The boot plan waits on ${one ? 'a learned dependency' : `${low.length} learned dependencies`} of low confidence, seen in fewer boots than the analysis trusts: ${low.map(describeLearned).join(', ')}; declare ${one ? 'it' : 'those that are real'} in spec.dependsOn if real, or let more boots confirm or drop ${one ? 'it' : 'them'}`,
+    `The boot plan waits on ${low.map(describeLearned).join(', ')}: ${warning}`,
   );
 }
 
@@ -483,7 +487,7 @@ function judgePause(
 /**
  * What the last run that recovered the entity's plan says: failed, over the RTO, of machines
  * replaced since, or too old to vouch for it; without one, the run that recovered part of a plan
- * since outgrown, or none ever.
+ * since outgrown, or none ever. Only a succeeded run is judged as a success.
  */
 function judgeLastRun(
   input: ReadinessInput,
@@ -500,6 +504,14 @@ function judgeLastRun(
       blocking,
       run,
       `${lastRunFailed(run.mode)}${run.error?.message ?? 'unknown error'}`,
+    );
+  } else if (run.status !== 'succeeded') {
+    // The store hands over finished runs that count; one interrupted or under way reached no
+    // result, so it vouches for nothing (coversPlan takes it for no plan's run).
+    findings.aboutRun(
+      unknowns,
+      run,
+      `Last ${runKind(run)} reached no result (${run.status}): it tells nothing of whether the entity recovers`,
     );
   } else {
     if (run.rtoSeconds !== undefined && run.rtoSeconds > rtoSeconds) {

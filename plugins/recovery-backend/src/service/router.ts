@@ -3,7 +3,7 @@ import {
   BackstageCredentials,
   HttpAuthService,
 } from '@backstage/backend-plugin-api';
-import { ConflictError, InputError, NotFoundError } from '@backstage/errors';
+import { InputError, NotFoundError } from '@backstage/errors';
 import { recoveryEventsCreatePermission } from '@backstage-recovery/plugin-recovery-common';
 import {
   describeValue,
@@ -17,6 +17,7 @@ import Router from 'express-promise-router';
 import { EventStore } from '../database/EventStore';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import type { AuthorizedRunService } from '../run/AuthorizedRunService';
+import { noPlanError } from '../run/errors';
 import { requireSystem } from './AnalysisService';
 import {
   audit,
@@ -153,12 +154,14 @@ export async function createRouter(
 
   router.get('/plan/:kind/:namespace/:name', query(), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
-    const { plan, planError, graph, disagreements } = await plans.plan(
+    const planned = await plans.plan(
       await entityRefFromPath(req, credentials),
       credentials,
     );
-    // No plan is the catalog's state (a dependency cycle it declares), not the request's fault.
-    if (!plan) throw new ConflictError(planError);
+    const { plan, graph, disagreements } = planned;
+    // No plan is the catalog's state (a dependency cycle it declares), refused as POST /runs
+    // refuses it: a 409 DependencyCycleError with the cycle and what a run accepting it drops.
+    if (!plan) throw noPlanError(planned);
     res.json({ ...plan, problems: graph.problems, disagreements });
   });
 
@@ -353,7 +356,7 @@ export async function createRouter(
           entityRef: systemRef,
           analysisId: analysis.id,
         });
-        res.status(201).json(await analyses.asSeenBy(analysis, credentials));
+        res.status(201).json(await analyses.asSeenBy(credentials, analysis));
         return;
       }
       // The sweep: every system the caller may analyse.

@@ -18,6 +18,7 @@ import {
   BootPlan,
   DependencyDisagreements,
   describeMachineState,
+  formatScore,
   machineNotServing,
   EntityProblem,
   MachineCaptureStatus,
@@ -559,7 +560,7 @@ const LearnedEvidence = ({
   dependency: InferredDependency;
 }) => (
   <>
-    (score {d.score.toFixed(2)}
+    (score {formatScore(d.score)}
     {d.samples !== undefined
       ? `, ${formatCount(d.samples, 'boot', 'boots')}`
       : ''}

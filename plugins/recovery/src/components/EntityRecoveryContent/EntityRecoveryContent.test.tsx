@@ -54,6 +54,18 @@ describe('EntityRecoveryContent', () => {
     ).toHaveTextContent('measured RTO 4m 12s (objective 15m).');
   });
 
+  it("writes a run's RTO in the history as its details do, to the millisecond", async () => {
+    const api = fakeRecoveryApi({
+      listRuns: async () => [makeRun('succeeded', { rtoSeconds: 252.104 })],
+    });
+    await render(api, <EntityRecoveryContent />);
+
+    expect(await screen.findByText('RTO 4m 12.104s')).toBeInTheDocument();
+    expect(
+      screen.getByText('Recovery succeeded').closest('[role="alert"]'),
+    ).toHaveTextContent('measured RTO 4m 12.104s (objective 15m).');
+  });
+
   it("gives the run history and the run shown heading levels under the page's h1, none skipped", async () => {
     const api = fakeRecoveryApi({
       listRuns: async ({ active }) => (active ? [] : [makeRun('succeeded')]),

@@ -34,7 +34,9 @@ import {
   formatCount,
   formatTime,
   formatDuration,
+  formatMeasured,
   formatRunFailure,
+  interruptionReason,
   isRunActive,
   pollInterval,
   retryDelayMs,
@@ -49,10 +51,11 @@ import { useKeptAsyncRetry } from '../../hooks';
 
 function runResult(run: RecoveryRun): string {
   if (run.status === 'succeeded')
-    return `RTO ${formatDuration(run.rtoSeconds)}`;
-  // An interruption's own words (by a failover, the backend's stop), no machine's failure.
-  if (run.status === 'failed' || run.status === 'interrupted')
-    return formatRunFailure(run);
+    return `RTO ${formatMeasured(run.rtoSeconds)}`;
+  // An interruption says why in a sentence (the status column says it was interrupted), no
+  // machine's failure: `Preempted by failover run-7 of system:default/site.`
+  if (run.status === 'interrupted') return interruptionReason(run);
+  if (run.status === 'failed') return formatRunFailure(run);
   return 'in progress';
 }
 

@@ -291,9 +291,11 @@ describe('RecoveryRunHistory of an interrupted run', () => {
       .filter(r => r.querySelector('button[aria-pressed]'));
     expect(first).toHaveTextContent('Interrupted');
     expect(first).not.toHaveTextContent('Failed');
+    // Why, as a sentence: not the backend's raw prefix.
     expect(first).toHaveTextContent(
-      'Interrupted: preempted by failover run-7 of system:default/site',
+      'Preempted by failover run-7 of system:default/site.',
     );
+    expect(first).not.toHaveTextContent('Interrupted:');
     expect(second).toHaveTextContent('Failed');
     expect(second).toHaveTextContent(
       'Machine web-1 failed probe http:80/healthz',

@@ -460,6 +460,24 @@ describe('RecoveryOverviewPage columns', () => {
     );
   });
 
+  it('writes a measured RTO to the millisecond, as the card and the run do', async () => {
+    const api = fakeRecoveryApi({
+      listReadiness: async () => [
+        makeReadinessSummary({
+          lastRun: makeRunSummary(
+            makeRun('succeeded', { rtoSeconds: 252.104 }),
+          ),
+        }),
+      ],
+    });
+    await render(api, <RecoveryOverviewPage />);
+    await screen.findByText(/^1 entity/);
+
+    expect(columnTexts(columnHeader('Last run'), 4)[0]).toMatch(
+      /^SucceededTest recovery · RTO 4m 12\.104s \/ 15m · /,
+    );
+  });
+
   it('shows no machine count for an entity without a plan, and offers sorting only where it sorts', async () => {
     const api = fakeRecoveryApi({
       listReadiness: async () => [
