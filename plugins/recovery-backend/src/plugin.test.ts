@@ -300,7 +300,7 @@ describe('recovery API', () => {
         request(server)
           .post('/api/recovery/runs')
           .send({ entityRef: 'component:default/loop-a' }),
-        400,
+        409, // the catalog's state, not the request: a conflict
         'Dependency cycle between services: component:default/loop-a -> component:default/loop-b -> component:default/loop-a',
       ],
       [

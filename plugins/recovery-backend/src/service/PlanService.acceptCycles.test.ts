@@ -85,7 +85,7 @@ describe('PlanService.plan accepting cycles', () => {
     expect(accepted.plan!.waves).toEqual([[m('m2')], [m('m1')], [m('m3')]]);
     expect(accepted.plan!.analysis!.warnings).toEqual([
       expect.stringMatching(
-        /^Learned dependency component:default\/b -> component:default\/a \(score 0\.9\) not followed: it closes/,
+        /^Learned dependency component:default\/b -> component:default\/a \(score 0\.90\) not followed: it closes/,
       ),
     ]);
   });
