@@ -1,3 +1,5 @@
+import { HumanDuration } from '@backstage/types';
+
 export interface Config {
   recovery?: {
     captureStore?: {
@@ -54,10 +56,11 @@ export interface Config {
       /** Pause the container while committing a capture (consistency). Default true. */
       pauseOnCapture?: boolean;
       /**
-       * Longest a capture may keep production paused (e.g. 30s, 5m): past it the capture stops,
-       * unpauses the machine and fails, naming the limit. Default 5m.
+       * Longest a capture may keep production paused (e.g. `30s`, `5m`, `PT5M` or
+       * `{ minutes: 5 }`): past it the capture stops, unpauses the machine and fails, naming the
+       * limit. Default 5m.
        */
-      maxCapturePause?: string;
+      maxCapturePause?: string | HumanDuration;
     };
   };
 }

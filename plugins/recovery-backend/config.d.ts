@@ -1,6 +1,11 @@
 import { SchedulerServiceTaskScheduleDefinitionConfig } from '@backstage/backend-plugin-api';
+import { HumanDuration } from '@backstage/types';
 
 export interface Config {
+  /**
+   * Durations below take sums of units (`90s`, `1h30m`, `500ms`) and what Backstage's schedules
+   * take: ISO 8601 (`PT15M`), texts such as `2 minutes`, and objects of units (`{ minutes: 15 }`).
+   */
   recovery?: {
     /**
      * Id of the hypervisor host recovery runs go to (for the Docker module, an engine's id); optional
@@ -23,19 +28,19 @@ export interface Config {
        * this deadline; a scheduled capture goes on with the next machine. Keep it under the
        * scheduled capture's task timeout (`recovery.schedules.capture`). Default 30m.
        */
-      timeout?: string;
+      timeout?: string | HumanDuration;
     };
     /** Objectives of entities without rpo/rto annotations. */
     objectives?: {
       /** Recovery point objective, e.g. `24h`; must be longer than 0s. Default 24h. */
-      rpo?: string;
+      rpo?: string | HumanDuration;
       /** Recovery time objective, e.g. `1h`; must be longer than 0s. Default 1h. */
-      rto?: string;
+      rto?: string | HumanDuration;
       /**
        * Age past which the last test recovery no longer vouches for an entity (the machines have
        * changed since), e.g. `7d`; the entity is then at risk. Default 7d.
        */
-      maxTestAge?: string;
+      maxTestAge?: string | HumanDuration;
     };
     /**
      * Notices to entities' owners, through the Backstage notifications plugin
@@ -62,7 +67,7 @@ export interface Config {
        */
       serviceMap?: { [name: string]: string };
       /** Half-life of an initialization's weight with its age, e.g. `30d`; more than 0s. Default 90d. */
-      halfLife?: string;
+      halfLife?: string | HumanDuration;
       /**
        * Delay after a dependency at which a dependent's start counts most, e.g. `5m`, from 1s up
        * to (not including) 60m. Without it 10m, moved to the delay the boots show (with a warning)
@@ -70,7 +75,7 @@ export interface Config {
        * median delay under 6m or over 16m. A minute or less (e.g. `5s`, for containers that start
        * seconds after what they need) scales every window of the analysis with it.
        */
-      kernelPeak?: string;
+      kernelPeak?: string | HumanDuration;
       /**
        * The delay kernel's shape around its peak: `piecewise` (the default: linear up to the
        * peak and down from it), `gamma[:k]` (k over 1, default 3) or `lognormal[:sigma]` (default
@@ -84,7 +89,7 @@ export interface Config {
        * the newest event, not now (a pause in collection keeps the history a plan is learned
        * from). Default 180d: a boot order learned from older boots is stale.
        */
-      eventRetention?: string;
+      eventRetention?: string | HumanDuration;
       /** Analyses kept per system, an integer of at least 1; older ones are deleted. Default 20. */
       keepLast?: number;
     };
@@ -98,22 +103,22 @@ export interface Config {
     };
     runs?: {
       /** How long a machine may take from start to passing its probes, e.g. `2m`; more than 0s. Default 2m. */
-      machineReadyTimeout?: string;
+      machineReadyTimeout?: string | HumanDuration;
       /** Pause between two probe attempts, e.g. `1s`; more than 0s. Default 1s. */
-      probeInterval?: string;
+      probeInterval?: string | HumanDuration;
       /**
        * Deadline of each other call to the hypervisor host (creating the lab, restoring one
        * machine, which loads its capture, reading a console tail, checking a ready machine again
        * before the run ends, tearing a lab down), e.g. `30m` for captures of many gigabytes; more
        * than 0s. Default 10m.
        */
-      stepTimeout?: string;
+      stepTimeout?: string | HumanDuration;
       /**
        * How long the last machine to get ready must stay up before the final check looks at every
        * machine again (running, not unhealthy, probes passing), e.g. `30s` for services that crash
        * a while after they answer; more than 0s. It lengthens the run, not its measured RTO. Default 5s.
        */
-      minReadyTime?: string;
+      minReadyTime?: string | HumanDuration;
       /** Accept options that exist only to test the product (reversed boot order). Default false. */
       allowTestHooks?: boolean;
     };

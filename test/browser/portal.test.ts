@@ -9,13 +9,16 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Browser, chromium } from 'playwright-core';
+import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { dockerFromHost, startDemoSite, stopDemoSite } from '../../demo/site';
 import {
+  capture,
   demoRecoveryConfig,
   ENGINES,
   REPO_ROOT,
   RunningBackend,
   startBackend,
+  waitForRun,
 } from '../e2e/backend';
 
 const primary = dockerFromHost(ENGINES.primary);
@@ -227,6 +230,67 @@ describe('the portal', () => {
     });
     expect(broken, 'captures table cells that wrap onto a second line').toEqual(
       [],
+    );
+  });
+
+  it('opens a run at its own address, and from its row in the run history', async () => {
+    const web = 'component:default/web';
+    // The run the test above started; where it ran alone, one of this test's own.
+    const { body } = await backend.api<{ items: RecoveryRun[] }>(
+      'GET',
+      `/runs?entityRef=${web}`,
+    );
+    let run = body.items.find(r => r.status === 'succeeded');
+    if (!run) {
+      expect((await capture(backend, { entityRef: web })).status).toBe(
+        'succeeded',
+      );
+      const started = await backend.api<RecoveryRun>('POST', '/runs', {
+        entityRef: web,
+      });
+      expect(started.status).toBe(201);
+      run = await waitForRun(backend, started.body.id);
+      expect(run.status).toBe('succeeded');
+    }
+
+    const page = await browser.newPage({
+      viewport: { width: 1400, height: 1400 },
+    });
+    await page.goto(`${backend.baseUrl}/recovery/runs/${run.id}`);
+    const heading = page.getByRole('heading', { name: 'Test recovery of web' });
+    const enter = page.getByRole('button', { name: /enter/i }).first();
+    await Promise.race([
+      heading.waitFor({ timeout: 60_000 }),
+      enter.waitFor({ timeout: 60_000 }),
+    ]);
+    if (await enter.isVisible()) await enter.click();
+    await heading.waitFor({ timeout: 60_000 });
+    // Its waves, in production's boot order (demo/site.ts).
+    for (const [machine, wave] of [
+      ['infra-01', 1],
+      ['data-01', 2],
+      ['web-01', 3],
+    ] as const) {
+      expect(
+        await page.getByTestId(`run-machine-${machine}`).innerText(),
+      ).toContain(`wave ${wave}`);
+    }
+    await page.getByText('Recovery succeeded').waitFor();
+    await page.screenshot({
+      path: join(REPO_ROOT, 'test-results', 'portal-run-page.png'),
+      fullPage: true,
+    });
+
+    // The Recovery tab's run history links each run to that page.
+    await page.goto(
+      `${backend.baseUrl}/catalog/default/component/web/recovery`,
+    );
+    const link = page.getByRole('link', { name: run.id.slice(0, 8) });
+    await link.click({ timeout: 60_000 });
+    await page.waitForURL(`**/recovery/runs/${run.id}`);
+    await heading.waitFor({ timeout: 60_000 });
+    expect(await page.getByTestId('run-machine-web-01').innerText()).toContain(
+      'wave 3',
     );
   });
 });

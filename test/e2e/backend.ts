@@ -34,6 +34,22 @@ const RECOVERY =
 export const ENGINES = { primary: PRIMARY, recovery: RECOVERY };
 
 /**
+ * Fails, before a test builds anything, where one of the engines (by name: `primary`,
+ * `recovery`) does not answer, saying how to start them.
+ */
+export async function expectEnginesReachable(
+  engines: Record<string, { ping(): Promise<unknown> }>,
+): Promise<void> {
+  for (const [name, docker] of Object.entries(engines)) {
+    await docker.ping().catch(e => {
+      throw new Error(
+        `Docker engine ${name} is not reachable (run scripts/docker-engines.sh start): ${e.message}`,
+      );
+    });
+  }
+}
+
+/**
  * Recovery config for the demo on the two test engines. Schedules are pushed out of the way:
  * the tests capture and run themselves.
  */

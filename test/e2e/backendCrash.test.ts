@@ -49,6 +49,7 @@ import {
   RunningBackend,
   startBackend,
   waitForRun,
+  expectEnginesReachable,
 } from './backend';
 import { seconds, until as waitUntil } from './until';
 
@@ -222,16 +223,7 @@ describe('the backend killed (SIGKILL) and started again on the same database an
   };
 
   beforeAll(async () => {
-    for (const [name, docker] of [
-      ['primary', primary],
-      ['recovery', recoveryHost],
-    ] as const) {
-      await docker.ping().catch(e => {
-        throw new Error(
-          `Docker engine ${name} is not reachable (run scripts/docker-engines.sh start): ${e.message}`,
-        );
-      });
-    }
+    await expectEnginesReachable({ primary, recovery: recoveryHost });
     dataDir = mkdtempSync(join(tmpdir(), 'recovery-e2e-crash-'));
     store = join(dataDir, 'captures');
     catalogFile = join(dataDir, 'catalog-info.yaml');
@@ -471,16 +463,17 @@ spec:
         `^${INTERRUPTED_PREFIX}the backend driving this run stopped; removed \\d+ containers? and 1 network$`,
       ),
     );
-    // An interruption blames no machine; each machine ended where it was.
+    // An interruption blames no machine; each machine ended where it was, the one in progress
+    // interrupted with the run.
     expect(run.error!.machineRef).toBeUndefined();
     expect(
       Object.fromEntries(run.machines.map(m => [m.machineRef, m.phase])),
     ).toEqual({
       'resource:default/infra-01': 'ready',
-      'resource:default/data-01': 'failed',
+      'resource:default/data-01': 'interrupted',
       'resource:default/web-01': 'skipped',
     });
-    expect(run.machines.find(m => m.phase === 'failed')!.message).toMatch(
+    expect(run.machines.find(m => m.phase === 'interrupted')!.message).toMatch(
       new RegExp(`^${INTERRUPTED_PREFIX}`),
     );
     expect(await onRecoveryHost(runId)).toEqual(nothingLeft);
@@ -635,7 +628,7 @@ spec:
       Object.fromEntries(run.machines.map(m => [m.machineRef, m.phase])),
     ).toEqual({
       'resource:default/infra-01': 'ready',
-      'resource:default/data-01': 'failed',
+      'resource:default/data-01': 'interrupted',
       'resource:default/web-01': 'skipped',
     });
 

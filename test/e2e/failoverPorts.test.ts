@@ -31,6 +31,7 @@ import {
   RunningBackend,
   startBackend,
   waitForRun,
+  expectEnginesReachable,
 } from './backend';
 
 const primary = dockerFromHost(ENGINES.primary);
@@ -160,16 +161,7 @@ describe("a failover publishes production's host ports; a test recovery none", (
   const startedAt = Date.now();
 
   beforeAll(async () => {
-    for (const [name, docker] of [
-      ['primary', primary],
-      ['recovery', recoveryHost],
-    ] as const) {
-      await docker.ping().catch(e => {
-        throw new Error(
-          `Docker engine ${name} is not reachable (run scripts/docker-engines.sh start): ${e.message}`,
-        );
-      });
-    }
+    await expectEnginesReachable({ primary, recovery: recoveryHost });
     dataDir = mkdtempSync(join(tmpdir(), 'recovery-e2e-ports-'));
     const catalogFile = join(dataDir, 'catalog-info.yaml');
     writeFileSync(catalogFile, catalog());

@@ -25,6 +25,7 @@ import {
   RunningBackend,
   startBackend,
   waitForRun,
+  expectEnginesReachable,
 } from './backend';
 
 const primary = dockerFromHost(ENGINES.primary);
@@ -67,16 +68,7 @@ describe('a failover kept on the hypervisor host, released through the CLI', () 
   const captureIds: string[] = [];
 
   beforeAll(async () => {
-    for (const [name, docker] of [
-      ['primary', primary],
-      ['recovery', recoveryHost],
-    ] as const) {
-      await docker.ping().catch(e => {
-        throw new Error(
-          `Docker engine ${name} is not reachable (run scripts/docker-engines.sh start): ${e.message}`,
-        );
-      });
-    }
+    await expectEnginesReachable({ primary, recovery: recoveryHost });
     dataDir = mkdtempSync(join(tmpdir(), 'recovery-e2e-failover-'));
     await buildDemoImage(primary);
     await startDemoSite(primary, { recreate: true });

@@ -24,6 +24,7 @@ import {
   RunningBackend,
   startBackend,
   waitForRun,
+  expectEnginesReachable,
 } from './backend';
 
 const primary = dockerFromHost(ENGINES.primary);
@@ -61,11 +62,7 @@ describe('the boot order learned from the machines’ own boots', () => {
   let backend: RunningBackend;
 
   beforeAll(async () => {
-    await primary.ping().catch(e => {
-      throw new Error(
-        `Docker engine primary is not reachable (run scripts/docker-engines.sh start): ${e.message}`,
-      );
-    });
+    await expectEnginesReachable({ primary });
     dataDir = mkdtempSync(join(tmpdir(), 'recovery-e2e-learned-'));
     const catalogFile = join(dataDir, 'catalog-info.yaml');
     writeFileSync(catalogFile, catalogWithoutServiceDependencies());

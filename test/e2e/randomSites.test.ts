@@ -26,6 +26,7 @@ import {
   RunningBackend,
   startBackend,
   waitForRun,
+  expectEnginesReachable,
 } from './backend';
 import {
   consoleOf,
@@ -129,16 +130,7 @@ describe('test recovery of generated sites', () => {
   const timings: Record<string, number> = {};
 
   beforeAll(async () => {
-    for (const [name, docker] of [
-      ['primary', primary],
-      ['recovery', recoveryHost],
-    ] as const) {
-      await docker.ping().catch(e => {
-        throw new Error(
-          `Docker engine ${name} is not reachable (run scripts/docker-engines.sh start): ${e.message}`,
-        );
-      });
-    }
+    await expectEnginesReachable({ primary, recovery: recoveryHost });
     // A run of this file killed mid-way left its sites holding these subnets.
     await removeSites(primary, recoveryHost, token);
     dataDir = mkdtempSync(join(tmpdir(), 'recovery-e2e-random-'));

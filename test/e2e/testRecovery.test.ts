@@ -24,6 +24,7 @@ import {
   RunningBackend,
   startBackend,
   waitForRun,
+  expectEnginesReachable,
 } from './backend';
 
 const primary = dockerFromHost(ENGINES.primary);
@@ -58,16 +59,7 @@ describe('test recovery of the demo site', () => {
   const runIds: string[] = [];
 
   beforeAll(async () => {
-    for (const [name, docker] of [
-      ['primary', primary],
-      ['recovery', recoveryHost],
-    ] as const) {
-      await docker.ping().catch(e => {
-        throw new Error(
-          `Docker engine ${name} is not reachable (run scripts/docker-engines.sh start): ${e.message}`,
-        );
-      });
-    }
+    await expectEnginesReachable({ primary, recovery: recoveryHost });
     dataDir = mkdtempSync(join(tmpdir(), 'recovery-e2e-'));
     await timed('build demo image', () =>
       buildDemoImage(primary, { force: true }),

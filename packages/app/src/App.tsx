@@ -1,7 +1,8 @@
 import { createApp } from '@backstage/frontend-defaults';
 import catalogPlugin from '@backstage/plugin-catalog/alpha';
 import notificationsPlugin from '@backstage/plugin-notifications/alpha';
-import recoveryPlugin from '@backstage-recovery/plugin-recovery';
+import signalsPlugin from '@backstage/plugin-signals/alpha';
+import recoveryPlugin from '@backstage-recovery/plugin-recovery/alpha';
 import { navModule } from './modules/nav';
 
 /**
@@ -9,6 +10,13 @@ import { navModule } from './modules/nav';
  * (`sign-in-page:app`) offers the guest provider, which the backend enables.
  */
 export default createApp({
-  // Notifications: where owners read the readiness notices the recovery backend sends.
-  features: [catalogPlugin, recoveryPlugin, notificationsPlugin, navModule],
+  // Notifications: where owners read the readiness notices the recovery backend sends. Signals:
+  // runs, captures and notices pushed live over a websocket (the portal polls without it).
+  features: [
+    catalogPlugin,
+    recoveryPlugin,
+    notificationsPlugin,
+    signalsPlugin,
+    navModule,
+  ],
 });

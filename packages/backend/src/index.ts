@@ -16,6 +16,9 @@ backend.add(
 
 // Where the recovery plugin tells owners that an entity stopped being recoverable.
 backend.add(import('@backstage/plugin-notifications-backend'));
+// Pushes to the portal, over a websocket, each change of a run or a capture (and new notices), so
+// that it fetches them at once instead of polling every second.
+backend.add(import('@backstage/plugin-signals-backend'));
 
 backend.add(import('@backstage-recovery/plugin-recovery-backend'));
 backend.add(

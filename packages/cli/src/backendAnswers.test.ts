@@ -87,6 +87,10 @@ describe('recovery against what a backend, or what stands in front of it, answer
       [['readiness', 'web', 'api'], 'readiness'],
       [['watch', 'run-1', 'run-2'], 'watch'],
       [['release', 'run-1', 'run-2'], 'release'],
+      [['runs', 'web', 'api'], 'runs'],
+      [['show-run', 'run-1', 'run-2'], 'show-run'],
+      [['captures', 'web', 'api'], 'captures'],
+      [['plan', 'web', 'api'], 'plan'],
     ] as const) {
       expect(await cli(...argv)).toEqual({
         status: 2,
@@ -108,6 +112,24 @@ describe('recovery against what a backend, or what stands in front of it, answer
       stderr:
         "recovery: --interval given twice ('5', then '0.5'): give it once\n",
     });
+    expect(
+      await cli('runs', 'web', '--status', 'failed', '--status', 'running'),
+    ).toEqual({
+      status: 2,
+      stdout: '',
+      stderr:
+        "recovery: --status given twice ('failed', then 'running'): give it once\n",
+    });
+    // A --limit or --status that does not read, or an entity and a machine: refused unasked.
+    for (const argv of [
+      ['runs', 'web', '--limit', '0'],
+      ['runs', '--limit', '-1'],
+      ['runs', 'web', '--status', 'done'],
+      ['captures', '--machine', 'web-01', '--limit', '501'],
+      ['captures', 'web', '--machine', 'web-01'],
+      ['captures', '--machine', ':'],
+    ])
+      expect(await cli(...argv)).toMatchObject({ status: 2, stdout: '' });
     expect(requests).toEqual([]);
   });
 

@@ -64,3 +64,18 @@ export function onceEach(command: Command): Command {
 
 /** `--json` output: one document, one line. */
 export const json = (value: unknown) => `${JSON.stringify(value)}\n`;
+
+/** Text rows as columns two spaces apart, each as wide as its widest cell, no trailing spaces. */
+export function table(rows: string[][]): string {
+  const widths = rows[0].map((_, i) =>
+    Math.max(...rows.map(row => (row[i] ?? '').length)),
+  );
+  return rows
+    .map(row =>
+      row
+        .map((cell, i) => cell.padEnd(widths[i]))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}

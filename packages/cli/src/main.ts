@@ -1,8 +1,8 @@
 /**
- * The `recovery` command line: `recovery analyze FILE... [options]` offline, and `readiness`,
- * `capture`, `run`, `watch` and `release` against a Backstage backend's recovery API. Each
- * subcommand is in commands/; `main` parses the command line, dispatches, and turns what ends it
- * into an exit status.
+ * The `recovery` command line: `recovery analyze FILE... [options]` offline, and against a
+ * Backstage backend's recovery API `readiness`, `plan`, `capture`, `captures`, `run`, `watch`,
+ * `runs`, `show-run` and `release`. Each subcommand is in commands/; `main` parses the command
+ * line, dispatches, and turns what ends it into an exit status.
  */
 import { Command, CommanderError } from 'commander';
 import { EventParseError } from '@backstage-recovery/plugin-recovery-node';
@@ -11,9 +11,13 @@ import { BackendError, describeBackendError, RemoteInputError } from './remote';
 import { type CliContext, type Doing, InputError, type Io } from './cli';
 import { addAnalyzeCommand } from './commands/analyze';
 import { addCaptureCommand } from './commands/capture';
+import { addCapturesCommand } from './commands/captures';
+import { addPlanCommand } from './commands/plan';
 import { addReadinessCommand } from './commands/readiness';
 import { addReleaseCommand } from './commands/release';
 import { addRunCommand } from './commands/run';
+import { addRunsCommand } from './commands/runs';
+import { addShowRunCommand } from './commands/showRun';
 import { addWatchCommand } from './commands/watch';
 
 export { EXIT_INTERRUPTED, InputError, type Io } from './cli';
@@ -62,9 +66,13 @@ export async function main(
   const ctx: CliContext = { io, status: 0, hasToken: false, doing: {} };
   addAnalyzeCommand(program, ctx);
   addReadinessCommand(program, ctx);
+  addPlanCommand(program, ctx);
   addCaptureCommand(program, ctx);
+  addCapturesCommand(program, ctx);
   addRunCommand(program, ctx);
   addWatchCommand(program, ctx);
+  addRunsCommand(program, ctx);
+  addShowRunCommand(program, ctx);
   addReleaseCommand(program, ctx);
 
   try {

@@ -434,8 +434,15 @@ describe('recovery CLI against a backend', () => {
 
       const watched = await cli(...as('watch', test.id));
       expect(watched).toMatchObject({ status: 4, stderr: '' });
-      expect(watched.stdout.trimEnd().split('\n').at(-1)).toBe(
+      const lines = watched.stdout.trimEnd().split('\n');
+      expect(lines.at(-1)).toBe(
         `Run ${test.id} of component:default/web interrupted: preempted by failover ${failover.id}. It reached no result: run it again`,
+      );
+      // The machine it was restoring: cut off, as the run was, not failed.
+      expect(lines).toContainEqual(
+        expect.stringMatching(
+          /^\d\d:\d\d:\d\d {2}resource:default\/web-01: interrupted, not verified$/,
+        ),
       );
       // --json: the API's run as it is, with the same exit status.
       const json = await cli(...as('watch', test.id, '--json'));
@@ -444,6 +451,9 @@ describe('recovery CLI against a backend', () => {
         id: test.id,
         status: 'interrupted',
         error: { message: `Interrupted: preempted by failover ${failover.id}` },
+        machines: [
+          { machineRef: 'resource:default/web-01', phase: 'interrupted' },
+        ],
       });
     } finally {
       held?.();

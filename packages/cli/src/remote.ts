@@ -316,16 +316,27 @@ function excerpt(body: string): string {
 
 /** `web` → `component:default/web`, as the catalog reads a short ref; refuses what it cannot read. */
 export function entityRefArg(text: string): string {
+  return refArg(text, 'component', 'web', 'not an entity ref');
+}
+
+/** `--machine web-01` → `resource:default/web-01`: a machine is a Resource. */
+export function machineRefArg(text: string): string {
+  return refArg(text, 'resource', 'web-01', '--machine: not a machine ref');
+}
+
+function refArg(
+  text: string,
+  defaultKind: string,
+  example: string,
+  problem: string,
+): string {
   try {
     return stringifyEntityRef(
-      parseEntityRef(text, {
-        defaultKind: 'component',
-        defaultNamespace: 'default',
-      }),
+      parseEntityRef(text, { defaultKind, defaultNamespace: 'default' }),
     );
   } catch (error) {
     throw new RemoteInputError(
-      `not an entity ref: '${text}' (such as component:default/web, or web): ${(error as Error).message}`,
+      `${problem}: '${text}' (such as ${defaultKind}:default/${example}, or ${example}): ${(error as Error).message}`,
     );
   }
 }
@@ -365,7 +376,8 @@ export function formatStep(step: RunStep): string {
 
 /**
  * The phases a machine goes through that no step says, with the time each began: a restore or
- * a verification can take minutes, and the timeline says only when the machine is ready.
+ * a verification can take minutes, and the timeline says only when the machine is ready. Nor does
+ * one say which machines an interruption cut off (the run's own words are its outcome line).
  */
 const PHASE_LINES: Partial<
   Record<MachinePhase, { at: keyof RunMachine; words: string }>
@@ -373,6 +385,7 @@ const PHASE_LINES: Partial<
   restoring: { at: 'restoreStartedAt', words: 'restoring its capture' },
   starting: { at: 'restoredAt', words: 'restored, starting' },
   verifying: { at: 'startedAt', words: 'started, verifying' },
+  interrupted: { at: 'finishedAt', words: 'interrupted, not verified' },
 };
 
 /** A machine's phase as a timeline line, for a phase no step says. */

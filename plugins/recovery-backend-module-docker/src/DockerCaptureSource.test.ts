@@ -370,8 +370,8 @@ describe('DockerCaptureSource on a failing engine', () => {
       await vi.waitFor(() => expect(saves).toHaveLength(2));
       const stopping = performance.now();
       await source.stopCaptures();
-      // At once, not after the 10 s the shutdown waits at most.
-      expect(performance.now() - stopping).toBeLessThan(2_000);
+      // At once, not after the 10 s the shutdown waits at most: only waiting that out takes 5 s.
+      expect(performance.now() - stopping).toBeLessThan(5_000);
       await expect(second).rejects.toThrow(
         'capture of resource:default/web-01 stopped as the backend shuts down: unpaused, nothing kept',
       );

@@ -12,6 +12,7 @@ import {
   CaptureStoppedError,
   engineError,
   MAX_TIMER_MS,
+  TransferProgressLines,
 } from '@backstage-recovery/plugin-recovery-node';
 import {
   adaptInspectedContainer,
@@ -30,7 +31,7 @@ import {
 } from './captureNotes';
 import { CapturePause, refusedAsRestarting } from './capturePause';
 import { CaptureSweeps } from './captureSweeps';
-import { isStatus } from './lib/dockerStreams';
+import { counted, isStatus } from './lib/dockerStreams';
 import { inspectNetwork, saveImage, unlessAborted } from './lib/engineCalls';
 import { removeImage } from './lib/engineImages';
 import {
@@ -123,6 +124,8 @@ interface CaptureUnderWay extends FoundMachine {
   commitAnswer: AbortController;
   imageId?: string;
   exported?: ExportedVolumes;
+  /** Its copies' progress lines, for its caller. */
+  progress: TransferProgressLines;
 }
 
 /**
@@ -163,6 +166,8 @@ export class DockerCaptureSource implements CaptureSource {
       sweepWaitMs?: number;
       /** How often a capture refreshes its note while it has its machine paused (PAUSED_NOTE_HEARTBEAT_MS unless said). */
       pausedNoteHeartbeatMs?: number;
+      /** How often a capture's progress lines may come (PROGRESS_LINE_INTERVAL_MS unless said). */
+      progressIntervalMs?: number;
       /**
        * How the engine is reached (the options `docker` was made with). Where given, a capture
        * that pauses its machine first starts a pause guard (pauseGuard.ts), which unpauses the
@@ -410,6 +415,9 @@ export class DockerCaptureSource implements CaptureSource {
       layersWritten: [],
       committed: false,
       commitAnswer: new AbortController(),
+      progress: new TransferProgressLines(options.progress, {
+        intervalMs: this.options.progressIntervalMs,
+      }),
     };
   }
 
@@ -565,6 +573,8 @@ export class DockerCaptureSource implements CaptureSource {
         at: step => {
           capture.step = step;
         },
+        progress: capture.progress,
+        paused: capture.pauses,
       });
       copied = true;
     } finally {
@@ -637,10 +647,10 @@ export class DockerCaptureSource implements CaptureSource {
       });
       capture.heartbeat.beat(NOTE_HEARTBEAT_MS);
     }
-    const stream = await saveImage(
-      this.docker,
-      capture.ref,
-      capture.whileSaving,
+    const transfer = capture.progress.start('saving', 'the image');
+    const stream = counted(
+      await saveImage(this.docker, capture.ref, capture.whileSaving),
+      transfer,
     );
     const image = await writeThinArchive(
       stream,
@@ -650,6 +660,7 @@ export class DockerCaptureSource implements CaptureSource {
       capture.whileSaving,
       capture.layersWritten,
     );
+    transfer.end();
     return this.capturedMachine(capture, image, started);
   }
 

@@ -9,6 +9,7 @@ import {
   describePortBinding,
   engineError,
   failoverPorts,
+  TransferProgressLines,
 } from '@backstage-recovery/plugin-recovery-node';
 import type {
   CapturedNetwork,
@@ -22,6 +23,7 @@ import type {
   ProbeResult,
   RestorableCapture,
   RestoredMachine,
+  TransferProgressListener,
 } from '@backstage-recovery/plugin-recovery-node';
 import {
   PRODUCTION_NETWORK_MODE_LABEL,
@@ -70,6 +72,8 @@ export interface DockerHypervisorHostOptions {
   probeImage?: string;
   /** Static busybox binary the probe image is built from. */
   busyboxPath?: string;
+  /** How often a machine's progress lines may come (PROGRESS_LINE_INTERVAL_MS unless said). */
+  progressIntervalMs?: number;
 }
 
 /**
@@ -314,10 +318,30 @@ export class DockerHypervisorHost implements HypervisorHost {
    */
   async verifyCapture(
     capture: RestorableCapture,
-    options: { signal?: AbortSignal } = {},
+    options: { signal?: AbortSignal; progress?: TransferProgressListener } = {},
   ): Promise<void> {
-    await verifyArtifact(this.options.storeDirectory, capture, options.signal);
-    await verifyVolumes(this.options.storeDirectory, capture, options.signal);
+    const progress = this.progressLines(options.progress);
+    await verifyArtifact(
+      this.options.storeDirectory,
+      capture,
+      options.signal,
+      progress,
+    );
+    await verifyVolumes(
+      this.options.storeDirectory,
+      capture,
+      options.signal,
+      progress,
+    );
+  }
+
+  /** A machine's progress lines, paced as configured. */
+  private progressLines(
+    listener: TransferProgressListener | undefined,
+  ): TransferProgressLines {
+    return new TransferProgressLines(listener, {
+      intervalMs: this.options.progressIntervalMs,
+    });
   }
 
   /** Verifies the artifact's checksum, then `docker load`s it. */
@@ -340,10 +364,16 @@ export class DockerHypervisorHost implements HypervisorHost {
   restoreMachine(
     lab: LabHandle,
     capture: RestorableCapture,
+    options: { progress?: TransferProgressListener } = {},
   ): Promise<RestoredMachine> {
     return onEngine(
       this.id,
-      () => this.restoreMachineOn(lab, capture),
+      () =>
+        this.restoreMachineOn(
+          lab,
+          capture,
+          this.progressLines(options.progress),
+        ),
       `restoring ${capture.machineRef} (capture ${capture.captureId}) in the lab of run ${lab.runId} failed`,
     );
   }
@@ -351,6 +381,7 @@ export class DockerHypervisorHost implements HypervisorHost {
   private async restoreMachineOn(
     lab: LabHandle,
     capture: RestorableCapture,
+    progress: TransferProgressLines,
   ): Promise<RestoredMachine> {
     const adaptations: string[] = [];
     const addressesLost: string[] = [];
@@ -364,13 +395,23 @@ export class DockerHypervisorHost implements HypervisorHost {
       );
     // Always: a test run is what proves the capture store can restore production, so it must
     // read the archive even when the image is still on this engine (always so with role both).
-    await verifyArtifact(this.options.storeDirectory, capture);
-    await verifyVolumes(this.options.storeDirectory, capture);
+    await verifyArtifact(
+      this.options.storeDirectory,
+      capture,
+      undefined,
+      progress,
+    );
+    await verifyVolumes(
+      this.options.storeDirectory,
+      capture,
+      undefined,
+      progress,
+    );
     // Not loaded again when present: the image id is a digest of the image's content, and a
     // matching checksum means the archive is byte for byte what `docker save` wrote of it.
     let loaded = false;
     if (!(await hasImage(this.docker, capture.imageId))) {
-      await this.loadFor(lab.runId, capture);
+      await this.loadFor(lab.runId, capture, progress);
       loaded = true;
     }
     const runtime = capture.runtime;
@@ -538,7 +579,12 @@ export class DockerHypervisorHost implements HypervisorHost {
     }
     try {
       // Before the first start: the machine boots on its captured data.
-      await restoreVolumes(this.options.storeDirectory, container, capture);
+      await restoreVolumes(
+        this.options.storeDirectory,
+        container,
+        capture,
+        progress,
+      );
       for (const ep of rest) {
         await this.docker
           .getNetwork(ep.network)
@@ -654,9 +700,16 @@ export class DockerHypervisorHost implements HypervisorHost {
   private async loadFor(
     runId: string,
     capture: RestorableCapture,
+    progress?: TransferProgressLines,
   ): Promise<void> {
     const ref = labImageRef(runId, capture.imageId);
-    await loadArtifact(this.docker, this.options.storeDirectory, capture, ref);
+    await loadArtifact(
+      this.docker,
+      this.options.storeDirectory,
+      capture,
+      ref,
+      progress,
+    );
     const [repo, tag] = splitRef(ref);
     await this.docker.getImage(capture.imageId).tag({ repo, tag });
   }

@@ -333,7 +333,7 @@ const capabilityName = (c: string) => c.toUpperCase().replace(/^CAP_/, '');
  * Production's tmpfs mounts, `--tmpfs` (the host config's `Tmpfs`) and `--mount type=tmpfs` (its
  * `Mounts`) alike, as `--tmpfs` options: Docker turns the latter's into those same options.
  */
-export function productionTmpfs(
+function productionTmpfs(
   info: Pick<Docker.ContainerInspectInfo, 'HostConfig' | 'Mounts'>,
 ): Record<string, string> {
   const host = (info.HostConfig ?? {}) as Docker.HostConfig &

@@ -8,9 +8,11 @@ import { NotFoundError } from '@backstage/errors';
 import {
   CaptureDamagedError,
   type RestorableCapture,
+  type Transfer,
+  type TransferProgressLines,
 } from '@backstage-recovery/plugin-recovery-node';
 import { artifactPath } from './captureNames';
-import { followProgress, isStatus } from './lib/dockerStreams';
+import { counted, followProgress, isStatus } from './lib/dockerStreams';
 import { hasImage, removeUnusedImages } from './lib/engineImages';
 import {
   corruptLayersOf,
@@ -23,14 +25,31 @@ import { rewriteTarFiles } from './lib/tar';
 // engine: checksums verified, the image archive loaded, the volume archives put back.
 
 /**
+ * The bytes of the capture's image archive, as a restore reads it back: what the capture stores
+ * less its volumes' archives. Undefined where the capture does not say its size.
+ */
+function imageArchiveBytes(
+  capture: Partial<Pick<RestorableCapture, 'sizeBytes' | 'runtime'>>,
+): number | undefined {
+  if (capture.sizeBytes === undefined) return undefined;
+  const volumes = (capture.runtime?.volumes ?? []).reduce(
+    (sum, v) => sum + v.sizeBytes,
+    0,
+  );
+  return capture.sizeBytes > volumes ? capture.sizeBytes - volumes : undefined;
+}
+
+/**
  * Streams the capture file through sha256 and fails unless it matches the recorded checksum: a
  * CaptureDamagedError where the capture's content is wrong or gone, any other error where the store
- * could not be read. `signal` stops the reading.
+ * could not be read. `signal` stops the reading; `progress` hears how it comes along.
  */
 export async function verifyArtifact(
   storeDirectory: string,
-  capture: Pick<RestorableCapture, 'captureId' | 'artifact' | 'checksum'>,
+  capture: Pick<RestorableCapture, 'captureId' | 'artifact' | 'checksum'> &
+    Partial<Pick<RestorableCapture, 'sizeBytes' | 'runtime'>>,
   signal?: AbortSignal,
+  progress?: TransferProgressLines,
 ): Promise<void> {
   await verifyFile(
     storeDirectory,
@@ -39,6 +58,11 @@ export async function verifyArtifact(
     capture.artifact,
     capture.checksum,
     signal,
+    progress?.start(
+      'verifying',
+      'the image archive',
+      imageArchiveBytes(capture),
+    ),
   );
 }
 
@@ -47,6 +71,7 @@ export async function verifyVolumes(
   storeDirectory: string,
   capture: Pick<RestorableCapture, 'captureId' | 'runtime'>,
   signal?: AbortSignal,
+  progress?: TransferProgressLines,
 ): Promise<void> {
   for (const volume of capture.runtime.volumes ?? []) {
     await verifyFile(
@@ -56,6 +81,11 @@ export async function verifyVolumes(
       volume.artifact,
       volume.checksum,
       signal,
+      progress?.start(
+        'verifying',
+        `volume ${volume.destination}`,
+        volume.sizeBytes,
+      ),
     );
   }
 }
@@ -103,6 +133,7 @@ async function verifyFile(
   artifact: string,
   checksum: string,
   signal?: AbortSignal,
+  transfer?: Transfer,
 ): Promise<void> {
   const file = artifactPath(storeDirectory, artifact);
   try {
@@ -126,6 +157,7 @@ async function verifyFile(
     for await (const chunk of readCaptureArchive(storeDirectory, file)) {
       signal?.throwIfAborted();
       hash.update(chunk);
+      transfer?.add(chunk.length);
     }
   } catch (e) {
     if (signal?.aborted) throw e;
@@ -162,24 +194,35 @@ async function verifyFile(
       captureId,
     );
   }
+  transfer?.end();
 }
 
 /**
  * Puts each volume's captured content back at its destination in the created (not started)
  * container: the archive's entries are under the destination's last element (`data/…` for
- * `/data`), so it is extracted in the destination's parent directory.
+ * `/data`), so it is extracted in the destination's parent directory. `progress` hears how each
+ * comes along, counted as the engine takes it in.
  */
 export async function restoreVolumes(
   storeDirectory: string,
   container: Docker.Container,
   capture: RestorableCapture,
+  progress?: TransferProgressLines,
 ): Promise<void> {
   for (const volume of capture.runtime.volumes ?? []) {
     const file = artifactPath(storeDirectory, volume.artifact);
     const parent = posix.dirname(posix.normalize(volume.destination));
-    const archive = createReadStream(file);
+    const transfer = progress?.start(
+      'restoring',
+      `volume ${volume.destination}`,
+      volume.sizeBytes,
+    );
+    const archive = transfer
+      ? counted(createReadStream(file), transfer)
+      : createReadStream(file);
     try {
       await container.putArchive(archive, { path: parent });
+      transfer?.end();
     } catch (e) {
       archive.destroy();
       throw new Error(
@@ -191,16 +234,24 @@ export async function restoreVolumes(
 
 /**
  * `docker load`s the capture file; named `as` where given, in place of the archive's own name
- * (the capture's tag on the primary engine).
+ * (the capture's tag on the primary engine). `progress` hears how it comes along.
  */
 export async function loadArtifact(
   docker: Docker,
   storeDirectory: string,
-  capture: Pick<RestorableCapture, 'captureId' | 'artifact' | 'imageId'>,
+  capture: Pick<RestorableCapture, 'captureId' | 'artifact' | 'imageId'> &
+    Partial<Pick<RestorableCapture, 'sizeBytes' | 'runtime'>>,
   as?: string,
+  progress?: TransferProgressLines,
 ): Promise<void> {
   const file = artifactPath(storeDirectory, capture.artifact);
-  const archive = Readable.from(readCaptureArchive(storeDirectory, file));
+  const transfer = progress?.start(
+    'loading',
+    'the image',
+    imageArchiveBytes(capture),
+  );
+  const read = Readable.from(readCaptureArchive(storeDirectory, file));
+  const archive = transfer ? counted(read, transfer) : read;
   const body = as
     ? Readable.from(
         rewriteTarFiles(archive, {
@@ -218,8 +269,12 @@ export async function loadArtifact(
   } finally {
     body.destroy();
     archive.destroy();
+    read.destroy();
   }
-  if (await hasImage(docker, capture.imageId)) return;
+  if (await hasImage(docker, capture.imageId)) {
+    transfer?.end();
+    return;
+  }
   // The file held another image: removed, so a failed restore leaves nothing on the host.
   await removeUnusedImages(docker, await imagesLoaded(docker, messages));
   throw new Error(

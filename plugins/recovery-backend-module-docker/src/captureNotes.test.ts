@@ -5,6 +5,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   utimesSync,
   writeFileSync,
 } from 'node:fs';
@@ -12,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DockerCaptureSource } from './DockerCaptureSource';
 import { fakePrimaryEngine } from './testing/fakePrimaryEngine';
+import { untilReal } from './testing/realClock';
 
 /**
  * A backend killed (SIGKILL) while its capture had a machine paused leaves the capture's note,
@@ -21,14 +23,31 @@ import { fakePrimaryEngine } from './testing/fakePrimaryEngine';
 
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
 
-async function until(check: () => boolean, timeoutMs: number): Promise<number> {
-  const t0 = Date.now();
-  while (!check()) {
-    if (Date.now() - t0 > timeoutMs)
-      throw new Error(`not within ${timeoutMs} ms`);
-    await sleep(10);
-  }
-  return Date.now() - t0;
+/**
+ * Fakes the clocks of the backends of a test (timers, Date, performance): they move only by
+ * `advance`, so however loaded the machine running the test, each look at a note, and each of its
+ * refreshes, comes at the instant it falls due, and sees the note as of that instant.
+ */
+function fakeClock() {
+  vi.useFakeTimers({
+    toFake: [
+      'setTimeout',
+      'clearTimeout',
+      'setInterval',
+      'clearInterval',
+      'Date',
+      'performance',
+    ],
+  });
+}
+
+/**
+ * Moves the fake clock on `ms`, then waits until `done`: a look at a note, or its refresh, falling
+ * due is a timer, then real file reads or writes.
+ */
+async function advance(ms: number, done: () => boolean, what: string) {
+  await vi.advanceTimersByTimeAsync(ms);
+  await untilReal(done, what);
 }
 
 describe('the note of a capture that has its machine paused, after its backend was killed', () => {
@@ -40,6 +59,9 @@ describe('the note of a capture that has its machine paused, after its backend w
     engine: 'primary',
     container: id,
   };
+  /** A look at the note is done: it set the timer of the next look, or unpaused the machine. */
+  const looked = (machine: { paused: boolean }) => () =>
+    !machine.paused || vi.getTimerCount() > 0;
 
   /** What a backend killed mid-pause leaves: the note (refreshed every `heartbeatMs`, as it said), a volume's archive. */
   function leftByKilledCapture(heartbeatMs?: number) {
@@ -69,10 +91,12 @@ describe('the note of a capture that has its machine paused, after its backend w
     store = mkdtempSync(join(tmpdir(), 'capture-notes-test-'));
   });
   afterEach(() => {
+    vi.useRealTimers();
     rmSync(store, { recursive: true, force: true });
   });
 
   it('is taken, once seen unrefreshed for ten of its heartbeats, for a stopped capture: the machine unpaused and what it left removed, not at the pause limit', async () => {
+    fakeClock();
     const machines = { [id]: { paused: true, unpauses: 0 } };
     const { docker, removedTags } = fakePrimaryEngine(machines);
     leftByKilledCapture(100);
@@ -83,45 +107,55 @@ describe('the note of a capture that has its machine paused, after its backend w
     // At the first look it may be another backend's capture under way.
     expect(await restarted.resumeInterruptedCaptures()).toEqual([]);
     expect(machines[id].paused).toBe(true);
-    await until(() => !machines[id].paused, 3_000);
-    const unpausedAfter = Date.now() - started;
-    expect(unpausedAfter).toBeGreaterThanOrEqual(1_000);
-    expect(unpausedAfter).toBeLessThan(2_000);
-    await until(() => !existsSync(notePath()), 1_000);
+    while (machines[id].paused && Date.now() - started < 2_000)
+      await advance(50, looked(machines[id]), 'a look at the note');
+    // At the look ten heartbeats on, not one before; the pause limit is minutes away.
+    expect(machines[id].paused).toBe(false);
+    expect(Date.now() - started).toBe(1_000);
+    await untilReal(() => !existsSync(notePath()), 'the note removed');
     expect(readdirSync(store).filter(f => f !== '.paused')).toEqual([]);
     expect(removedTags).toEqual(['recovery-capture/web-01:cap-killed']);
   });
 
   it('is left alone while it is refreshed (another backend capturing), and a capture of its machine meanwhile is refused', async () => {
+    fakeClock();
     const machines = { [id]: { paused: true, unpauses: 0 } };
     const { docker } = fakePrimaryEngine(machines);
     leftByKilledCapture(100);
-    const refreshing = setInterval(() => {
+    const started = Date.now();
+    const other = new DockerCaptureSource('primary', docker, {
+      storeDirectory: store,
+    });
+    // It looks at the note every 100 ms from now on.
+    expect(await other.resumeInterruptedCaptures()).toEqual([]);
+    // Its own backend refreshes it every 100 ms, half-way between those looks.
+    const refreshed = () => {
+      if ((Date.now() - started) % 100 !== 50) return;
       const now = new Date();
       utimesSync(notePath(), now, now);
-    }, 100);
-    try {
-      const other = new DockerCaptureSource('primary', docker, {
-        storeDirectory: store,
-      });
-      expect(await other.resumeInterruptedCaptures()).toEqual([]);
-      // Twenty of its heartbeats: twice what would make it stale, were it not refreshed.
-      await sleep(2_000);
-      expect(machines[id]).toMatchObject({ paused: true, unpauses: 0 });
-      await expect(
-        other.capture(locator, { captureId: 'cap-second' }),
-      ).rejects.toThrow(
-        /^machine resource:default\/web-01: capture cap-killed is under way \(paused it at .*\); one capture of a machine at a time$/,
-      );
-      expect(existsSync(notePath())).toBe(true);
-      // Its backend killed now: unpaused ten heartbeats on (its last refresh seen within one).
-      clearInterval(refreshing);
-      const killed = Date.now();
-      await until(() => !machines[id].paused, 3_000);
-      expect(Date.now() - killed).toBeLessThan(1_600);
-    } finally {
-      clearInterval(refreshing);
+    };
+    // Twenty of its heartbeats: twice what would make it stale, were it not refreshed.
+    while (Date.now() - started < 2_000) {
+      await advance(50, looked(machines[id]), 'a look at the note');
+      refreshed();
     }
+    expect(machines[id]).toMatchObject({ paused: true, unpauses: 0 });
+    await expect(
+      other.capture(locator, { captureId: 'cap-second' }),
+    ).rejects.toThrow(
+      /^machine resource:default\/web-01: capture cap-killed is under way \(paused it at .*\); one capture of a machine at a time$/,
+    );
+    expect(existsSync(notePath())).toBe(true);
+    // Its backend killed after one more heartbeat, which this one sees at its next look: the
+    // machine unpaused ten heartbeats on, not up to twice that.
+    await advance(50, looked(machines[id]), 'a look at the note');
+    refreshed();
+    const killed = Date.now();
+    while (machines[id].paused && Date.now() - killed < 2_000)
+      await advance(50, looked(machines[id]), 'a look at the note');
+    expect(machines[id].paused).toBe(false);
+    expect(Date.now() - killed).toBeGreaterThanOrEqual(1_000);
+    expect(Date.now() - killed).toBeLessThanOrEqual(1_100);
   });
 
   it("is judged by the pause limit alone where it does not say it is refreshed while paused (an older backend's)", async () => {
@@ -138,6 +172,7 @@ describe('the note of a capture that has its machine paused, after its backend w
   });
 
   it('is refreshed by a capture for as long as it has its machine paused, so another backend starting meanwhile leaves it alone', async () => {
+    fakeClock();
     // A commit of 1.5 s (a large image's): thirty heartbeats of 50 ms, the note stale after ten unrefreshed.
     const machines = { [id]: { paused: false, unpauses: 0, commitMs: 1_500 } };
     const { docker } = fakePrimaryEngine(machines);
@@ -145,8 +180,9 @@ describe('the note of a capture that has its machine paused, after its backend w
       storeDirectory: store,
       pausedNoteHeartbeatMs: 50,
     });
+    const started = Date.now();
     const capture = capturing.capture(locator, { captureId: 'cap-live' });
-    await until(() => machines[id].paused, 1_000);
+    await untilReal(() => machines[id].paused, 'the machine paused');
     expect(JSON.parse(readFileSync(notePath(), 'utf8'))).toMatchObject({
       captureId: 'cap-live',
       phase: 'paused',
@@ -156,10 +192,17 @@ describe('the note of a capture that has its machine paused, after its backend w
       storeDirectory: store,
     });
     expect(await other.resumeInterruptedCaptures()).toEqual([]);
+    // Through the commit, each heartbeat's refresh landing before the clock moves on (and the
+    // other backend's look).
+    const refreshed = () =>
+      !machines[id].paused ||
+      Math.abs(statSync(notePath()).mtimeMs - Date.now()) < 1;
+    while (Date.now() - started < 1_500)
+      await advance(50, refreshed, 'the note refreshed at its heartbeat');
     const captured = await capture;
     // Unpaused once, by the capture itself, when its commit was done.
     expect(machines[id]).toMatchObject({ paused: false, unpauses: 1 });
-    expect(captured.pausedMs).toBeGreaterThanOrEqual(1_400);
+    expect(captured.pausedMs).toBeGreaterThanOrEqual(1_500);
     expect(existsSync(join(store, captured.artifact))).toBe(true);
     expect(existsSync(notePath())).toBe(false);
   });

@@ -1,4 +1,6 @@
 import { ConfigReader } from '@backstage/config';
+import { loadConfigSchema } from '@backstage/config-loader';
+import type { JsonValue } from '@backstage/types';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,7 +57,7 @@ describe('readDockerModuleConfig TLS material', () => {
 });
 
 describe('readDockerModuleConfig capture pause limit', () => {
-  const withLimit = (maxCapturePause?: string) =>
+  const withLimit = (maxCapturePause?: string | object) =>
     readDockerModuleConfig(
       new ConfigReader({
         recovery: {
@@ -71,14 +73,53 @@ describe('readDockerModuleConfig capture pause limit', () => {
     expect(withLimit('1m30s').maxCapturePauseMs).toBe(90_000);
   });
 
+  it("reads Backstage's duration forms too, as the schedules do", () => {
+    expect(withLimit('PT45S').maxCapturePauseMs).toBe(45_000);
+    expect(withLimit({ minutes: 2 }).maxCapturePauseMs).toBe(120_000);
+    expect(withLimit('2 minutes').maxCapturePauseMs).toBe(120_000);
+  });
+
   it('refuses what is no duration, or none, naming the key', () => {
     for (const text of ['soon', '30']) {
       expect(() => withLimit(text)).toThrow(
-        `Invalid duration "${text}" at recovery.docker.maxCapturePause: use e.g. 90s, 15m, 24h`,
+        `Invalid duration "${text}" at recovery.docker.maxCapturePause: use e.g. 90s, 1h30m, PT15M or { minutes: 15 }`,
       );
     }
+    expect(() => withLimit({ minute: 2 })).toThrow(
+      'Invalid duration {"minute":2} at recovery.docker.maxCapturePause',
+    );
     expect(() => withLimit('0s')).toThrow(
       'Invalid duration "0s" at recovery.docker.maxCapturePause: must be longer than 0s',
+    );
+  });
+});
+
+describe('the config schema, config.d.ts', () => {
+  // What the backend checks app-config against at start, before readDockerModuleConfig reads it.
+  it('takes every duration form maxCapturePause is read in', async () => {
+    const schema = await loadConfigSchema({
+      dependencies: [
+        '@backstage-recovery/plugin-recovery-backend-module-docker',
+      ],
+      excludePackageDependencies: true,
+    });
+    const validate = (maxCapturePause: JsonValue) => () =>
+      schema.process([
+        {
+          context: 'app-config.yaml',
+          data: {
+            recovery: {
+              captureStore: { directory: dir },
+              docker: { maxCapturePause },
+            },
+          },
+        },
+      ]);
+    for (const form of ['5m', '1m30s', 'PT5M', '5 minutes', { minutes: 5 }]) {
+      expect(validate(form)).not.toThrow();
+    }
+    expect(validate({ minutes: 'five' })).toThrow(
+      'at /recovery/docker/maxCapturePause/minutes',
     );
   });
 });

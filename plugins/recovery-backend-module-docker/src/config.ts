@@ -1,7 +1,8 @@
 import Docker from 'dockerode';
 import { readFileSync } from 'node:fs';
 import type { Config } from '@backstage/config';
-import { durationSettingMs } from '@backstage-recovery/plugin-recovery-common';
+import { durationToMilliseconds } from '@backstage/types';
+import { readDurationSettingMs } from '@backstage-recovery/plugin-recovery-node';
 
 export type EngineRole = 'primary' | 'hypervisor' | 'both';
 
@@ -162,9 +163,8 @@ export function readDockerModuleConfig(config: Config): DockerModuleConfig {
     probeImage: probeImageName(docker?.getOptionalString('probeImage')),
     busyboxPath: docker?.getOptionalString('busyboxPath'),
     pauseOnCapture: docker?.getOptionalBoolean('pauseOnCapture') ?? true,
-    maxCapturePauseMs: durationSettingMs(
-      'recovery.docker.maxCapturePause',
-      docker?.getOptionalString('maxCapturePause') ?? '5m',
-    ),
+    maxCapturePauseMs:
+      readDurationSettingMs(config, 'recovery.docker.maxCapturePause') ??
+      durationToMilliseconds({ minutes: 5 }),
   };
 }

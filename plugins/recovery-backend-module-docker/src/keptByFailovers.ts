@@ -56,7 +56,7 @@ export function releaseFirst(runId: string): string {
 }
 
 /** How an engineer removes what a failover kept on the engine, once production no longer needs it. */
-export function removalCommands(runId: string): string {
+function removalCommands(runId: string): string {
   const label = `label=${RUN_ID_LABEL}=${runId}`;
   const images = `reference=${LAB_IMAGE_REPOSITORY}/*:${dockerTag(runId)}`;
   return `docker rm -f $(docker ps -aq --filter ${label}); docker network rm $(docker network ls -q --filter ${label}); docker rmi $(docker images -q --filter '${images}')`;

@@ -63,7 +63,7 @@ export async function removeLab(
  * The images a run restored its machines from: the ids tagged as loaded for it, plus the image of
  * each restored machine container (capture-id label; the probe image is shared, so not it).
  */
-export function imagesToRemove(
+function imagesToRemove(
   loaded: Iterable<string> | undefined,
   runContainers: Array<Pick<Docker.ContainerInfo, 'ImageID' | 'Labels'>>,
 ): string[] {

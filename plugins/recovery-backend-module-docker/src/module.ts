@@ -52,7 +52,7 @@ export const recoveryModuleDocker = createBackendModule({
                 logger
                   .child({ engine: engine.id })
                   .warn(
-                    'recovery: could not check the engine for machines left paused by an unfinished capture',
+                    'Could not check the engine for machines left paused by an unfinished capture',
                     toError(e),
                   ),
               );
@@ -69,7 +69,7 @@ export const recoveryModuleDocker = createBackendModule({
               }),
             );
           }
-          logger.info('recovery: Docker engine registered', {
+          logger.info('Docker engine registered', {
             engine: engine.id,
             role: engine.role,
           });

@@ -5,7 +5,11 @@ import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { CapturedVolume } from '@backstage-recovery/plugin-recovery-node';
+import type {
+  CapturedVolume,
+  Transfer,
+  TransferProgressLines,
+} from '@backstage-recovery/plugin-recovery-node';
 import { volumeMounts } from './adapt';
 import { STORE_FILE_MODE, syncToDisk } from './lib/layerStore';
 
@@ -23,6 +27,7 @@ async function writeAtomically(
   name: string,
   written: string[],
   signal?: AbortSignal,
+  transfer?: Transfer,
 ): Promise<{ size: number; checksum: string; keep: () => Promise<void> }> {
   const finalPath = join(dir, name);
   const tempPath = join(dir, `.${name}.${randomBytes(4).toString('hex')}.tmp`);
@@ -33,6 +38,7 @@ async function writeAtomically(
     transform(chunk, _enc, cb) {
       hash.update(chunk);
       size += chunk.length;
+      transfer?.add(chunk.length);
       cb(null, chunk);
     },
   });
@@ -42,6 +48,7 @@ async function writeAtomically(
     mode: STORE_FILE_MODE,
   });
   await pipeline(stream, hasher, out, { signal });
+  transfer?.end();
   const keep = async () => {
     await syncToDisk(tempPath);
     await rename(tempPath, finalPath);
@@ -63,7 +70,8 @@ export interface ExportedVolumes {
  * Archives each volume of the machine's container (`docker cp`) into the capture store as
  * `<base>.volume-<n>.tar`, checksummed while streaming, while the capture holds it paused: kept
  * only once it runs again (ExportedVolumes.keep). Each archive's paths go into `written`, for the
- * capture's cleanup on failure; `at` is told which volume it copies, for its errors.
+ * capture's cleanup on failure; `at` is told which volume it copies, for its errors; `progress`
+ * hears how each copy comes along (its size unknown until it ends: the engine does not say it).
  */
 export async function exportVolumes(
   container: Docker.Container,
@@ -74,6 +82,9 @@ export async function exportVolumes(
     written: string[];
     signal: AbortSignal;
     at: (step: string) => void;
+    progress?: TransferProgressLines;
+    /** The capture paused the machine for the copy: its lines say so. */
+    paused?: boolean;
   },
 ): Promise<ExportedVolumes> {
   const copyStarted = performance.now();
@@ -92,6 +103,10 @@ export async function exportVolumes(
       artifact,
       to.written,
       to.signal,
+      to.progress?.start(
+        'archiving',
+        `volume ${mount.destination}${to.paused ? ' (machine paused)' : ''}`,
+      ),
     );
     toKeep.push(keep);
     volumes.push({

@@ -1,5 +1,6 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
 import { stringifyEntityRef, type Entity } from '@backstage/catalog-model';
+import { toError } from '@backstage/errors';
 import {
   ANNOTATION_NIGHTLY_CHECK,
   coversPlan,
@@ -23,7 +24,7 @@ import {
   type RecoveryTasksApi,
 } from '@backstage-recovery/plugin-recovery-node';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { answerStatus, loggedError, type TaskReport } from './tasks';
+import { answerStatus, type TaskReport } from './tasks';
 
 /** A run the nightly check plans: for `entityRef`, standing in for the runs of those it `covers`. */
 export interface NightlyTarget {
@@ -359,7 +360,7 @@ export function nightlyRecorder(
         superseded = true;
         logger.warn(
           "Nightly check: a newer night's outcomes are recorded, so this one's are not",
-          loggedError(error),
+          toError(error),
         );
         return;
       }
@@ -368,7 +369,7 @@ export function nightlyRecorder(
       if (!failing) {
         logger.warn(
           "Nightly check: could not record its outcomes so far, so the pages of the entities it reached still show the last night's until it records them",
-          loggedError(error),
+          toError(error),
         );
       }
       failing = true;
@@ -392,7 +393,7 @@ async function recordNightlyCheck(
   } catch (error) {
     logger.warn(
       `Nightly check: could not record its outcomes for ${night.outcomes.length} entities, so their pages still show the last outcomes recorded`,
-      loggedError(error),
+      toError(error),
     );
   }
 }
@@ -772,7 +773,7 @@ class NightlyRuns {
               .child({ entityRef })
               .info(
                 `${label}: hypervisor host busy, waiting for it`,
-                loggedError(error),
+                toError(error),
               );
           if (!(await this.waitForRetry())) {
             return {
@@ -814,10 +815,7 @@ class NightlyRuns {
           pollError = error;
           this.logger
             .child({ entityRef, runId: run.id })
-            .warn(
-              `${label}: could not read the run, retrying`,
-              loggedError(error),
-            );
+            .warn(`${label}: could not read the run, retrying`, toError(error));
         }
       }
       if (run.status === 'pending' || run.status === 'running') {

@@ -569,6 +569,26 @@ describe('scheduled tasks', () => {
     });
   });
 
+  it('reports and logs what a capture rejected with that is no Error, as it said it', async () => {
+    const api: Pick<RecoveryTasksApi, 'capture'> = {
+      // A library may reject with a bare string.
+      capture: () => Promise.reject('socket hang up'),
+    };
+    const logger = recordingLogger();
+    const report = await captureMachines(api, ['resource:default/a'], logger);
+    expect(report.failed).toEqual([
+      { entityRef: 'resource:default/a', message: 'socket hang up' },
+    ]);
+    expect(logger.lines).toEqual([
+      expect.objectContaining({
+        level: 'error',
+        message: 'Capture 1/1: failed',
+        fields: { machineRef: 'resource:default/a' },
+        error: expect.objectContaining({ message: 'socket hang up' }),
+      }),
+    ]);
+  });
+
   it('leaves a machine another capture is taking (a 409) to it, not failed, and goes on with the next', async () => {
     const api = {
       latestCapture: async () => undefined,

@@ -1,9 +1,7 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
+import { toError } from '@backstage/errors';
 import type { Capture } from '@backstage-recovery/plugin-recovery-common';
-import {
-  messageOf,
-  type RecoveryTasksApi,
-} from '@backstage-recovery/plugin-recovery-node';
+import type { RecoveryTasksApi } from '@backstage-recovery/plugin-recovery-node';
 
 export interface TaskReport {
   succeeded: string[];
@@ -86,20 +84,18 @@ export async function captureMachines(
           .child({ machineRef })
           .info(
             `${label}: left to the capture of it under way`,
-            loggedError(error),
+            toError(error),
           );
         continue;
       }
       // Only the wait was aborted: the backend goes on with the capture it started, up to its deadline.
       const message = signal?.aborted
         ? "the task's timeout ran out while it was being captured (the backend goes on with it until its own deadline, recovery.captures.timeout)"
-        : String((error as Error).message);
+        : toError(error).message;
       report.failed.push({ entityRef: machineRef, message });
       if (signal?.aborted) logger.error(`${label}: ${message}`, { machineRef });
       else
-        logger
-          .child({ machineRef })
-          .error(`${label}: failed`, loggedError(error));
+        logger.child({ machineRef }).error(`${label}: failed`, toError(error));
     }
   }
   return report;
@@ -141,14 +137,6 @@ export async function analyseSystems(
     failed,
     logger,
   );
-}
-
-/**
- * What was thrown, as the logger takes it (its stack kept): an Error, or one saying what it was.
- * (@backstage/errors' toError, which this package does not depend on.)
- */
-export function loggedError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(messageOf(error));
 }
 
 /**

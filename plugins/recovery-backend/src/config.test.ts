@@ -1,4 +1,5 @@
 import { ConfigReader } from '@backstage/config';
+import { loadConfigSchema } from '@backstage/config-loader';
 import { readRecoveryConfig } from './config';
 
 const read = (recovery: object, hosts: string[] = ['lab']) =>
@@ -91,9 +92,41 @@ describe('readRecoveryConfig', () => {
     expect(settings.notifications?.schedule.frequency).toEqual({ minutes: 5 });
   });
 
+  it("reads durations in Backstage's forms too, as the schedules beside them", () => {
+    const settings = read({
+      objectives: { rpo: 'PT2H', rto: { minutes: 15 }, maxTestAge: '1 day' },
+      analysis: { halfLife: 'P30D', kernelPeak: { minutes: 5 } },
+      captures: { timeout: { hours: 1, minutes: 30 } },
+      runs: {
+        machineReadyTimeout: 'PT3M',
+        probeInterval: { milliseconds: 500 },
+        stepTimeout: '4 minutes',
+        minReadyTime: 'PT10S',
+      },
+    });
+    expect(settings).toMatchObject({
+      objectives: { rpoSeconds: 7200, rtoSeconds: 900 },
+      maxTestAgeSeconds: 86_400,
+      analysis: { halfLifeMs: 30 * 86_400_000, kernelPeakMs: 300_000 },
+      captures: { timeoutMs: 5_400_000 },
+      runs: {
+        machineReadyTimeoutMs: 180_000,
+        probeIntervalMs: 500,
+        stepTimeoutMs: 240_000,
+        minReadyMs: 10_000,
+      },
+    });
+  });
+
   it('refuses a wrong value naming its key', () => {
-    expect(() => read({ objectives: { rpo: '24 hours' } })).toThrow(
-      'Invalid duration "24 hours" at recovery.objectives.rpo',
+    expect(() => read({ objectives: { rpo: '24 hourz' } })).toThrow(
+      'Invalid duration "24 hourz" at recovery.objectives.rpo',
+    );
+    expect(() => read({ objectives: { rto: { hour: 1 } } })).toThrow(
+      'Invalid duration {"hour":1} at recovery.objectives.rto',
+    );
+    expect(() => read({ analysis: { eventRetention: 'PT0S' } })).toThrow(
+      'Invalid duration "PT0S" at recovery.analysis.eventRetention: must be longer than 0s',
     );
     expect(() => read({ runs: { stepTimeout: '0s' } })).toThrow(
       'Invalid duration "0s" at recovery.runs.stepTimeout: must be longer than 0s',
@@ -138,5 +171,28 @@ describe('readRecoveryConfig', () => {
       },
     });
     expect(off.notifications).toBeUndefined();
+  });
+});
+
+describe('the config schema, config.d.ts', () => {
+  // What the backend checks app-config against at start, before readRecoveryConfig reads it.
+  it('takes every duration form readRecoveryConfig reads', async () => {
+    const schema = await loadConfigSchema({
+      dependencies: ['@backstage-recovery/plugin-recovery-backend'],
+      excludePackageDependencies: true,
+    });
+    const validate = (recovery: object) => () =>
+      schema.process([{ context: 'app-config.yaml', data: { recovery } }]);
+    expect(
+      validate({
+        objectives: { rpo: '24h', rto: 'PT1H', maxTestAge: { days: 7 } },
+        analysis: { halfLife: '1h30m', kernelPeak: { minutes: 5 } },
+        captures: { timeout: '2 minutes' },
+        runs: { stepTimeout: { minutes: 10 }, minReadyTime: 'PT5S' },
+      }),
+    ).not.toThrow();
+    expect(validate({ runs: { stepTimeout: { minutes: 'ten' } } })).toThrow(
+      'at /recovery/runs/stepTimeout/minutes',
+    );
   });
 });

@@ -1,7 +1,8 @@
 import type { SchedulerServiceTaskScheduleDefinition } from '@backstage/backend-plugin-api';
 import type { Config } from '@backstage/config';
-import { durationSettingMs } from '@backstage-recovery/plugin-recovery-common';
+import { durationToMilliseconds, type HumanDuration } from '@backstage/types';
 import {
+  readDurationSettingMs,
   readTaskSchedule,
   type ServiceMap,
 } from '@backstage-recovery/plugin-recovery-node';
@@ -53,25 +54,21 @@ export function readRecoveryConfig(
     'recovery.analysis.serviceMap',
   );
   const objectives = {
-    rpoSeconds: durationMs(config, 'recovery.objectives.rpo', '24h') / 1000,
-    rtoSeconds: durationMs(config, 'recovery.objectives.rto', '1h') / 1000,
+    rpoSeconds:
+      durationMs(config, 'recovery.objectives.rpo', { hours: 24 }) / 1000,
+    rtoSeconds:
+      durationMs(config, 'recovery.objectives.rto', { hours: 1 }) / 1000,
   };
   const analysis: RecoveryConfig['analysis'] = {
     threshold: config.getOptionalNumber('recovery.analysis.threshold') ?? 0.7,
     serviceMap: serviceNames && { services: serviceNames },
-    halfLifeMs: config.has('recovery.analysis.halfLife')
-      ? durationMs(config, 'recovery.analysis.halfLife', '90d')
-      : undefined,
+    halfLifeMs: readDurationSettingMs(config, 'recovery.analysis.halfLife'),
     kernelShape: config.getOptionalString('recovery.analysis.kernelShape'),
-    kernelPeakMs: config.has('recovery.analysis.kernelPeak')
-      ? durationMs(config, 'recovery.analysis.kernelPeak', '10m')
-      : undefined,
+    kernelPeakMs: readDurationSettingMs(config, 'recovery.analysis.kernelPeak'),
     // Boots 180 days older than the newest teach a stale order (and weigh ≤ 1/4 at the default half-life).
-    eventRetentionMs: durationMs(
-      config,
-      'recovery.analysis.eventRetention',
-      '180d',
-    ),
+    eventRetentionMs: durationMs(config, 'recovery.analysis.eventRetention', {
+      days: 180,
+    }),
     keepAnalyses: keepLast(
       config,
       'recovery.analysis.keepLast',
@@ -86,29 +83,30 @@ export function readRecoveryConfig(
       5,
       'captures kept per machine',
     ),
-    timeoutMs: config.has('recovery.captures.timeout')
-      ? durationSettingMs(
-          'recovery.captures.timeout',
-          config.getString('recovery.captures.timeout'),
-        )
-      : undefined,
+    timeoutMs: readDurationSettingMs(config, 'recovery.captures.timeout'),
   };
-  const stepTimeoutMs = durationMs(config, 'recovery.runs.stepTimeout', '10m');
+  const stepTimeoutMs = durationMs(config, 'recovery.runs.stepTimeout', {
+    minutes: 10,
+  });
   const runs: RecoveryConfig['runs'] = {
     hypervisorHost: designatedHost(config, hypervisorHostIds),
     machineReadyTimeoutMs: durationMs(
       config,
       'recovery.runs.machineReadyTimeout',
-      '2m',
+      { minutes: 2 },
     ),
-    probeIntervalMs: durationMs(config, 'recovery.runs.probeInterval', '1s'),
+    probeIntervalMs: durationMs(config, 'recovery.runs.probeInterval', {
+      seconds: 1,
+    }),
     stepTimeoutMs,
-    minReadyMs: durationMs(config, 'recovery.runs.minReadyTime', '5s'),
+    minReadyMs: durationMs(config, 'recovery.runs.minReadyTime', {
+      seconds: 5,
+    }),
     allowTestHooks:
       config.getOptionalBoolean('recovery.runs.allowTestHooks') ?? false,
   };
   const maxTestAgeSeconds =
-    durationMs(config, 'recovery.objectives.maxTestAge', '7d') / 1000;
+    durationMs(config, 'recovery.objectives.maxTestAge', { days: 7 }) / 1000;
   // A schedule is checked only where notices are sent, as before they were read at all.
   const notifications =
     (config.getOptionalBoolean('recovery.notifications.enabled') ?? true)
@@ -131,9 +129,13 @@ export function readRecoveryConfig(
   };
 }
 
-/** Reads a duration setting such as `2m` (see durationSettingMs). */
-function durationMs(config: Config, key: string, fallback: string): number {
-  return durationSettingMs(key, config.getOptionalString(key) ?? fallback);
+/** A duration setting in milliseconds, `fallback` where not set (see readDurationSettingMs). */
+function durationMs(
+  config: Config,
+  key: string,
+  fallback: HumanDuration,
+): number {
+  return readDurationSettingMs(config, key) ?? durationToMilliseconds(fallback);
 }
 
 // body-parser reads its `limit` with `bytes`; parsing with the same package keeps the

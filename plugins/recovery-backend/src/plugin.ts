@@ -5,6 +5,7 @@ import {
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
 import { ForwardedError, toError } from '@backstage/errors';
 import { notificationService } from '@backstage/plugin-notifications-node';
+import { signalsServiceRef } from '@backstage/plugin-signals-node';
 import { recoveryPermissions } from '@backstage-recovery/plugin-recovery-common';
 import {
   recoveryProvidersExtensionPoint,
@@ -32,6 +33,7 @@ import { ProviderRegistry } from './service/ProviderRegistry';
 import { ReadinessNotifier } from './service/ReadinessNotifier';
 import { ReadinessService } from './service/ReadinessService';
 import { RecoveryAuthorizer } from './service/RecoveryAuthorizer';
+import { RecoverySignals } from './service/RecoverySignals';
 import { RecoveryTasks } from './service/RecoveryTasks';
 import { createRouter } from './service/router';
 
@@ -84,6 +86,7 @@ export const recoveryPlugin = createBackendPlugin({
         lifecycle: coreServices.lifecycle,
         catalog: catalogServiceRef,
         notifications: notificationService,
+        signals: signalsServiceRef,
       },
       async init({
         config,
@@ -99,6 +102,7 @@ export const recoveryPlugin = createBackendPlugin({
         lifecycle,
         catalog,
         notifications,
+        signals,
       }) {
         // What modules registered is final: the config is checked against it.
         providers.close();
@@ -110,8 +114,23 @@ export const recoveryPlugin = createBackendPlugin({
         const client = await database.getClient();
         assertSupportedDatabase(client);
         if (!database.migrations?.skip) await migrate(client);
-        const captureStore = new CaptureStore(client);
-        const runStore = new RunStore(client);
+        // Each change of a run or a capture request is signalled on its entity's channel, for
+        // the portal to fetch it again (without the signals backend, nobody hears: it polls).
+        const changes = new RecoverySignals({
+          signals,
+          logger,
+          entityRefOf: ({ kind, id }) =>
+            kind === 'run'
+              ? runStore.entityRefOf(id)
+              : captureStore.requests.entityRefOf(id),
+        });
+        const captureStore = new CaptureStore(client, {
+          onRequestChange: id =>
+            changes.changed({ kind: 'captureRequest', id }),
+        });
+        const runStore = new RunStore(client, {
+          onChange: id => changes.changed({ kind: 'run', id }),
+        });
         const events = new EventStore(client);
         const graphs = new CatalogGraphLoader(
           catalog,
@@ -255,6 +274,8 @@ export const recoveryPlugin = createBackendPlugin({
             runs.shutdown(),
             captures.shutdown(),
           ]);
+          // What shutdown ended (runs interrupted, captures stopped) is told before the database closes.
+          await changes.flush();
         });
 
         // The services as a caller may use them (their catalog view and grants): the HTTP API's

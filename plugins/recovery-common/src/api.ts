@@ -6,6 +6,7 @@ import type {
   RecoveryRun,
   RunMode,
 } from './types';
+import type { RecoveryChanges } from './signals';
 
 /**
  * The recovery backend's HTTP API (under `/api/recovery`), as the frontend and the CLI use it.
@@ -49,7 +50,8 @@ export interface RecoveryApi {
   captureNow(
     entityRef: string,
     machineRef?: string,
-    options?: { signal?: AbortSignal },
+    /** `changes`: polled as soon as the request changed, else every `changes.pollIntervalMs`. */
+    options?: { signal?: AbortSignal; changes?: RecoveryChanges },
   ): Promise<Capture[]>;
   /** The kept captures of one machine, newest first: 20 unless `limit` (1 to 500) says. */
   listCaptures(machineRef: string, limit?: number): Promise<Capture[]>;

@@ -22,6 +22,20 @@ export interface CaptureRequestError {
 }
 
 /**
+ * How far the capture under way of a capture request is: the last progress line its capture source
+ * said of a large copy (`Archiving volume /data (machine paused): 300.0 MiB so far at 120.0 MiB/s`,
+ * `Saved the image: 1.1 GiB in 9.8 s (114.9 MiB/s)`), at most one every 2 s.
+ *
+ * @public
+ */
+export interface CaptureRequestProgress {
+  machineRef: string;
+  message: string;
+  /** When it was said. */
+  at: string;
+}
+
+/**
  * A capture of an entity's machines, or of one of them, as `POST /captures` accepts it (202) and
  * `GET /captures/requests/:id` answers it: its machines are captured one after another while the
  * caller polls. `captures`: those taken so far (capturing), all of them (succeeded), those taken
@@ -40,4 +54,9 @@ export interface CaptureRequest extends Partial<CaptureRequestError> {
   createdAt: string;
   finishedAt?: string;
   captures: Capture[];
+  /**
+   * While capturing: how far the capture under way is, where its source said (large copies only);
+   * gone once that machine's capture ends.
+   */
+  progress?: CaptureRequestProgress;
 }

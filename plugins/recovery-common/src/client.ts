@@ -3,6 +3,7 @@ import { parseEntityRef } from '@backstage/catalog-model';
 import type { RecoveryApi } from './api';
 import { byRisk, READINESS_PAGE_MAX } from './readinessWords';
 import type { CaptureRequest } from './captureRequest';
+import type { RecoveryChanges } from './signals';
 import type {
   Capture,
   PlanResponse,
@@ -98,31 +99,41 @@ export class RecoveryClient implements RecoveryApi {
    * network, a 502, 503 or 504) is tried again, backing off, for `pollRetryMs`: then it throws,
    * saying the capture may still be under way and where to look; any other failed poll (a 404)
    * throws at once. `signal` stops the polling, not the capture, which goes on on the backend.
+   * With `changes` (the portal's signals), the request is polled as soon as it changed, and
+   * otherwise every `changes.pollIntervalMs`.
    */
   async captureNow(
     entityRef: string,
     machineRef?: string,
-    options: { signal?: AbortSignal } = {},
+    options: { signal?: AbortSignal; changes?: RecoveryChanges } = {},
   ): Promise<Capture[]> {
-    const { signal } = options;
-    let request = await this.request<CaptureRequest>('/captures', {
-      method: 'POST',
-      body:
-        machineRef === undefined ? { entityRef } : { entityRef, machineRef },
-      signal,
-    });
-    const path = `/captures/requests/${encodeURIComponent(request.requestId)}`;
-    const accepted = request;
-    for (
-      let delay = Math.min(100, this.pollIntervalMs);
-      request.status === 'capturing';
-    ) {
-      await pause(delay, signal);
-      delay = Math.min(delay * 2, this.pollIntervalMs);
-      request = await this.poll(accepted, path, signal);
+    const { signal, changes } = options;
+    const intervalMs = changes?.pollIntervalMs ?? this.pollIntervalMs;
+    // Heard from before the request is posted: its first change may come before the answer.
+    const heard = new CaptureRequestChanges(changes);
+    try {
+      let request = await this.request<CaptureRequest>('/captures', {
+        method: 'POST',
+        body:
+          machineRef === undefined ? { entityRef } : { entityRef, machineRef },
+        signal,
+      });
+      const path = `/captures/requests/${encodeURIComponent(request.requestId)}`;
+      const accepted = request;
+      // Without changes to hear, the first looks come soon: a machine may take a second.
+      for (
+        let delay = changes ? intervalMs : Math.min(100, intervalMs);
+        request.status === 'capturing';
+      ) {
+        await heard.pause(accepted.requestId, delay, signal);
+        delay = Math.min(delay * 2, intervalMs);
+        request = await this.poll(accepted, path, signal);
+      }
+      if (request.status === 'succeeded') return request.captures;
+      throw await failureOf(request);
+    } finally {
+      heard.stop();
     }
-    if (request.status === 'succeeded') return request.captures;
-    throw await failureOf(request);
   }
 
   /**
@@ -263,6 +274,54 @@ function pollGaveUp(
 }
 
 /** Waits `ms`, or throws the signal's reason once it aborts. */
+/**
+ * The changes of capture requests heard of while one is polled (RecoveryChanges): a pause before
+ * its next poll ends as soon as it changed, or at once where it changed since the last pause.
+ */
+class CaptureRequestChanges {
+  private readonly changed = new Set<string>();
+  private wake?: () => void;
+  readonly stop: () => void;
+
+  constructor(changes?: RecoveryChanges) {
+    this.stop =
+      changes?.watch(change => {
+        if (change.kind !== 'captureRequest') return;
+        this.changed.add(change.id);
+        this.wake?.();
+      }) ?? (() => {});
+  }
+
+  pause(requestId: string, ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      signal?.throwIfAborted();
+      if (this.changed.delete(requestId)) {
+        resolve();
+        return;
+      }
+      const end = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', stop);
+        this.wake = undefined;
+      };
+      const stop = () => {
+        end();
+        reject(signal!.reason);
+      };
+      const timer = setTimeout(() => {
+        end();
+        resolve();
+      }, ms);
+      this.wake = () => {
+        if (!this.changed.delete(requestId)) return;
+        end();
+        resolve();
+      };
+      signal?.addEventListener('abort', stop, { once: true });
+    });
+  }
+}
+
 function pause(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     signal?.throwIfAborted();

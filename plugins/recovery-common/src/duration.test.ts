@@ -1,5 +1,4 @@
 import {
-  durationSettingMs,
   formatAgainst,
   formatBytes,
   formatDuration,
@@ -31,22 +30,6 @@ describe('parseDurationSeconds', () => {
     ]) {
       expect(parseDurationSeconds(text)).toBeUndefined();
     }
-  });
-});
-
-describe('durationSettingMs', () => {
-  it('reads a setting in milliseconds; a malformed or zero one fails naming the key', () => {
-    expect(durationSettingMs('recovery.runs.stepTimeout', '1m30s')).toBe(
-      90_000,
-    );
-    expect(() =>
-      durationSettingMs('recovery.runs.stepTimeout', 'soon'),
-    ).toThrow(
-      'Invalid duration "soon" at recovery.runs.stepTimeout: use e.g. 90s, 15m, 24h',
-    );
-    expect(() => durationSettingMs('recovery.runs.stepTimeout', '0m')).toThrow(
-      'Invalid duration "0m" at recovery.runs.stepTimeout: must be longer than 0s',
-    );
   });
 });
 

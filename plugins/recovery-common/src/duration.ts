@@ -26,28 +26,6 @@ export function parseDurationSeconds(text: string): number | undefined {
 }
 
 /**
- * A duration setting (`key: text`, e.g. `recovery.runs.stepTimeout: 2m`) in milliseconds, failing
- * start-up with the key's name if malformed. A zero objective, timeout or interval is never
- * meant: it would fail or spin at once.
- *
- * @public
- */
-export function durationSettingMs(key: string, text: string): number {
-  const seconds = parseDurationSeconds(text);
-  if (seconds === undefined) {
-    throw new Error(
-      `Invalid duration "${text}" at ${key}: use e.g. 90s, 15m, 24h`,
-    );
-  }
-  if (seconds <= 0) {
-    throw new Error(
-      `Invalid duration "${text}" at ${key}: must be longer than 0s`,
-    );
-  }
-  return seconds * 1000;
-}
-
-/**
  * Seconds for people, as readiness words ages and objectives: `90 s`, `45 min`, `2.5 h`, `3.2 d`.
  *
  * @public

@@ -40,7 +40,7 @@ describe('failedMachine', () => {
     const machines = [
       machine(
         'resource:default/db-1',
-        'failed',
+        'interrupted',
         `${INTERRUPTED_PREFIX}the backend is shutting down`,
       ),
       machine('resource:default/web-1', 'failed', 'exited 1'),

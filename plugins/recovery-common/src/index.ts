@@ -79,7 +79,6 @@ export {
 } from './readinessWords';
 export {
   parseDurationSeconds,
-  durationSettingMs,
   formatSeconds,
   formatSecondsAgainst,
   formatBytes,
@@ -92,9 +91,16 @@ export { type RecoveryApi } from './api';
 export {
   type CaptureRequest,
   type CaptureRequestError,
+  type CaptureRequestProgress,
   type CaptureRequestStatus,
 } from './captureRequest';
 export { RecoveryClient } from './client';
+export {
+  type RecoverySignal,
+  type RecoveryChanges,
+  recoverySignalChannel,
+  readRecoverySignal,
+} from './signals';
 export {
   HOST_BUSY_ERROR_NAME,
   MISSING_DEPENDENCIES_ERROR_NAME,

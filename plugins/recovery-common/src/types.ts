@@ -233,9 +233,9 @@ export interface PlanResponse extends BootPlan {
 export type RunMode = 'test' | 'failover';
 
 /**
- * Starts the error message of an `interrupted` run, and the message of its machines in progress
- * (failed, as a machine has no phase of its own for it), said in words: the run's status says it
- * was interrupted, and names no machine as the cause.
+ * Starts the error message of an `interrupted` run, and the message of its machines that were in
+ * progress (phase `interrupted`), said in words: the status and the phase say it was interrupted,
+ * and the error names no machine as the cause. Words only: nothing tells an interruption by them.
  *
  * @public
  */
@@ -264,7 +264,12 @@ export type MachinePhase =
   | 'ready'
   | 'failed'
   /** Final: the run finished (failed or interrupted) before it started this machine. */
-  | 'skipped';
+  | 'skipped'
+  /**
+   * Final: the run was interrupted (see RunStatus) while this machine was in progress; no failure
+   * of the machine's, and it says nothing about whether it boots.
+   */
+  | 'interrupted';
 
 /**
  * A machine of a recovery run: its phase, the capture it was restored from and its timings.
@@ -293,7 +298,7 @@ export interface RunMachine {
   startedAt?: string;
   readyAt?: string;
   finishedAt?: string;
-  /** Why the machine failed, naming the probe when a probe failed. */
+  /** Why the machine failed, naming the probe when a probe failed; or why it was interrupted. */
   message?: string;
   probe?: string;
   /** Last lines of the machine's console, kept as evidence. */
@@ -630,9 +635,7 @@ export function failedMachine(
   run: Pick<RecoveryRun, 'error' | 'machines'>,
 ): string | undefined {
   if (run.error) return run.error.machineRef;
-  return run.machines.find(
-    m => m.phase === 'failed' && !m.message?.startsWith(INTERRUPTED_PREFIX),
-  )?.machineRef;
+  return run.machines.find(m => m.phase === 'failed')?.machineRef;
 }
 
 /**

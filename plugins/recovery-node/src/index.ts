@@ -64,20 +64,34 @@ export {
 } from './hostPorts';
 export { MAX_TIMER_MS } from './timers';
 export {
+  type TransferProgress,
+  type TransferProgressListener,
+  type TransferKind,
+  type Transfer,
+  TransferProgressLines,
+  SMALL_TRANSFER_BYTES,
+  PROGRESS_LINE_INTERVAL_MS,
+} from './transferProgress';
+export {
   scheduleDurationMs,
   readTaskSchedule,
   scheduleTaskFrom,
 } from './schedules';
+export { readDurationSettingMs } from './durationSetting';
 export { messageOf } from './messageOf';
 export { type EntityPageStream, listAllEntities } from './catalogPages';
 export {
   BootPlanCycleError,
   buildBootPlan,
+  type BootHistory,
   type BootPlanOptions,
   type BuiltBootPlan,
   type DroppedCycleEdge,
   reachable,
   narrowedToPlan,
+  describeLearned,
+  describeLearnedMachineWait,
+  lowConfidenceWarning,
   type ServiceNode,
   type MachineNode,
   type RecoveryGraph,

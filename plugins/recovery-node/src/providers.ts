@@ -6,6 +6,7 @@ import {
   type InitializationEvent,
   type ProbeSpec,
 } from '@backstage-recovery/plugin-recovery-common';
+import type { TransferProgressListener } from './transferProgress';
 
 /**
  * Where a primary machine's running state lives, from its catalog annotations.
@@ -249,7 +250,8 @@ export interface CaptureSource {
    * records what it returns. `signal` aborts at the capture's deadline (or the backend's
    * shutdown): stop the engine calls, unpause what was paused, keep nothing, and fail with an
    * error that starts with the reason's message. An engine that cannot be reached, or answers
-   * with an error, fails it with an EngineError.
+   * with an error, fails it with an EngineError. `progress` hears how its copies of large volumes
+   * and images come along (TransferProgressLines).
    */
   capture(
     machine: MachineLocator,
@@ -257,6 +259,7 @@ export interface CaptureSource {
       captureId: string;
       signal?: AbortSignal;
       record?: (captured: CapturedMachine) => Promise<void>;
+      progress?: TransferProgressListener;
     },
   ): Promise<CapturedMachine>;
   /** Removes a capture's artifacts from the store (retention): its image archive and the volumes it recorded. */
@@ -572,6 +575,11 @@ export interface RestorableCapture {
   checksum: string;
   artifact: string;
   runtime: MachineRuntime;
+  /**
+   * All the capture stores (CapturedMachine.sizeBytes): its image archive is this less its
+   * volumes'. The totals of its restore's progress lines; absent where unknown.
+   */
+  sizeBytes?: number;
 }
 
 /**
@@ -705,12 +713,13 @@ export interface HypervisorHost {
    * checksums recorded, streaming, and loads nothing: a run asks it of every capture before it
    * builds its lab, so a damaged one fails the run before any machine boots rather than at its
    * wave. Fails with a {@link CaptureDamagedError} where the capture is damaged; with any other
-   * error where it could not tell (the store unreadable now). `signal` stops the reading. A host
+   * error where it could not tell (the store unreadable now). `signal` stops the reading;
+   * `progress` hears how the reading of large files comes along (TransferProgressLines). A host
    * without it verifies each capture as it restores it (restoreMachine), as every host must.
    */
   verifyCapture?(
     capture: RestorableCapture,
-    options?: { signal?: AbortSignal },
+    options?: { signal?: AbortSignal; progress?: TransferProgressListener },
   ): Promise<void>;
   /**
    * The host ports the host's machines (containers) publish now, whoever made them: before a
@@ -723,11 +732,13 @@ export interface HypervisorHost {
   /**
    * Loads the capture (verifying its checksum) and creates the machine, adapted, not started. In a
    * failover's lab (not internal) the machine publishes the host ports failoverPorts gives of its
-   * runtime's portBindings, said in `published`; in a test lab none.
+   * runtime's portBindings, said in `published`; in a test lab none. `progress` hears how the
+   * reading, loading and putting back of large archives comes along (TransferProgressLines).
    */
   restoreMachine(
     lab: LabHandle,
     capture: RestorableCapture,
+    options?: { progress?: TransferProgressListener },
   ): Promise<RestoredMachine>;
   startMachine(machine: MachineHandle): Promise<void>;
   inspectMachine(machine: MachineHandle): Promise<MachineState>;

@@ -20,9 +20,11 @@ import {
   recoveryPlugin,
   RecoveryOverviewPage,
 } from './index';
+import { rootRouteRef } from './routes';
 import {
   makeReadiness,
   makeReadinessSummary,
+  makeRun,
   webEntity,
 } from './testUtils/fixtures';
 
@@ -46,6 +48,8 @@ function answerAsTheBackend() {
       if (url.pathname === '/api/recovery/readiness')
         return json({ items: [makeReadinessSummary({ status: 'ready' })] });
       if (url.pathname === '/api/recovery/runs') return json({ items: [] });
+      if (url.pathname === '/api/recovery/runs/run-1')
+        return json(makeRun('succeeded'));
       return new Response('{}', { status: 404 });
     });
 }
@@ -66,7 +70,11 @@ function renderInLegacyApp(element: JSX.Element, route: string) {
     </TestApiProvider>,
     {
       routeEntries: [route],
-      mountedRoutes: { '/catalog/:namespace/:kind/:name': entityRouteRef },
+      mountedRoutes: {
+        '/catalog/:namespace/:kind/:name': entityRouteRef,
+        // Where the app mounts RecoveryOverviewPage: the card and the tab link runs to their pages.
+        '/recovery': rootRouteRef,
+      },
       // Shown rather than thrown: what an extension's error boundary caught.
       components: {
         ErrorBoundaryFallback: ({ error }) => <p>Caught: {error.message}</p>,
@@ -136,8 +144,9 @@ describe('recovery plugin (legacy frontend system)', () => {
   it('renders the overview page mounted at /recovery, with its own header', async () => {
     const fetch = answerAsTheBackend();
     await renderInLegacyApp(
+      // As FlatRoutes mounts it: its run pages are under it.
       <Routes>
-        <Route path="/recovery" element={<RecoveryOverviewPage />} />
+        <Route path="/recovery/*" element={<RecoveryOverviewPage />} />
       </Routes>,
       '/recovery',
     );
@@ -151,6 +160,32 @@ describe('recovery plugin (legacy frontend system)', () => {
           String(url).startsWith(`${BACKEND}/api/recovery/readiness`),
         ),
       ).toBe(true),
+    );
+  });
+
+  it("renders a run's page under the overview page, with a header that leads back to it", async () => {
+    const fetch = answerAsTheBackend();
+    await renderInLegacyApp(
+      <Routes>
+        <Route path="/recovery/*" element={<RecoveryOverviewPage />} />
+      </Routes>,
+      '/recovery/runs/run-1',
+    );
+    expect(
+      await screen.findByRole(
+        'heading',
+        { name: 'Test recovery of web' },
+        LOADED,
+      ),
+    ).toBeInTheDocument();
+    expect(screen.getByRole('heading', { name: 'Run run-1' })).toBeVisible();
+    expect(screen.getByRole('link', { name: 'Recovery' })).toHaveAttribute(
+      'href',
+      '/recovery',
+    );
+    expect(screen.getByText('Recovery succeeded')).toBeInTheDocument();
+    expect(fetch.mock.calls.map(([url]) => String(url))).toContain(
+      `${BACKEND}/api/recovery/runs/run-1`,
     );
   });
 });

@@ -3,22 +3,15 @@ import {
   createComponentExtension,
   createPlugin,
   createRoutableExtension,
-  createRouteRef,
   discoveryApiRef,
   fetchApiRef,
 } from '@backstage/core-plugin-api';
 import { RecoveryClient, recoveryApiRef } from './api/RecoveryClient';
+import { entityContentRouteRef, rootRouteRef, runRouteRef } from './routes';
 
 // The plugin for apps on the legacy frontend system. Its extensions are the components the new
 // system's plugin (./plugin) loads, each wrapped here with its error boundary and lazy loading.
-
-// Where a legacy app mounts the overview page (its `<Route path="/recovery">`) and an entity page
-// the Recovery tab (its `EntityLayout.Route`). Not exported: an app links to them through
-// `recoveryPlugin.routes` (`root`, `entityContent`).
-const legacyRootRouteRef = createRouteRef({ id: 'recovery' });
-const legacyEntityContentRouteRef = createRouteRef({
-  id: 'recovery:entity-content',
-});
+// An app links to its pages through `recoveryPlugin.routes` (`root`, `run`, `entityContent`).
 
 /**
  * The recovery plugin for the legacy frontend system. It brings its own API client, from the
@@ -37,8 +30,9 @@ export const recoveryPlugin = createPlugin({
     }),
   ],
   routes: {
-    root: legacyRootRouteRef,
-    entityContent: legacyEntityContentRouteRef,
+    root: rootRouteRef,
+    run: runRouteRef,
+    entityContent: entityContentRouteRef,
   },
 });
 
@@ -72,22 +66,20 @@ export const EntityRecoveryContent = recoveryPlugin.provide(
       import('./components/EntityRecoveryContent').then(
         m => m.EntityRecoveryContent,
       ),
-    mountPoint: legacyEntityContentRouteRef,
+    mountPoint: entityContentRouteRef,
   }),
 );
 
 /**
- * The `/recovery` overview page, with its own header.
+ * The `/recovery` overview page, with its own header, and each run's page under it
+ * (`/recovery/runs/:runId`).
  *
  * @public
  */
 export const RecoveryOverviewPage = recoveryPlugin.provide(
   createRoutableExtension({
     name: 'RecoveryOverviewPage',
-    component: () =>
-      import('./components/RecoveryOverviewPage').then(
-        m => m.RecoveryOverviewPage,
-      ),
-    mountPoint: legacyRootRouteRef,
+    component: () => import('./components/Router').then(m => m.Router),
+    mountPoint: rootRouteRef,
   }),
 );

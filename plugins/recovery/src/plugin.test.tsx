@@ -1,4 +1,13 @@
-import { createExtensionTester } from '@backstage/frontend-test-utils';
+import { screen, waitFor, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import {
+  createExtensionTester,
+  mockApis,
+  renderTestApp,
+} from '@backstage/frontend-test-utils';
+import { catalogApiRef, entityRouteRef } from '@backstage/plugin-catalog-react';
+import { catalogApiMock } from '@backstage/plugin-catalog-react/testUtils';
+import { permissionApiRef } from '@backstage/plugin-permission-react';
 import {
   EntityCardBlueprint,
   EntityContentBlueprint,
@@ -8,13 +17,22 @@ import {
   coreExtensionData,
 } from '@backstage/frontend-plugin-api';
 import type { Entity } from '@backstage/catalog-model';
-import recoveryPlugin, { recoveryApiRef } from './index';
+import recoveryPlugin from '@backstage-recovery/plugin-recovery/alpha';
+import * as main from '@backstage-recovery/plugin-recovery';
+import { recoveryApiRef } from './index';
 import {
   recoveryApi,
   recoveryEntityCard,
   recoveryEntityContent,
   recoveryPage,
 } from './plugin';
+
+import {
+  fakeRecoveryApi,
+  makeReadinessSummary,
+  makeRun,
+  makeRunSummary,
+} from './testUtils/fixtures';
 
 const entity = (kind: string, type?: string): Entity => ({
   apiVersion: 'backstage.io/v1alpha1',
@@ -24,7 +42,9 @@ const entity = (kind: string, type?: string): Entity => ({
 });
 
 describe('recovery plugin (new frontend system)', () => {
-  it('is the default export, with id recovery', () => {
+  it("is the default export of the package's /alpha entry, with id recovery; the main entry is the legacy one", () => {
+    expect(main).not.toHaveProperty('default');
+    expect(main.recoveryPlugin.getId()).toBe('recovery');
     expect(recoveryPlugin.id).toBe('recovery');
     expect(recoveryApiRef.id).toBe('plugin.recovery.service');
     for (const id of [
@@ -62,6 +82,43 @@ describe('recovery plugin (new frontend system)', () => {
     const tester = createExtensionTester(recoveryPage);
     expect(tester.get(coreExtensionData.routePath)).toBe('/recovery');
     expect(tester.get(coreExtensionData.title)).toBe('Recovery');
+  });
+
+  it("serves a run's page under the overview, which links each entity's last run to it", async () => {
+    const api = fakeRecoveryApi({
+      listReadiness: async () => [
+        makeReadinessSummary({ lastRun: makeRunSummary(makeRun('failed')) }),
+      ],
+      getRun: async id => makeRun('failed', { id }),
+    });
+    renderTestApp({
+      features: [recoveryPlugin],
+      initialRouteEntries: ['/recovery'],
+      mountedRoutes: { '/catalog/:namespace/:kind/:name': entityRouteRef },
+      apis: [
+        [recoveryApiRef, api],
+        [permissionApiRef, mockApis.permission()],
+        [catalogApiRef, catalogApiMock()],
+      ],
+    });
+
+    const row = (
+      await screen.findByRole('link', { name: 'web' }, { timeout: 20_000 })
+    ).closest('tr')!;
+    expect(within(row).getByTitle('Run run-1')).toHaveAttribute(
+      'href',
+      '/recovery/runs/run-1',
+    );
+    // The table renders its rows anew once after the first time: a link found then may be gone.
+    await waitFor(async () => {
+      const run = screen.queryByTitle('Run run-1');
+      if (run) await userEvent.click(run);
+      expect(
+        screen.getByRole('heading', { name: 'Test recovery of web' }),
+      ).toBeInTheDocument();
+    });
+    expect(screen.getByText('Recovery failed')).toBeInTheDocument();
+    expect(api.getRun).toHaveBeenCalledWith('run-1');
   });
 
   it('provides the API client', () => {

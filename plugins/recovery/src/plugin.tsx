@@ -1,7 +1,6 @@
 import {
   ApiBlueprint,
   createFrontendPlugin,
-  createRouteRef,
   discoveryApiRef,
   fetchApiRef,
   PageBlueprint,
@@ -14,9 +13,7 @@ import type { Entity } from '@backstage/catalog-model';
 import { entityRole } from '@backstage-recovery/plugin-recovery-common';
 import RestoreIcon from '@material-ui/icons/SettingsBackupRestore';
 import { RecoveryClient, recoveryApiRef } from './api/RecoveryClient';
-
-/** Route of the overview page, `/recovery` by default. */
-export const rootRouteRef = createRouteRef();
+import { rootRouteRef, runRouteRef } from './routes';
 
 /**
  * Entities the card and the tab appear on: what the backend recovers as a service or a group
@@ -62,7 +59,10 @@ export const recoveryEntityContent = EntityContentBlueprint.make({
   },
 });
 
-/** The `/recovery` overview page; with a title and icon it also gets a nav item. */
+/**
+ * The `/recovery` overview page, and a run's page under it (`/recovery/runs/:runId`); with a
+ * title and icon it also gets a nav item.
+ */
 export const recoveryPage = PageBlueprint.make({
   params: {
     path: '/recovery',
@@ -70,9 +70,7 @@ export const recoveryPage = PageBlueprint.make({
     icon: <RestoreIcon fontSize="inherit" />,
     routeRef: rootRouteRef,
     loader: () =>
-      import('./components/RecoveryOverviewPage').then(m => (
-        <m.RecoveryOverviewPage noHeader />
-      )),
+      import('./components/Router').then(m => <m.Router noHeader />),
   },
 });
 
@@ -85,7 +83,7 @@ export const recoveryPlugin = createFrontendPlugin({
   pluginId: 'recovery',
   title: 'Recovery',
   icon: <RestoreIcon fontSize="inherit" />,
-  routes: { root: rootRouteRef },
+  routes: { root: rootRouteRef, run: runRouteRef },
   extensions: [
     recoveryApi,
     recoveryEntityCard,

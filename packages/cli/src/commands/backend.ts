@@ -60,6 +60,27 @@ export function intervalMs(text: string): number {
   return seconds * 1000;
 }
 
+/** The most runs or captures one request of the API (GET /runs, GET /captures) answers. */
+export const API_LIMIT_MAX = 500;
+
+/**
+ * `--limit`: a whole number from 1 to `max` (none: as many as there are), refused before any
+ * request; `what` says what it counts.
+ */
+export function limitArg(text: string, what: string, max?: number): number {
+  const limit = Number(text);
+  if (
+    !/^[0-9]+$/.test(text) ||
+    !Number.isSafeInteger(limit) ||
+    limit < 1 ||
+    (max !== undefined && limit > max)
+  )
+    throw new InputError(
+      `--limit: ${what}, a whole number from 1${max === undefined ? ' up' : ` to ${max}`}, got '${text}'`,
+    );
+  return limit;
+}
+
 /** Follows a run to its end; the exit status says how it ended (1: failed; 4: interrupted, no result). */
 export async function follow(
   ctx: CliContext,

@@ -27,6 +27,14 @@ function capturedStateWords(c: Capture): string {
   return `  NOT SERVING when captured: ${describeMachineState(state)}; kept, but readiness puts what it serves at risk until it is captured running and not unhealthy`;
 }
 
+/**
+ * What a capture's line says after its figures: the machine's state when captured, and a pause
+ * that came near its limit (the next capture may be refused).
+ */
+export function captureNotes(c: Capture): string {
+  return `${capturedStateWords(c)}${c.pauseWarning ? `  WARNING ${c.pauseWarning}` : ''}`;
+}
+
 export function addCaptureCommand(program: Command, ctx: CliContext): void {
   againstBackend(
     program
@@ -58,7 +66,7 @@ export async function capture(
         if (opts.json) return;
         const paused = c.pausedMs ? `, production paused ${c.pausedMs} ms` : '';
         io.stdout(
-          `${c.machineRef}  capture ${c.id}  ${formatBytes(c.sizeBytes)} in ${c.durationMs} ms${paused}  (${done} of ${total})${capturedStateWords(c)}${c.pauseWarning ? `  WARNING ${c.pauseWarning}` : ''}\n`,
+          `${c.machineRef}  capture ${c.id}  ${formatBytes(c.sizeBytes)} in ${c.durationMs} ms${paused}  (${done} of ${total})${captureNotes(c)}\n`,
         );
       },
     });

@@ -1,4 +1,5 @@
-import type { Readable } from 'node:stream';
+import { pipeline, Transform, type Readable } from 'node:stream';
+import type { Transfer } from '@backstage-recovery/plugin-recovery-node';
 
 /** Splits Docker's multiplexed stdout/stderr framing (non-TTY logs and exec output). */
 export function demuxDockerStream(buffer: Buffer): {
@@ -63,6 +64,20 @@ export async function followProgress(stream: Readable): Promise<string[]> {
     else if (msg.status) messages.push(String(msg.status).trim());
   }
   return messages;
+}
+
+/**
+ * `stream` as it is read, each chunk told to `transfer`: an error of either side ends both (the
+ * read of the source fails its reader; the reader's destroy stops the source).
+ */
+export function counted(stream: Readable, transfer: Transfer): Readable {
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      transfer.add(chunk.length);
+      done(null, chunk);
+    },
+  });
+  return pipeline(stream, counter, () => {});
 }
 
 /** True for Docker API errors with the given HTTP status. */

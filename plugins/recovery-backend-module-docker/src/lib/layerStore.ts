@@ -46,7 +46,7 @@ export const STORE_DIRECTORY_MODE = 0o700;
  * backend does not own (a mount point an operator made) is left as it is, the operator's to set;
  * so is a read-only one, whose write fails next with its own words.
  */
-export async function protectStoreDirectory(directory: string): Promise<void> {
+async function protectStoreDirectory(directory: string): Promise<void> {
   await mkdir(directory, { recursive: true, mode: STORE_DIRECTORY_MODE });
   await chmod(directory, STORE_DIRECTORY_MODE).catch(e => {
     const { code } = e as NodeJS.ErrnoException;

@@ -2,6 +2,7 @@ import type {
   Capture,
   CaptureRequest,
   CaptureRequestError,
+  CaptureRequestProgress,
 } from '@backstage-recovery/plugin-recovery-common';
 import { Knex } from 'knex';
 import { dbNow, heardBefore, iso, json } from './rows';
@@ -24,7 +25,17 @@ export interface NewCaptureRequest {
  * disagree); one not heard from for a while died mid-capture (claimStale).
  */
 export class CaptureRequestStore {
-  constructor(private readonly db: Knex) {}
+  private readonly changed: (requestId: string) => void;
+
+  constructor(
+    private readonly db: Knex,
+    options: {
+      /** Told the id of each request a write changed, once committed (RecoverySignals). */
+      onChange?: (requestId: string) => void;
+    } = {},
+  ) {
+    this.changed = options.onChange ?? (() => {});
+  }
 
   async insert(request: NewCaptureRequest): Promise<void> {
     await this.db(TABLE).insert({
@@ -37,6 +48,15 @@ export class CaptureRequestStore {
       created_at: new Date(request.createdAt),
       heard_at: dbNow(this.db),
     });
+    this.changed(request.requestId);
+  }
+
+  /** The entity a request captures, undefined where there is no such request (pruned). */
+  async entityRefOf(requestId: string): Promise<string | undefined> {
+    const row = await this.db(TABLE)
+      .where({ id: requestId })
+      .first('entity_ref');
+    return row?.entity_ref;
   }
 
   async get(requestId: string): Promise<CaptureRequest | undefined> {
@@ -51,10 +71,29 @@ export class CaptureRequestStore {
    * (claimed as interrupted meanwhile): what it found stays as it was.
    */
   async progress(requestId: string, captures: Capture[]): Promise<boolean> {
-    return this.capturing(requestId, {
+    const ours = await this.capturing(requestId, {
       captures: JSON.stringify(captures),
       heard_at: dbNow(this.db),
     });
+    if (ours) this.changed(requestId);
+    return ours;
+  }
+
+  /**
+   * How far the capture under way is (its source's last progress line), with a heartbeat; without
+   * a line, none (its capture ended). False where the request no longer captures. Shown while it
+   * captures only.
+   */
+  async progressLine(
+    requestId: string,
+    line?: CaptureRequestProgress,
+  ): Promise<boolean> {
+    const ours = await this.capturing(requestId, {
+      progress: line ? JSON.stringify(line) : null,
+      heard_at: dbNow(this.db),
+    });
+    if (ours) this.changed(requestId);
+    return ours;
   }
 
   /** Says the capturing backend is still at work; false where the request no longer captures. */
@@ -68,11 +107,13 @@ export class CaptureRequestStore {
     end: { captures: Capture[]; failure?: CaptureRequestError },
     at: Date,
   ): Promise<boolean> {
-    return this.capturing(requestId, {
+    const ours = await this.capturing(requestId, {
       ...ended(end),
       heard_at: dbNow(this.db),
       finished_at: at,
     });
+    if (ours) this.changed(requestId);
+    return ours;
   }
 
   /**
@@ -88,7 +129,7 @@ export class CaptureRequestStore {
     interrupted: (request: CaptureRequest) => CaptureRequestError | undefined,
     at: Date,
   ): Promise<boolean> {
-    return this.db.transaction(async tx => {
+    const claimed = await this.db.transaction(async tx => {
       const stale = () =>
         tx(TABLE)
           .where({ id: requestId, status: 'capturing' })
@@ -105,6 +146,8 @@ export class CaptureRequestStore {
       });
       return updated > 0;
     });
+    if (claimed) this.changed(requestId);
+    return claimed;
   }
 
   /**
@@ -148,6 +191,10 @@ function toCaptureRequest(row: any): CaptureRequest {
     ...(row.finished_at !== null &&
       row.finished_at !== undefined && { finishedAt: iso(row.finished_at) }),
     captures: json<Capture[]>(row.captures)!,
+    ...(row.status === 'capturing' &&
+      row.progress && {
+        progress: json<CaptureRequestProgress>(row.progress)!,
+      }),
     ...(failed && {
       statusCode: Number(row.status_code),
       error: json<CaptureRequestError['error']>(row.error)!,

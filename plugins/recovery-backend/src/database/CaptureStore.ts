@@ -6,7 +6,14 @@ import type { MachineRuntime } from '@backstage-recovery/plugin-recovery-node';
 import { Knex } from 'knex';
 import { ACTIVE_RUN_STATUSES } from '../run/runState';
 import { CaptureRequestStore } from './CaptureRequestStore';
-import { chunks, iso, NEWEST_FIRST, olderThan, toCapture } from './rows';
+import {
+  type CaptureRow,
+  chunks,
+  iso,
+  NEWEST_FIRST,
+  olderThan,
+  toCapture,
+} from './rows';
 
 /** A capture as stored: the API view plus what a restore needs. */
 export interface StoredCapture extends Capture {
@@ -28,8 +35,16 @@ export class CaptureStore {
   /** The capture requests (POST /captures) callers poll, on the same database. */
   readonly requests: CaptureRequestStore;
 
-  constructor(private readonly db: Knex) {
-    this.requests = new CaptureRequestStore(db);
+  constructor(
+    private readonly db: Knex,
+    options: {
+      /** Told the id of each capture request a write changed, once committed (RecoverySignals). */
+      onRequestChange?: (requestId: string) => void;
+    } = {},
+  ) {
+    this.requests = new CaptureRequestStore(db, {
+      onChange: options.onRequestChange,
+    });
   }
 
   /** Records a capture; it clears its machine's failed capture started before it (recordCaptureFailure). */
@@ -310,7 +325,7 @@ export class CaptureStore {
       // keepLast counts intact captures: a damaged one restores nothing, and counted it would push
       // out an intact one. It goes, as any other, once `keep` intact ones are newer (until then it
       // may be mended, clearCaptureDamaged, and readiness names it).
-      const oldest =
+      const oldest: Pick<CaptureRow, 'id' | 'created_at'> | undefined =
         keep > 0
           ? await tx('recovery_captures')
               .where({ machine_ref: machineRef })
@@ -328,11 +343,13 @@ export class CaptureStore {
           if (oldest) olderThan(q, oldest.created_at, oldest.id);
         })
         .orderBy(NEWEST_FIRST);
-      const old: any[] = await (tx.client.dialect === 'postgresql'
+      const old: CaptureRow[] = await (tx.client.dialect === 'postgresql'
         ? oldQuery.forUpdate()
         : oldQuery);
       if (old.length === 0) return [];
-      const inUse = await tx('recovery_run_machines as rm')
+      const inUse: Array<{ capture_id: string }> = await tx(
+        'recovery_run_machines as rm',
+      )
         .join('recovery_runs as r', 'r.id', 'rm.run_id')
         .whereIn('r.status', ACTIVE_RUN_STATUSES)
         .whereIn(

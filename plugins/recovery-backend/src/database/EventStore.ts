@@ -20,9 +20,9 @@ const BATCH = 500;
  */
 export const INSERT_SLICE = 1_000;
 /** Events read per query when streaming the table. */
-export const EVENT_PAGE = 5_000;
+const EVENT_PAGE = 5_000;
 /** Events deleted per statement: each holds its row locks only briefly, so collection goes on. */
-export const DELETE_BATCH = 1_000;
+const DELETE_BATCH = 1_000;
 
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 

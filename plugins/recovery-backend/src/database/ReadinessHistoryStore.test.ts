@@ -107,6 +107,50 @@ describe.each(databases.eachSupportedId())(
       ).toEqual(['skip-6']);
     });
 
+    it('tells a reverse-boot-order run by a column of its own, which RunStore writes, not by the text of its options', async () => {
+      const entityRef = 'component:default/reversed';
+      const insert = async (id: string, at: string, reverse: boolean) => {
+        await runStore.insertRun(
+          {
+            id,
+            entityRef,
+            mode: 'test',
+            trigger: 'user',
+            hypervisorHost: 'recovery',
+            plan: webPlan,
+            machines: [],
+            options: reverse ? { reverseBootOrder: true } : {},
+          },
+          new Date(at),
+        );
+        await runStore.updateRun(id, { status: 'running' });
+        await runStore.updateRun(id, { status: 'succeeded' });
+      };
+      await insert('forward-1', '2026-11-22T01:00:00Z', false);
+      await insert('reversed-1', '2026-11-22T02:00:00Z', true);
+      const flags = await knex('recovery_runs')
+        .where({ entity_ref: entityRef })
+        .orderBy('id')
+        .select('id', 'reverse_boot_order');
+      expect(flags.map(r => [r.id, Boolean(r.reverse_boot_order)])).toEqual([
+        ['forward-1', false],
+        ['reversed-1', true],
+      ]);
+      // The options' JSON is not what readiness reads: the column alone says it.
+      await knex('recovery_runs')
+        .where({ id: 'reversed-1' })
+        .update({ options: '{}' });
+      await knex('recovery_runs')
+        .where({ id: 'forward-1' })
+        .update({ options: '{"reverseBootOrder":true}' });
+      expect((await runHistory.lastFinishedRun({ entityRef }))?.id).toBe(
+        'forward-1',
+      );
+      expect(
+        (await runHistory.lastFinishedRuns([{ entityRef }])).map(r => r?.id),
+      ).toEqual(['forward-1']);
+    });
+
     it('finds the last finished run that booted every machine given, whatever its entity', async () => {
       const [a, b, c] = ['cover-a', 'cover-b', 'cover-c'].map(
         n => `resource:default/${n}`,

@@ -23,16 +23,12 @@ export type RunHead = Pick<
 >;
 
 // Runs that say nothing about recoverability: interrupted ones (by their status), test-hook runs
-// that boot in reverse precisely to fail (matched in the stored JSON, which only RunStore writes),
-// and runs to a recovery point, which prove that point boots, not the latest captures.
+// that boot in reverse precisely to fail, and runs to a recovery point, which prove that point
+// boots, not the latest captures.
 function countsForReadiness(q: Knex.QueryBuilder, table: string): void {
   q.whereNot(`${table}.status`, 'interrupted' satisfies RunStatus)
     .whereNull(`${table}.recovery_point`)
-    .where(w =>
-      w
-        .whereNull(`${table}.options`)
-        .orWhere(`${table}.options`, 'not like', '%"reverseBootOrder":true%'),
-    );
+    .where(`${table}.reverse_boot_order`, false);
 }
 
 /**

@@ -249,7 +249,7 @@ describe.each(databases.eachSupportedId())('RunStore on %p', databaseId => {
     const test = (await runStore.getRun('pre-test'))!;
     expect(test).toMatchObject({ status: 'interrupted', error: { message } });
     expect(test.machines.map(r => [r.phase, r.message])).toEqual([
-      ['failed', message],
+      ['interrupted', message],
     ]);
     expect(test.steps.map(r => [r.level, r.message])).toEqual([
       ['error', message],
@@ -669,8 +669,9 @@ describe.each(databases.eachSupportedId())('RunStore on %p', databaseId => {
       finishedAt: at.toISOString(),
       error: { message: 'Interrupted: gone; removed 1 network' },
     });
+    // The machine it was verifying was cut off with it, no failure of its own.
     expect(run.machines.map(m => [m.phase, m.message])).toEqual([
-      ['failed', 'Interrupted: gone'],
+      ['interrupted', 'Interrupted: gone'],
       ['skipped', undefined],
     ]);
 
@@ -731,6 +732,51 @@ describe.each(databases.eachSupportedId())('RunStore on %p', databaseId => {
       status: 'succeeded',
       rtoSeconds: 42,
     });
+
+    // One that reached a failure, or an interruption, before its teardown: the machine still in
+    // progress ends as the run did, in the words the driver kept for it.
+    for (const [id, outcome, phase] of [
+      [
+        'run-failing',
+        {
+          status: 'failed',
+          error: { message: 'lab network gone' },
+          unfinishedReason: 'the run failed: lab network gone',
+        },
+        'failed',
+      ],
+      [
+        'run-shut',
+        {
+          status: 'interrupted',
+          error: { message: 'Interrupted: the backend is shutting down' },
+          unfinishedReason: 'Interrupted: the backend is shutting down',
+        },
+        'interrupted',
+      ],
+    ] as const) {
+      await runStore.insertRun(
+        { ...base, id, entityRef: 'component:default/claim', machines },
+        new Date(),
+      );
+      await runStore.updateRun(id, { status: 'running' });
+      await runStore.updateRunMachine(id, 'resource:default/infra-01', {
+        phase: 'restoring',
+      });
+      expect(await runStore.setRunOutcome(id, outcome)).toBe(true);
+      await runStore.claimStaleRun(id, -60_000, 'Interrupted: gone', at, left);
+      const ended = (await runStore.getRun(id))!;
+      expect({
+        status: ended.status,
+        machines: ended.machines.map(m => [m.phase, m.message]),
+      }).toEqual({
+        status: outcome.status,
+        machines: [
+          [phase, outcome.unfinishedReason],
+          ['skipped', undefined],
+        ],
+      });
+    }
   });
 
   it('keeps a measured RTO to the millisecond and beyond, on every database', async () => {

@@ -16,6 +16,7 @@ import {
   ACTIVE_RUN_STATUSES,
   FINAL_MACHINE_PHASES,
   reachedStatus,
+  unfinishedMachinePhase,
   waitsFor,
 } from '../run/runState';
 import type { CapturedNetwork } from '@backstage-recovery/plugin-recovery-node';
@@ -96,6 +97,12 @@ export interface FinishedFailover {
   machines: Array<{ machineRef: string; networks: CapturedNetwork[] }>;
 }
 
+/** How admitRun answered: the run holding the host, failovers finished meanwhile, or admitted. */
+type RunAdmission =
+  | { busyWith: RecoveryRun }
+  | { finishedMeanwhile: string[] }
+  | { captures: Map<string, StoredCapture>; preempted: RecoveryRun[] };
+
 /**
  * Persistence of runs: their admission (one lab per host), their drivers' heartbeats, their
  * machines and steps as they go, their labs left on hosts and the failovers kept there.
@@ -103,9 +110,20 @@ export interface FinishedFailover {
 export class RunStore {
   /** The captures runs restore, read on the same connection (an admission's transaction). */
   private readonly captures: CaptureStore;
+  private readonly changed: (runId: string) => void;
 
-  constructor(private readonly db: Knex) {
+  constructor(
+    private readonly db: Knex,
+    options: {
+      /**
+       * Told the id of each run whose API view a write changed, once committed (RecoverySignals).
+       * Not for a store over a transaction: it would tell before the commit.
+       */
+      onChange?: (runId: string) => void;
+    } = {},
+  ) {
     this.captures = new CaptureStore(db);
+    this.changed = options.onChange ?? (() => {});
   }
 
   /**
@@ -131,12 +149,8 @@ export class RunStore {
     run: NewRun,
     at: Date,
     { keptChecked }: { keptChecked?: string[] } = {},
-  ): Promise<
-    | { busyWith: RecoveryRun }
-    | { finishedMeanwhile: string[] }
-    | { captures: Map<string, StoredCapture>; preempted: RecoveryRun[] }
-  > {
-    return this.db.transaction(async tx => {
+  ): Promise<RunAdmission> {
+    const admission = await this.db.transaction<RunAdmission>(async tx => {
       await lockHost(tx, run.hypervisorHost);
       const inTx = new RunStore(tx); // insertRun nests as a savepoint
       const active = await inTx.activeRuns({
@@ -243,6 +257,11 @@ export class RunStore {
       await inTx.insertRun({ ...run, machines }, at);
       return { captures, preempted };
     });
+    if ('captures' in admission) {
+      this.changed(run.id);
+      for (const test of admission.preempted) this.changed(test.id);
+    }
+    return admission;
   }
 
   /**
@@ -299,6 +318,8 @@ export class RunStore {
         hypervisor_host: run.hypervisorHost,
         plan: JSON.stringify(run.plan),
         options: JSON.stringify(run.options),
+        // Its own column, for readiness to leave such runs out (countsForReadiness).
+        reverse_boot_order: run.options.reverseBootOrder === true,
         recovery_point:
           run.recoveryPoint === undefined ? null : new Date(run.recoveryPoint),
         created_at: at,
@@ -320,6 +341,7 @@ export class RunStore {
         );
       }
     });
+    this.changed(run.id);
   }
 
   /**
@@ -346,6 +368,7 @@ export class RunStore {
       .where({ id: runId })
       .whereIn('status', ACTIVE_RUN_STATUSES)
       .update(row);
+    if (updated > 0) this.changed(runId);
     return updated > 0;
   }
 
@@ -393,7 +416,7 @@ export class RunStore {
     at: Date,
     { labLeft }: { labLeft: boolean },
   ): Promise<{ outcome?: RunOutcome } | undefined> {
-    return this.db.transaction(async tx => {
+    const claim = await this.db.transaction(async tx => {
       const stale = () =>
         tx('recovery_runs')
           .where({ id: runId })
@@ -417,6 +440,8 @@ export class RunStore {
       );
       return { outcome };
     });
+    if (claim) this.changed(runId);
+    return claim;
   }
 
   /**
@@ -431,15 +456,17 @@ export class RunStore {
       .where({ id: runId })
       .whereIn('status', ['failed', 'interrupted'] satisfies RunStatus[])
       .update({ error: JSON.stringify(error) });
+    this.changed(runId);
   }
 
   /**
-   * Ends the machines of a run failed from outside its driver, as the driver would: one never
-   * started is skipped, one in progress failed with `message`.
+   * Ends the machines of a run ended from outside its driver with `status`, as the driver would
+   * (RunRecorder.settleUnfinished): one never started is skipped, one in progress ends as the run
+   * did, with `message`.
    */
   async settleUnfinishedMachines(
     runId: string,
-    message: string,
+    { status, message }: { status: RunStatus; message: string },
     at: Date,
   ): Promise<void> {
     await this.db.transaction(async tx => {
@@ -449,8 +476,13 @@ export class RunStore {
       await tx('recovery_run_machines')
         .where({ run_id: runId })
         .whereNotIn('phase', FINAL_MACHINE_PHASES)
-        .update({ phase: 'failed', message, finished_at: at });
+        .update({
+          phase: unfinishedMachinePhase(status),
+          message,
+          finished_at: at,
+        });
     });
+    this.changed(runId);
   }
 
   async updateRunMachine(
@@ -474,7 +506,7 @@ export class RunStore {
     if (patch.probe !== undefined) row.probe = patch.probe;
     if (patch.logTail !== undefined) row.log_tail = patch.logTail;
     // Like the run's status, a finished run's machines are final (see updateRun).
-    await this.db('recovery_run_machines')
+    const updated = await this.db('recovery_run_machines')
       .where({ run_id: runId, machine_ref: machineRef })
       .whereIn(
         'run_id',
@@ -484,6 +516,7 @@ export class RunStore {
           .whereIn('status', ACTIVE_RUN_STATUSES),
       )
       .update(row);
+    if (updated > 0) this.changed(runId);
   }
 
   /**
@@ -590,6 +623,15 @@ export class RunStore {
       level: step.level,
       message: step.message,
     });
+    this.changed(runId);
+  }
+
+  /** The entity a run recovers, undefined where there is no such run. */
+  async entityRefOf(runId: string): Promise<string | undefined> {
+    const row = await this.db('recovery_runs')
+      .where({ id: runId })
+      .first('entity_ref');
+    return row?.entity_ref;
   }
 
   async getRun(runId: string): Promise<RecoveryRun | undefined> {
@@ -705,9 +747,15 @@ export class RunStore {
 /**
  * How a run ended by another than its driver (claimed, preempted) is finished: with the result it
  * kept before its teardown (RunOutcome), else interrupted with `message` (it reached none);
- * `unfinished`, why its machines still in progress stopped.
+ * `unfinished`, how its machines still in progress end (settleUnfinishedMachines).
  */
-function endedWith(outcome: RunOutcome | undefined, message: string) {
+function endedWith(
+  outcome: RunOutcome | undefined,
+  message: string,
+): {
+  columns: Record<string, unknown>;
+  unfinished: { status: RunStatus; message: string };
+} {
   return outcome
     ? {
         columns: {
@@ -715,14 +763,17 @@ function endedWith(outcome: RunOutcome | undefined, message: string) {
           error: outcome.error ? JSON.stringify(outcome.error) : null,
           rto_seconds: outcome.rtoSeconds ?? null,
         },
-        unfinished: outcome.unfinishedReason ?? message,
+        unfinished: {
+          status: outcome.status,
+          message: outcome.unfinishedReason ?? message,
+        },
       }
     : {
         columns: {
           status: 'interrupted' satisfies RunStatus,
           error: JSON.stringify({ message }),
         },
-        unfinished: message,
+        unfinished: { status: 'interrupted', message },
       };
 }
 

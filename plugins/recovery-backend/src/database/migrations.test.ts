@@ -1,4 +1,5 @@
 import { TestDatabases } from '@backstage/backend-test-utils';
+import { failedMachine } from '@backstage-recovery/plugin-recovery-common';
 import { migrate, migrationsDirectory } from './migrations';
 import { ReadinessHistoryStore } from './ReadinessHistoryStore';
 import { RunStore } from './RunStore';
@@ -328,6 +329,202 @@ describe.each(databases.eachSupportedId())(
         'mid-teardown': 'interrupted',
         'failing-teardown': 'running',
       });
+    });
+
+    it('gives the machines of interrupted runs stored before as failed with an "Interrupted: " message the phase interrupted, and takes it back going down', async () => {
+      const knex = await databases.init(databaseId);
+      await migrate(knex);
+      const directory = migrationsDirectory;
+      const name = '20261226000000_run_machine_interrupted.js';
+      await knex.migrate.down({ directory, name });
+      const at = new Date('2026-11-20T00:00:00.000Z');
+      const shutdown = 'Interrupted: the backend is shutting down';
+      // id, status, its machines: ref, phase, message
+      const runs: Array<[string, string, Array<[string, string, string?]>]> = [
+        [
+          'shut',
+          'interrupted',
+          [
+            ['resource:default/a', 'ready'],
+            ['resource:default/b', 'failed', shutdown],
+            ['resource:default/c', 'skipped'],
+          ],
+        ],
+        // Failed on its own before the backend shut down.
+        [
+          'own',
+          'interrupted',
+          [['resource:default/a', 'failed', 'probe tcp:80 did not pass']],
+        ],
+        // A failed run's machine in words that merely start so (a host's own).
+        [
+          'words',
+          'failed',
+          [
+            [
+              'resource:default/a',
+              'failed',
+              'Interrupted: the engine restarted the lab',
+            ],
+          ],
+        ],
+        // Not the backend's words: they start with a capital.
+        [
+          'lower',
+          'interrupted',
+          [['resource:default/a', 'failed', 'interrupted: by a signal']],
+        ],
+      ];
+      await knex('recovery_runs').insert(
+        runs.map(([id, status], i) => ({
+          id,
+          entity_ref: 'component:default/a',
+          mode: 'test',
+          status,
+          trigger: 'user',
+          hypervisor_host: 'h',
+          plan: '{"entityRef":"component:default/a","waves":[],"machines":[]}',
+          created_at: new Date(at.getTime() + i * 60_000),
+        })),
+      );
+      await knex('recovery_run_machines').insert(
+        runs.flatMap(([id, , machines]) =>
+          machines.map(([machineRef, phase, message], wave) => ({
+            run_id: id,
+            machine_ref: machineRef,
+            wave,
+            phase,
+            message: message ?? null,
+          })),
+        ),
+      );
+      // Each run's machines in wave order, as stored: [phase, message].
+      const read = async () => {
+        const machines = Object.fromEntries(
+          runs.map(([id]) => [id, [] as Array<[string, string | null]>]),
+        );
+        for (const m of await knex('recovery_run_machines')
+          .whereIn(
+            'run_id',
+            runs.map(([id]) => id),
+          )
+          .orderBy(['run_id', 'wave']))
+          machines[m.run_id].push([m.phase, m.message]);
+        return machines;
+      };
+      const before = await read();
+
+      await knex.migrate.up({ directory, name });
+      expect(await read()).toEqual({
+        ...before,
+        shut: [
+          ['ready', null],
+          ['interrupted', shutdown],
+          ['skipped', null],
+        ],
+      });
+      // Read as the backend now writes a run it interrupts: the machine cut off blames no one.
+      const shut = (await new RunStore(knex).getRun('shut'))!;
+      expect(shut.machines.map(m => [m.phase, m.message])).toEqual([
+        ['ready', undefined],
+        ['interrupted', shutdown],
+        ['skipped', undefined],
+      ]);
+      expect(failedMachine(shut)).toBeUndefined();
+
+      // Going down, each gets the words the earlier backend tells an interrupted machine by.
+      await knex('recovery_run_machines')
+        .where({ run_id: 'shut', machine_ref: 'resource:default/c' })
+        .update({ phase: 'interrupted', message: 'cut off' });
+      await knex('recovery_run_machines')
+        .where({ run_id: 'shut', machine_ref: 'resource:default/a' })
+        .update({ phase: 'interrupted' });
+      await knex.migrate.down({ directory, name });
+      expect(await read()).toEqual({
+        ...before,
+        shut: [
+          ['failed', 'Interrupted: the run was interrupted'],
+          ['failed', shutdown],
+          ['failed', 'Interrupted: cut off'],
+        ],
+      });
+      // And up again.
+      await knex.migrate.up({ directory, name });
+      expect((await read()).shut.map(([phase]) => phase)).toEqual([
+        'interrupted',
+        'interrupted',
+        'interrupted',
+      ]);
+      expect((await read()).own).toEqual(before.own);
+    });
+
+    it('keeps whether a run booted in reverse in a column of its own, filled in from the options of runs stored before, and drops it going down', async () => {
+      const knex = await databases.init(databaseId);
+      await migrate(knex);
+      const directory = migrationsDirectory;
+      const name = '20261226000100_run_reverse_boot_order.js';
+      await knex.migrate.down({ directory, name });
+      expect(
+        await knex.schema.hasColumn('recovery_runs', 'reverse_boot_order'),
+      ).toBe(false);
+      const at = new Date('2026-11-20T00:00:00.000Z');
+      // id, options as stored (RunStore wrote JSON.stringify(options)); oldest first
+      const runs: Array<[string, string | null]> = [
+        ['plain', '{}'],
+        ['none', null],
+        ['forward', '{"reverseBootOrder":false}'],
+        ['spaced', '{ "reverseBootOrder": true }'],
+        ['garbled', '{"reverseBootOrder":tru'],
+        ['reversed', '{"reverseBootOrder":true}'],
+      ];
+      await knex('recovery_runs').insert(
+        runs.map(([id, options], i) => ({
+          id,
+          entity_ref: 'component:default/a',
+          mode: 'test',
+          status: 'succeeded',
+          trigger: 'user',
+          hypervisor_host: 'h',
+          plan: '{"entityRef":"component:default/a","waves":[],"machines":[]}',
+          options,
+          created_at: new Date(at.getTime() + i * 60_000),
+        })),
+      );
+
+      await knex.migrate.up({ directory, name });
+      const flags = Object.fromEntries(
+        (await knex('recovery_runs').select('id', 'reverse_boot_order')).map(
+          r => [r.id, Boolean(r.reverse_boot_order)],
+        ),
+      );
+      expect(flags).toEqual({
+        plain: false,
+        none: false,
+        forward: false,
+        spaced: true,
+        garbled: false,
+        reversed: true,
+      });
+      // Readiness reads it: the newest run that counts is the one before the reversed ones.
+      const history = new ReadinessHistoryStore(knex);
+      expect(
+        (await history.lastFinishedRun({ entityRef: 'component:default/a' }))
+          ?.id,
+      ).toBe('garbled');
+
+      await knex.migrate.down({ directory, name });
+      expect(
+        await knex.schema.hasColumn('recovery_runs', 'reverse_boot_order'),
+      ).toBe(false);
+      // The options keep what they said.
+      expect(
+        Object.fromEntries(
+          (await knex('recovery_runs').select('id', 'options')).map(r => [
+            r.id,
+            r.options,
+          ]),
+        ),
+      ).toEqual(Object.fromEntries(runs));
     });
 
     it("keeps a run's RTO as a double on PostgreSQL (knex's float is its 4-byte real), and back as before", async () => {

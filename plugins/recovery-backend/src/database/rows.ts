@@ -53,7 +53,33 @@ export function chunks<T>(items: T[], size = MAX_RUNS_PAGE): T[][] {
   );
 }
 
-export function toCapture(row: any): StoredCapture {
+/** A row of recovery_captures as it reads back. */
+export interface CaptureRow {
+  id: string;
+  machine_ref: string;
+  engine: string;
+  container: string;
+  image_id: string;
+  /** A bigint: PostgreSQL reads it back as a string. */
+  size_bytes: number | string;
+  checksum: string;
+  artifact: string;
+  /** JSON: MachineRuntime. */
+  runtime: string;
+  /** JSON: the adaptations made. */
+  adaptations: string;
+  duration_ms: number;
+  paused_ms: number | null;
+  /** JSON: CapturedMachineState. */
+  machine_state: string | null;
+  pause_warning: string | null;
+  /** Timestamps: a Date, epoch milliseconds or a string, by database (see iso). */
+  damaged_at: unknown;
+  damaged_reason: string | null;
+  created_at: unknown;
+}
+
+export function toCapture(row: CaptureRow): StoredCapture {
   return {
     id: row.id,
     machineRef: row.machine_ref,

@@ -1,12 +1,10 @@
 import type { BootPlan } from '@backstage-recovery/plugin-recovery-common';
+import { applyInference, Inference, learnedWaitsOf } from './inference';
 import {
-  applyInference,
   describeLearned,
-  Inference,
-  learnedWaitsOf,
   lowConfidenceWarning,
-} from './inference';
-import type { RecoveryGraph } from '@backstage-recovery/plugin-recovery-node';
+  type RecoveryGraph,
+} from '@backstage-recovery/plugin-recovery-node';
 
 const graphOf = (machines: string[]): RecoveryGraph => ({
   rootRef: 'component:default/a',

@@ -4,13 +4,9 @@ import type {
   InferredDependency,
   InferredMachineWait,
 } from '@backstage-recovery/plugin-recovery-common';
-import {
-  formatScore,
-  machinesAwaited,
-} from '@backstage-recovery/plugin-recovery-common';
+import { machinesAwaited } from '@backstage-recovery/plugin-recovery-common';
 import {
   byName,
-  counted,
   mergeDependencies,
   type RecoveryGraph,
 } from '@backstage-recovery/plugin-recovery-node';
@@ -30,6 +26,11 @@ export interface Inference {
   /** Services that initialized at least once in the analysed history. */
   observed: Set<string>;
   threshold: number;
+  /**
+   * The analysis's order of services and of machines (entity refs), what it found to boot first
+   * first: a plan breaking cycles drops first a dependency it contradicts.
+   */
+  order?: { services: string[]; machines: string[] };
 }
 
 /**
@@ -182,31 +183,6 @@ export function learnedWaitsOf(plan: BootPlan): LearnedWaits[] {
     if (m?.waitsFor.includes(w.waitsFor)) of(m.wave).machineWaits.push(w);
   }
   return [...byWave.values()].sort((a, b) => a.wave - b.wave);
-}
-
-/** A learned dependency and its evidence, as a run's timeline and readiness name it. */
-export function describeLearned(d: InferredDependency): string {
-  const evidence = [
-    `score ${formatScore(d.score)}`,
-    ...(d.samples !== undefined ? [counted(d.samples, 'boot')] : []),
-    ...(d.confidence === 'low' ? ['low confidence'] : []),
-  ];
-  return `${d.service} → ${d.dependsOn} (${evidence.join(', ')})`;
-}
-
-/**
- * The warning a run's timeline and readiness give where a plan waits on learned dependencies of
- * low confidence: seen in fewer boots than the analysis trusts, such a wait may be wrong (the order
- * of a boot or two by chance, or reversed). Undefined where none of `dependencies` is of low
- * confidence.
- */
-export function lowConfidenceWarning(
-  dependencies: InferredDependency[],
-): string | undefined {
-  const low = dependencies.filter(d => d.confidence === 'low');
-  if (low.length === 0) return undefined;
-  const one = low.length === 1;
-  return `${one ? 'a learned dependency' : `${low.length} learned dependencies`} of low confidence (seen in fewer boots than the analysis trusts) may be wrong; declare ${one ? 'it in spec.dependsOn if it is real' : 'those that are real in spec.dependsOn'}, or let more boots confirm or drop ${one ? 'it' : 'them'}`;
 }
 
 /**

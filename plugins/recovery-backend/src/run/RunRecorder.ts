@@ -17,19 +17,19 @@ import type { RestoredMachine } from '@backstage-recovery/plugin-recovery-node';
 import {
   counted,
   criticalPath,
+  describeLearned,
+  describeLearnedMachineWait,
+  lowConfidenceWarning,
 } from '@backstage-recovery/plugin-recovery-node';
 import type { StoredCapture } from '../database/CaptureStore';
 import type { RunStore } from '../database/RunStore';
-import {
-  describeLearned,
-  learnedWaitsOf,
-  lowConfidenceWarning,
-} from '../plan/inference';
+import { learnedWaitsOf } from '../plan/inference';
 import { RunSuperseded } from './errors';
 import {
   assertMachineTransition,
   assertRunTransition,
   isFinalMachinePhase,
+  unfinishedMachinePhase,
 } from './runState';
 
 /** A timestamp as a run records it. */
@@ -192,7 +192,7 @@ export class RunRecorder {
           : []),
         ...(machineWaits.length > 0
           ? [
-              `machine ${machineWaits.length === 1 ? 'wait' : 'waits'} learned from reboots: ${machineWaits.map(w => `${w.machine} → ${w.waitsFor} (its services restarted after ${w.followed} of ${w.chances} reboots)`).join(', ')}`,
+              `machine ${machineWaits.length === 1 ? 'wait' : 'waits'} learned from reboots: ${machineWaits.map(describeLearnedMachineWait).join(', ')}`,
             ]
           : []),
       ];
@@ -277,16 +277,17 @@ export class RunRecorder {
   }
 
   /**
-   * Settles the machines a finished run leaves behind: one it never started is skipped, one
-   * still in progress (the run was interrupted) is failed with `reason`.
+   * Settles the machines a run ending with `status` leaves behind: one it never started is
+   * skipped, one still in progress ends as the run did (unfinishedMachinePhase) with `reason`.
    */
-  async settleUnfinished(reason: string): Promise<void> {
+  async settleUnfinished(status: RunStatus, reason: string): Promise<void> {
     const at = now();
+    const phase = unfinishedMachinePhase(status);
     for (const m of this.state.values()) {
       if (m.phase === 'waiting')
         await this.machine(m.machineRef, 'skipped', {});
       else if (!isFinalMachinePhase(m.phase)) {
-        await this.machine(m.machineRef, 'failed', {
+        await this.machine(m.machineRef, phase, {
           finishedAt: at,
           message: reason,
         });

@@ -585,11 +585,24 @@ describe('RunService under random host faults', () => {
     if (!['succeeded', 'failed', 'interrupted'].includes(run.status))
       v.push(`ended ${run.status}, not finished`);
     const unsettled = run.machines.filter(
-      m => !['ready', 'failed', 'skipped'].includes(m.phase),
+      m => !['ready', 'failed', 'skipped', 'interrupted'].includes(m.phase),
     );
     if (unsettled.length > 0)
       v.push(
         `machines left in progress: ${unsettled.map(m => `${m.machineRef} ${m.phase}`).join(', ')}`,
+      );
+    // A machine is cut off only with its run, and one in progress when its run was is not failed.
+    const cutOff = run.machines.filter(m => m.phase === 'interrupted');
+    if (cutOff.length > 0 && run.status !== 'interrupted')
+      v.push(
+        `${run.status} with machines interrupted: ${cutOff.map(m => m.machineRef).join(', ')}`,
+      );
+    const failedByIt = run.machines.filter(
+      m => m.phase === 'failed' && m.message?.startsWith('Interrupted: '),
+    );
+    if (failedByIt.length > 0)
+      v.push(
+        `machines failed by the interruption: ${failedByIt.map(m => m.machineRef).join(', ')}`,
       );
     if (run.status === 'succeeded') {
       if (run.machines.some(m => m.phase !== 'ready'))
@@ -697,12 +710,15 @@ describe('RunService under random host faults', () => {
           );
       }
     }
-    // Wave by wave: where one stopped (a machine failed booting, or never began: the run ended
-    // first), those before are ready, and nothing after it was started.
+    // Wave by wave: where one stopped (a machine failed booting or was interrupted, or never
+    // began: the run ended first), those before are ready, and nothing after it was started.
     const waves = s.waves.map(w => w.map(m => byRef.get(m)!));
     const stoppedAt = waves.findIndex(w =>
       w.some(
-        m => m.phase === 'skipped' || (m.phase === 'failed' && !m.readyAt),
+        m =>
+          m.phase === 'skipped' ||
+          m.phase === 'interrupted' ||
+          (m.phase === 'failed' && !m.readyAt),
       ),
     );
     // Restored or started on the host, whatever the run recorded.

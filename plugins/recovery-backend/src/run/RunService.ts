@@ -482,7 +482,7 @@ export class RunService {
     captures: Map<string, StoredCapture>,
     rpoSeconds: number,
   ): Promise<void> {
-    const { run, host, recorder, signal, removeLate } = driven;
+    const { run, host, recorder, signal, removeLate, logger } = driven;
     const { stepTimeoutMs } = this.options;
     // A host whose engine cannot be reached fails the run here, before anything of its lab
     // could be made there: said as the cause, not as an earlier run's lab in the way.
@@ -501,6 +501,7 @@ export class RunService {
       rpoSeconds,
       stepTimeoutMs,
       signal,
+      logger,
     );
     for (const [machineRef, capture] of intact)
       captures.set(machineRef, capture);
@@ -738,7 +739,7 @@ export class RunService {
     // No machine of a finished run may stay waiting or in progress. Settled last, with the run,
     // so a backend that stops during the teardown leaves the run to be cleaned up as a whole.
     if (status !== 'succeeded')
-      await recorder.settleUnfinished(unfinishedReason);
+      await recorder.settleUnfinished(status, unfinishedReason);
     await recorder.status(status, { finishedAt: now(), ...result });
     this.logger
       .child({ runId: run.id })

@@ -31,6 +31,7 @@ import {
   messageOf,
   RunSuperseded,
 } from './errors';
+import { progressSteps } from './progressSteps';
 import { now, RunRecorder } from './RunRecorder';
 import type { RunServiceOptions } from './RunService';
 
@@ -52,6 +53,7 @@ export const restorable = (capture: StoredCapture): RestorableCapture => ({
   checksum: capture.checksum,
   artifact: capture.artifact,
   runtime: capture.runtime,
+  sizeBytes: capture.sizeBytes,
 });
 
 /** A run whose lab is built, as booting its machines sees it. */
@@ -175,13 +177,22 @@ export class LabBoot {
       await recorder.machine(machineRef, 'restoring', {
         restoreStartedAt: now(),
       });
+      // A large capture takes a while to read back and put in place: its lines say how far it is.
+      const progress = progressSteps(recorder, machineRef, error =>
+        this.logger
+          .child({ machineRef })
+          .warn("Could not record the restore's progress", toError(error)),
+      );
       const restored = await withDeadline(
-        () => host.restoreMachine(lab, restorable(capture)),
+        () =>
+          host.restoreMachine(lab, restorable(capture), {
+            progress: progress.listener,
+          }),
         this.options.stepTimeoutMs,
         'restore',
         signal,
         removeLate,
-      );
+      ).finally(progress.done);
       handle = restored.machine;
       await recorder.machine(machineRef, 'starting', { restoredAt: now() });
       await recorder.adapted(machineRef, capture.adaptations, restored);

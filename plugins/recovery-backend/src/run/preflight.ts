@@ -1,3 +1,5 @@
+import type { LoggerService } from '@backstage/backend-plugin-api';
+import { toError } from '@backstage/errors';
 import type {
   CaptureDamage,
   RecoveryRun,
@@ -30,6 +32,7 @@ import {
   MachineFailure,
   messageOf,
 } from './errors';
+import { progressSteps } from './progressSteps';
 import { RunRecorder } from './RunRecorder';
 
 // The host's pre-flight: what a run asks the host before it builds its lab there.
@@ -413,7 +416,8 @@ async function olderCandidates(
  * first such in boot order (and counting the other damaged ones), before any machine boots. A
  * capture that could not be read for another reason (the store unreadable now) fails the run as a
  * whole, marking nothing. Returns the captures the run restores, by machine. A host without
- * verifyCapture verifies each capture at its restore only.
+ * verifyCapture verifies each capture at its restore only. A large capture's reading says how far
+ * it is in the timeline, as its machine's (progressSteps).
  */
 export async function verifyCaptures(
   recorder: RunRecorder,
@@ -426,6 +430,8 @@ export async function verifyCaptures(
   rpoSeconds: number,
   stepTimeoutMs: number,
   signal: AbortSignal,
+  /** The run's logger: where a progress line that could not be written is said. */
+  logger?: LoggerService,
 ): Promise<Map<string, StoredCapture>> {
   const captures = waves.flat();
   const chosen = new Map(captures.map(c => [c.machineRef, c]));
@@ -441,11 +447,17 @@ export async function verifyCaptures(
   const verify = async (capture: StoredCapture) => {
     // Past its deadline the reading stops too: it holds the disk, and the run has failed.
     const stop = new AbortController();
+    const progress = progressSteps(recorder, capture.machineRef, error =>
+      logger
+        ?.child({ machineRef: capture.machineRef })
+        .warn("Could not record the verification's progress", toError(error)),
+    );
     try {
       await withDeadline(
         () =>
           host.verifyCapture!(restorable(capture), {
             signal: AbortSignal.any([signal, stop.signal]),
+            progress: progress.listener,
           }),
         stepTimeoutMs,
         `Verifying the capture of ${capture.machineRef}`,
@@ -462,6 +474,7 @@ export async function verifyCaptures(
       );
     } finally {
       stop.abort();
+      await progress.done();
     }
   };
   const findings = new Map<string, MachineFinding>();

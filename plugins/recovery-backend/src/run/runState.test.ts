@@ -6,6 +6,7 @@ import {
   isTerminalRunStatus,
   measuredRtoSeconds,
   reachedStatus,
+  unfinishedMachinePhase,
 } from './runState';
 
 describe('run state machine', () => {
@@ -71,6 +72,24 @@ describe('run state machine', () => {
     ).toThrow();
     expect(isFinalMachinePhase('skipped')).toBe(true);
     expect(isFinalMachinePhase('waiting')).toBe(false);
+  });
+
+  it('interrupts only a machine in progress, for good: a phase of its own, apart from failed', () => {
+    for (const from of ['restoring', 'starting', 'verifying'] as const)
+      expect(() =>
+        assertMachineTransition('m', from, 'interrupted'),
+      ).not.toThrow();
+    // One never started is skipped; one ready stays ready.
+    for (const from of ['waiting', 'ready', 'failed'] as const)
+      expect(() => assertMachineTransition('m', from, 'interrupted')).toThrow(
+        `Machine m cannot go from ${from} to interrupted`,
+      );
+    expect(() =>
+      assertMachineTransition('m', 'interrupted', 'failed'),
+    ).toThrow();
+    expect(isFinalMachinePhase('interrupted')).toBe(true);
+    expect(unfinishedMachinePhase('interrupted')).toBe('interrupted');
+    expect(unfinishedMachinePhase('failed')).toBe('failed');
   });
 
   it('measures RTO from the first restore to the last machine ready', () => {

@@ -30,15 +30,27 @@ export function reachedStatus(status: RunStatus): string {
 }
 
 const MACHINE_TRANSITIONS: Record<MachinePhase, MachinePhase[]> = {
-  // Skipped: the run finished (failed or interrupted) before it got to the machine.
+  // Skipped: the run finished (failed or interrupted) before it got to the machine. Interrupted:
+  // the run was, while the machine was in progress.
   waiting: ['restoring', 'failed', 'skipped'],
-  restoring: ['starting', 'failed'],
-  starting: ['verifying', 'failed'],
-  verifying: ['ready', 'failed'],
+  restoring: ['starting', 'failed', 'interrupted'],
+  starting: ['verifying', 'failed', 'interrupted'],
+  verifying: ['ready', 'failed', 'interrupted'],
   ready: [],
   failed: [],
   skipped: [],
+  interrupted: [],
 };
+
+/**
+ * The phase a machine still in progress ends in when its run ends with `status`: interrupted with
+ * an interrupted run (no failure of its own), else failed.
+ */
+export function unfinishedMachinePhase(
+  status: RunStatus,
+): Extract<MachinePhase, 'failed' | 'interrupted'> {
+  return status === 'interrupted' ? 'interrupted' : 'failed';
+}
 
 export function isTerminalRunStatus(status: RunStatus): boolean {
   return RUN_TRANSITIONS[status].length === 0;

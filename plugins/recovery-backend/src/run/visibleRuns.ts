@@ -5,7 +5,7 @@ import type {
 import type { RunStore } from '../database/RunStore';
 
 /** Most run keys `GET /runs` reads in one statement while it looks for runs the caller may see. */
-export const MAX_KEYS_PAGE = 2000;
+const MAX_KEYS_PAGE = 2000;
 
 /** The caller's view of the catalog: which of these entity refs the caller may see. */
 export type VisibleTo = (entityRefs: string[]) => Promise<string[]>;

@@ -1400,17 +1400,33 @@ describe.each(databases.eachSupportedId())(
           hypervisorHost: 'elsewhere',
           plan: { entityRef: SHOP, waves: [], machines: [] },
           options: {},
-          machines: [],
+          machines: [{ machineRef: 'resource:default/shop-01', wave: 0 }],
         },
         new Date(),
       );
       await runStore.updateRun('cut-off', { status: 'running' });
+      await runStore.updateRunMachine('cut-off', 'resource:default/shop-01', {
+        phase: 'restoring',
+      });
       const error = { message: 'Interrupted: the backend is shutting down' };
       await runStore.updateRun('cut-off', { status: 'interrupted', error });
+      await runStore.settleUnfinishedMachines(
+        'cut-off',
+        { status: 'interrupted', message: error.message },
+        new Date(),
+      );
       try {
+        // The machine it was restoring, cut off with it: a phase of its own, as the spec lists.
         expect((await call('get', '/runs/cut-off')).body).toMatchObject({
           status: 'interrupted',
           error,
+          machines: [
+            {
+              machineRef: 'resource:default/shop-01',
+              phase: 'interrupted',
+              message: error.message,
+            },
+          ],
         });
         expect(
           (await call('get', `/runs?entityRef=${SHOP}`)).body.items.find(

@@ -657,6 +657,14 @@ export class AnalysisService implements InferenceSource {
           machine: machineRefs[w.machine],
           waitsFor: machineRefs[w.waitsFor],
         })),
+      order: {
+        services: analysis.result.serviceOrder.flatMap(s =>
+          refs[s] ? [refs[s]] : [],
+        ),
+        machines: analysis.result.machineOrder.flatMap(m =>
+          machineRefs[m] ? [machineRefs[m]] : [],
+        ),
+      },
     };
   }
 }

@@ -131,7 +131,7 @@ function refsNamedIn(request: CaptureRequest): string[] {
  * out, and a message naming one is told again from what is left; what the request was (its status,
  * times, HTTP status) stays, as readiness keeps of a run it hides.
  */
-export function requestSeenBy(
+function requestSeenBy(
   request: CaptureRequest,
   visible: (ref: string) => boolean,
 ): CaptureRequest {

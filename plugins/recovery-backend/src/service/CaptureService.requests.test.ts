@@ -3,6 +3,7 @@ import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import type {
   CapturedMachine,
   MachineLocator,
+  TransferProgressListener,
 } from '@backstage-recovery/plugin-recovery-node';
 import type { Knex } from 'knex';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
@@ -37,6 +38,27 @@ class StoppableSource extends GatedCaptureSource {
       signal.addEventListener('abort', resolve, { once: true }),
     );
     throw new Error(`${(signal.reason as Error).message}: nothing kept`);
+  }
+}
+
+/** A capture source that says how far its copy of data-01's volume is before its gate. */
+class SayingSource extends GatedCaptureSource {
+  static readonly LINE =
+    'Archiving volume /data (machine paused): 300.0 MiB so far at 120.0 MiB/s';
+
+  override async capture(
+    machine: MachineLocator,
+    options: { captureId: string; progress?: TransferProgressListener },
+  ): Promise<CapturedMachine> {
+    if (machine.container === 'data-01')
+      options.progress?.({
+        message: SayingSource.LINE,
+        what: 'volume /data (machine paused)',
+        doneBytes: 300 * 1024 * 1024,
+        elapsedMs: 2_500,
+        final: false,
+      });
+    return super.capture(machine, options);
   }
 }
 
@@ -207,6 +229,45 @@ describe('CaptureService capture requests', () => {
     expect((await captures.captureRequest('none'))!.error!.message).toBe(
       `capture of ${WEB_01} failed: capture request none was interrupted: the backend taking it stopped (no heartbeat for 60 s) before it finished: capture again`,
     );
+  });
+
+  it("says how far the capture under way is while it captures, that machine's line gone once its capture ended", async () => {
+    const { source, captures } = await overWebAndDb(new SayingSource());
+    source.gated.add('data-01');
+    source.gated.add('web-01');
+    const ends: CaptureRequestEnd[] = [];
+    const { requestId } = await captures.requestCapture(
+      WEB,
+      undefined,
+      async end => {
+        ends.push(end);
+      },
+    );
+    await vi.waitFor(async () =>
+      expect((await captures.captureRequest(requestId))?.progress).toEqual({
+        machineRef: DATA,
+        message: SayingSource.LINE,
+        at: expect.any(String),
+      }),
+    );
+    expect(source.waiting.has('data-01')).toBe(true);
+    source.letThrough('data-01');
+    await vi.waitFor(() => expect(source.waiting.has('web-01')).toBe(true));
+    // web-01's capture says nothing: data-01's line went with its capture.
+    await vi.waitFor(async () =>
+      expect(await captures.captureRequest(requestId)).toMatchObject({
+        status: 'capturing',
+        captures: [{ machineRef: DATA }],
+      }),
+    );
+    expect((await captures.captureRequest(requestId))!.progress).toBe(
+      undefined,
+    );
+    source.letThrough('web-01');
+    await vi.waitFor(() => expect(ends).toHaveLength(1));
+    const ended = await captures.captureRequest(requestId);
+    expect(ended).toMatchObject({ status: 'succeeded' });
+    expect(ended!.progress).toBeUndefined();
   });
 
   it('fails the requests it is taking as interrupted by its shutdown, once their capture under way stopped, and captures no further machine', async () => {

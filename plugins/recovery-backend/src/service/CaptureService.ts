@@ -17,11 +17,13 @@ import {
   type CaptureFailure,
   type CaptureRequest,
   type CaptureRequestError,
+  type CaptureRequestProgress,
 } from '@backstage-recovery/plugin-recovery-common';
 import type {
   CapturedMachine,
   CaptureSource,
   MachineLocator,
+  TransferProgressListener,
 } from '@backstage-recovery/plugin-recovery-node';
 import {
   answerOf,
@@ -387,12 +389,24 @@ export class CaptureService {
         requestId,
         captures: await this.captureInTurn(entityRef, locators, {
           busy: locator => busy.get(locator.machineRef),
-          capture: locator =>
-            this.captureMachine(
-              locator,
-              held.get(locator.machineRef),
-              lost.signal,
-            ),
+          capture: async locator => {
+            const progress = this.requestProgress(
+              requestId,
+              locator.machineRef,
+              stillOurs,
+              warn,
+            );
+            try {
+              return await this.captureMachine(
+                locator,
+                held.get(locator.machineRef),
+                lost.signal,
+                progress.listener,
+              );
+            } finally {
+              await progress.done();
+            }
+          },
           captured: async taken => {
             captures = taken;
             taking.request.captures = taken;
@@ -428,6 +442,42 @@ export class CaptureService {
       });
     }
     await ended?.(end).catch(warn('tell how it ended'));
+  }
+
+  /**
+   * A machine's capture's progress lines as its request's `progress`, written one after another in
+   * the order said; `done` waits for them, and takes the last away once the capture ended (a source
+   * still at it past the capture's deadline says no more).
+   */
+  private requestProgress(
+    requestId: string,
+    machineRef: string,
+    stillOurs: (ours: boolean) => void,
+    warn: (what: string) => (error: unknown) => void,
+  ): { listener: TransferProgressListener; done: () => Promise<void> } {
+    const requests = this.store.requests;
+    let writing = Promise.resolve();
+    let said = false;
+    let open = true;
+    const write = (line?: CaptureRequestProgress) => {
+      writing = writing.then(() =>
+        requests
+          .progressLine(requestId, line)
+          .then(stillOurs, warn('record how far its capture is')),
+      );
+    };
+    return {
+      listener: ({ message }) => {
+        if (!open) return;
+        said = true;
+        write({ machineRef, message, at: new Date().toISOString() });
+      },
+      done: () => {
+        open = false;
+        if (said) write(undefined);
+        return writing;
+      },
+    };
   }
 
   /**
@@ -627,6 +677,8 @@ export class CaptureService {
     locator: MachineLocator,
     reserved?: Hold,
     signal?: AbortSignal,
+    /** Hears how its large copies come along, as the log does. */
+    progress?: TransferProgressListener,
   ): Promise<Capture> {
     const held = this.heldFor(locator);
     if (held && held !== reserved)
@@ -652,6 +704,7 @@ export class CaptureService {
         hold.captureId,
         hold.since,
         signal,
+        progress,
       );
       // After the answer and the hold: reading every marked capture may take the capture deadline.
       this.recheckLater(locator.machineRef, capture.id);
@@ -692,6 +745,7 @@ export class CaptureService {
     captureId: string,
     createdAt: string,
     signal?: AbortSignal,
+    progress?: TransferProgressListener,
   ): Promise<Capture> {
     const source = this.providers.captureSource(locator.engine);
     const logger = this.logger.child({
@@ -745,7 +799,17 @@ export class CaptureService {
     let captured: CapturedMachine;
     try {
       captured = await this.withinDeadline(
-        source.capture(locator, { captureId, signal: deadline.signal, record }),
+        source.capture(locator, {
+          captureId,
+          signal: deadline.signal,
+          record,
+          // A large volume or image takes a while to copy (its volumes while production is
+          // paused): how far it is, as it goes.
+          progress: line => {
+            logger.info(line.message);
+            progress?.(line);
+          },
+        }),
         deadline.signal,
         () => {
           gaveUp = true;

@@ -10,7 +10,11 @@ import { componentEntity, machineEntity } from '../testing/entities';
 const c = (name: string) => `component:default/${name}`;
 const m = (name: string) => `resource:default/${name}`;
 
-function planner(entities: Entity[], dependencies: InferredDependency[]) {
+function planner(
+  entities: Entity[],
+  dependencies: InferredDependency[],
+  order?: Inference['order'],
+) {
   const graphs = new CatalogGraphLoader(
     catalogHidingFromUsers(entities, []),
     mockServices.auth(),
@@ -27,6 +31,7 @@ function planner(entities: Entity[], dependencies: InferredDependency[]) {
       entities.map(e => `${e.kind.toLowerCase()}:default/${e.metadata.name}`),
     ),
     threshold: 0.5,
+    ...(order && { order }),
   };
   return new PlanService(graphs, {
     inferenceFor: async () => inference,
@@ -102,5 +107,68 @@ describe('PlanService.plan accepting cycles', () => {
     expect(accepted.droppedForCycles!.map(e => [e.from, e.waitsFor])).toEqual([
       [c('b'), c('a')],
     ]);
+  });
+
+  // The DR walkthrough: web dependsOn database and files, both dependsOn dns, and dns wrongly
+  // dependsOn web: two cycles, one wrong edge.
+  const walkthrough = [
+    ...['infra-01', 'data-01', 'files-01', 'web-01'].map(name =>
+      machineEntity(name),
+    ),
+    componentEntity('dns', [m('infra-01'), c('web')]),
+    componentEntity('database', [m('data-01'), c('dns')]),
+    componentEntity('files', [m('files-01'), c('dns')]),
+    componentEntity('web', [m('web-01'), c('database'), c('files')]),
+  ];
+
+  it('would drop, and drops accepting cycles, only the edge both cycles share', async () => {
+    const plans = planner(walkthrough, []);
+    const refused = await plans.plan(c('web'));
+    expect(refused.cycle!.wouldDrop.map(e => [e.from, e.waitsFor])).toEqual([
+      [c('dns'), c('web')],
+    ]);
+    expect(refused.planError).toContain(
+      `A run can go ahead all the same, booting ${c('dns')} without waiting for ${c('web')}: start it accepting cycles`,
+    );
+    const accepted = await plans.plan(c('web'), undefined, {
+      acceptCycles: true,
+    });
+    expect(accepted.droppedForCycles!.map(e => e.message)).toEqual([
+      `Booted ${c('dns')} without waiting for ${c('web')}: dependency cycle between services: ` +
+        `${c('database')} -> ${c('dns')} -> ${c('web')} -> ${c('database')}; it is on more of the cycles between ` +
+        `${c('database')}, ${c('dns')}, ${c('files')}, ${c('web')} than any other dependency`,
+    ]);
+    expect(accepted.plan!.waves).toEqual([
+      [m('infra-01')],
+      [m('data-01'), m('files-01')],
+      [m('web-01')],
+    ]);
+  });
+
+  it("of edges on as many cycles, drops the one the analysis's order contradicts", async () => {
+    // a -> b -> c -> a: by ref c -> a would go; the boots show a up before b.
+    const entities = [
+      machineEntity('m1'),
+      machineEntity('m2'),
+      machineEntity('m3'),
+      componentEntity('a', [m('m1'), c('b')]),
+      componentEntity('b', [m('m2'), c('c')]),
+      componentEntity('c', [m('m3'), c('a')]),
+    ];
+    const wouldDrop = async (order?: Inference['order']) =>
+      (await planner(entities, [], order).plan(c('a'))).cycle!.wouldDrop;
+    expect((await wouldDrop()).map(e => [e.from, e.waitsFor])).toEqual([
+      [c('c'), c('a')],
+    ]);
+    const contradicted = await wouldDrop({
+      services: [c('a'), c('c'), c('b')],
+      machines: [],
+    });
+    expect(contradicted.map(e => [e.from, e.waitsFor])).toEqual([
+      [c('a'), c('b')],
+    ]);
+    expect(contradicted[0].message).toMatch(
+      /; the boot history contradicts it \(the analysis of earlier boots orders component:default\/a before component:default\/b\)$/,
+    );
   });
 });

@@ -6,6 +6,7 @@ import type {
   RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
 import {
+  type BootHistory,
   BootPlanCycleError,
   buildBootPlan,
   byName,
@@ -166,10 +167,17 @@ export class PlanService {
     };
     // Set once only declared edges are left on a cycle, and the caller accepts breaking it.
     let breakCycles = false;
+    // What the boots showed, for breaking the cycles left: the learned edges still followed.
+    const history = (): BootHistory => ({
+      serviceOrder: inference?.order?.services,
+      machineOrder: inference?.order?.machines,
+      learned: applied?.inferred,
+    });
     for (;;) {
       try {
         const { droppedForCycles, ...plan } = buildBootPlan(graph, {
           breakCycles,
+          history: history(),
         });
         const { taken, held } = narrowed();
         if (applied && inference) {
@@ -231,7 +239,7 @@ export class PlanService {
           const { taken, held } = narrowed();
           const { droppedForCycles: wouldDrop = [], ...broken } = buildBootPlan(
             graph,
-            { breakCycles: true },
+            { breakCycles: true, history: history() },
           );
           return {
             graph: taken,

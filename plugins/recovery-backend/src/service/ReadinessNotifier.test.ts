@@ -473,7 +473,7 @@ describe.each(databases.eachSupportedId())(
         "web's test recovery (run run-web) failed at 2026-12-05 23:56:05 UTC: Creating the lab failed: connect ENOENT /run/recovery.sock; " +
           'it was the last test recovery of web, database and system shop, not recoverable until one succeeds',
       );
-      expect(all.link).toBe('/catalog/default/component/web/recovery');
+      expect(all.link).toBe('/recovery/runs/run-web');
       expect(dns.description).toBe(
         'Its test recovery (run run-dns) failed at 2026-12-05 23:56:05 UTC: resource:default/infra-01 did not pass probe tcp:53',
       );

@@ -366,7 +366,7 @@ export const ABSENT_NOTIFICATIONS_RETRY_MS = 24 * 60 * 60 * 1000;
  * service's request answered 404 (as the default service words it), or discovery knows no such
  * plugin.
  */
-export function notificationsAbsent(error: unknown): boolean {
+function notificationsAbsent(error: unknown): boolean {
   const e = toError(error);
   return e.name === 'NotFoundError' || /\bstatus 404\b/.test(e.message);
 }

@@ -11,11 +11,11 @@ import type {
   RunMachine,
 } from '@backstage-recovery/plugin-recovery-common';
 import { capturesKeptUnder } from '../run/errors';
+import { learnedWaitsOf } from '../plan/inference';
 import {
   describeLearned,
-  learnedWaitsOf,
   lowConfidenceWarning,
-} from '../plan/inference';
+} from '@backstage-recovery/plugin-recovery-node';
 import {
   ANNOTATION_CONTAINER,
   ANNOTATION_ENGINE,

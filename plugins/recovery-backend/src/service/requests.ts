@@ -45,21 +45,24 @@ export function eventsBody(limit: string): express.RequestHandler {
   };
 }
 
+/** The content type the JSON routes read, said once for the parser and for the refusal of others. */
+const JSON_TYPE = 'application/json';
+
 /**
- * The JSON bodies of the POST routes but `POST /events` (a GET's body is not read). One the JSON
- * parser leaves unread for its content type is refused: taken for no body, `fetch` sending a
- * string as text/plain, or `curl -d` as a form, would have POST /analysis analyse every system.
+ * The JSON bodies of the POST routes but `POST /events` (a GET's body is not read), up to `limit`.
+ * A body of another content type is refused: taken for no body, `fetch` sending a string as
+ * text/plain, or `curl -d` as a form, would have POST /analysis analyse every system.
  */
-export function jsonOnly(
-  jsonBody: express.RequestHandler,
-): express.RequestHandler {
+export function jsonOnly(limit: string): express.RequestHandler {
+  const parse = express.json({ type: JSON_TYPE, limit });
   return (req, res, next) => {
     if (req.method !== 'POST') {
       next();
       return;
     }
-    jsonBody(req, res, error => {
-      if (!error && !(req as { _body?: boolean })._body && hasContent(req)) {
+    parse(req, res, error => {
+      // Not req.is() alone: it takes `Content-Length: 0`, which fetch sends with no body, for a body.
+      if (!error && hasContent(req) && !req.is(JSON_TYPE)) {
         next(
           new UnsupportedMediaTypeError(
             `Request body must be JSON (Content-Type: application/json), got ${req.headers['content-type'] ?? 'no Content-Type'}`,

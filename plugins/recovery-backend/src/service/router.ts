@@ -96,7 +96,7 @@ export async function createRouter(
   // Each audited route opens its audit event in a step of its own, its first: a refusal by any
   // later step is on record. Those that take JSON read it in that step (audit's `body`), so that a
   // body refused is on record as their failure too.
-  const jsonBody = jsonOnly(express.json({ limit: '1mb' }));
+  const jsonBody = jsonOnly('1mb');
   // The entity a request names, if the caller may see it in the catalog (else 404, as if absent).
   const entityRefFromPath = (
     req: express.Request,

@@ -7,6 +7,7 @@ import {
 } from '@backstage-recovery/plugin-recovery-common';
 import { InputError } from '@backstage/errors';
 import { listed, topologicalWaves } from '../analysis/graph';
+import { FeedbackEdge, feedbackEdges, WaitEdge } from './feedbackEdges';
 import type { RecoveryGraph } from './recoveryGraph';
 
 /** What to change about a cycle, by what it runs between. */
@@ -41,9 +42,11 @@ export class BootPlanCycleError extends InputError {
 
 /**
  * A dependency a boot plan made with `breakCycles` does not wait on, to break a cycle the catalog
- * declares: `from` boots without waiting for `waitsFor`. Per cycle, the edge taken is the last, in
- * the order of its refs (`from`, then `waitsFor`), of the cycle's edges that cross systems (`from`
- * and `waitsFor` in different Systems), or of all its edges where none does.
+ * declares: `from` boots without waiting for `waitsFor`. Of each strongly connected part of the
+ * graph, the edge taken is the one on the most of its cycles (see feedbackEdges); among as many,
+ * one the boot history contradicts, then one learned rather than declared, then one that crosses
+ * systems (`from` and `waitsFor` in different Systems), then the last in the order of its refs
+ * (`from`, then `waitsFor`); and so on, until no cycle is left.
  *
  * @public
  */
@@ -51,7 +54,7 @@ export interface DroppedCycleEdge {
   level: 'service' | 'machine';
   from: string;
   waitsFor: string;
-  /** The cycle it broke, each node before the one it waits for. */
+  /** A cycle it broke (the shortest through it), each node before the one it waits for. */
   cycle: string[];
   /** The Systems it crosses between (`from`'s, then `waitsFor`'s), where it was taken for that. */
   crossesSystems?: [string, string];
@@ -59,13 +62,30 @@ export interface DroppedCycleEdge {
   message: string;
 }
 
+/**
+ * What earlier boots showed, as the dependency analysis of the plan's system found it: a plan
+ * breaking cycles drops first what they contradict.
+ *
+ * @public
+ */
+export interface BootHistory {
+  /** Services (entity refs) in the order the analysis found them to initialize, dependencies first. */
+  serviceOrder?: string[];
+  /** Machines (entity refs) in the order the analysis boots them. */
+  machineOrder?: string[];
+  /** The service dependencies the plan takes from the analysis, not the catalog (the plan's `inferred`). */
+  learned?: Array<{ service: string; dependsOn: string }>;
+}
+
 /** @public */
 export interface BootPlanOptions {
   /**
-   * Break the dependency cycles of the plan instead of refusing it: one edge per cycle (see
+   * Break the dependency cycles of the plan instead of refusing it, an edge at a time (see
    * DroppedCycleEdge), which the plan lists in `droppedForCycles`.
    */
   breakCycles?: boolean;
+  /** What earlier boots showed: which of the edges on as many cycles to break first. */
+  history?: BootHistory;
 }
 
 /**
@@ -80,42 +100,79 @@ export type BuiltBootPlan = BootPlan & {
 /** Code-unit order: the same on every machine, whatever its locale. */
 const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
+/** A plan's edge, as a plan breaking cycles weighs it. */
+interface PlanEdge extends WaitEdge {
+  /** Why the boot history contradicts it, where it does. */
+  contradicted?: string;
+  /** It rests on learned dependencies alone, none declared. */
+  learned: boolean;
+  /** The Systems it crosses between, where it does. */
+  crosses?: [string, string];
+}
+
 /**
- * The edge of `cycle` a plan breaking cycles drops (see DroppedCycleEdge), with what to say of it.
+ * Of edges on as many cycles, which to drop first: one the boot history contradicts, one learned,
+ * one crossing systems, then the last by ref (a total order: same input, same choice).
  */
-function edgeToDrop(
-  level: 'service' | 'machine',
-  cycle: string[],
-  reasons: string[],
-  systemOf: (ref: string) => string | undefined,
-): DroppedCycleEdge {
-  const edges = cycle.map((from, i) => ({
-    from,
-    waitsFor: cycle[(i + 1) % cycle.length],
-  }));
-  const crossing = edges.filter(e => {
-    const a = systemOf(e.from);
-    const b = systemOf(e.waitsFor);
-    return a !== undefined && b !== undefined && a !== b;
-  });
-  const [edge] = (crossing.length > 0 ? crossing : edges).sort(
-    (a, b) =>
-      byCodeUnits(b.from, a.from) || byCodeUnits(b.waitsFor, a.waitsFor),
+function dropFirst(a: PlanEdge, b: PlanEdge): number {
+  return (
+    Number(!a.contradicted) - Number(!b.contradicted) ||
+    Number(!a.learned) - Number(!b.learned) ||
+    Number(!a.crosses) - Number(!b.crosses) ||
+    byCodeUnits(b.from, a.from) ||
+    byCodeUnits(b.waitsFor, a.waitsFor)
   );
-  const crossesSystems: [string, string] | undefined =
-    crossing.length > 0
-      ? [systemOf(edge.from)!, systemOf(edge.waitsFor)!]
-      : undefined;
-  const rule = crossesSystems
-    ? `of its dependencies that cross systems, ${edge.from} -> ${edge.waitsFor} (${crossesSystems.join(' to ')}) is the last by ref`
-    : `none of its dependencies crosses systems, and ${edge.from} -> ${edge.waitsFor} is the last by ref`;
+}
+
+/** A dropped edge (feedbackEdges's choice), with what to say of it: the cycle and the rule that took it. */
+function droppedEdge(
+  level: 'service' | 'machine',
+  taken: FeedbackEdge<PlanEdge>,
+  reasons: string[],
+): DroppedCycleEdge {
+  const { edge, cycle, part, partEdges, tied } = taken;
+  const arrow = `${edge.from} -> ${edge.waitsFor}`;
+  const between = `between ${listed(part)}`;
+  const said: string[] = [];
+  let crossesSystems: [string, string] | undefined;
+  if (tied.length === 1) {
+    said.push(
+      `it is on more of the cycles ${between} than any other dependency`,
+    );
+  } else {
+    if (tied.length < partEdges)
+      said.push(
+        `${tied.length} of their ${partEdges} dependencies are on the most of the cycles ${between}`,
+      );
+    let pool = tied;
+    const narrow = (has: (e: PlanEdge) => boolean, says: string) => {
+      if (pool.length === 1 || !has(edge) || pool.every(has)) return;
+      said.push(says);
+      pool = pool.filter(has);
+    };
+    narrow(
+      e => !!e.contradicted,
+      `the boot history contradicts it (${edge.contradicted})`,
+    );
+    narrow(e => e.learned, 'it is learned from the boot history, not declared');
+    if (pool.length > 1) {
+      const those = said.length > 0 ? 'those' : 'its dependencies';
+      crossesSystems = edge.crosses;
+      said.push(
+        crossesSystems
+          ? `of ${those} that cross systems, ${arrow} (${crossesSystems.join(' to ')}) is the last by ref`
+          : `none of ${those} crosses systems, and ${arrow} is the last by ref`,
+      );
+    }
+  }
   const description = describeCycle(level, cycle, reasons);
   return {
     level,
-    ...edge,
+    from: edge.from,
+    waitsFor: edge.waitsFor,
     cycle,
     ...(crossesSystems && { crossesSystems }),
-    message: `Booted ${edge.from} without waiting for ${edge.waitsFor}: ${description.charAt(0).toLowerCase()}${description.slice(1)}; ${rule}`,
+    message: `Booted ${edge.from} without waiting for ${edge.waitsFor}: ${description.charAt(0).toLowerCase()}${description.slice(1)}; ${said.join('; ')}`,
   };
 }
 
@@ -143,25 +200,27 @@ export function buildBootPlan(
   const dropped: DroppedCycleEdge[] | undefined = options.breakCycles
     ? []
     : undefined;
-  const systemOf = (ref: string) =>
-    graph.services.get(ref)?.system ?? graph.machines.get(ref)?.system;
+  const weigh = weighing(graph, options.history);
   const serviceOrder = wavesOf(
     reached.services,
     ref => graph.services.get(ref)?.dependsOn ?? [],
     'service',
     serviceCycleReason(graph),
-    dropped && { systemOf, dropped },
+    dropped && {
+      edge: (from, waitsFor) => weigh('service', from, waitsFor),
+      dropped,
+    },
   ).flat();
   // A service dependency dropped for a cycle makes no machine wait either: that would close it again.
   const droppedServiceEdges = new Set(
     (dropped ?? [])
       .filter(e => e.level === 'service')
-      .map(e => `${e.from}\u0000${e.waitsFor}`),
+      .map(e => edgeKey(e.from, e.waitsFor)),
   );
   const dependsOnOf = (ref: string) =>
     graph.services
       .get(ref)!
-      .dependsOn.filter(dep => !droppedServiceEdges.has(`${ref}\u0000${dep}`));
+      .dependsOn.filter(dep => !droppedServiceEdges.has(edgeKey(ref, dep)));
 
   // What waiting for a service means, per machine group it needs up: its own machines, or, on
   // none (a purely logical service), what it waits for itself. Each group once: logical services
@@ -185,7 +244,14 @@ export function buildBootPlan(
   const machineWaits = new Map<string, Map<string, string[]>>(
     reached.machines.map(m => [m, new Map()]),
   );
-  const wait = (machine: string, groups: string[][], reason: string) => {
+  /** The machine waits a declared dependency makes (the others rest on learned ones alone). */
+  const declaredWaits = new Set<string>();
+  const wait = (
+    machine: string,
+    groups: string[][],
+    reason: string,
+    learned: boolean,
+  ) => {
     const waits = machineWaits.get(machine)!;
     for (const group of groups) {
       for (const waitsFor of machinesAwaited(machine, group)) {
@@ -193,6 +259,7 @@ export function buildBootPlan(
         // A few say why; more would only lengthen a cycle's error (listed shows five).
         if (reasons.length <= 5 && !reasons.includes(reason))
           waits.set(waitsFor, [...reasons, reason]);
+        if (!learned) declaredWaits.add(edgeKey(machine, waitsFor));
       }
     }
   };
@@ -207,6 +274,7 @@ export function buildBootPlan(
           machine,
           groupsOf([dep]),
           `${ref} on ${machine} needs ${dep}${via ? ` through ${via}` : ''}`,
+          weigh('service', ref, dep).learned,
         );
       }
     }
@@ -224,6 +292,7 @@ export function buildBootPlan(
         via
           ? `${machine} needs ${target} through ${via}`
           : `${machine} dependsOn ${target}`,
+        false,
       );
     }
     for (const waitsFor of node?.waitsFor ?? []) {
@@ -231,6 +300,7 @@ export function buildBootPlan(
         machine,
         [[waitsFor]],
         `${machine} waited for ${waitsFor} in its reboots`,
+        true,
       );
     }
   }
@@ -240,7 +310,13 @@ export function buildBootPlan(
     ref => [...machineWaits.get(ref)!.keys()],
     'machine',
     (machine, waitsFor) => listed(machineWaits.get(machine)!.get(waitsFor)!),
-    dropped && { systemOf, dropped },
+    dropped && {
+      edge: (from, waitsFor) => ({
+        ...weigh('machine', from, waitsFor),
+        learned: !declaredWaits.has(edgeKey(from, waitsFor)),
+      }),
+      dropped,
+    },
   );
   // What a machine no longer waits for, as it closed a cycle.
   for (const edge of dropped ?? [])
@@ -337,8 +413,8 @@ export function narrowedToPlan(graph: RecoveryGraph): RecoveryGraph {
 /**
  * The waves of `nodes` (topologicalWaves), waiting only on each other (a node on itself: on
  * nothing); a cycle is a BootPlanCycleError naming it, with why each node waits for the next where
- * `reason` says; or, `breaking`, broken by dropping one of its edges (edgeToDrop), added to
- * `dropped`, until none is left.
+ * `reason` says; or, `breaking`, broken by dropping as few edges as it takes (feedbackEdges, each
+ * weighed by `breaking.edge`), added to `dropped`.
  */
 function wavesOf(
   nodes: string[],
@@ -351,7 +427,7 @@ function wavesOf(
     cycle: string[],
   ) => string | undefined,
   breaking?: {
-    systemOf: (ref: string) => string | undefined;
+    edge: (from: string, waitsFor: string) => PlanEdge;
     dropped: DroppedCycleEdge[];
   },
 ): string[][] {
@@ -361,22 +437,76 @@ function wavesOf(
       .filter(dependsOn => inPlan.has(dependsOn))
       .map(dependsOn => ({ service, dependsOn })),
   );
-  for (;;) {
-    const { waves, cycle } = topologicalWaves(nodes, edges);
-    if (!cycle) return waves;
+  const reasonsOf = (cycle: string[]) => {
     const said = reason
       ? cycle.map((node, i) =>
           reason(node, cycle[(i + 1) % cycle.length], cycle),
         )
       : [];
-    const reasons = said.every(r => r !== undefined) ? (said as string[]) : [];
-    if (!breaking) throw new BootPlanCycleError(level, cycle, reasons);
-    const edge = edgeToDrop(level, cycle, reasons, breaking.systemOf);
-    breaking.dropped.push(edge);
-    edges = edges.filter(
-      e => e.service !== edge.from || e.dependsOn !== edge.waitsFor,
+    return said.every(r => r !== undefined) ? (said as string[]) : [];
+  };
+  if (breaking) {
+    const taken = feedbackEdges(
+      nodes,
+      edges.map(e => breaking.edge(e.service, e.dependsOn)),
+      dropFirst,
     );
+    for (const t of taken)
+      breaking.dropped.push(droppedEdge(level, t, reasonsOf(t.cycle)));
+    const gone = new Set(taken.map(t => edgeKey(t.edge.from, t.edge.waitsFor)));
+    edges = edges.filter(e => !gone.has(edgeKey(e.service, e.dependsOn)));
   }
+  const { waves, cycle } = topologicalWaves(nodes, edges);
+  if (cycle) throw new BootPlanCycleError(level, cycle, reasonsOf(cycle));
+  return waves;
+}
+
+const edgeKey = (from: string, to: string) => `${from}\u0000${to}`;
+
+/**
+ * How a plan breaking cycles weighs an edge (PlanEdge): what the boot history says of it, whether
+ * it is learned (of services: a learned dependency; machines say for themselves), the Systems it
+ * crosses.
+ */
+function weighing(graph: RecoveryGraph, history: BootHistory = {}) {
+  const positions = (order: string[] = []) => {
+    const at = new Map<string, number>();
+    order.forEach((ref, i) => at.has(ref) || at.set(ref, i));
+    return at;
+  };
+  const order = {
+    service: positions(history.serviceOrder),
+    machine: positions(history.machineOrder),
+  };
+  const learned = new Set(
+    (history.learned ?? []).map(d => edgeKey(d.service, d.dependsOn)),
+  );
+  const systemOf = (ref: string) =>
+    graph.services.get(ref)?.system ?? graph.machines.get(ref)?.system;
+  return (
+    level: 'service' | 'machine',
+    from: string,
+    waitsFor: string,
+  ): PlanEdge => {
+    const a = order[level].get(from);
+    const b = order[level].get(waitsFor);
+    const systems = [systemOf(from), systemOf(waitsFor)];
+    return {
+      from,
+      waitsFor,
+      ...(a !== undefined &&
+        b !== undefined &&
+        a < b && {
+          contradicted: `the analysis of earlier boots orders ${from} before ${waitsFor}`,
+        }),
+      learned: learned.has(edgeKey(from, waitsFor)),
+      ...(systems[0] !== undefined &&
+        systems[1] !== undefined &&
+        systems[0] !== systems[1] && {
+          crosses: systems as [string, string],
+        }),
+    };
+  };
 }
 
 /**

@@ -1,2 +1,3 @@
 export * from './recoveryGraph';
 export * from './bootPlan';
+export * from './learnedWords';

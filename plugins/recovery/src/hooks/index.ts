@@ -9,3 +9,8 @@ export {
   useFollowedRun,
 } from './useFollowedRun';
 export { useKeptAsyncRetry } from './useKeptAsyncRetry';
+export {
+  type EntityChanges,
+  SIGNALLED_POLL_INTERVAL_MS,
+  useRecoverySignals,
+} from './useRecoverySignals';

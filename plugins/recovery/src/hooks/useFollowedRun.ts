@@ -5,6 +5,7 @@ import useAsyncRetry from 'react-use/esm/useAsyncRetry';
 import { recoveryApiRef } from '../api/RecoveryClient';
 import { answerTimeoutMs, answerWithin } from '../utils/answerWithin';
 import { isRunActive, isRunInterrupted, sameRef } from '../utils/format';
+import { useRecoverySignals } from './useRecoverySignals';
 import { useRunPolling } from './useRunPolling';
 
 /**
@@ -107,6 +108,16 @@ export function useFollowedRun({
     if (!sameRef(activeRun.entityRef, entityRef)) setBusyWithId(activeRun.id);
     followFound(activeRun);
   }, [activeRun, following, runId, entityRef, followFound]);
+  // With Backstage signals, a run of the entity started elsewhere (a pipeline, another tab) is
+  // found as it is admitted, not at the next load of the page.
+  const { watch } = useRecoverySignals(entityRef, pollIntervalMs);
+  useEffect(
+    () =>
+      watch(change => {
+        if (change.kind === 'run' && !following) recheckActiveRun();
+      }),
+    [watch, following, recheckActiveRun],
+  );
 
   return {
     /** The run followed: live, or finished since. */

@@ -18,12 +18,14 @@ import type { Entity } from '@backstage/catalog-model';
 import type { CatalogApi } from '@backstage/plugin-catalog-react';
 import type { RecoveryApi } from '@backstage-recovery/plugin-recovery-common';
 import { recoveryApiRef } from '../api/RecoveryClient';
+import { rootRouteRef } from '../routes';
 import { webEntity } from './fixtures';
 
 /**
  * Renders `element` in a test app with a fake RecoveryApi, a permission API, a catalog holding
  * `catalog` (what the caller may see; default: nothing) and, when `entity` is given (default:
- * the web component), an entity context.
+ * the web component), an entity context. Entity pages are mounted at `/catalog/...` and the
+ * plugin's pages at `/recovery`, so links to an entity or a run resolve.
  *
  * `usePermission` caches decisions for the whole module (SWR): a file's tests must all use
  * the same `allow`; test denial in a file of its own.
@@ -42,6 +44,8 @@ export function renderWithApis(
     /** The catalog API itself (overrides `catalog`). */
     catalogApi?: CatalogApi;
     entity?: Entity | null;
+    /** The app's address history; `['/']` unless told. */
+    routeEntries?: string[];
   },
 ) {
   const { permissionError } = options;
@@ -82,6 +86,12 @@ export function renderWithApis(
         element
       )}
     </TestApiProvider>,
-    { mountedRoutes: { '/catalog/:namespace/:kind/:name': entityRouteRef } },
+    {
+      routeEntries: options.routeEntries,
+      mountedRoutes: {
+        '/catalog/:namespace/:kind/:name': entityRouteRef,
+        '/recovery': rootRouteRef,
+      },
+    },
   );
 }

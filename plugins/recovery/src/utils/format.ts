@@ -6,7 +6,6 @@ import {
   formatDuration,
   formatUtcTime,
   interruptionCause,
-  INTERRUPTED_PREFIX,
   type MachinePhase,
   READINESS_STATUS_LABELS,
   type ReadinessStatus,
@@ -135,6 +134,14 @@ export function machineName(ref: string): string {
   return presentRef(ref, 'resource');
 }
 
+/**
+ * A run's id as a narrow column shows it, its first 8 characters (`3f9c2a1b`, of a UUID), as a
+ * commit is named by its hash's start; its link and its page give it whole.
+ */
+export function shortRunId(runId: string): string {
+  return runId.slice(0, 8);
+}
+
 /** The overview page's name for {@link machineName} (it names only machines), until it is renamed there. */
 export const shortRef = machineName;
 
@@ -164,6 +171,7 @@ export const PHASE_LABELS: Record<MachinePhase, string> = {
   failed: 'Failed',
   // The run ended before it started the machine: it will not boot, whatever "waiting" would say.
   skipped: 'Not started',
+  interrupted: 'Interrupted',
 };
 
 /**
@@ -213,17 +221,6 @@ export function formatRunFailure(run: RecoveryRun): string {
   const { machineRef, probe, reason } = runFailure(run);
   if (!machineRef) return reason;
   return `Machine ${machineName(machineRef)} failed${probe ? ` probe ${probe}` : ''}: ${reason}`;
-}
-
-/** Whether a machine's run ended while it was in progress (its phase then says failed). */
-export function isMachineInterrupted(machine: {
-  phase: MachinePhase;
-  message?: string;
-}): boolean {
-  return (
-    machine.phase === 'failed' &&
-    !!machine.message?.startsWith(INTERRUPTED_PREFIX)
-  );
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   noticeScope,
   quoted,
   recoveryTabLink,
+  runPageLink,
   resolvedAlarm,
   utcTime,
 } from './noticeText';
@@ -116,7 +117,8 @@ describe('readiness notices', () => {
       title: 'web is not recoverable: its test recovery failed',
       description:
         'Its test recovery (run r-1) failed at 2026-12-05 23:56:05 UTC: recovery engine unreachable',
-      link: '/catalog/default/component/web/recovery',
+      // The run's page: its timeline says why it failed.
+      link: '/recovery/runs/r-1',
       metadata: {
         entityRefs: [WEB],
         status: 'not-recoverable',
@@ -295,10 +297,14 @@ describe('readiness notices', () => {
     ).toHaveLength(255);
   });
 
-  it("links to the entity's Recovery tab as the portal routes it", () => {
+  it("links to the entity's Recovery tab, and to a run's page, as the portal routes them", () => {
     expect(recoveryTabLink('System:Team-B/Shop Floor')).toBe(
       '/catalog/Team-B/system/Shop%20Floor/recovery',
     );
+    expect(runPageLink('3f9c2a1b-7d4e-4c1a-9b2e-5a6f7c8d9e0f')).toBe(
+      '/recovery/runs/3f9c2a1b-7d4e-4c1a-9b2e-5a6f7c8d9e0f',
+    );
+    expect(runPageLink('a/b c')).toBe('/recovery/runs/a%2Fb%20c');
   });
 
   it('clip a title to what the notifications backend stores, say how long an outage lasted, and quote the first reasons', () => {

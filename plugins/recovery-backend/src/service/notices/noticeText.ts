@@ -45,6 +45,14 @@ export function recoveryTabLink(entityRef: string): string {
   return `/catalog/${encodeURIComponent(namespace)}/${encodeURIComponent(kind.toLocaleLowerCase('en-US'))}/${encodeURIComponent(name)}/recovery`;
 }
 
+/**
+ * A run's page, as the portal routes it (the plugin's pages at `/recovery`): where its owners
+ * read why it failed, and follow it live. Relative, as notifications' links are.
+ */
+export function runPageLink(runId: string): string {
+  return `/recovery/runs/${encodeURIComponent(runId)}`;
+}
+
 /** A time as the portal writes times, to the second and saying it is UTC: `2026-12-05 23:56:05 UTC`. */
 export function utcTime(iso: string): string {
   return formatUtcTime(iso);
@@ -196,7 +204,7 @@ export function lossNotice(told: Loss[], scope: string): NotificationPayload {
       description:
         `${own ? 'Its' : `${entityName(cause.runEntityRef)}'s`} ${kind} (run ${cause.runId}) failed at ${utcTime(cause.at)}: ` +
         `${cause.message ?? 'unknown error'}${lastOf}${besides}`,
-      link: recoveryTabLink(cause.runEntityRef),
+      link: runPageLink(cause.runId),
     };
   }
   // Not all of them may see the entity the run was of: not named, nor its message.

@@ -24,6 +24,7 @@ import {
   NoAnswerError,
 } from '../../utils/answerWithin';
 import { useCardStyles } from './cardLayout';
+import { SIGNALLED_POLL_INTERVAL_MS, useRecoverySignals } from '../../hooks';
 import {
   formatCount,
   formatDuration,
@@ -108,6 +109,9 @@ export function useCaptureFlow({
     const controllers = underWay.current;
     return () => controllers.forEach(c => c.abort());
   }, []);
+  // With Backstage signals, a request is polled as it changes (and slowly all the same); without,
+  // at the client's own rate.
+  const changes = useRecoverySignals(entityRef, SIGNALLED_POLL_INTERVAL_MS);
 
   const captureNow = async () => {
     setCapturing({ index: 0 });
@@ -131,7 +135,10 @@ export function useCaptureFlow({
         underWay.current.add(capture);
         try {
           return await answerWithin(
-            api.captureNow(ref, machineRef, { signal: capture.signal }),
+            api.captureNow(ref, machineRef, {
+              signal: capture.signal,
+              ...(changes.live && { changes }),
+            }),
             CAPTURE_ANSWER_TIMEOUT_MS,
           );
         } finally {

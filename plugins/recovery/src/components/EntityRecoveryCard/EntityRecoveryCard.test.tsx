@@ -560,8 +560,14 @@ describe('EntityRecoveryCard', () => {
     await screen.findByText('Recovery succeeded');
 
     // In UTC, saying so, whatever the browser's zone.
-    expect(screen.getByText(/test run run-1/)).toHaveTextContent(
-      /started 2024-05-01 10:00:01 UTC · finished 2024-05-01 10:00:46 UTC$/,
+    const header = screen.getByText(/^test run/);
+    expect(header).toHaveTextContent(
+      /^test run run-1 · .*started 2024-05-01 10:00:01 UTC · finished 2024-05-01 10:00:46 UTC$/,
+    );
+    // Its id opens its page.
+    expect(within(header).getByRole('link', { name: 'run-1' })).toHaveAttribute(
+      'href',
+      '/recovery/runs/run-1',
     );
     // Restore 0.4s + start 0.5s + boot 4.3s: 5.2s in all, not "0s", "4s" and "5s in all".
     const cells = within(screen.getByTestId('run-machine-db')).getAllByRole(

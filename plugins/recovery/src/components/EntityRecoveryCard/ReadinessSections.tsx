@@ -42,6 +42,7 @@ import {
 } from '../../utils/format';
 import { ReadinessStatusView, RunStatusView, Status } from '../common';
 import { TimeAgo } from '../common';
+import { RunLink } from '../RunDetails';
 
 const useStyles = makeStyles(theme => ({
   reasons: {
@@ -375,7 +376,15 @@ export const LastRunSummary = ({
         <RunStatusView status={run.status} />
       </Box>
       <Typography variant="body2">
-        <TimeAgo iso={when} /> — {detail}
+        {/* Its time links to its page, where the catalog shows its entity (else its id is not known). */}
+        {isFullRun(run) ? (
+          <RunLink runId={run.id}>
+            <TimeAgo iso={when} />
+          </RunLink>
+        ) : (
+          <TimeAgo iso={when} />
+        )}{' '}
+        — {detail}
         {!isFullRun(run) ? (
           <>
             {' '}

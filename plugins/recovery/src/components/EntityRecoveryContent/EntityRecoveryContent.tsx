@@ -41,13 +41,14 @@ import {
   pollInterval,
   retryDelayMs,
   secondsBetween,
+  shortRunId,
   entityLabel,
 } from '../../utils/format';
 import { answerTimeoutMs, answerWithin } from '../../utils/answerWithin';
 import { LoadErrorPanel } from '../common';
-import { RunDetails } from '../RunDetails';
+import { RunDetails, RunLink } from '../RunDetails';
 import { RunStatusView } from '../common';
-import { useKeptAsyncRetry } from '../../hooks';
+import { useKeptAsyncRetry, useRecoverySignals } from '../../hooks';
 
 function runResult(run: RecoveryRun): string {
   if (run.status === 'succeeded')
@@ -133,6 +134,13 @@ const columns: TableColumn<RecoveryRun>[] = [
     sorting: false,
     render: run => <Typography variant="body2">{runResult(run)}</Typography>,
   },
+  {
+    // Its page, to follow it or share it; the id's start names it, as a commit's does.
+    title: 'Run',
+    sorting: false,
+    cellStyle: { whiteSpace: 'nowrap' },
+    render: run => <RunLink runId={run.id}>{shortRunId(run.id)}</RunLink>,
+  },
 ];
 
 /** Newest first as the backend lists runs: by creation time, then by id, both descending. */
@@ -181,11 +189,15 @@ export const RecoveryRunHistory = ({
   limit?: number;
   /** Changing it reloads the history. */
   refreshKey?: unknown;
-  /** How often the history is reloaded while a run is in progress. Default 2000. */
+  /**
+   * How often the history is reloaded while a run is in progress. Default 2000; with Backstage
+   * signals, it is reloaded as the entity's runs change, and this slows to a fallback.
+   */
   pollIntervalMs?: number;
 }) => {
   const api = useApi(recoveryApiRef);
   const intervalMs = pollInterval(pollIntervalMs, 2000);
+  const changes = useRecoverySignals(entityRef, intervalMs);
   // One failed poll does not blank the history: the last list loaded stays on screen. One left
   // unanswered fails as the run's poll does, and is retried.
   const {
@@ -265,6 +277,7 @@ export const RecoveryRunHistory = ({
   // Only the newest page is polled: the runs in progress are at its top.
   const anyActive = newest.some(isRunActive);
   const failures = useRef(0);
+  const { pollIntervalMs: activeIntervalMs, watch } = changes;
   useEffect(() => {
     if (loading) return undefined;
     let delay: number | undefined;
@@ -273,12 +286,20 @@ export const RecoveryRunHistory = ({
       delay = retryDelayMs(intervalMs, failures.current);
     } else {
       failures.current = 0;
-      if (anyActive) delay = intervalMs;
+      if (anyActive) delay = activeIntervalMs;
     }
     if (delay === undefined) return undefined;
     const t = setTimeout(retry, delay);
     return () => clearTimeout(t);
-  }, [loading, error, shown, anyActive, retry, intervalMs]);
+  }, [loading, error, shown, anyActive, retry, intervalMs, activeIntervalMs]);
+  // A run of the entity admitted, changed or ended (started elsewhere too): the newest page again.
+  useEffect(
+    () =>
+      watch(change => {
+        if (change.kind === 'run') retry();
+      }),
+    [watch, retry],
+  );
 
   // It retries by itself with backoff; the button is for one who will not wait. While a retry
   // loads, react-use still holds the error: progress shows, not the error being retried.

@@ -1,5 +1,4 @@
 import { cleanup, screen, within } from '@testing-library/react';
-import userEvent from '@testing-library/user-event';
 import type { Entity } from '@backstage/catalog-model';
 import type { NightlyCheckOutcome } from '@backstage-recovery/plugin-recovery-common';
 import { EntityRecoveryCard } from '../EntityRecoveryCard';
@@ -44,8 +43,8 @@ const findNote = () =>
   screen.findByTestId('nightly-check', undefined, { timeout: 5_000 });
 
 describe('the nightly check on the card', () => {
-  it('says why last night did not test the entity: the host held by a kept failover, which it opens to release', async () => {
-    const api = await renderCard({
+  it('says why last night did not test the entity: the host held by a kept failover, linked to its page to release it', async () => {
+    await renderCard({
       checkedAt: AT,
       outcome: 'refused',
       reason: 'kept-failover',
@@ -65,12 +64,11 @@ describe('the nightly check on the card', () => {
         screen.getByRole('region', { name: 'Last test recovery' }),
       ).getByTestId('nightly-check'),
     ).toBe(note);
-    await userEvent.click(within(note).getByRole('button', { name: 'f1' }));
-    const dialog = await screen.findByRole('dialog', { name: 'Run f1' });
-    expect(api.getRun).toHaveBeenCalledWith('f1');
-    expect(
-      await within(dialog).findByText(/failover run f1/),
-    ).toBeInTheDocument();
+    // Its page shows it live, and offers its release.
+    expect(within(note).getByRole('link', { name: 'f1' })).toHaveAttribute(
+      'href',
+      '/recovery/runs/f1',
+    );
   });
 
   it("says the check's own words for a refusal that names no run", async () => {
@@ -97,9 +95,10 @@ describe('the nightly check on the card', () => {
     expect(note).toHaveTextContent(
       /^Nightly check, 2026-12-05 02:30:00 UTC: covered by run r9 of .*shop, not run on its own/,
     );
-    expect(
-      within(note).getByRole('button', { name: 'r9' }),
-    ).toBeInTheDocument();
+    expect(within(note).getByRole('link', { name: 'r9' })).toHaveAttribute(
+      'href',
+      '/recovery/runs/r9',
+    );
   });
 
   it("shows nothing for a night that started the entity's own run: the last test recovery is it", async () => {

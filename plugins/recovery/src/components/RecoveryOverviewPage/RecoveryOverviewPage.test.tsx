@@ -25,7 +25,7 @@ function render(api: Partial<RecoveryApi>, element: JSX.Element) {
 }
 
 describe('RecoveryOverviewPage', () => {
-  it('lists readiness sorted by risk, linking to entity pages', async () => {
+  it('lists readiness sorted by risk, linking to entity pages and last runs', async () => {
     const api = fakeRecoveryApi({
       listReadiness: async () => [
         makeReadinessSummary({
@@ -61,14 +61,18 @@ describe('RecoveryOverviewPage', () => {
     ).toBeInTheDocument();
 
     const rows = screen.getAllByRole('row').slice(1);
-    const names = rows.map(r => within(r).getByRole('link').textContent);
+    const names = rows.map(r => within(r).getAllByRole('link')[0].textContent);
     expect(names).toEqual(['c-broken', 'd-risky', 'b-unknown', 'a-ready']);
 
     const broken = rows[0];
-    expect(within(broken).getByRole('link')).toHaveAttribute(
+    const [entityLink, runLink] = within(broken).getAllByRole('link');
+    expect(entityLink).toHaveAttribute(
       'href',
       '/catalog/default/system/c-broken',
     );
+    // The last run's time opens the run's page.
+    expect(runLink).toHaveAttribute('href', '/recovery/runs/run-1');
+    expect(runLink).toHaveAttribute('title', 'Run run-1');
     expect(broken).toHaveTextContent('Not recoverable');
     expect(broken).toHaveTextContent('Last test recovery failed');
     expect(broken).toHaveTextContent('and 1 more');
@@ -428,6 +432,13 @@ describe('RecoveryOverviewPage columns', () => {
     );
     expect(failedOver).toMatch(/^FailedFailover · at web-1 · .* ago$/);
     expect(hidden).toBe('FailedTest recovery · at db-1 · just now');
+    // A run's time links to its page, but for the hidden one: its id is not told.
+    const rows = screen.getAllByRole('row').slice(1);
+    expect(within(rows[0]).getByTitle('Run run-1')).toHaveAttribute(
+      'href',
+      '/recovery/runs/run-1',
+    );
+    expect(within(rows[2]).getAllByRole('link')).toHaveLength(1); // its entity's
   });
 
   it('does not say a capture age or a measured RTO over its objective as the objective itself', async () => {
@@ -543,7 +554,7 @@ describe('RecoveryOverviewPage nightly check', () => {
       },
     });
 
-  it('sums up what last night could not run, by why, naming a kept failover once and opening it', async () => {
+  it('sums up what last night could not run, by why, naming a kept failover once and linking its page', async () => {
     const api = fakeRecoveryApi({
       listReadiness: async () => [
         kept('k1'),
@@ -575,12 +586,6 @@ describe('RecoveryOverviewPage nightly check', () => {
           },
         }),
       ],
-      getRun: async id =>
-        makeRun('succeeded', {
-          id,
-          mode: 'failover',
-          entityRef: 'component:default/bank',
-        }),
     });
     await render(api, <RecoveryOverviewPage />);
     const summary = await screen.findByTestId('nightly-check-summary');
@@ -591,12 +596,10 @@ describe('RecoveryOverviewPage nightly check', () => {
       'href',
       '/catalog/default/component/bank',
     );
-    await userEvent.click(within(summary).getByRole('button', { name: 'f1' }));
-    const dialog = await screen.findByRole('dialog', { name: 'Run f1' });
-    expect(api.getRun).toHaveBeenCalledWith('f1');
-    expect(
-      await within(dialog).findByText(/failover run f1/),
-    ).toBeInTheDocument();
+    expect(within(summary).getByRole('link', { name: 'f1' })).toHaveAttribute(
+      'href',
+      '/recovery/runs/f1',
+    );
   });
 
   it('marks the rows of the entities last night did not run, and finds them by it', async () => {

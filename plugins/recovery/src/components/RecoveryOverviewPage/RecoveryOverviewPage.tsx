@@ -39,6 +39,7 @@ import {
 } from '../NightlyCheck';
 import { ReadinessStatusView, RunStatusView } from '../common';
 import { TimeAgo } from '../common';
+import { RunLink } from '../RunDetails';
 import { useKeptAsyncRetry } from '../../hooks';
 
 /** How often the overview reloads while it is open: capture ages and last runs move on. */
@@ -121,7 +122,14 @@ const LastRunCell = ({
       <RunStatusView status={run.status} />
       <Typography variant="caption" display="block" color="textSecondary">
         {[runModeName(run.mode, true), outcome].filter(Boolean).join(' · ')} ·{' '}
-        <TimeAgo iso={run.finishedAt ?? run.createdAt} />
+        {/* Its time links to its page; a run of an entity the catalog hides has no id here. */}
+        {run.id ? (
+          <RunLink runId={run.id}>
+            <TimeAgo iso={run.finishedAt ?? run.createdAt} />
+          </RunLink>
+        ) : (
+          <TimeAgo iso={run.finishedAt ?? run.createdAt} />
+        )}
       </Typography>
     </>
   );

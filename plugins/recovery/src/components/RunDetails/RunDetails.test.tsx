@@ -414,7 +414,7 @@ describe('RunDetails of an interrupted run', () => {
         {
           machineRef: WEB,
           wave: 1,
-          phase: 'failed',
+          phase: 'interrupted',
           restoreStartedAt: '2024-05-01T10:00:21Z',
           finishedAt: '2024-05-01T10:00:25Z',
           message,
@@ -472,15 +472,24 @@ describe('RunDetails of an interrupted run', () => {
     expect(screen.queryByText('Interrupted')).toBeNull();
   });
 
-  it('says a failed run failed whatever its words: only its status says interrupted', async () => {
-    // A host's own words that happen to start as an interruption's.
+  it('says a failed run failed whatever its words: only its status and phases say interrupted', async () => {
+    // A host's own words that happen to start as an interruption's, the failed machine's too.
     const message = 'Interrupted: the engine restarted the lab';
+    const run = makeRun('failed', { error: { message } });
     await renderRun(
-      <RunDetails run={makeRun('failed', { error: { message } })} />,
+      <RunDetails
+        run={{
+          ...run,
+          machines: run.machines.map(m =>
+            m.phase === 'failed' ? { ...m, message } : m,
+          ),
+        }}
+      />,
     );
     expect(screen.getByRole('alert')).toHaveTextContent(
       `Recovery failed${message}`,
     );
+    expect(screen.getByTestId('run-machine-web-1')).toHaveTextContent('Failed');
     expect(screen.queryByText('Interrupted')).toBeNull();
   });
 });

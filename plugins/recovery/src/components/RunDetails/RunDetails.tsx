@@ -27,7 +27,6 @@ import {
   formatTime,
   formatTimeAfter,
   interruptionReason,
-  isMachineInterrupted,
   isRunActive,
   isRunInterrupted,
   runFailure,
@@ -36,6 +35,7 @@ import {
   machineName,
 } from '../../utils/format';
 import { ReleaseFailover } from '../ReleaseFailover';
+import { RunLink } from './RunLink';
 import { PhaseView, RunStatusView } from '../common';
 
 const useStyles = makeStyles(theme => ({
@@ -363,10 +363,7 @@ export const RunMachinesTable = ({
                 </TableCell>
                 <TableCell>
                   <span className={classes.value}>
-                    <PhaseView
-                      phase={m.phase}
-                      interrupted={isMachineInterrupted(m)}
-                    />
+                    <PhaseView phase={m.phase} />
                   </span>
                   {m.phase === 'failed' && m.probe
                     ? caption(`probe ${m.probe}`)
@@ -545,12 +542,15 @@ export const RunDetails = ({
   rtoObjectiveSeconds,
   maxSteps,
   headingLevel = 3,
+  linked = true,
 }: {
   run: RecoveryRun;
   rtoObjectiveSeconds?: number;
   maxSteps?: number;
   /** The level of its "Machines" and "Timeline" headings: one below the heading it is under. */
   headingLevel?: 3 | 4;
+  /** Whether its id links to the run's page: not on that page itself. */
+  linked?: boolean;
 }) => {
   const classes = useStyles();
   const heading = headingLevel === 4 ? 'h4' : 'h3';
@@ -567,7 +567,7 @@ export const RunDetails = ({
           <RunStatusView status={run.status} />
         </Box>
         <Typography variant="caption" color="textSecondary">
-          {run.mode} run {run.id} ·{' '}
+          {run.mode} run {linked ? <RunLink runId={run.id} /> : run.id} ·{' '}
           {run.trigger === 'schedule'
             ? 'scheduled'
             : `by ${run.createdBy ? entityLabel(run.createdBy) : 'a user'}`}{' '}

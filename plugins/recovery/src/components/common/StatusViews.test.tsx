@@ -15,20 +15,41 @@ describe('status views', () => {
         <RunStatusView status="failed" />
         <RunStatusView status="interrupted" />
         <PhaseView phase="skipped" />
+        <PhaseView phase="interrupted" />
         <Status kind="warning">20h old, near RPO 1d</Status>
       </>,
     );
-    for (const words of [
+    for (const status of [
       'Not recoverable',
       'Failed',
-      'Interrupted',
       'Not started',
       '20h old, near RPO 1d',
-    ]) {
-      const status = screen.getByText(words);
+    ]
+      .map(words => screen.getByText(words))
+      // A run interrupted and a machine interrupted.
+      .concat(screen.getAllByText('Interrupted'))) {
       expect(isInaccessible(status)).toBe(false);
       // The words name it, not a "Status error" label over them.
       expect(status).not.toHaveAttribute('aria-label');
     }
+  });
+
+  it('shows a machine interrupted as its run, grey, not as a failed one', async () => {
+    await renderInTestApp(
+      <>
+        <RunStatusView status="interrupted" />
+        <PhaseView phase="interrupted" />
+        <PhaseView phase="failed" />
+      </>,
+    );
+    const [run, machine] = screen.getAllByText('Interrupted');
+    for (const status of [run, machine]) {
+      expect(
+        status.querySelector('[data-testid="status-aborted"]'),
+      ).not.toBeNull();
+    }
+    expect(
+      screen.getByText('Failed').querySelector('[data-testid="status-error"]'),
+    ).not.toBeNull();
   });
 });

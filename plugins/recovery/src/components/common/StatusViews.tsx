@@ -102,16 +102,11 @@ export const RunStatusView = ({ status }: { status: RunStatus }) => {
   }
 };
 
-/** A machine's phase in a run, with its icon; one whose run was interrupted reads so. */
-export const PhaseView = ({
-  phase,
-  interrupted = false,
-}: {
-  phase: MachinePhase;
-  interrupted?: boolean;
-}) => {
-  if (interrupted && phase === 'failed')
-    return <Status kind="aborted">Interrupted</Status>;
+/**
+ * A machine's phase in a run, with its icon. One whose run was interrupted reads as its run does,
+ * not as a failed machine (no error colour).
+ */
+export const PhaseView = ({ phase }: { phase: MachinePhase }) => {
   const label = PHASE_LABELS[phase] ?? phase;
   switch (phase) {
     case 'ready':
@@ -121,6 +116,7 @@ export const PhaseView = ({
     case 'waiting':
       return <Status kind="pending">{label}</Status>;
     case 'skipped':
+    case 'interrupted':
       return <Status kind="aborted">{label}</Status>;
     default:
       return <Status kind="running">{label}</Status>;

@@ -1,0 +1,150 @@
+import { Command, Option } from 'commander';
+import {
+  formatMeasured,
+  formatUtcTime,
+  type RecoveryRun,
+  type RunStatus,
+} from '@backstage-recovery/plugin-recovery-common';
+import { entityRefArg } from '../remote';
+import { type CliContext, json, table } from '../cli';
+import {
+  againstBackend,
+  API_LIMIT_MAX,
+  type BackendCliOptions,
+  type Client,
+  connect,
+  limitArg,
+} from './backend';
+
+// Every status a run can have: the compiler holds this list to RunStatus.
+const RUN_STATUSES = Object.keys({
+  pending: true,
+  running: true,
+  succeeded: true,
+  failed: true,
+  interrupted: true,
+} satisfies Record<RunStatus, true>) as RunStatus[];
+
+/** As GET /runs answers when no limit is asked. */
+const DEFAULT_LIMIT = '20';
+
+export type RunsOptions = BackendCliOptions & {
+  status?: RunStatus;
+  limit: string;
+};
+
+export function addRunsCommand(program: Command, ctx: CliContext): void {
+  againstBackend(
+    program
+      .command('runs')
+      .description(
+        "an entity's recovery runs, or every entity's, newest first (recovery show-run RUN shows one in full)",
+      )
+      .argument(
+        '[entity]',
+        'entity ref (component:default/web, or web for short)',
+      )
+      .addOption(
+        new Option(
+          '--status <status>',
+          'only the runs with this status',
+        ).choices(RUN_STATUSES),
+      )
+      .option(
+        '--limit <n>',
+        'how many runs to list at most, older pages read as needed',
+        DEFAULT_LIMIT,
+      ),
+  ).action((entity: string | undefined, opts: RunsOptions) =>
+    runs(ctx, entity, opts),
+  );
+}
+
+/** `recovery runs [ENTITY]`: the runs, newest first, as many as `--limit` says. */
+export async function runs(
+  ctx: CliContext,
+  entity: string | undefined,
+  opts: RunsOptions,
+): Promise<void> {
+  const limit = limitArg(opts.limit, 'runs to list');
+  const entityRef = entity === undefined ? undefined : entityRefArg(entity);
+  const items = await listRuns(connect(ctx, opts), {
+    entityRef,
+    status: opts.status,
+    limit,
+  });
+  ctx.io.stdout(
+    opts.json
+      ? json({ items })
+      : formatRunList(items, { entityRef, status: opts.status }),
+  );
+}
+
+/**
+ * Up to `limit` runs newest first, of `status` only where it is given, reading page after page
+ * of GET /runs (each after the last run of the one before) until enough are found or none is
+ * left. The API filters no status: a page of them is read whole and filtered here.
+ */
+async function listRuns(
+  client: Client,
+  query: { entityRef?: string; status?: RunStatus; limit: number },
+): Promise<RecoveryRun[]> {
+  const { entityRef, status, limit } = query;
+  const found: RecoveryRun[] = [];
+  let before: string | undefined;
+  for (;;) {
+    const asked = status
+      ? API_LIMIT_MAX
+      : Math.min(API_LIMIT_MAX, limit - found.length);
+    const page = await client.listRuns({ entityRef, limit: asked, before });
+    found.push(...page.filter(r => !status || r.status === status));
+    // A page shorter than asked is the last.
+    if (found.length >= limit || page.length < asked)
+      return found.slice(0, limit);
+    before = page[page.length - 1].id;
+  }
+}
+
+/** Who started a run: a user, or the schedule (the nightly check). */
+export const startedBy = (run: RecoveryRun) =>
+  run.trigger === 'schedule' ? 'the schedule' : (run.createdBy ?? 'a user');
+
+/**
+ * The runs, a line each under a header: the entity where they are of several, mode, status,
+ * when it started, its measured RTO, who started it, and the recovery point it restored to.
+ */
+export function formatRunList(
+  items: RecoveryRun[],
+  { entityRef, status }: { entityRef?: string; status?: RunStatus },
+): string {
+  if (items.length === 0) {
+    const which = status ? `${status} runs` : 'runs';
+    return `No ${which}${entityRef ? ` of ${entityRef}` : ''}.\n`;
+  }
+  const rows = [
+    [
+      'RUN',
+      ...(entityRef ? [] : ['ENTITY']),
+      'MODE',
+      'STATUS',
+      'STARTED',
+      'MEASURED RTO',
+      'STARTED BY',
+      'RECOVERY POINT',
+    ],
+    ...items.map(run => [
+      run.id,
+      ...(entityRef ? [] : [run.entityRef]),
+      run.mode,
+      run.status,
+      formatUtcTime(run.startedAt ?? run.createdAt),
+      formatMeasured(run.rtoSeconds),
+      startedBy(run),
+      // A run to a recovery point proves that point boots, not the latest captures.
+      run.recoveryPoint ? formatUtcTime(run.recoveryPoint) : '',
+    ]),
+  ];
+  // The last column only where a run has one.
+  if (items.every(run => !run.recoveryPoint)) for (const row of rows) row.pop();
+  return `${table(rows)}\n`;
+}

@@ -1,0 +1,82 @@
+import type { Command } from 'commander';
+import {
+  formatUtcTime,
+  type RecoveryRun,
+  runModeName,
+  timelineSteps,
+} from '@backstage-recovery/plugin-recovery-common';
+import { formatFailureTail, formatOutcome, formatStep } from '../remote';
+import { type CliContext, json, table } from '../cli';
+import { againstBackend, type BackendCliOptions, connect } from './backend';
+import { startedBy } from './runs';
+
+export function addShowRunCommand(program: Command, ctx: CliContext): void {
+  againstBackend(
+    program
+      .command('show-run')
+      .description(
+        "one run's whole record: its machines wave by wave with their phases, its timeline, how it ended; exit status 0 however it ended (recovery watch RUN follows one to its end)",
+      )
+      .argument('<run>', 'run id'),
+  ).action((runId: string, opts: BackendCliOptions) =>
+    showRun(ctx, runId, opts),
+  );
+}
+
+/** `recovery show-run RUN`: a run as it stands, finished or not, without following it. */
+export async function showRun(
+  ctx: CliContext,
+  runId: string,
+  opts: BackendCliOptions,
+): Promise<void> {
+  const run = await connect(ctx, opts).getRun(runId);
+  ctx.io.stdout(opts.json ? json(run) : formatRun(run));
+}
+
+/**
+ * A run's record: who started it and when, its machines wave by wave (phase, the capture
+ * restored, what went wrong), its timeline as `watch` prints it, the failed machine's console,
+ * and last the outcome line `run` and `watch` end with.
+ */
+export function formatRun(run: RecoveryRun): string {
+  const times = [
+    `created ${formatUtcTime(run.createdAt)}`,
+    ...(run.startedAt ? [`started ${formatUtcTime(run.startedAt)}`] : []),
+    ...(run.finishedAt ? [`finished ${formatUtcTime(run.finishedAt)}`] : []),
+  ];
+  const out = [
+    `Run ${run.id} of ${run.entityRef}: ${runModeName(run.mode)} on ${run.hypervisorHost}, started by ${startedBy(run)}`,
+    `  ${times.join(', ')}`,
+  ];
+  if (run.recoveryPoint)
+    out.push(
+      `  to the recovery point ${formatUtcTime(run.recoveryPoint)}: each machine restored its newest capture taken at or before it`,
+    );
+  const machines = [...run.machines].sort(
+    (a, b) => a.wave - b.wave || a.machineRef.localeCompare(b.machineRef),
+  );
+  if (machines.length > 0) {
+    out.push(
+      '',
+      table([
+        ['WAVE', 'MACHINE', 'PHASE', 'CAPTURE RESTORED', 'MESSAGE'],
+        ...machines.map(m => [
+          String(m.wave + 1),
+          m.machineRef,
+          m.phase,
+          m.captureId
+            ? `${m.captureId}${m.capturedAt ? ` of ${formatUtcTime(m.capturedAt)}` : ''}`
+            : '—',
+          m.message ?? '',
+        ]),
+      ]),
+    );
+  }
+  const steps = timelineSteps(run);
+  if (steps.length > 0)
+    out.push('', 'Timeline:', ...steps.map(s => `  ${formatStep(s)}`));
+  const tail = formatFailureTail(run);
+  if (tail.length > 0) out.push('', ...tail);
+  out.push('', formatOutcome(run));
+  return `${out.join('\n')}\n`;
+}
