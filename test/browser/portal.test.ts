@@ -285,7 +285,11 @@ describe('the portal', () => {
     await page.goto(
       `${backend.baseUrl}/catalog/default/component/web/recovery`,
     );
-    const link = page.getByRole('link', { name: run.id.slice(0, 8) });
+    // Its row's link (the id's first 8 characters); the details below it give the id whole.
+    const link = page.getByRole('link', {
+      name: run.id.slice(0, 8),
+      exact: true,
+    });
     await link.click({ timeout: 60_000 });
     await page.waitForURL(`**/recovery/runs/${run.id}`);
     await heading.waitFor({ timeout: 60_000 });

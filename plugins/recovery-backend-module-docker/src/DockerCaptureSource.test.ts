@@ -799,6 +799,10 @@ describe('labelledAs', () => {
     expect(
       labelledAs(labels('resource:ops/web-01'), 'resource:ops/web-01'),
     ).toBe(true);
+    // The kind and name without the namespace: the same machine, as the catalog reads the ref.
+    expect(
+      labelledAs(labels('resource:web-01'), 'resource:default/web-01'),
+    ).toBe(true);
   });
 
   it('refuses another machine, a name alone outside the default namespace, and no label', () => {
@@ -807,6 +811,9 @@ describe('labelledAs', () => {
     expect(labelledAs(labels('web-01'), 'resource:ops/web-01')).toBe(false);
     expect(
       labelledAs(labels('resource:default/web-01'), 'resource:ops/web-01'),
+    ).toBe(false);
+    expect(
+      labelledAs(labels('component:web-01'), 'resource:default/web-01'),
     ).toBe(false);
     expect(labelledAs(labels(''), 'resource:default/web-01')).toBe(false);
     expect(labelledAs({}, 'resource:default/web-01')).toBe(false);

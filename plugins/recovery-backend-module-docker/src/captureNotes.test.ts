@@ -128,8 +128,8 @@ describe('the note of a capture that has its machine paused, after its backend w
     });
     // It looks at the note every 100 ms from now on.
     expect(await other.resumeInterruptedCaptures()).toEqual([]);
-    // Its own backend refreshes it every 100 ms, half-way between those looks.
-    const refreshed = () => {
+    // Its own backend's heartbeat: a refresh every 100 ms, half-way between those looks.
+    const heartbeat = () => {
       if ((Date.now() - started) % 100 !== 50) return;
       const now = new Date();
       utimesSync(notePath(), now, now);
@@ -137,7 +137,7 @@ describe('the note of a capture that has its machine paused, after its backend w
     // Twenty of its heartbeats: twice what would make it stale, were it not refreshed.
     while (Date.now() - started < 2_000) {
       await advance(50, looked(machines[id]), 'a look at the note');
-      refreshed();
+      heartbeat();
     }
     expect(machines[id]).toMatchObject({ paused: true, unpauses: 0 });
     await expect(
@@ -149,7 +149,7 @@ describe('the note of a capture that has its machine paused, after its backend w
     // Its backend killed after one more heartbeat, which this one sees at its next look: the
     // machine unpaused ten heartbeats on, not up to twice that.
     await advance(50, looked(machines[id]), 'a look at the note');
-    refreshed();
+    heartbeat();
     const killed = Date.now();
     while (machines[id].paused && Date.now() - killed < 2_000)
       await advance(50, looked(machines[id]), 'a look at the note');

@@ -2,26 +2,24 @@ import { NotAllowedError } from '@backstage/errors';
 import {
   ANNOTATION_CONTAINER,
   MACHINE_LABEL,
+  machineLabelRef,
 } from '@backstage-recovery/plugin-recovery-common';
 import type { MachineLocator } from '@backstage-recovery/plugin-recovery-node';
 
 /**
- * Whether a container's machine label names the machine a capture is for: its entity ref, or its
- * name alone for a machine of the default namespace (as the demo and event collection label them).
- * The label is set by whoever runs the container on the engine, unlike the catalog's annotation,
- * which any catalog author can point at any container.
+ * Whether a container's machine label names the machine a capture is for (machineLabelRef: its
+ * entity ref, `resource:name`, or its name alone for a machine of the default namespace, as the
+ * demo labels them). The label is set by whoever runs the container on the engine, unlike the
+ * catalog's annotation, which any catalog author can point at any container.
  */
 export function labelledAs(
   labels: Record<string, string> | undefined,
   machineRef: string,
 ): boolean {
-  const label = labels?.[MACHINE_LABEL]?.trim().toLocaleLowerCase('en-US');
-  if (!label) return false;
-  const ref = machineRef.toLocaleLowerCase('en-US');
+  const label = labels?.[MACHINE_LABEL];
   return (
-    label === ref ||
-    (ref.startsWith('resource:default/') &&
-      label === ref.slice('resource:default/'.length))
+    label !== undefined &&
+    machineLabelRef(label) === machineRef.toLocaleLowerCase('en-US')
   );
 }
 

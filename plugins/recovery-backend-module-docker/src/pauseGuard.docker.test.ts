@@ -111,7 +111,7 @@ afterAll(async () => {
 });
 
 describe('pause guard on the primary engine', () => {
-  it('unpauses production within 2 s of the backend being killed mid-pause', async () => {
+  it('unpauses production at once when the backend is killed mid-pause, not at its pause limit', async () => {
     const name = `guarded-${suffix}`;
     const container = await machineWithLargeFile(name);
     const captureId = `cap-guard-killed-${suffix}`;
@@ -144,19 +144,21 @@ describe('pause guard on the primary engine', () => {
     } catch (e) {
       throw new Error(`the capture never paused its machine: ${stderr}`);
     }
-    const [guard] = await until(() => guardsOf(child.pid!), 2_000);
+    const [guard] = await until(() => guardsOf(child.pid!), 10_000);
     // Into the commit of the large file (which the engine goes on with, the backend gone).
     await new Promise(r => setTimeout(r, 300));
     expect(await isPaused(container)).toBe(true);
     child.kill('SIGKILL');
     const killedAt = Date.now();
     await exited;
-    await until(async () => !(await isPaused(container)), 2_000);
+    // Some 0.1 s (the README's figures), however loaded the engine: not at its limit, the
+    // capture's 120 s pause limit and more.
+    await until(async () => !(await isPaused(container)), 10_000);
     const unpausedWithin = Date.now() - killedAt;
-    expect(unpausedWithin).toBeLessThan(2_000);
+    expect(unpausedWithin).toBeLessThan(10_000);
     expect((await container.inspect()).State.Running).toBe(true);
     // Its work done, the guard is gone too, and says what it did.
-    await until(() => !alive(guard), 2_000);
+    await until(() => !alive(guard), 10_000);
     expect(readFileSync(join(store, PAUSE_GUARD_LOG), 'utf8')).toMatch(
       /pause guard of resource:default\/guarded .*: the backend went away while the capture had the machine paused: unpaused the container\n/,
     );

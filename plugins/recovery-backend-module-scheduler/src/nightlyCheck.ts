@@ -157,11 +157,20 @@ export interface NightlyReport extends TaskReport {
 export function nightlySummary(report: NightlyReport): string {
   const entities = report.succeeded.length + report.failed.length;
   const runs = `${report.started} run${report.started === 1 ? '' : 's'}`;
+  // Entities no run was made for (a machine never captured, no plan, a failover kept on the host)
+  // are said apart from those whose recovery failed: the task's failures count both.
+  const notRun = new Set(
+    report.outcomes
+      .filter(o => o.outcome === 'refused')
+      .map(o => o.entityRef),
+  );
+  const refused = report.failed.filter(f => notRun.has(f.entityRef)).length;
+  const failed = report.failed.length - refused;
   const interrupted = report.interrupted?.length
     ? ` (${report.interrupted.length} of them not checked: their run was interrupted)`
     : '';
   return [
-    `Nightly readiness check: ${runs} for ${entities} entities, ${report.succeeded.length} recovered, ${report.failed.length} failed${interrupted}`,
+    `Nightly readiness check: ${runs} for ${entities} entities, ${report.succeeded.length} recovered, ${failed} failed${interrupted}${refused > 0 ? `, ${refused} refused (no run)` : ''}`,
     ...report.runs.map(r => `  ${r}`),
     ...(report.unread ?? []).map(u => `  ${u}`),
   ].join('\n');

@@ -186,6 +186,10 @@ describe('nightly check coverage', () => {
         message: expect.stringContaining(`No capture of ${B01} yet`),
       },
     ]);
+    // Refused, never run: said apart from recoveries that failed.
+    expect(nightlySummary(report).split('\n')[0]).toBe(
+      'Nightly readiness check: 1 run for 3 entities, 1 recovered, 0 failed, 2 refused (no run)',
+    );
   });
 
   it('still covers the others with a plan whose machines were all captured', async () => {
@@ -442,7 +446,7 @@ describe('nightly check coverage', () => {
     ]);
     expect(nightlySummary(report)).toBe(
       [
-        'Nightly readiness check: 2 runs for 5 entities, 2 recovered, 3 failed',
+        'Nightly readiness check: 2 runs for 5 entities, 2 recovered, 0 failed, 3 refused (no run)',
         `  ${C}: run r2 succeeded in 3 s`,
         `  ${B}: run r4 succeeded in 3 s (its own: the run of ${OPS} could not start)`,
         `  no run for 3 entities beside ${FAILOVER}, which keeps 2 containers and 1 network on recovery (${SHOP}, ${OPS}, ${A}): ${REMEDY}`,

@@ -161,9 +161,10 @@ describe('nightly check opt-outs', () => {
       (error: Error) => error.message,
     );
     const lines = failure.split('\n');
-    // legacy and batch opted out; web and api checked, and only web's value named.
+    // legacy and batch opted out; web and api checked, and only web's value named. Neither run:
+    // refused, not failed, though the task fails all the same.
     expect(lines[0]).toBe(
-      'Nightly readiness check: 0 runs for 2 entities, 0 recovered, 2 failed',
+      'Nightly readiness check: 0 runs for 2 entities, 0 recovered, 0 failed, 2 refused (no run)',
     );
     expect(lines.filter(l => l.includes(NIGHTLY))).toEqual([
       `  ${unread('component:default/web', 'no')}`,

@@ -22,7 +22,8 @@ import type { RecoveryChanges } from './signals';
  *   path; every machine of the entity's plan, or only `machineRef` of them, captured in turn while the
  *   caller polls; needs `recovery.capture.create`; a 400, 403, 404, or a 409 where every machine is being
  *   captured already, at once)
- * - `GET  /captures/requests/:id` → `CaptureRequest`: `capturing` (the captures so far), `succeeded`
+ * - `GET  /captures/requests/:id` → `CaptureRequest`: `capturing` (the captures so far; `progress`,
+ *   the last line of a large copy under way), `succeeded`
  *   (`captures`), `failed` (`statusCode` and `error` as POST answered them before it was polled); one
  *   whose backend stopped mid-capture is failed as interrupted (503). `RecoveryClient.captureNow` polls it.
  * - `GET  /captures?machineRef=&limit=` → `{ items: Capture[] }`, newest first (20 unless `limit`, at

@@ -141,6 +141,7 @@ export {
   captureInTurn,
 } from './captureInTurn';
 export { machinesAwaited } from './machineWaits';
+export { machineLabelRef, machineLabelName } from './machineLabel';
 export { type EntityRole, entityRole } from './entityRole';
 export {
   describeProbe,

@@ -41,6 +41,9 @@ const entity = (kind: string, type?: string): Entity => ({
   spec: type ? { type } : {},
 });
 
+/** A page loaded lazily, the first time slowly under a loaded test run. */
+const LOADED = { timeout: 20_000 };
+
 describe('recovery plugin (new frontend system)', () => {
   it("is the default export of the package's /alpha entry, with id recovery; the main entry is the legacy one", () => {
     expect(main).not.toHaveProperty('default');
@@ -116,7 +119,7 @@ describe('recovery plugin (new frontend system)', () => {
       expect(
         screen.getByRole('heading', { name: 'Test recovery of web' }),
       ).toBeInTheDocument();
-    });
+    }, LOADED);
     expect(screen.getByText('Recovery failed')).toBeInTheDocument();
     expect(api.getRun).toHaveBeenCalledWith('run-1');
   });

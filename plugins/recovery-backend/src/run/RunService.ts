@@ -20,6 +20,7 @@ import type {
   CapturedNetwork,
   HypervisorHost,
   LabHandle,
+  RecoveryGraph,
 } from '@backstage-recovery/plugin-recovery-node';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -38,6 +39,7 @@ import { LabBoot } from './boot';
 import { namingCapturesKeptElsewhere } from './capturesKeptElsewhere';
 import { LateDebris, withDeadline } from './deadline';
 import {
+  EntityMachinesMissingError,
   hostUnreachable,
   HypervisorHostBusyError,
   isHostUnreachable,
@@ -54,6 +56,7 @@ import {
   markDamaged,
   reachHost,
   verifyCaptures,
+  warnCaptureSpread,
 } from './preflight';
 import { now, RunRecorder } from './RunRecorder';
 import { measuredRtoSeconds } from './runState';
@@ -82,6 +85,11 @@ export interface RunServiceOptions {
    * after its probes passed would leave the run succeeded.
    */
   minReadyMs: number;
+  /**
+   * How long apart a machine's failure on an engine error asks the host twice whether it still
+   * answers (ENGINE_GRACE_MS unless given): one that does not is the host's failure, not the machine's.
+   */
+  engineGraceMs?: number;
 }
 
 export interface StartRunRequest {
@@ -122,6 +130,14 @@ export interface StartRunRequest {
  * to it what it tore down or kept (see cleanUpInterruptedRuns).
  */
 const ORPHANED = `${INTERRUPTED_PREFIX}the backend driving this run stopped`;
+
+/**
+ * How a test run's record says a failover preempted it (RunStore.admitRun): its error, or, caught
+ * in its teardown, the step that says its result stands.
+ */
+const PREEMPTED_BY = new RegExp(
+  `^(?:${INTERRUPTED_PREFIX}preempted by failover (\\S+)$|Failover (\\S+) preempted this run during its teardown)`,
+);
 
 /**
  * How long after a heartbeat turns stale the cleanup looks at it: a heartbeat exactly staleAfterMs
@@ -242,6 +258,11 @@ export class RunService {
     // Refused first: told what is missing, a caller without the grant would only be refused again
     // when accepting it.
     await request.authorizePlan?.(plan);
+    // A missing dependency may be left out of the plan (below); not a missing machine the entity
+    // runs on: a run without it boots none of the entity's own machines, so proves nothing of it.
+    // Said first, so that no client offers to accept what would be refused all the same.
+    const unhoused = entityWithoutItsMachines(graph);
+    if (unhoused.length > 0) throw new EntityMachinesMissingError(unhoused);
     // A dependency left out of the plan is not restored, so the run would not test the recovery
     // production needs: only when asked. Other problems (an annotation, an objective) leave the
     // plan whole; the run goes ahead and its timeline lists them (see execute).
@@ -505,6 +526,7 @@ export class RunService {
     );
     for (const [machineRef, capture] of intact)
       captures.set(machineRef, capture);
+    await warnCaptureSpread(recorder, [...captures.values()]);
     // Production's host ports, published by a failover only: each must be free on the host.
     if (run.mode === 'failover')
       await checkHostPorts(
@@ -781,9 +803,24 @@ export class RunService {
         await this.runStore.setLabLeft(run.id, true).catch(() => {});
       }
     }
-    const message = `Stopped driving: the run was already finished elsewhere${note ? `; ${note}` : ''}`;
+    const message = `Stopped driving: ${await this.finishedBy(run.id)}${note ? `; ${note}` : ''}`;
     await recorder.step(message, undefined, 'error').catch(() => {});
     this.logger.child({ runId: run.id }).warn(message);
+  }
+
+  /**
+   * Who finished a run in its driver's stead, as its record says: a failover that preempted it
+   * (RunStore.admitRun), else another replica.
+   */
+  private async finishedBy(runId: string): Promise<string> {
+    const run = await this.runStore.getRun(runId).catch(() => undefined);
+    const said = [run?.error?.message, ...(run?.steps ?? []).map(s => s.message)];
+    for (const message of said) {
+      const failover = message?.match(PREEMPTED_BY)?.slice(1).find(Boolean);
+      if (failover)
+        return `interrupted by failover run ${failover}, which preempted it`;
+    }
+    return 'the run was already finished elsewhere';
   }
 
   /**
@@ -996,6 +1033,25 @@ function namesMentioned(
     (pair): pair is [string, string] =>
       pair[1] !== undefined && warnings.some(namingAny([pair[0]])),
   );
+}
+
+/**
+ * Of the entity and its parts (the graph's roots), the services that run on no machine the catalog
+ * holds while they declare dependencies it does not hold: each with those, one of which may well be
+ * the machine it ran on (a machine removed from the catalog, which the entity still names).
+ */
+function entityWithoutItsMachines(
+  graph: RecoveryGraph,
+): Array<{ entityRef: string; missing: string[] }> {
+  return graph.roots.flatMap(ref => {
+    const service = graph.services.get(ref);
+    if (!service || graph.machines.has(ref) || service.machines.length > 0)
+      return [];
+    const missing = graph.missing
+      .filter(p => p.entityRef === ref)
+      .map(p => p.message);
+    return missing.length > 0 ? [{ entityRef: ref, missing }] : [];
+  });
 }
 
 /** The production networks the lab must emulate: each machine's entry of each, so the host knows every address. */

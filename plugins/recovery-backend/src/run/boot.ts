@@ -19,6 +19,7 @@ import type {
 import {
   hostCondition,
   isCaptureDamaged,
+  isEngineError,
 } from '@backstage-recovery/plugin-recovery-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StoredCapture } from '../database/CaptureStore';
@@ -44,6 +45,14 @@ const PROBE_STILL_MS = 60_000;
  * grow a run's timeline by a line a minute each until their timeouts. The last one says so.
  */
 export const PROBE_PROGRESS_LINES = 10;
+/**
+ * How long apart a machine's failure asks the host twice whether it still answers, where its
+ * engine answered the machine's step with an error: an engine shutting down or restarting
+ * (`systemctl restart docker`) fails one of the two, a machine's own fault neither.
+ */
+export const ENGINE_GRACE_MS = 3_000;
+/** How long each of those asks may take: an engine that hangs does not answer either. */
+const ENGINE_ASK_MS = 5_000;
 
 /** A stored capture as the host restores it. */
 export const restorable = (capture: StoredCapture): RestorableCapture => ({
@@ -100,6 +109,7 @@ export class LabBoot {
       | 'probeIntervalMs'
       | 'stepTimeoutMs'
       | 'minReadyMs'
+      | 'engineGraceMs'
     >,
     /** The run's logger (a child with its runId). */
     private readonly logger: LoggerService,
@@ -177,6 +187,11 @@ export class LabBoot {
       await recorder.machine(machineRef, 'restoring', {
         restoreStartedAt: now(),
       });
+      // When it was taken: what the machine comes back as (the CLI's watch shows no machine table).
+      await recorder.step(
+        `Restoring capture ${capture.id} of ${capture.createdAt}`,
+        machineRef,
+      );
       // A large capture takes a while to read back and put in place: its lines say how far it is.
       const progress = progressSteps(recorder, machineRef, error =>
         this.logger
@@ -267,8 +282,16 @@ export class LabBoot {
       return hostConditionFailure(host, condition, machineRef, doing, error);
     }
     // The host stopped answering (its engine went away): the run failed at the host, not at this
-    // machine, which readiness and owners' notices would otherwise blame.
-    if (isHostUnreachable(error)) {
+    // machine, which readiness and owners' notices would otherwise blame. So did one whose engine
+    // answered with an error as it shut down or restarted (`HTTP 500: failed to update store …`
+    // from a dockerd on SIGTERM): blamed on the machine only where the host still answers.
+    const silence = isHostUnreachable(error)
+      ? undefined
+      : isEngineError(error)
+        ? await this.hostSilence()
+        : undefined;
+    if (signal.aborted) return error as Error;
+    if (isHostUnreachable(error) || silence !== undefined) {
       await recorder.machine(
         machineRef,
         'failed',
@@ -276,11 +299,14 @@ export class LabBoot {
         afterReady,
       );
       // Said once, as the run's failure.
-      return hostUnreachable(
+      const failure = hostUnreachable(
         host,
         error,
         `${machineRef} was ${afterReady ? 'checked' : 'booting'}`,
       );
+      if (silence !== undefined)
+        failure.message += `; asked again, it did not answer: ${silence}`;
+      return failure;
     }
     // The run records the message; where it came from (a provider, or a bug) only the stack says.
     if (!(error instanceof MachineFailure)) {
@@ -330,6 +356,34 @@ export class LabBoot {
       machineRef,
       probe: failure.probe,
     });
+  }
+
+  /**
+   * Whether the host still answers after its engine failed a machine's step: asked what it holds of
+   * the run now and again ENGINE_GRACE_MS later. Undefined where it answered both times, else what
+   * it said (or that it did not answer in time) when it did not.
+   */
+  private async hostSilence(): Promise<string | undefined> {
+    const { host, recorder, signal } = this.run;
+    const ask = () =>
+      withDeadline(
+        () => host.listLabResources(recorder.runId),
+        ENGINE_ASK_MS,
+        `asking hypervisor host ${host.id} what it holds of the run`,
+        signal,
+        async () => {},
+      );
+    try {
+      await ask();
+      await sleep(this.options.engineGraceMs ?? ENGINE_GRACE_MS, undefined, {
+        signal,
+      });
+      await ask();
+      return undefined;
+    } catch (error) {
+      // Interrupted meanwhile: the run settles the machine when it finishes.
+      return signal.aborted ? undefined : messageOf(error);
+    }
   }
 
   /**

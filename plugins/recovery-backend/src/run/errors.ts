@@ -180,6 +180,27 @@ export class MissingDependenciesError extends RunConflictError {
 }
 
 /**
+ * The entity (or a part of it) runs on no machine the catalog holds, and declares dependencies it
+ * does not hold: one of them is likely the machine it ran on. Refused even when the caller accepts
+ * missing dependencies, which a plan can leave out: the run would boot none of the entity's own
+ * machines, so its success would say nothing of the entity. A 409, as MissingDependenciesError.
+ */
+export class EntityMachinesMissingError extends ConflictError {
+  constructor(unhoused: Array<{ entityRef: string; missing: string[] }>) {
+    super(
+      `${unhoused
+        .map(
+          ({ entityRef, missing }) =>
+            `${entityRef} runs on no machine the catalog holds (${missing.join('; ')})`,
+        )
+        .join('; ')}. ` +
+        'Accepting missing dependencies recovers without them, not without the machines the entity runs on: a run would boot none of them. ' +
+        'Put the machine back in the catalog, or point the dependsOn at the machine the entity runs on now',
+    );
+  }
+}
+
+/**
  * The catalog declares a dependency cycle among what the plan boots: no plan (GET /plan), and a
  * run refused unless the caller accepts breaking it (acceptCycles). A 409: the catalog's state
  * conflicts, the request is fine. `cycle` and `wouldDrop` ride in the body for clients to offer that.

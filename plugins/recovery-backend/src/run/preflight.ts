@@ -68,6 +68,37 @@ export async function reachHost(
 }
 
 /**
+ * How much further apart than capturing them one after another takes (their durations added up)
+ * the captures a run restores may be before its timeline warns that they are of different moments.
+ */
+export const CAPTURE_SPREAD_SLACK_MS = 30_000;
+
+/**
+ * Warns where the captures a run restores (those it verified, a damaged one's stand-in included)
+ * were not taken in one go: a machine whose latest capture failed, or captured on its own, is
+ * restored from another moment than the rest, and what the machines exchanged in between (a write
+ * to a database, a message) may be on one side and not the other. Names the oldest and the newest.
+ */
+export async function warnCaptureSpread(
+  recorder: RunRecorder,
+  captures: StoredCapture[],
+): Promise<void> {
+  if (captures.length < 2) return;
+  const at = (c: StoredCapture) => Date.parse(c.createdAt);
+  const byTime = [...captures].sort((a, b) => at(a) - at(b));
+  const [oldest, newest] = [byTime[0], byTime[byTime.length - 1]];
+  const spreadMs = at(newest) - at(oldest);
+  const takingMs = captures.reduce((sum, c) => sum + (c.durationMs || 0), 0);
+  if (!(spreadMs > takingMs + CAPTURE_SPREAD_SLACK_MS)) return;
+  await recorder.step(
+    `Restores captures taken ${formatSeconds(spreadMs / 1000)} apart, from ${oldest.machineRef}'s of ${oldest.createdAt} (the oldest) to ${newest.machineRef}'s of ${newest.createdAt} (the newest): ` +
+      `more than taking them one after another would (${formatSeconds(takingMs / 1000)}), so the machines come back as they were at different moments, and what they exchanged in between may be on one side only`,
+    undefined,
+    'warning',
+  );
+}
+
+/**
  * Fails the run before it builds anything where the host has less room than restoring its
  * captures takes; says how much it takes, and how much there is. A host that cannot tell, or a
  * look that fails, holds up no run: the timeline says so.

@@ -24,6 +24,7 @@ import {
 import {
   entityRole,
   type InitializationEvent,
+  machineLabelRef,
 } from '@backstage-recovery/plugin-recovery-common';
 import { randomUUID } from 'node:crypto';
 import { EventStore, StoredAnalysis } from '../database/EventStore';
@@ -71,7 +72,8 @@ export function requireSystem(entityRef: string): void {
 interface SystemEvents {
   rootRef: string;
   serviceRefByName: Map<string, string>;
-  machineRefByName: Map<string, string>;
+  /** Which machine a log's machine name is (machineMatcher). */
+  machineOf: (name: string) => MachineMatch;
   /** Log names that several of the system's entities answer to (left out, with a warning). */
   ambiguous: string[];
   /** Starts and failures of the system's services (names mapped), in time order. */
@@ -79,11 +81,6 @@ interface SystemEvents {
   machinesSeen: Set<string>;
   /** Clock readings of the machines in machinesSeen, in time order. */
   clocks: InitializationEvent[];
-  /**
-   * Log names of the catalog's machines that are none of the system's, to their refs: the same
-   * service names there are another system's services (a staging copy in another namespace).
-   */
-  foreign: Map<string, string[]>;
   /** Events left out as they came from foreign machines, by machine log name. */
   leftOut: Map<string, number>;
 }
@@ -299,7 +296,8 @@ export class AnalysisService implements InferenceSource {
     requireSystem(graph.rootRef);
     // Log names are matched to the system's entities: services by name after the configured
     // mapping (or by full ref, which the mapping may name), machines by name or by the container
-    // their annotation names (Docker events name the container, journald the host).
+    // their annotation names (Docker events name the container, journald the host), or by the
+    // machine a machine label names (machineMatcher).
     const services = logNames(
       [...graph.services.keys()].map(ref => ({
         ref,
@@ -316,22 +314,18 @@ export class AnalysisService implements InferenceSource {
       }),
     );
     const machines = logNames(machineNames);
-    // A service name is matched whatever machine logged it, so the same name on a machine the
-    // catalog gives only to others would mix another system's boots into this one's history.
-    // Names no catalog machine has (a host's full domain name) are still taken.
-    const own = new Set(machineNames.flatMap(m => m.names));
-    const foreign = new Map(
-      [...catalogMachines].filter(([name]) => !own.has(name)),
-    );
     return {
       rootRef: graph.rootRef,
       serviceRefByName: services.refByName,
-      machineRefByName: machines.refByName,
+      machineOf: machineMatcher(
+        machineNames,
+        machines.refByName,
+        catalogMachines,
+      ),
       ambiguous: [...services.ambiguous, ...machines.ambiguous],
       mapped: [],
       machinesSeen: new Set(),
       clocks: [],
-      foreign,
       leftOut: new Map(),
     };
   }
@@ -352,7 +346,7 @@ export class AnalysisService implements InferenceSource {
         let mapped: InitializationEvent | undefined;
         for (const system of systems) {
           if (!system.serviceRefByName.has(service)) continue;
-          if (system.foreign.has(event.machine)) {
+          if (system.machineOf(event.machine).foreign) {
             system.leftOut.set(
               event.machine,
               (system.leftOut.get(event.machine) ?? 0) + 1,
@@ -381,7 +375,7 @@ export class AnalysisService implements InferenceSource {
 
   /** Runs the analysis over a system's collected events; stores and returns the result. */
   private async finish(system: SystemEvents): Promise<SystemAnalysis> {
-    const { rootRef, serviceRefByName, machineRefByName } = system;
+    const { rootRef, serviceRefByName, machineOf } = system;
     const events = [...system.mapped, ...system.clocks];
     const leftOut = [...system.leftOut].sort(([a], [b]) =>
       a < b ? -1 : a > b ? 1 : 0,
@@ -390,7 +384,7 @@ export class AnalysisService implements InferenceSource {
       `${counted(
         leftOut.reduce((n, [, count]) => n + count, 0),
         'initialization event',
-      )} of service names of ${rootRef} left out, as they come from machines the catalog gives to others, not to ${rootRef} (if a service of it runs there, add a dependsOn on that machine): ${listed(leftOut.map(([name, count]) => `${name} (${system.foreign.get(name)!.join(', ')}): ${count}`))}`;
+      )} of service names of ${rootRef} left out, as they come from machines the catalog gives to others, not to ${rootRef} (if a service of it runs there, add a dependsOn on that machine): ${listed(leftOut.map(([name, count]) => `${name} (${machineOf(name).foreign!.join(', ')}): ${count}`))}`;
     let result;
     /** What the point in time of the analysis was taken from, where not its latest event. */
     let clamped: string | undefined;
@@ -439,7 +433,7 @@ export class AnalysisService implements InferenceSource {
     for (const s of result.services) {
       entityRefs[s.service] = serviceRefByName.get(s.service)!;
       for (const m of s.machines) {
-        const ref = machineRefByName.get(m);
+        const ref = machineOf(m).ref;
         if (ref) machineRefs[m] = ref;
       }
     }
@@ -667,6 +661,48 @@ export class AnalysisService implements InferenceSource {
       },
     };
   }
+}
+
+/** A machine of the system (`ref`; none where its name is ambiguous), or the catalog's others' it may be. */
+interface MachineMatch {
+  ref?: string;
+  foreign?: string[];
+}
+
+/**
+ * Which machine a log's machine name is, for one system: one of its `machines`, by name or
+ * container (`refByName`, see logNames); else one the catalog gives to others (`catalogMachines`,
+ * by those names): a service name is matched whatever machine logged it, so the same name there
+ * would mix another system's boots into this one's history; else the machine a machine label in
+ * any of its forms names (machineLabelRef, as the catalog compares refs: `web-01`,
+ * `resource:web-01`, `resource:default/web-01`), the system's or another's. Names no catalog
+ * machine has (a host's full domain name) are still taken. Each name is looked up once.
+ */
+function machineMatcher(
+  machines: Array<{ ref: string; names: string[] }>,
+  refByName: Map<string, string>,
+  catalogMachines: Map<string, string[]>,
+): (name: string) => MachineMatch {
+  const ownNames = new Set(machines.flatMap(m => m.names));
+  const byLabel = (refs: string[]) =>
+    new Map(refs.map(ref => [machineLabelRef(ref), ref]));
+  const ownRefs = byLabel(machines.map(m => m.ref));
+  const catalogRefs = byLabel([...catalogMachines.values()].flat());
+  const match = (name: string): MachineMatch => {
+    if (ownNames.has(name)) return { ref: refByName.get(name) };
+    const others = catalogMachines.get(name);
+    if (others) return { foreign: others };
+    const label = machineLabelRef(name);
+    const ref = label && ownRefs.get(label);
+    if (ref) return { ref };
+    const other = label && catalogRefs.get(label);
+    return other ? { foreign: [other] } : {};
+  };
+  const matched = new Map<string, MachineMatch>();
+  return name => {
+    if (!matched.has(name)) matched.set(name, match(name));
+    return matched.get(name)!;
+  };
 }
 
 /**

@@ -36,7 +36,7 @@ export class RecoverySignals {
       coalesceMs?: number;
     },
   ) {
-    this.coalesceMs = 0; // W2E
+    this.coalesceMs = options.coalesceMs ?? SIGNAL_COALESCE_MS;
   }
 
   /** A committed change of a run or capture request: signalled within coalesceMs. Never throws. */

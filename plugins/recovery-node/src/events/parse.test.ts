@@ -1377,6 +1377,21 @@ describe('parseEvents: docker', () => {
     ]);
     expect(r.ignored).toBe(3);
   });
+  it('keeps a machine label in ref form as the ref it names, one spelling for all; a name alone as it is', () => {
+    const machineOf = (label: string) =>
+      parseEvents(ev('start', { [MACHINE_LABEL]: label })).events[0].machine;
+    for (const label of [
+      'resource:web-01',
+      'resource:default/web-01',
+      'Resource:Default/Web-01',
+    ])
+      expect(machineOf(label)).toBe('resource:default/web-01');
+    expect(machineOf('resource:ops/web-01')).toBe('resource:ops/web-01');
+    // A name is also what hosts and containers are known by: the analysis matches it to the catalog.
+    expect(machineOf('Web-01')).toBe('Web-01');
+    // Not a machine's ref: kept as written.
+    expect(machineOf('component:web')).toBe('component:web');
+  });
   it("reads die's exitCode as a whole number (00 is 0); one that is none is malformed, not a failure", () => {
     const failures = (code: unknown) =>
       parseEvents(ev('die', { exitCode: code }), { source: 'd' }).events.map(

@@ -9,6 +9,7 @@ import {
   InitializationEvent,
   IsoTimeOptions,
   MACHINE_LABEL,
+  machineLabelName,
   readIsoTime,
   SERVICE_LABEL,
 } from '@backstage-recovery/plugin-recovery-common';
@@ -520,7 +521,10 @@ function fromDocker(o: Record<string, unknown>): InitializationEvent[] {
   const services = labelled.length > 0 ? labelled : name ? [name] : [];
   const machineLabelled =
     typeof attrs[MACHINE_LABEL] === 'string' && attrs[MACHINE_LABEL] !== '';
-  const machine = machineLabelled ? (attrs[MACHINE_LABEL] as string) : name;
+  // `resource:web-01` and `resource:default/web-01` are one machine, kept as the ref they name.
+  const machine = machineLabelled
+    ? machineLabelName(attrs[MACHINE_LABEL] as string)
+    : name;
   if (services.length === 0 || !machine) {
     // Engines before Docker 1.10 sent no Actor, so neither name nor labels. A service label without
     // a container name still needs the machine label.

@@ -71,7 +71,8 @@ export function feedbackEdges<E extends WaitEdge>(
     for (const part of parts) {
       const weight = g.cycleWeights(part);
       const partEdges = [...weight.keys()];
-      const most = Math.max(...weight.values());
+      let most = 0;
+      for (const w of weight.values()) most = Math.max(most, w);
       const tied = partEdges
         .filter(k => most - weight.get(k)! <= SAME_WEIGHT * most)
         .sort((a, b) => prefer(list[a], list[b]));
@@ -301,7 +302,7 @@ class WaitGraph {
     for (let u = from[k]; u !== start; u = from[reachedBy[u]])
       nodes.push(from[reachedBy[u]]);
     nodes.reverse();
-    const first = nodes.indexOf(Math.min(...nodes));
+    const first = nodes.indexOf(nodes.reduce((a, b) => Math.min(a, b)));
     return [...nodes.slice(first), ...nodes.slice(0, first)];
   }
 }

@@ -876,7 +876,7 @@ describe('EntityRecoveryCard', () => {
         {
           machineRef: DB,
           wave: 0,
-          phase: 'failed',
+          phase: 'interrupted',
           restoreStartedAt: '2024-05-01T10:00:01Z',
           finishedAt: '2024-05-01T10:00:05Z',
           message: interrupted,

@@ -35,6 +35,9 @@ const notFound = (runId: string) =>
     ),
   );
 
+/** A page loaded lazily, the first time slowly under a loaded test run. */
+const LOADED = { timeout: 20_000 };
+
 describe('a run page', () => {
   it('shows the run at its own address: what it was of, linked, its machines wave by wave and its timeline', async () => {
     const api = fakeRecoveryApi({
@@ -172,7 +175,7 @@ describe('links to a run page', () => {
       expect(
         screen.getByRole('heading', { name: 'Test recovery of web' }),
       ).toBeInTheDocument();
-    });
+    }, LOADED);
     expect(api.getRun).toHaveBeenCalledWith(older.id);
     expect(screen.getByText('Recovery failed')).toBeInTheDocument();
     expect(screen.queryByText('Recovery runs')).toBeNull();

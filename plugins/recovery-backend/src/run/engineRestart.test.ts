@@ -1,0 +1,186 @@
+import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
+import type { BackstageCredentials } from '@backstage/backend-plugin-api';
+import { failedMachine } from '@backstage-recovery/plugin-recovery-common';
+import type {
+  MachineHandle,
+  RecoveryGraph,
+  ServiceNode,
+} from '@backstage-recovery/plugin-recovery-node';
+import { engineError } from '@backstage-recovery/plugin-recovery-node';
+import { CaptureStore } from '../database/CaptureStore';
+import { migrate } from '../database/migrations';
+import { RunStore } from '../database/RunStore';
+import type { CatalogGraphLoader } from '../plan/catalogGraph';
+import { PlanService } from '../service/PlanService';
+import { ProviderRegistry } from '../service/ProviderRegistry';
+import { storedCapture } from '../testing/entities';
+import { FakeHost } from '../testing/FakeHost';
+import { RunService } from './RunService';
+
+/*
+ * A recovery engine restarted gracefully mid-run (`systemctl restart docker`: SIGTERM to dockerd)
+ * answers the step under way with an error (`HTTP 500: failed to update store for object type
+ * *libnetwork.endpoint`) and then stops answering: the host's failure, as when it is killed, not
+ * the machine's whose step it was. A machine the engine fails while the host answers on is blamed.
+ */
+
+const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
+
+const INFRA = 'resource:default/infra-01';
+const DATA = 'resource:default/data-01';
+const WEB = 'resource:default/web-01';
+const svc = (ref: string, machine: string, dependsOn: string[] = []) =>
+  [
+    ref,
+    { ref, machines: [machine], dependsOn, probes: [{ kind: 'tcp', port: 1 }] },
+  ] as [string, ServiceNode];
+const graph: RecoveryGraph = {
+  rootRef: 'component:default/web',
+  roots: ['component:default/web'],
+  services: new Map([
+    svc('component:default/dns', INFRA),
+    svc('component:default/database', DATA, ['component:default/dns']),
+    svc('component:default/web', WEB, ['component:default/database']),
+  ]),
+  machines: new Map(
+    [INFRA, DATA, WEB].map(ref => [
+      ref,
+      {
+        ref,
+        locator: { machineRef: ref, engine: 'primary', container: ref },
+      },
+    ]),
+  ),
+  problems: [],
+  missing: [],
+  objectives: { rpoSeconds: 86400, rtoSeconds: 3600 },
+};
+const needs = { [DATA]: [INFRA], [WEB]: [DATA] };
+
+const STORE_ERROR =
+  "starting resource:default/data-01 failed: Docker engine 'fake' answered HTTP 500: failed to update store for object type *libnetwork.endpoint: bolt database not open";
+const UNREACHABLE =
+  "listing the lab failed: Docker engine 'fake' is unreachable at /run/fake.sock (ECONNREFUSED): is it running, and may the backend use it?";
+
+/** A host whose engine fails data-01's start with STORE_ERROR, then answers as `after` says. */
+class RestartingHost extends FakeHost {
+  /** How the engine answers its n-th look at the lab after the failure (1-based). */
+  constructor(private readonly answersLook: (n: number) => boolean) {
+    super(needs);
+  }
+  private failedAt?: number;
+  looks = 0;
+
+  async startMachine(machine: MachineHandle) {
+    if (machine.machineRef === DATA) {
+      this.failedAt = Date.now();
+      throw engineError(STORE_ERROR, 'fake', 'answered');
+    }
+    return super.startMachine(machine);
+  }
+
+  async listLabResources(runId?: string) {
+    if (this.failedAt !== undefined) {
+      this.looks++;
+      if (!this.answersLook(this.looks))
+        throw engineError(UNREACHABLE, 'fake', 'unreachable');
+    }
+    return super.listLabResources(runId);
+  }
+}
+
+describe.each(databases.eachSupportedId())(
+  'a machine step failed by the recovery engine, on %s',
+  databaseId => {
+    let runStore: RunStore;
+    let captureStore: CaptureStore;
+
+    beforeEach(async () => {
+      const knex = await databases.init(databaseId);
+      await migrate(knex);
+      runStore = new RunStore(knex);
+      captureStore = new CaptureStore(knex);
+      for (const n of ['infra-01', 'data-01', 'web-01'])
+        await captureStore.insertCapture(storedCapture(n));
+    });
+
+    async function testRun(host: FakeHost) {
+      const providers = new ProviderRegistry();
+      providers.addHypervisorHost(host);
+      const graphs = {
+        getEntity: async () => ({
+          apiVersion: 'backstage.io/v1alpha1',
+          kind: 'Component',
+          metadata: { name: 'web' },
+        }),
+        load: async () => graph,
+        visibleTo: async (refs: string[], _c: BackstageCredentials) => refs,
+      };
+      const runs = new RunService(
+        runStore,
+        captureStore,
+        providers,
+        new PlanService(graphs as unknown as CatalogGraphLoader),
+        graphs,
+        mockServices.logger.mock(),
+        {
+          machineReadyTimeoutMs: 2_000,
+          probeIntervalMs: 20,
+          heartbeatIntervalMs: 50,
+          staleAfterMs: 60_000,
+          stepTimeoutMs: 60_000,
+          minReadyMs: 0,
+          allowTestHooks: false,
+          engineGraceMs: 200,
+        },
+      );
+      const started = await runs.start({
+        entityRef: 'component:default/web',
+        mode: 'test',
+        trigger: 'user',
+      });
+      await runs.waitFor(started.id);
+      await runs.shutdown();
+      return (await runStore.getRun(started.id))!;
+    }
+
+    it.each([
+      ['stops answering at once', (_n: number) => false],
+      // Its API still up for a moment as it shuts down; gone by the second look.
+      ['stops answering a moment later', (n: number) => n === 1],
+    ])(
+      'fails the run at the host, blaming no machine, where the engine %s after its error',
+      async (_how, answersLook) => {
+        const host = new RestartingHost(answersLook);
+        const run = await testRun(host);
+        expect(run.status).toBe('failed');
+        expect(run.error).toEqual({
+          message: `hypervisor host fake stopped answering while ${DATA} was booting: ${STORE_ERROR}; asked again, it did not answer: ${UNREACHABLE}`,
+        });
+        // Readiness and owners' notices blame no machine for it.
+        expect(failedMachine(run)).toBeUndefined();
+        expect(run.machines.map(m => [m.machineRef, m.phase])).toEqual([
+          [INFRA, 'ready'],
+          [DATA, 'failed'],
+          [WEB, 'skipped'],
+        ]);
+        expect(run.steps.map(s => s.message)).not.toContainEqual(
+          expect.stringMatching(/^resource:default\/data-01 failed/),
+        );
+      },
+    );
+
+    it('blames the machine where the host answers on, now and a moment later', async () => {
+      const host = new RestartingHost(() => true);
+      const run = await testRun(host);
+      expect(run.status).toBe('failed');
+      expect(run.error).toEqual({
+        machineRef: DATA,
+        message: `${DATA} failed: ${STORE_ERROR}`,
+      });
+      expect(failedMachine(run)).toBe(DATA);
+      // Asked twice before the machine is blamed (the teardown asks no more of it).
+      expect(host.looks).toBeGreaterThanOrEqual(2);
+    });
+  },
+);
