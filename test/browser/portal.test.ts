@@ -248,7 +248,7 @@ describe('the portal', () => {
       const started = await backend.api<RecoveryRun>('POST', '/runs', {
         entityRef: web,
       });
-      expect(started.status).toBe(201);
+      expect(started.status).toBe(202);
       run = await waitForRun(backend, started.body.id);
       expect(run.status).toBe('succeeded');
     }

@@ -525,7 +525,7 @@ describe('DockerHypervisorHost restore', () => {
     ]);
   });
 
-  it("keeps production's restart policy in a failover, whose lab is not internal", async () => {
+  it("keeps no restart policy in a failover either: its supervision starts the machines again in boot order", async () => {
     const { store, capture } = storeWith({
       restartPolicy: { name: 'on-failure', maximumRetryCount: 5 },
     });
@@ -534,11 +534,10 @@ describe('DockerHypervisorHost restore', () => {
       storeDirectory: store,
     });
     const { adaptations } = await host.restoreMachine(lab, capture);
-    expect(created[0].HostConfig?.RestartPolicy).toEqual({
-      Name: 'on-failure',
-      MaximumRetryCount: 5,
-    });
-    expect(adaptations).toEqual([]);
+    expect(created[0].HostConfig?.RestartPolicy).toEqual({ Name: 'no' });
+    expect(adaptations).toEqual([
+      "restart policy on-failure:5 not applied: the failover's supervision starts its machines again in boot order, wave by wave, where the engine would start them all at once",
+    ]);
   });
 
   it("refuses a failover's copy of a machine another failover kept on the engine, before it loads anything; not for a test lab's", async () => {

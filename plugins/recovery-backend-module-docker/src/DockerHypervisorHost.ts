@@ -654,22 +654,17 @@ export class DockerHypervisorHost implements HypervisorHost {
       );
       delete hostConfig.ReadonlyRootfs;
     }
+    // No restart policy, in a failover too: an engine restarted (or its host rebooted) would start
+    // every machine at once, a dependent before what it waits for. The backend's failover
+    // supervision (FailoverSupervision) starts them again wave by wave, gated by the run's probes.
     const policy = runtime.restartPolicy;
     if (policy) {
       const named = `${policy.name}${policy.maximumRetryCount ? `:${policy.maximumRetryCount}` : ''}`;
-      // Only a failover's lab is not internal: what it boots serves production, and comes back
-      // with the host as it did there. In a test lab the run decides what runs, and when it stops.
-      if (test)
-        adaptations.push(
-          `restart policy ${named} not applied in a test lab: the run starts and stops its machines`,
-        );
-      else
-        hostConfig.RestartPolicy = {
-          Name: policy.name,
-          ...(policy.maximumRetryCount
-            ? { MaximumRetryCount: policy.maximumRetryCount }
-            : {}),
-        };
+      adaptations.push(
+        test
+          ? `restart policy ${named} not applied in a test lab: the run starts and stops its machines`
+          : `restart policy ${named} not applied: the failover's supervision starts its machines again in boot order, wave by wave, where the engine would start them all at once`,
+      );
     }
     if (hostConfig.NanoCpus) {
       // Docker refuses a CPU limit above the CPUs the host has.
@@ -954,6 +949,57 @@ export class DockerHypervisorHost implements HypervisorHost {
       () => this.labProbe.removeProbes(runId),
       `removing the probe container of run ${runId} failed`,
     );
+  }
+
+  reattach(
+    runId: string,
+  ): Promise<{ lab: LabHandle; machines: MachineHandle[] } | undefined> {
+    return onEngine(
+      this.id,
+      () => this.reattachOn(runId),
+      `finding the machines run ${runId} kept failed`,
+    );
+  }
+
+  private async reattachOn(
+    runId: string,
+  ): Promise<{ lab: LabHandle; machines: MachineHandle[] } | undefined> {
+    const containers = (
+      await this.docker.listContainers({
+        all: true,
+        filters: { label: [`${RUN_ID_LABEL}=${runId}`, MACHINE_REF_LABEL] },
+      })
+    ).filter(c => c.Labels?.[PROBE_LABEL] !== 'true');
+    if (containers.length === 0) return undefined;
+    const networks = await this.docker.listNetworks({
+      filters: { label: [`${RUN_ID_LABEL}=${runId}`] },
+    });
+    const machines: MachineHandle[] = [];
+    for (const c of containers) {
+      const info = await this.docker.getContainer(c.Id).inspect();
+      const hostnames = [
+        ...new Set(
+          [
+            info.Config?.Hostname,
+            ...Object.values(info.NetworkSettings?.Networks ?? {}).flatMap(
+              n => n.Aliases ?? [],
+            ),
+          ].filter((h): h is string => !!h),
+        ),
+      ];
+      machines.push({
+        runId,
+        machineRef: c.Labels[MACHINE_REF_LABEL],
+        id: c.Id,
+        hostnames,
+      });
+    }
+    // Its supervision probes the machines it starts, as the run did.
+    this.labProbe.probeAgain(runId);
+    return {
+      lab: { runId, networks: networks.map(n => n.Name).sort() },
+      machines,
+    };
   }
 
   listLabResources(runId?: string): Promise<LabResources> {

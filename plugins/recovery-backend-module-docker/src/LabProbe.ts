@@ -404,6 +404,11 @@ export class LabProbe {
     return removed.sort();
   }
 
+  /** Lets run `runId` probe again after removeProbes: a kept failover's supervision verifies machines it started. */
+  probeAgain(runId: string): void {
+    this.doneProbing.delete(runId);
+  }
+
   /** Forgets run `runId`'s probe containers: its teardown removed them. */
   forget(runId: string): void {
     for (const key of this.probeContainers.keys()) {

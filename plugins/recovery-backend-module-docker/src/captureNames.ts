@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import { isAbsolute, join } from 'node:path';
 import type { MachineLocator } from '@backstage-recovery/plugin-recovery-node';
-import { dockerName, dockerTag } from './adapt';
+import { dockerTag } from './adapt';
 
 // Names of what a capture makes: its image's tag on the primary engine and the comment it is
 // committed with, by which the sweeps find it again; where its files are in the capture store.
@@ -14,7 +15,29 @@ export const CAPTURE_REPOSITORY = 'recovery-capture';
 
 /** Where the machine's captured images are tagged, one tag per capture. */
 export function captureRepository(machine: MachineLocator) {
-  return `${CAPTURE_REPOSITORY}/${dockerName(machine.container).toLowerCase()}`;
+  return `${CAPTURE_REPOSITORY}/${imagePathComponent(machine.container)}`;
+}
+
+/** An image path component: lowercase alphanumerics joined by `.`, `_`, `__` or dashes. */
+const IMAGE_PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+
+/**
+ * A container's name as an image path component. Container names allow what image references
+ * do not (`web-`, `a..b`, `UPPER_-x`): such a name is lowercased, each run of other characters
+ * made one dash, the ends trimmed, and a short hash of the name added so two names alike once
+ * so changed (`Web`, `web-`) keep apart. A name valid already stays as it is, so the images of
+ * captures taken before keep their repository. The container's own name stays in the capture.
+ */
+export function imagePathComponent(container: string): string {
+  if (IMAGE_PATH_COMPONENT.test(container) && container.length <= 100)
+    return container;
+  const readable = container
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .slice(0, 90)
+    .replace(/^-+|-+$/g, '');
+  const hash = createHash('sha256').update(container).digest('hex').slice(0, 8);
+  return readable ? `${readable}-${hash}` : hash;
 }
 
 export function captureImageRef(machine: MachineLocator, captureId: string) {

@@ -757,6 +757,16 @@ export interface HypervisorHost {
    * gives the names of what it removed.
    */
   removeProbes?(runId: string): Promise<string[]>;
+  /**
+   * The lab and machines a finished failover kept on the host, found again from what the host
+   * labelled with its run id (a backend restarted since holds no handle of them): the failover's
+   * supervision starts those the host stopped and probes them as the run did, so probing the run
+   * is allowed again until removeProbes. Undefined where nothing of the run is left (released, or
+   * removed by hand). A host without it leaves a kept failover unsupervised.
+   */
+  reattach?(
+    runId: string,
+  ): Promise<{ lab: LabHandle; machines: MachineHandle[] } | undefined>;
   /** Lists what still carries the run's label (or every run's, without a run id). */
   listLabResources(runId?: string): Promise<LabResources>;
   /** Removes everything labelled with the run id. Idempotent. */

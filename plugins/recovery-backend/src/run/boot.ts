@@ -176,6 +176,28 @@ export class LabBoot {
     if (failed) throw (failed as PromiseRejectedResult).reason;
   }
 
+  /**
+   * Starts again a machine of a kept failover that its host stopped (the engine restarted), and
+   * gates it as its boot did: it runs, its health check passes, every probe answers, within its
+   * ready timeout. Throws a MachineFailure saying why it is not ready.
+   */
+  async restart(machine: MachineHandle): Promise<void> {
+    const { host, signal, removeLate } = this.run;
+    const deadline = Date.now() + this.options.machineReadyTimeoutMs;
+    await withDeadline(
+      () => host.startMachine(machine),
+      this.options.machineReadyTimeoutMs,
+      'start',
+      signal,
+      removeLate,
+    );
+    await this.verify(
+      machine,
+      this.run.planned.get(machine.machineRef)!,
+      deadline,
+    );
+  }
+
   /** Restores, starts and verifies one machine; records each phase and what it took. */
   private async machine(machineRef: string): Promise<MachineHandle> {
     const { recorder, host, lab, signal, removeLate } = this.run;

@@ -1,0 +1,242 @@
+import type { LoggerService } from '@backstage/backend-plugin-api';
+import { toError } from '@backstage/errors';
+import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import type {
+  HypervisorHost,
+  LabHandle,
+  MachineHandle,
+} from '@backstage-recovery/plugin-recovery-node';
+import type { RunStore } from '../database/RunStore';
+import type { ProviderRegistry } from '../service/ProviderRegistry';
+import { LabBoot } from './boot';
+import { NEVER_ABORTED } from './deadline';
+import { messageOf } from './errors';
+import { RunRecorder } from './RunRecorder';
+import type { RunServiceOptions } from './RunService';
+
+/** What one look at a kept failover did. */
+export type SupervisionOutcome =
+  | { kind: 'running' }
+  | { kind: 'released' }
+  | { kind: 'restarted'; machineRefs: string[]; seconds: number }
+  | {
+      kind: 'degraded';
+      /** Started again and ready. */
+      machineRefs: string[];
+      /** The first machine, in boot order, that could not be brought back, and why. */
+      failed: { machineRef: string; message: string };
+      /** Left stopped: they wait for a machine that is not ready. */
+      notStarted: string[];
+    };
+
+/**
+ * Keeps a succeeded failover's machines running: production runs there now. An engine restart
+ * (a dockerd restarted, the recovery host rebooted) leaves them stopped, and no restart policy
+ * starts them (the host applies none: it would start them all at once). Each sweep finds the
+ * machines of each kept failover on its host again, and starts those stopped in the plan's wave
+ * order, each gated by the run's own readiness checks (LabBoot) before the next wave starts; the
+ * failover's timeline says what was started again and how long it took, or which machine could not
+ * be brought back (the failover then runs degraded).
+ */
+export class FailoverSupervision {
+  /** Per run, the last outcome its timeline said: a machine failing each sweep is said once. */
+  private readonly said = new Map<string, string>();
+
+  constructor(
+    private readonly runStore: Pick<
+      RunStore,
+      'finishedFailovers' | 'getRun' | 'appendStep'
+    >,
+    private readonly providers: Pick<
+      ProviderRegistry,
+      'hypervisorHostIds' | 'hypervisorHost'
+    >,
+    private readonly logger: LoggerService,
+    private readonly options: Pick<
+      RunServiceOptions,
+      | 'machineReadyTimeoutMs'
+      | 'probeIntervalMs'
+      | 'stepTimeoutMs'
+      | 'minReadyMs'
+      | 'engineGraceMs'
+    >,
+  ) {}
+
+  /** Looks at every succeeded failover each host keeps; one host or failover failing holds up no other. */
+  async sweep(): Promise<void> {
+    for (const hostId of this.providers.hypervisorHostIds()) {
+      const host = this.providers.hypervisorHost(hostId);
+      // A host that cannot find its machines again leaves its failovers unsupervised.
+      if (!host.reattach) continue;
+      const failovers = await this.runStore.finishedFailovers(hostId);
+      for (const failover of failovers) {
+        if (failover.status !== 'succeeded') continue;
+        await this.supervise(host, failover.id).catch(error =>
+          this.logger
+            .child({ runId: failover.id, hypervisorHost: hostId })
+            .warn('Could not supervise the failover', toError(error)),
+        );
+      }
+    }
+  }
+
+  /** Starts again, in wave order, the machines of failover `runId` that its host stopped. */
+  async supervise(
+    host: HypervisorHost,
+    runId: string,
+  ): Promise<SupervisionOutcome> {
+    const kept = await host.reattach!(runId);
+    if (!kept) {
+      this.said.delete(runId);
+      return { kind: 'released' };
+    }
+    const run = await this.runStore.getRun(runId);
+    if (!run) return { kind: 'released' };
+    const stopped: MachineHandle[] = [];
+    for (const machine of kept.machines) {
+      if (!(await host.inspectMachine(machine)).running) stopped.push(machine);
+    }
+    if (stopped.length === 0) {
+      this.said.delete(runId);
+      return { kind: 'running' };
+    }
+    const outcome = await this.restart(host, run, kept.lab, stopped);
+    // Its probe helper serves nothing once its machines are verified again.
+    await host.removeProbes?.(runId).catch(() => []);
+    await this.record(run, host, kept.machines.length, outcome);
+    return outcome;
+  }
+
+  /** Starts `stopped` wave by wave; stops at the first wave with a machine that is not ready. */
+  private async restart(
+    host: HypervisorHost,
+    run: RecoveryRun,
+    lab: LabHandle,
+    stopped: MachineHandle[],
+  ): Promise<SupervisionOutcome> {
+    const boot = new LabBoot(
+      {
+        recorder: new RunRecorder(this.runStore as RunStore, run),
+        host,
+        lab,
+        planned: new Map(run.plan.machines.map(m => [m.machineRef, m])),
+        captures: new Map(),
+        signal: NEVER_ABORTED,
+        // What a late start made is the failover's own machine: it stays.
+        removeLate: async () => {},
+        stillDriven: async () => true,
+      },
+      this.options,
+      this.logger.child({ runId: run.id }),
+    );
+    const started = Date.now();
+    const restarted: string[] = [];
+    const waves = inWaveOrder(run, stopped);
+    for (const [index, wave] of waves.entries()) {
+      const results = await Promise.allSettled(
+        wave.map(machine => boot.restart(machine)),
+      );
+      const failedAt = results.findIndex(r => r.status === 'rejected');
+      restarted.push(
+        ...wave
+          .filter((_, i) => results[i].status === 'fulfilled')
+          .map(m => m.machineRef),
+      );
+      if (failedAt >= 0) {
+        return {
+          kind: 'degraded',
+          machineRefs: restarted,
+          failed: {
+            machineRef: wave[failedAt].machineRef,
+            message: messageOf(
+              (results[failedAt] as PromiseRejectedResult).reason,
+            ),
+          },
+          notStarted: waves
+            .slice(index + 1)
+            .flat()
+            .map(m => m.machineRef),
+        };
+      }
+    }
+    return {
+      kind: 'restarted',
+      machineRefs: restarted,
+      seconds: Number(((Date.now() - started) / 1000).toFixed(1)),
+    };
+  }
+
+  /** Says the outcome on the failover's timeline; a degraded one only when it changed. */
+  private async record(
+    run: RecoveryRun,
+    host: HypervisorHost,
+    keptCount: number,
+    outcome: SupervisionOutcome,
+  ): Promise<void> {
+    const message = supervisionStep(run, host.id, keptCount, outcome);
+    if (!message) return;
+    if (outcome.kind === 'degraded' && this.said.get(run.id) === message)
+      return;
+    this.said.set(run.id, message);
+    await this.runStore.appendStep(run.id, {
+      at: new Date().toISOString(),
+      level: outcome.kind === 'degraded' ? 'error' : 'warning',
+      ...(outcome.kind === 'degraded'
+        ? { machineRef: outcome.failed.machineRef }
+        : {}),
+      message,
+    });
+    this.logger.child({ runId: run.id }).warn(message);
+  }
+}
+
+/** The prefix of every timeline step supervision writes: how restarts are counted. */
+export const SUPERVISION_STEP = 'Supervision: ';
+
+/** How many times supervision started a failover's machines again before, from its timeline. */
+export function supervisionRestarts(run: Pick<RecoveryRun, 'steps'>): number {
+  return run.steps.filter(s => s.message.startsWith(SUPERVISION_STEP)).length;
+}
+
+/** The stopped machines grouped by the plan's waves, in boot order; those it does not know last. */
+export function inWaveOrder(
+  run: Pick<RecoveryRun, 'plan'>,
+  stopped: MachineHandle[],
+): MachineHandle[][] {
+  const waves: MachineHandle[][] = run.plan.waves
+    .map(wave => stopped.filter(m => wave.includes(m.machineRef)))
+    .filter(wave => wave.length > 0);
+  const planned = new Set(run.plan.waves.flat());
+  const unplanned = stopped.filter(m => !planned.has(m.machineRef));
+  return unplanned.length > 0 ? [...waves, unplanned] : waves;
+}
+
+/** The timeline step of one outcome; undefined for those that say nothing. */
+export function supervisionStep(
+  run: Pick<RecoveryRun, 'steps'>,
+  hostId: string,
+  keptCount: number,
+  outcome: SupervisionOutcome,
+): string | undefined {
+  const count = (n: number) => `${n} machine${n === 1 ? '' : 's'}`;
+  const nth = `restart ${supervisionRestarts(run) + 1} of this failover`;
+  if (outcome.kind === 'restarted') {
+    const found =
+      outcome.machineRefs.length === keptCount
+        ? `recovery host ${hostId} restarted: every machine was stopped`
+        : `${count(outcome.machineRefs.length)} of ${keptCount} found stopped on ${hostId}`;
+    return `${SUPERVISION_STEP}${found}; ${count(outcome.machineRefs.length)} started again in wave order in ${outcome.seconds} s (${outcome.machineRefs.join(', ')}; ${nth})`;
+  }
+  if (outcome.kind === 'degraded') {
+    const again =
+      outcome.machineRefs.length > 0
+        ? `; started again: ${outcome.machineRefs.join(', ')}`
+        : '';
+    const left =
+      outcome.notStarted.length > 0
+        ? `; not started, as they wait for it: ${outcome.notStarted.join(', ')}`
+        : '';
+    return `${SUPERVISION_STEP}failover running degraded: ${outcome.failed.machineRef} stopped on ${hostId} and could not be brought back: ${outcome.failed.message}${again}${left} (${nth}; tried again at each sweep)`;
+  }
+  return undefined;
+}
