@@ -61,6 +61,12 @@ export interface Config {
        * limit. Default 5m.
        */
       maxCapturePause?: string | HumanDuration;
+      /**
+       * Longest a machine's quiesce command (its label `recovery.backstage-recovery.io/quiesce`,
+       * run before its capture pauses it) may run: past it the capture goes on without it, noted.
+       * Default 30s.
+       */
+      quiesceTimeout?: string | HumanDuration;
     };
   };
 }

@@ -121,6 +121,14 @@ export interface Config {
       minReadyTime?: string | HumanDuration;
       /** Accept options that exist only to test the product (reversed boot order). Default false. */
       allowTestHooks?: boolean;
+      /**
+       * How long a finished run is kept, with its machines and timeline, e.g. `30d`; more than 0s.
+       * Older ones are deleted daily, in batches (task `recovery-run-retention`), but never a run
+       * readiness rests on now (an entity's last run, its last failure since, the runs the latest
+       * nightly check names), each entity's newest finished run, a failover, nor a run whose lab
+       * is still on its host. Default 90d.
+       */
+      retention?: string | HumanDuration;
     };
   };
 }

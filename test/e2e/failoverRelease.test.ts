@@ -193,7 +193,13 @@ describe('a failover kept on the hypervisor host, released through the CLI', () 
 
   it('releases the failover through the CLI: what it kept on the engine is gone, and said so', async () => {
     const kept = await onRecoveryHost(failoverId!);
-    const released = await recoveryCli(backend, 'release', failoverId!);
+    // --yes: what its machines wrote since the failover started goes with them.
+    const released = await recoveryCli(
+      backend,
+      'release',
+      failoverId!,
+      '--yes',
+    );
     const names = (list: string[]) => [...list].sort().join(', ');
     expect(released).toEqual({
       status: 0,

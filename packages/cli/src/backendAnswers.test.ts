@@ -287,6 +287,21 @@ describe('recovery against what a backend, or what stands in front of it, answer
     });
   });
 
+  it("keeps a path prefix before /api, and reads a URL ending in the plugin's base path as the backend it is in", async () => {
+    handle = (_req, res) => json(res, 200, { items: [] });
+    for (const given of [
+      `${url}/prefix`,
+      `${url}/prefix/api/recovery`,
+      `${url}/prefix/api/recovery/`,
+    ]) {
+      requests = [];
+      expect(
+        await runCli(['readiness', '--url', given, '--token', 't']),
+      ).toMatchObject({ status: 0, stderr: '' });
+      expect(requests).toEqual(['GET /prefix/api/recovery/readiness']);
+    }
+  });
+
   it('names a redirect and where it leads, following none (the token would go with it): exit 3', async () => {
     handle = (req, res) =>
       res
@@ -338,7 +353,7 @@ describe('recovery against what a backend, or what stands in front of it, answer
         `recovery: the connection to the Backstage backend at ${url} broke before it answered POST /api/recovery/runs (ECONNRESET): ` +
         "it may have started the run all the same; look (recovery readiness, or the entity's Recovery tab) before asking again\n",
     });
-    expect(await cli('release', 'run-1')).toMatchObject({
+    expect(await cli('release', 'run-1', '--yes')).toMatchObject({
       status: 3,
       stderr: expect.stringContaining(
         'POST /api/recovery/runs/run-1/release (ECONNRESET): it may have released the failover all the same;',

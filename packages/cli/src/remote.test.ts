@@ -365,25 +365,39 @@ describe('recovery CLI against a backend', () => {
     expect(failover).toMatchObject({ mode: 'failover', status: 'succeeded' });
     const id: string = failover.id;
     try {
+      // What its machines wrote since it started lives only in them: not released without --yes.
+      const unconfirmed = await cli(...as('release', id));
+      expect(unconfirmed).toEqual({
+        status: 2,
+        stdout: '',
+        stderr:
+          `recovery: failover ${id} of component:default/web has run production on fake since ${failover.startedAt}, on 1 machine: resource:default/web-01.\n` +
+          `Releasing it removes them for good, and with them whatever they wrote since ${failover.startedAt}: no capture holds it (captures read primary machines only).\n` +
+          `Copy that data back to production first (fail back), then release it: recovery release ${id} --yes\n`,
+      });
+      expect((await host.listLabResources(id)).machines).toHaveLength(1);
+
       const teardown = host.teardown.bind(host);
       host.teardown = async () => {
         throw new Error('connect ECONNREFUSED /var/run/docker.sock');
       };
-      const unreachable = await cli(...as('release', id)).finally(() => {
-        host.teardown = teardown;
-      });
+      const unreachable = await cli(...as('release', id, '--yes')).finally(
+        () => {
+          host.teardown = teardown;
+        },
+      );
       expect(unreachable).toMatchObject({ status: 3, stdout: '' });
       expect(unreachable.stderr).toBe(
         `recovery: Hypervisor host 'fake' could not tear down what failover ${id} kept there: connect ECONNREFUSED /var/run/docker.sock. The failover is not released: release it again once the host answers (503)\n`,
       );
 
-      const released = await cli(...as('release', id));
+      const released = await cli(...as('release', id, '--yes'));
       expect(released).toEqual({
         status: 0,
         stdout: `Failover ${id} of component:default/web: Released by external:test-service: removed 1 container (${id}/resource:default/web-01) and 1 network (lab-${id}-prod) it kept on fake\n`,
         stderr: '',
       });
-      // Again: nothing left, still released.
+      // Again: nothing left to lose, so no --yes asked; still released.
       const again = await cli(...as('release', id, '--json'));
       expect(again.status).toBe(0);
       expect(JSON.parse(again.stdout).steps.at(-1).message).toBe(
@@ -459,6 +473,16 @@ describe('recovery CLI against a backend', () => {
       held?.();
       host.restoreMachine = restore;
       if (failoverId) await host.teardown(failoverId);
+    }
+  });
+
+  it("reads a URL naming the plugin's own base path as the backend it is in", async () => {
+    const expected = await cli(...as('readiness'));
+    expect(expected.status).toBe(0);
+    for (const plugin of [`${url}/api/recovery`, `${url}/api/recovery/`]) {
+      expect(await cli('readiness', '--url', plugin, '--token', token)).toEqual(
+        expected,
+      );
     }
   });
 

@@ -38,6 +38,9 @@ export interface BackendOptions {
 
 export const DEFAULT_BACKEND_URL = 'http://localhost:7007';
 
+/** The recovery plugin's base path in a backend, at the end of a URL that names the plugin. */
+const PLUGIN_BASE_PATH = /\/api\/recovery$/;
+
 /** A usage or input problem: exit status 2, like a malformed log. */
 export class RemoteInputError extends Error {
   name = 'InputError';
@@ -61,10 +64,11 @@ export function backendClient(
   env: NodeJS.ProcessEnv = process.env,
   answerTimeoutMs = ANSWER_TIMEOUT_MS,
 ) {
-  const text = (options.url ?? env.RECOVERY_URL ?? DEFAULT_BACKEND_URL).replace(
-    /\/+$/,
-    '',
-  );
+  // The backend's root: a URL given as the plugin's own (`…/api/recovery`, as a browser shows its
+  // requests) is read as the backend it is in, a path prefix before `/api` kept.
+  const text = (options.url ?? env.RECOVERY_URL ?? DEFAULT_BACKEND_URL)
+    .replace(/\/+$/, '')
+    .replace(PLUGIN_BASE_PATH, '');
   let url: URL;
   try {
     url = new URL(text);

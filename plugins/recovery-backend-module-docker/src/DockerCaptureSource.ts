@@ -51,6 +51,7 @@ import { memoryInUse } from './machineMemory';
 import { machineStateOf } from './machineState';
 import { NoteHeartbeat } from './noteHeartbeat';
 import { capturePauseWarning } from './pauseWarning';
+import { quiesce, QUIESCE_TIMEOUT_MS } from './captureQuiesce';
 import { isStoreError, storeFailure } from './storeFailures';
 import { exportVolumes, type ExportedVolumes } from './volumeArchives';
 
@@ -88,6 +89,8 @@ interface FoundMachine {
    * restarts (a crash loop), which Docker reports as running though no process is there to freeze.
    */
   wantsPause: boolean;
+  /** Why its quiesce command (QUIESCE_LABEL) did not run through, for the capture to note. */
+  quiesceFailure?: string;
 }
 
 /** One capture under way: what its steps share, and what a failure must undo. */
@@ -168,6 +171,8 @@ export class DockerCaptureSource implements CaptureSource {
       pausedNoteHeartbeatMs?: number;
       /** How often a capture's progress lines may come (PROGRESS_LINE_INTERVAL_MS unless said). */
       progressIntervalMs?: number;
+      /** Longest a machine's quiesce command may run (QUIESCE_TIMEOUT_MS unless said). */
+      quiesceTimeoutMs?: number;
       /**
        * How the engine is reached (the options `docker` was made with). Where given, a capture
        * that pauses its machine first starts a pause guard (pauseGuard.ts), which unpauses the
@@ -261,6 +266,14 @@ export class DockerCaptureSource implements CaptureSource {
   ): Promise<CapturedMachine> {
     const started = Date.now();
     const found = await this.lookAt(machine, options);
+    // Before its note, which says when the pause began: the command may take its whole timeout.
+    found.quiesceFailure = await quiesce(
+      this.docker,
+      found.container,
+      found.info,
+      this.options.quiesceTimeoutMs ?? QUIESCE_TIMEOUT_MS,
+      options.signal,
+    );
     const capture = this.underWay(machine, options, found);
     let captured: CapturedMachine;
     try {
@@ -575,6 +588,7 @@ export class DockerCaptureSource implements CaptureSource {
         },
         progress: capture.progress,
         paused: capture.pauses,
+        engine: this.engineId,
       });
       copied = true;
     } finally {
@@ -705,6 +719,18 @@ export class DockerCaptureSource implements CaptureSource {
         volumeCopyMs: capture.exported!.copyMs,
       });
     if (pauseWarning) captured.pauseWarning = pauseWarning;
+    if (capture.quiesceFailure) adaptations.push(capture.quiesceFailure);
+    // Paused, the copies are one instant of the machine; not paused, each is its own moment.
+    const { State } = capture.info;
+    if (
+      this.options.pause === false &&
+      State?.Running &&
+      !State.Paused &&
+      !State.Restarting
+    )
+      adaptations.push(
+        'not paused while copied (recovery.docker.pauseOnCapture is false): its image and volumes were copied while it ran, each at its own moment, so a file written meanwhile may be held partly written or empty',
+      );
     return captured;
   }
 

@@ -525,7 +525,7 @@ describe('DockerHypervisorHost restore', () => {
     ]);
   });
 
-  it("keeps no restart policy in a failover either: its supervision starts the machines again in boot order", async () => {
+  it('keeps no restart policy in a failover either: its supervision starts the machines again in boot order', async () => {
     const { store, capture } = storeWith({
       restartPolicy: { name: 'on-failure', maximumRetryCount: 5 },
     });

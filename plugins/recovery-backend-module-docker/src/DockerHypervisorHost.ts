@@ -53,6 +53,13 @@ import { LabProbe } from './LabProbe';
 import { foreignSubnetHolder, labSubnetHeld } from './labSubnets';
 import { removeLab } from './labTeardown';
 import {
+  describeSharedVolume,
+  fillSharedVolume,
+  type SharedVolume,
+  sharedVolumesOf,
+  withoutVolumes,
+} from './sharedVolumes';
+import {
   CAPTURE_ID_LABEL,
   HOST_NETWORK,
   MACHINE_REF_LABEL,
@@ -84,6 +91,11 @@ export interface DockerHypervisorHostOptions {
  */
 export class DockerHypervisorHost implements HypervisorHost {
   private readonly labProbe: LabProbe;
+  /** The fills of the runs' shared volumes, by lab volume (sharedVolumes.ts). */
+  private readonly volumeFills = new Map<
+    string,
+    { runId: string; fill: Promise<void> }
+  >();
 
   constructor(
     readonly id: string,
@@ -364,7 +376,10 @@ export class DockerHypervisorHost implements HypervisorHost {
   restoreMachine(
     lab: LabHandle,
     capture: RestorableCapture,
-    options: { progress?: TransferProgressListener } = {},
+    options: {
+      progress?: TransferProgressListener;
+      runCaptures?: RestorableCapture[];
+    } = {},
   ): Promise<RestoredMachine> {
     return onEngine(
       this.id,
@@ -373,6 +388,7 @@ export class DockerHypervisorHost implements HypervisorHost {
           lab,
           capture,
           this.progressLines(options.progress),
+          options.runCaptures ?? [],
         ),
       `restoring ${capture.machineRef} (capture ${capture.captureId}) in the lab of run ${lab.runId} failed`,
     );
@@ -382,6 +398,7 @@ export class DockerHypervisorHost implements HypervisorHost {
     lab: LabHandle,
     capture: RestorableCapture,
     progress: TransferProgressLines,
+    runCaptures: RestorableCapture[],
   ): Promise<RestoredMachine> {
     const adaptations: string[] = [];
     const addressesLost: string[] = [];
@@ -415,6 +432,17 @@ export class DockerHypervisorHost implements HypervisorHost {
       loaded = true;
     }
     const runtime = capture.runtime;
+    // Volumes other machines of the run mounted too: one lab volume each, filled once.
+    const shared = sharedVolumesOf(lab.runId, capture, runCaptures);
+    for (const s of shared) {
+      await this.fillOnce(lab.runId, s, capture.imageId);
+      adaptations.push(describeSharedVolume(s));
+    }
+    const sharedMounts = shared.map(s => ({
+      Type: 'volume' as const,
+      Source: s.labVolume,
+      Target: s.own.destination,
+    }));
     const name = machineContainerName(lab.runId, capture.machineRef);
     const endpoints: Array<{
       network: string;
@@ -525,6 +553,9 @@ export class DockerHypervisorHost implements HypervisorHost {
         ...(stopSignal ? { StopSignal: stopSignal } : {}),
         HostConfig: {
           ...confined,
+          ...(sharedMounts.length > 0 && {
+            Mounts: [...(confined.Mounts ?? []), ...sharedMounts],
+          }),
           NetworkMode: first ? first.network : 'none',
           ...(publish.length > 0 ? { PortBindings: portBindings } : {}),
         },
@@ -582,7 +613,10 @@ export class DockerHypervisorHost implements HypervisorHost {
       await restoreVolumes(
         this.options.storeDirectory,
         container,
-        capture,
+        withoutVolumes(
+          capture,
+          shared.map(s => s.own),
+        ),
         progress,
       );
       for (const ep of rest) {
@@ -1020,11 +1054,15 @@ export class DockerHypervisorHost implements HypervisorHost {
     const networks = await this.docker.listNetworks({
       filters: { label: [label] },
     });
+    const { Volumes: volumes } = await this.docker.listVolumes({
+      filters: { label: [label] },
+    });
     return {
       machines: containers
         .map(c => (c.Names?.[0] ?? c.Id).replace(/^\//, ''))
         .sort(),
       networks: networks.map(n => n.Name).sort(),
+      ...(volumes?.length && { volumes: volumes.map(v => v.Name).sort() }),
     };
   }
 
@@ -1039,6 +1077,32 @@ export class DockerHypervisorHost implements HypervisorHost {
   private async teardownOn(runId: string): Promise<LabResources> {
     const removed = await removeLab(this.docker, runId);
     this.labProbe.forget(runId);
+    for (const [name, fill] of this.volumeFills)
+      if (fill.runId === runId) this.volumeFills.delete(name);
     return removed;
+  }
+
+  /**
+   * Fills the run's volume for `s` once: machines of one wave restore at once, and the first of
+   * them fills it while the others wait for it. A failed fill is tried again by the next machine.
+   */
+  private async fillOnce(
+    runId: string,
+    s: SharedVolume,
+    imageId: string,
+  ): Promise<void> {
+    let fill = this.volumeFills.get(s.labVolume)?.fill;
+    if (!fill) {
+      fill = fillSharedVolume(
+        this.docker,
+        this.options.storeDirectory,
+        runId,
+        s,
+        imageId,
+      );
+      this.volumeFills.set(s.labVolume, { runId, fill });
+      fill.catch(() => this.volumeFills.delete(s.labVolume));
+    }
+    await fill;
   }
 }

@@ -2477,6 +2477,9 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
         artifact: `${captureId}.volume-1.tar`,
         checksum: expect.stringMatching(/^sha256:/),
         sizeBytes: expect.any(Number),
+        // Which production volume, and when: machines restored together share it (sharedVolumes.ts).
+        volume: { engine: 'primary', name: volumeName },
+        copiedAt: expect.any(String),
       },
     ]);
     const [volume] = captured.runtime.volumes!;

@@ -56,6 +56,26 @@ describe('readDockerModuleConfig TLS material', () => {
   });
 });
 
+describe('readDockerModuleConfig quiesce timeout', () => {
+  const withTimeout = (quiesceTimeout?: string) =>
+    readDockerModuleConfig(
+      new ConfigReader({
+        recovery: {
+          captureStore: { directory: dir },
+          docker: { engines: [], ...(quiesceTimeout && { quiesceTimeout }) },
+        },
+      }),
+    );
+
+  it('reads a duration, 30 seconds unless given; refuses what is none, naming the key', () => {
+    expect(withTimeout().quiesceTimeoutMs).toBe(30_000);
+    expect(withTimeout('2m').quiesceTimeoutMs).toBe(120_000);
+    expect(() => withTimeout('soon')).toThrow(
+      'Invalid duration "soon" at recovery.docker.quiesceTimeout',
+    );
+  });
+});
+
 describe('readDockerModuleConfig capture pause limit', () => {
   const withLimit = (maxCapturePause?: string | object) =>
     readDockerModuleConfig(

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Config } from '@backstage/config';
 import { durationToMilliseconds } from '@backstage/types';
 import { readDurationSettingMs } from '@backstage-recovery/plugin-recovery-node';
+import { QUIESCE_TIMEOUT_MS } from './captureQuiesce';
 
 export type EngineRole = 'primary' | 'hypervisor' | 'both';
 
@@ -22,6 +23,8 @@ export interface DockerModuleConfig {
   pauseOnCapture: boolean;
   /** Longest a capture may keep production paused, in ms. */
   maxCapturePauseMs: number;
+  /** Longest a machine's quiesce command may run, in ms. */
+  quiesceTimeoutMs: number;
 }
 
 /**
@@ -166,5 +169,8 @@ export function readDockerModuleConfig(config: Config): DockerModuleConfig {
     maxCapturePauseMs:
       readDurationSettingMs(config, 'recovery.docker.maxCapturePause') ??
       durationToMilliseconds({ minutes: 5 }),
+    quiesceTimeoutMs:
+      readDurationSettingMs(config, 'recovery.docker.quiesceTimeout') ??
+      QUIESCE_TIMEOUT_MS,
   };
 }

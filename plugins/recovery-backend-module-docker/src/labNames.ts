@@ -41,6 +41,14 @@ export function labNetworkName(runId: string, network: string): string {
   return dockerName('rr', runId, network);
 }
 
+/** Name of the lab volume of run `runId` its machines share, as they shared `name` on `engine`. */
+export function labVolumeName(
+  runId: string,
+  volume: { engine: string; name: string },
+): string {
+  return dockerName('rr', runId, 'volume', volume.engine, volume.name);
+}
+
 /**
  * Name of the container restoring `machineRef` in run `runId`: unique per machine of the run
  * (two machines may share a hostname, e.g. host-network ones, and a hostname may be `probe`),

@@ -31,6 +31,7 @@ function engine({
       },
     }),
     listNetworks: async () => [NETWORK],
+    listVolumes: async () => ({ Volumes: [] }),
     getNetwork: (id: string) => ({
       inspect: async () => ({ Id: id, Containers: endpoints }),
       disconnect: async ({

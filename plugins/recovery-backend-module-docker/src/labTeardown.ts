@@ -8,7 +8,8 @@ import { CAPTURE_ID_LABEL, LAB_IMAGE_REPOSITORY } from './labNames';
 
 /**
  * Removes everything labelled with run `runId` from the engine: its machine containers (with
- * their volumes), its lab networks, and the captured images it loaded that nothing else uses.
+ * their volumes, those they shared too), its lab networks, and the captured images it loaded that
+ * nothing else uses.
  */
 export async function removeLab(
   docker: Docker,
@@ -54,6 +55,17 @@ export async function removeLab(
       await removeImage(docker, ref);
   }
   await removeUnusedImages(docker, images);
+  // Volumes its machines shared (sharedVolumes.ts), once no container of the run holds them.
+  for (const v of (await docker.listVolumes({ filters: { label: [label] } }))
+    .Volumes ?? []) {
+    try {
+      await docker.getVolume(v.Name).remove();
+      (removed.volumes ??= []).push(v.Name);
+    } catch (e) {
+      if (!isStatus(e, 404)) throw e;
+    }
+  }
+  removed.volumes?.sort();
   removed.machines.sort();
   removed.networks.sort();
   return removed;

@@ -36,6 +36,7 @@ export const recoveryModuleDocker = createBackendModule({
               storeDirectory: cfg.storeDirectory,
               pause: cfg.pauseOnCapture,
               maxPauseMs: cfg.maxCapturePauseMs,
+              quiesceTimeoutMs: cfg.quiesceTimeoutMs,
               logger,
               requireMachineLabel: engine.requireMachineLabel,
               // For the pause guard: production is unpaused even if the backend dies mid-pause.

@@ -85,6 +85,8 @@ export async function exportVolumes(
     progress?: TransferProgressLines;
     /** The capture paused the machine for the copy: its lines say so. */
     paused?: boolean;
+    /** The machine's engine: with each volume's name, which machines restored together share. */
+    engine: string;
   },
 ): Promise<ExportedVolumes> {
   const copyStarted = performance.now();
@@ -92,6 +94,7 @@ export async function exportVolumes(
   const toKeep: Array<() => Promise<void>> = [];
   for (const [i, mount] of volumeMounts(info).entries()) {
     to.at(`archiving the volume at ${mount.destination}`);
+    const copiedAt = new Date().toISOString();
     const artifact = `${to.base}.volume-${i + 1}.tar`;
     const stream = (await container.getArchive({
       path: mount.destination,
@@ -114,6 +117,8 @@ export async function exportVolumes(
       artifact,
       checksum,
       sizeBytes: size,
+      volume: { engine: to.engine, name: mount.name },
+      copiedAt,
     });
   }
   return {

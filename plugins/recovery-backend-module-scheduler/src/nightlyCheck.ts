@@ -160,9 +160,7 @@ export function nightlySummary(report: NightlyReport): string {
   // Entities no run was made for (a machine never captured, no plan, a failover kept on the host)
   // are said apart from those whose recovery failed: the task's failures count both.
   const notRun = new Set(
-    report.outcomes
-      .filter(o => o.outcome === 'refused')
-      .map(o => o.entityRef),
+    report.outcomes.filter(o => o.outcome === 'refused').map(o => o.entityRef),
   );
   const refused = report.failed.filter(f => notRun.has(f.entityRef)).length;
   const failed = report.failed.length - refused;

@@ -36,6 +36,7 @@ describe('readRecoveryConfig', () => {
         },
       },
       eventsMaxRequestSize: 10 * 1024 * 1024,
+      runRetentionMs: 90 * 24 * 3600_000,
     });
   });
 
@@ -60,6 +61,7 @@ describe('readRecoveryConfig', () => {
         stepTimeout: '4m',
         minReadyTime: '10s',
         allowTestHooks: true,
+        retention: '30d',
       },
       notifications: { schedule: { frequency: { minutes: 5 }, timeout: '1m' } },
       events: { maxRequestSize: '512kb' },
@@ -88,6 +90,7 @@ describe('readRecoveryConfig', () => {
         allowTestHooks: true,
       },
       eventsMaxRequestSize: 512 * 1024,
+      runRetentionMs: 30 * 86_400_000,
     });
     expect(settings.notifications?.schedule.frequency).toEqual({ minutes: 5 });
   });
@@ -130,6 +133,12 @@ describe('readRecoveryConfig', () => {
     );
     expect(() => read({ runs: { stepTimeout: '0s' } })).toThrow(
       'Invalid duration "0s" at recovery.runs.stepTimeout: must be longer than 0s',
+    );
+    expect(() => read({ runs: { retention: 'forever' } })).toThrow(
+      'Invalid duration "forever" at recovery.runs.retention',
+    );
+    expect(() => read({ runs: { retention: '0d' } })).toThrow(
+      'Invalid duration "0d" at recovery.runs.retention: must be longer than 0s',
     );
     expect(() => read({ captures: { timeout: 'soon' } })).toThrow(
       'at recovery.captures.timeout',

@@ -36,6 +36,8 @@ export interface RecoveryConfig {
   notifications?: { schedule: SchedulerServiceTaskScheduleDefinition };
   /** `recovery.events.maxRequestSize`, in bytes. */
   eventsMaxRequestSize: number;
+  /** `recovery.runs.retention`: finished runs older than this are deleted (RunRetention keeps some). */
+  runRetentionMs: number;
 }
 
 /** Key of the readiness notices' schedule, named by scheduleTaskFrom's errors too. */
@@ -126,6 +128,8 @@ export function readRecoveryConfig(
     runs,
     notifications,
     eventsMaxRequestSize: maxEventsRequestSize(config),
+    // Ninety nights of nightly checks to look back on; the runs readiness rests on stay longer.
+    runRetentionMs: durationMs(config, 'recovery.runs.retention', { days: 90 }),
   };
 }
 

@@ -26,7 +26,9 @@ import { CatalogGraphLoader } from './plan/catalogGraph';
 import { AuthorizedRunService } from './run/AuthorizedRunService';
 import { AuthorizedAnalysisService } from './service/AuthorizedAnalysisService';
 import { AuthorizedCaptureService } from './service/AuthorizedCaptureService';
+import { RunRetention } from './run/RunRetention';
 import { RunService } from './run/RunService';
+import { FailoverSupervision } from './run/supervision';
 import { CaptureService } from './service/CaptureService';
 import { PlanService } from './service/PlanService';
 import { ProviderRegistry } from './service/ProviderRegistry';
@@ -218,6 +220,28 @@ export const recoveryPlugin = createBackendPlugin({
             await runs.sweepInterruptedRuns();
           },
         });
+        // A succeeded failover's machines serve production: those its host stopped (an engine
+        // restarted, the host rebooted) are started again in boot order, wave by wave. Soon after
+        // start too, where the backend and the host restarted together.
+        const supervision = new FailoverSupervision(
+          runStore,
+          providers,
+          logger.child({ task: 'recovery-failover-supervision' }),
+          settings.runs,
+        );
+        await scheduler.scheduleTask({
+          id: 'recovery-failover-supervision',
+          frequency: { seconds: 30 },
+          // A restart waits for each wave's readiness: up to a ready timeout per wave.
+          timeout: {
+            milliseconds: Math.max(
+              10 * 60_000,
+              10 * settings.runs.machineReadyTimeoutMs,
+            ),
+          },
+          initialDelay: { seconds: 5 },
+          fn: () => supervision.sweep(),
+        });
         // What captures a stopped backend never recorded left, of every machine (the next capture
         // of a machine removes its own, but one may never be captured again): at start, and now
         // and then. A task of its own, so that an engine slow to answer holds up no run's cleanup.
@@ -231,6 +255,22 @@ export const recoveryPlugin = createBackendPlugin({
           timeout: { minutes: 10 },
           initialDelay: { minutes: 10 },
           fn: () => captures.removeUnrecorded(),
+        });
+        // Runs past recovery.runs.retention, daily: the nightly check adds some every night.
+        const runRetention = new RunRetention(
+          runStore,
+          readiness,
+          logger.child({ task: 'recovery-run-retention' }),
+          settings.runRetentionMs,
+        );
+        await scheduler.scheduleTask({
+          id: 'recovery-run-retention',
+          frequency: { hours: 24 },
+          timeout: { hours: 1 },
+          initialDelay: { minutes: 15 },
+          fn: async () => {
+            await runRetention.prune();
+          },
         });
         // Engines keep only recent events: collect them continuously, from every source.
         const collecting = new AbortController();

@@ -48,6 +48,7 @@ export {
   type RunMachine,
   type RunStepLevel,
   type RunStep,
+  type RunSupervision,
   type RecoveryRun,
   type ReadinessStatus,
   type MachineCaptureStatus,

@@ -326,6 +326,25 @@ export interface RunStep {
 }
 
 /**
+ * How the backend keeps a succeeded failover's machines running on its hypervisor host (they serve
+ * production there): those the host stopped (its engine restarted, the host rebooted) are started
+ * again in boot order, wave by wave, each gated by the run's readiness checks.
+ *
+ * @public
+ */
+export interface RunSupervision {
+  /** How many times it started machines of the failover again. */
+  restarts: number;
+  lastRestartAt: string;
+  /**
+   * Set while a machine it could not bring back (its readiness checks failed within the run's
+   * timeouts) leaves the failover running degraded: that machine and why. The run's status stays
+   * `succeeded`: the failover happened; this is how it runs now.
+   */
+  degraded?: { since: string; machineRef: string; message: string };
+}
+
+/**
  * A recovery run: one execution of a boot plan on a hypervisor host.
  *
  * @public
@@ -353,6 +372,8 @@ export interface RecoveryRun {
   plan: BootPlan;
   machines: RunMachine[];
   steps: RunStep[];
+  /** A succeeded failover's, once its supervision started a machine of it again. */
+  supervision?: RunSupervision;
 }
 
 /**

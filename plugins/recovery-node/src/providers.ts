@@ -49,6 +49,13 @@ export interface CapturedVolume {
   /** `sha256:…` of the archive. */
   checksum: string;
   sizeBytes: number;
+  /**
+   * The production volume archived, on its engine: machines restored together that mounted the
+   * same one share one volume in the lab. Absent in captures from before it was recorded.
+   */
+  volume?: { engine: string; name: string };
+  /** When its content was copied (ISO 8601): of machines sharing it, the newest copy fills it. */
+  copiedAt?: string;
 }
 
 /**
@@ -638,6 +645,8 @@ export interface ProbeResult {
 export interface LabResources {
   machines: string[];
   networks: string[];
+  /** Volumes the run's machines shared (CapturedVolume.volume). */
+  volumes?: string[];
 }
 
 /**
@@ -738,7 +747,11 @@ export interface HypervisorHost {
   restoreMachine(
     lab: LabHandle,
     capture: RestorableCapture,
-    options?: { progress?: TransferProgressListener },
+    options?: {
+      progress?: TransferProgressListener;
+      /** The run's captures (this one among them): volumes they share in production are shared in the lab. */
+      runCaptures?: RestorableCapture[];
+    },
   ): Promise<RestoredMachine>;
   startMachine(machine: MachineHandle): Promise<void>;
   inspectMachine(machine: MachineHandle): Promise<MachineState>;

@@ -4,6 +4,7 @@ import type {
   RunMachine,
   RunStatus,
   RunStep,
+  RunSupervision,
 } from '@backstage-recovery/plugin-recovery-common';
 import { ConflictError } from '@backstage/errors';
 import { INTERRUPTED_PREFIX } from '@backstage-recovery/plugin-recovery-common';
@@ -80,6 +81,9 @@ const date = (value: string | undefined) =>
  * it chose: each time a capture was taken meanwhile, so more in a row means captures keep coming.
  */
 const ADMISSION_CHOICES = 3;
+
+/** Runs pruneRuns deletes per transaction, each with its machines and steps (a hundred or so each). */
+const PRUNE_BATCH = 100;
 
 /** Oldest first; the id breaks ties, so runs of one instant come in the same order every time. */
 const OLDEST_FIRST = [
@@ -626,6 +630,17 @@ export class RunStore {
     this.changed(runId);
   }
 
+  /** Records how a succeeded failover's supervision keeps it running (FailoverSupervision). */
+  async setSupervision(
+    runId: string,
+    supervision: RunSupervision,
+  ): Promise<void> {
+    const updated = await this.db('recovery_runs')
+      .where({ id: runId, mode: 'failover', status: 'succeeded' })
+      .update({ supervision: JSON.stringify(supervision) });
+    if (updated > 0) this.changed(runId);
+  }
+
   /** The entity a run recovers, undefined where there is no such run. */
   async entityRefOf(runId: string): Promise<string | undefined> {
     const row = await this.db('recovery_runs')
@@ -721,6 +736,85 @@ export class RunStore {
     if (filter.staleForMs !== undefined)
       q.modify(heardBefore, 'heartbeat_at', filter.staleForMs);
     return runsWithDetails(this.db, await q.orderBy(OLDEST_FIRST));
+  }
+
+  /**
+   * Deletes the finished runs created before `before`, with their machines and steps, oldest first,
+   * `batchSize` runs per transaction; returns how many. Never deleted, however old: a run still
+   * active; a failover (what it booted may still serve production on its host, and only the host
+   * knows whether it does); a run whose lab is left on its host (the clean-up finds it by its run);
+   * each entity's newest finished run (its last result, whatever readiness makes of it); and those
+   * `keep` names (the runs readiness rests on, ReadinessService.runsRestedOn).
+   */
+  async pruneRuns(
+    before: Date,
+    keep: ReadonlySet<string>,
+    batchSize = PRUNE_BATCH,
+  ): Promise<number> {
+    const prunable = (q: Knex.QueryBuilder) =>
+      q
+        .where('r.created_at', '<', before)
+        .modify(finished, 'r')
+        .whereNot('r.mode', 'failover' satisfies RecoveryRun['mode'])
+        .where('r.lab_left', false)
+        // A newer finished run of its entity: not its newest.
+        .whereExists(newer =>
+          newer
+            .select(this.db.raw('1'))
+            .from('recovery_runs as n')
+            .whereRaw('n.entity_ref = r.entity_ref')
+            .modify(finished, 'n')
+            .where(w =>
+              w
+                .whereRaw('n.created_at > r.created_at')
+                .orWhereRaw('n.created_at = r.created_at and n.id > r.id'),
+            ),
+        );
+    let deleted = 0;
+    let after: { id: string; created_at: unknown } | undefined;
+    for (;;) {
+      // Oldest first, by keyset: the kept ones stay behind it, not read again.
+      const q = this.db('recovery_runs as r')
+        .modify(prunable)
+        .orderBy([
+          { column: 'r.created_at', order: 'asc' },
+          { column: 'r.id', order: 'asc' },
+        ])
+        .limit(batchSize)
+        .select('r.id', 'r.created_at');
+      if (after) {
+        const { id, created_at: at } = after;
+        q.where(w =>
+          w
+            .where('r.created_at', '>', at as Date)
+            .orWhere(tie =>
+              tie.where('r.created_at', '=', at as Date).where('r.id', '>', id),
+            ),
+        );
+      }
+      const page: Array<{ id: string; created_at: unknown }> = await q;
+      if (page.length === 0) return deleted;
+      after = page[page.length - 1];
+      const ids = page.map(r => r.id).filter(id => !keep.has(id));
+      if (ids.length > 0) {
+        // Children first, in the run's transaction: no reliance on SQLite's foreign_keys pragma
+        // for the cascade. The run is checked again: its lab may have been left meanwhile.
+        deleted += await this.db.transaction<number>(async tx => {
+          const gone = await tx('recovery_runs as r')
+            .whereIn('r.id', ids)
+            .modify(prunable)
+            .pluck('r.id');
+          if (gone.length === 0) return 0;
+          await tx('recovery_run_steps').whereIn('run_id', gone).delete();
+          await tx('recovery_run_machines').whereIn('run_id', gone).delete();
+          const runs: number = await tx('recovery_runs')
+            .whereIn('id', gone)
+            .delete();
+          return runs;
+        });
+      }
+      if (page.length < batchSize) return deleted;
+    }
   }
 
   /**

@@ -139,6 +139,7 @@ export async function runsWithDetails(
         : Number(row.rto_seconds),
     error: json(row.error),
     plan: json<BootPlan>(row.plan)!,
+    ...(row.supervision ? { supervision: json(row.supervision) } : {}),
     machines: machineRows
       .filter(m => m.run_id === row.id)
       .map(m => ({

@@ -334,6 +334,29 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     ).toBe(false);
   });
 
+  it("gives each machine's restore the run's captures, by which the host shares the volumes machines share in production", async () => {
+    const given = new Map<string, string[]>();
+    const host = new (class extends FakeHost {
+      async restoreMachine(
+        lab: LabHandle,
+        restorable: RestorableCapture,
+        restore?: { runCaptures?: RestorableCapture[] },
+      ) {
+        given.set(
+          restorable.machineRef,
+          (restore?.runCaptures ?? []).map(c => c.machineRef).sort(),
+        );
+        return super.restoreMachine(lab, restorable);
+      }
+    })(needs);
+    const run = await testRunOfWeb(service(host));
+    expect(run.status).toBe('succeeded');
+    const machines = [...given.keys()].sort();
+    expect(machines.length).toBeGreaterThan(1);
+    for (const machineRef of machines)
+      expect(given.get(machineRef)).toEqual(machines);
+  });
+
   it('warns in its timeline of each capture it restores that is older than the RPO, and of none within it', async () => {
     // data-01's newest capture is two days old, over web's RPO of a day; the others are fresh.
     const [fresh] = await captureStore.listCaptures('resource:default/data-01');
@@ -355,6 +378,13 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
           /^Restores its capture of \S+, 2 d old when the run was admitted, over the RPO of 24 h: a recovery from it would lose what changed since$/,
         ),
       },
+      // Beside fresh captures of the others, it is of another moment than theirs (captureSpread.test.ts).
+      expect.objectContaining({
+        machineRef: undefined,
+        message: expect.stringMatching(
+          /^Restores captures taken 48 h apart, from resource:default\/data-01's of /,
+        ),
+      }),
     ]);
   });
 
@@ -844,6 +874,10 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         .filter(s => s.machineRef === 'resource:default/infra-01')
         .map(s => [s.level, s.message]),
     ).toEqual([
+      [
+        'info',
+        expect.stringMatching(/^Restoring capture cap-infra-01-addressed of /),
+      ],
       // What the capture left out, too: the restored machine lacks it.
       [
         'info',

@@ -814,7 +814,10 @@ export class RunService {
    */
   private async finishedBy(runId: string): Promise<string> {
     const run = await this.runStore.getRun(runId).catch(() => undefined);
-    const said = [run?.error?.message, ...(run?.steps ?? []).map(s => s.message)];
+    const said = [
+      run?.error?.message,
+      ...(run?.steps ?? []).map(s => s.message),
+    ];
     for (const message of said) {
       const failover = message?.match(PREEMPTED_BY)?.slice(1).find(Boolean);
       if (failover)

@@ -224,6 +224,7 @@ export class LabBoot {
         () =>
           host.restoreMachine(lab, restorable(capture), {
             progress: progress.listener,
+            runCaptures: [...this.run.captures.values()].map(restorable),
           }),
         this.options.stepTimeoutMs,
         'restore',

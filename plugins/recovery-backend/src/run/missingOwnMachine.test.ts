@@ -32,7 +32,7 @@ const ledger = componentEntity('ledger', [
 const dns = componentEntity('dns', ['resource:default/infra-01']);
 
 describe.each(databases.eachSupportedId())(
-  "a run of an entity whose own machine the catalog no longer holds, on %s",
+  'a run of an entity whose own machine the catalog no longer holds, on %s',
   databaseId => {
     let runStore: RunStore;
     let captureStore: CaptureStore;

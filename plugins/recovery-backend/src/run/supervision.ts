@@ -1,6 +1,9 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
 import { toError } from '@backstage/errors';
-import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
+import type {
+  RecoveryRun,
+  RunSupervision,
+} from '@backstage-recovery/plugin-recovery-common';
 import type {
   HypervisorHost,
   LabHandle,
@@ -11,7 +14,7 @@ import type { ProviderRegistry } from '../service/ProviderRegistry';
 import { LabBoot } from './boot';
 import { NEVER_ABORTED } from './deadline';
 import { messageOf } from './errors';
-import { RunRecorder } from './RunRecorder';
+import { now, RunRecorder } from './RunRecorder';
 import type { RunServiceOptions } from './RunService';
 
 /** What one look at a kept failover did. */
@@ -29,6 +32,9 @@ export type SupervisionOutcome =
       notStarted: string[];
     };
 
+/** What starting stopped machines again came to. */
+type Restart = Extract<SupervisionOutcome, { kind: 'restarted' | 'degraded' }>;
+
 /**
  * Keeps a succeeded failover's machines running: production runs there now. An engine restart
  * (a dockerd restarted, the recovery host rebooted) leaves them stopped, and no restart policy
@@ -39,14 +45,8 @@ export type SupervisionOutcome =
  * be brought back (the failover then runs degraded).
  */
 export class FailoverSupervision {
-  /** Per run, the last outcome its timeline said: a machine failing each sweep is said once. */
-  private readonly said = new Map<string, string>();
-
   constructor(
-    private readonly runStore: Pick<
-      RunStore,
-      'finishedFailovers' | 'getRun' | 'appendStep'
-    >,
+    private readonly runStore: RunStore,
     private readonly providers: Pick<
       ProviderRegistry,
       'hypervisorHostIds' | 'hypervisorHost'
@@ -86,10 +86,7 @@ export class FailoverSupervision {
     runId: string,
   ): Promise<SupervisionOutcome> {
     const kept = await host.reattach!(runId);
-    if (!kept) {
-      this.said.delete(runId);
-      return { kind: 'released' };
-    }
+    if (!kept) return { kind: 'released' };
     const run = await this.runStore.getRun(runId);
     if (!run) return { kind: 'released' };
     const stopped: MachineHandle[] = [];
@@ -97,7 +94,18 @@ export class FailoverSupervision {
       if (!(await host.inspectMachine(machine)).running) stopped.push(machine);
     }
     if (stopped.length === 0) {
-      this.said.delete(runId);
+      // Every machine runs again (one started by hand, say): no longer degraded.
+      if (run.supervision?.degraded) {
+        await this.runStore.setSupervision(runId, {
+          restarts: run.supervision.restarts,
+          lastRestartAt: run.supervision.lastRestartAt,
+        });
+        await this.runStore.appendStep(runId, {
+          at: now(),
+          level: 'info',
+          message: `${SUPERVISION_STEP}failover no longer degraded: every machine of it runs on ${host.id}`,
+        });
+      }
       return { kind: 'running' };
     }
     const outcome = await this.restart(host, run, kept.lab, stopped);
@@ -113,10 +121,10 @@ export class FailoverSupervision {
     run: RecoveryRun,
     lab: LabHandle,
     stopped: MachineHandle[],
-  ): Promise<SupervisionOutcome> {
+  ): Promise<Restart> {
     const boot = new LabBoot(
       {
-        recorder: new RunRecorder(this.runStore as RunStore, run),
+        recorder: new RunRecorder(this.runStore, run),
         host,
         lab,
         planned: new Map(run.plan.machines.map(m => [m.machineRef, m])),
@@ -166,20 +174,49 @@ export class FailoverSupervision {
     };
   }
 
-  /** Says the outcome on the failover's timeline; a degraded one only when it changed. */
+  /**
+   * Records the outcome on the failover (RunSupervision) and its timeline. A machine failing the
+   * same way at each sweep is one degradation: said once, not counted again.
+   */
   private async record(
     run: RecoveryRun,
     host: HypervisorHost,
     keptCount: number,
-    outcome: SupervisionOutcome,
+    outcome: Restart,
   ): Promise<void> {
-    const message = supervisionStep(run, host.id, keptCount, outcome);
-    if (!message) return;
-    if (outcome.kind === 'degraded' && this.said.get(run.id) === message)
-      return;
-    this.said.set(run.id, message);
+    const before = run.supervision;
+    const at = now();
+    if (outcome.kind === 'degraded') {
+      const { machineRef, message } = outcome.failed;
+      if (
+        before?.degraded?.machineRef === machineRef &&
+        before.degraded.message === message &&
+        outcome.machineRefs.length === 0
+      )
+        return;
+    }
+    const supervision: RunSupervision = {
+      restarts: (before?.restarts ?? 0) + 1,
+      lastRestartAt: at,
+      ...(outcome.kind === 'degraded' && {
+        degraded: {
+          since:
+            before?.degraded?.machineRef === outcome.failed.machineRef
+              ? before.degraded.since
+              : at,
+          ...outcome.failed,
+        },
+      }),
+    };
+    const message = supervisionStep(
+      supervision.restarts,
+      host.id,
+      keptCount,
+      outcome,
+    );
+    await this.runStore.setSupervision(run.id, supervision);
     await this.runStore.appendStep(run.id, {
-      at: new Date().toISOString(),
+      at,
       level: outcome.kind === 'degraded' ? 'error' : 'warning',
       ...(outcome.kind === 'degraded'
         ? { machineRef: outcome.failed.machineRef }
@@ -190,13 +227,8 @@ export class FailoverSupervision {
   }
 }
 
-/** The prefix of every timeline step supervision writes: how restarts are counted. */
+/** What every timeline step of supervision starts with. */
 export const SUPERVISION_STEP = 'Supervision: ';
-
-/** How many times supervision started a failover's machines again before, from its timeline. */
-export function supervisionRestarts(run: Pick<RecoveryRun, 'steps'>): number {
-  return run.steps.filter(s => s.message.startsWith(SUPERVISION_STEP)).length;
-}
 
 /** The stopped machines grouped by the plan's waves, in boot order; those it does not know last. */
 export function inWaveOrder(
@@ -211,15 +243,15 @@ export function inWaveOrder(
   return unplanned.length > 0 ? [...waves, unplanned] : waves;
 }
 
-/** The timeline step of one outcome; undefined for those that say nothing. */
+/** The timeline step of one outcome, the `restart`-th of the failover. */
 export function supervisionStep(
-  run: Pick<RecoveryRun, 'steps'>,
+  restart: number,
   hostId: string,
   keptCount: number,
-  outcome: SupervisionOutcome,
-): string | undefined {
+  outcome: Restart,
+): string {
   const count = (n: number) => `${n} machine${n === 1 ? '' : 's'}`;
-  const nth = `restart ${supervisionRestarts(run) + 1} of this failover`;
+  const nth = `restart ${restart} of this failover`;
   if (outcome.kind === 'restarted') {
     const found =
       outcome.machineRefs.length === keptCount
@@ -227,16 +259,13 @@ export function supervisionStep(
         : `${count(outcome.machineRefs.length)} of ${keptCount} found stopped on ${hostId}`;
     return `${SUPERVISION_STEP}${found}; ${count(outcome.machineRefs.length)} started again in wave order in ${outcome.seconds} s (${outcome.machineRefs.join(', ')}; ${nth})`;
   }
-  if (outcome.kind === 'degraded') {
-    const again =
-      outcome.machineRefs.length > 0
-        ? `; started again: ${outcome.machineRefs.join(', ')}`
-        : '';
-    const left =
-      outcome.notStarted.length > 0
-        ? `; not started, as they wait for it: ${outcome.notStarted.join(', ')}`
-        : '';
-    return `${SUPERVISION_STEP}failover running degraded: ${outcome.failed.machineRef} stopped on ${hostId} and could not be brought back: ${outcome.failed.message}${again}${left} (${nth}; tried again at each sweep)`;
-  }
-  return undefined;
+  const again =
+    outcome.machineRefs.length > 0
+      ? `; started again: ${outcome.machineRefs.join(', ')}`
+      : '';
+  const left =
+    outcome.notStarted.length > 0
+      ? `; not started, as they wait for it: ${outcome.notStarted.join(', ')}`
+      : '';
+  return `${SUPERVISION_STEP}failover running degraded: ${outcome.failed.machineRef} stopped on ${hostId} and could not be brought back: ${outcome.failed.message}${again}${left} (${nth}; tried again at each sweep)`;
 }

@@ -169,84 +169,30 @@ export class ReadinessService {
       ownRunsOnly?: boolean;
     } = {},
   ): Promise<ReadinessSummary[]> {
-    // Their plans walk the same platform chains: the catalog is asked once per ref for this
-    // request (as the plugin, as every plan is read), never beyond it.
-    const plans = this.plans.withMemo();
     // A plan not listed shows none of its analysis warnings: they need no filtering for the caller.
-    const viewer = options.includePlan ? credentials : undefined;
-    const planned = new Array<EntityFacts | ReadinessSummary>(
-      entityRefs.length,
+    const planned = await this.planEach(
+      entityRefs,
+      options.includePlan ? credentials : undefined,
     );
-    let next = 0;
-    const planNext = async () => {
-      while (next < entityRefs.length) {
-        const k = next++;
-        try {
-          planned[k] = factsOf(await plans.plan(entityRefs[k], viewer));
-        } catch (error) {
-          // One broken entity (e.g. a reference to a missing System) must not hide the rest of
-          // the overview: it shows as not recoverable, with the error as the reason. A store or
-          // catalog that fails is no fact about any entity: the overview fails, saying so.
-          if (!isEntityError(error)) throw error;
-          planned[k] = unassessable(
-            entityRefs[k],
-            error,
-            this.defaultObjectives,
-          );
-        }
-      }
-    };
-    await Promise.all(
-      Array.from(
-        { length: Math.min(OVERVIEW_CONCURRENCY, entityRefs.length) },
-        planNext,
-      ),
-    );
-
     const entities = planned.filter(
       (e): e is EntityFacts => 'lastRunQuery' in e,
     );
-    const [latest, found, nightly, captureFailures] = await Promise.all([
+    const [
+      latest,
+      { lastRuns, outgrown, failedSince },
+      nightly,
+      captureFailures,
+    ] = await Promise.all([
       this.captureStore.latestCaptures(entities.flatMap(e => e.machineRefs)),
-      this.runHistory.lastFinishedRuns(entities.map(e => e.lastRunQuery)),
+      this.runsOf(entities),
       // Every entity's in one statement; not for owners' notices, which quote only the reasons.
       options.ownRunsOnly ? undefined : this.nightlyChecks?.outcomes(),
       this.captureStore.captureFailures(entities.flatMap(e => e.machineRefs)),
     ]);
-    const lastRuns = new Map(entities.map((e, i) => [e, found[i]]));
     const [intact, keptElsewhere] = await Promise.all([
       this.intactInsteadOfDamaged(latest),
       this.capturesKeptElsewhere(entities, latest),
     ]);
-    // Those whose plan no run recovered: the last run that recovered part of it, to tell a plan
-    // that changed since.
-    const unrecovered = entities.filter(
-      (e, i) => !found[i] && e.lastRunQuery.machineRefs,
-    );
-    // And for all of them at once, a failure since their last run on a machine of their plan.
-    const failing = entities.filter(e => e.failedRunQuery);
-    const [partRuns, failures] = await Promise.all([
-      unrecovered.length > 0
-        ? this.runHistory.lastFinishedRuns(unrecovered.flatMap(partlyRecovered))
-        : [],
-      failing.length > 0
-        ? this.runHistory.lastFailedRuns(
-            failing.map(e => ({
-              ...e.failedRunQuery!,
-              after: lastRuns.get(e),
-            })),
-          )
-        : [],
-    ]);
-    // By index: the store's answer leaves a hole where it found none.
-    const outgrown = new Map(
-      unrecovered.map(
-        (e, i) => [e, newer(partRuns[2 * i], partRuns[2 * i + 1])] as const,
-      ),
-    );
-    const failedSince = new Map(
-      failing.map((e, i) => [e, failures[i]] as const),
-    );
     // Many entities share a last run (their system's): the catalog is asked once per run entity.
     const seen = new Map<string, Promise<boolean>>();
     const visible: VisibleTo = async refs => {
@@ -317,6 +263,114 @@ export class ReadinessService {
       }),
     );
     return items.sort(byRisk);
+  }
+
+  /**
+   * The runs readiness rests on now, of every entity it is of: each one's last run, the last that
+   * recovered part of its plan where none recovered all of it, the failure since, and the runs the
+   * latest nightly check names. Run retention keeps them, however old. A catalog or store that
+   * fails throws: nothing is known safe to delete then.
+   */
+  async runsRestedOn(): Promise<Set<string>> {
+    const planned = await this.planEach(
+      await this.graphs.recoverableEntities(),
+    );
+    const entities = planned.filter(
+      (e): e is EntityFacts => 'lastRunQuery' in e,
+    );
+    const [{ lastRuns, outgrown, failedSince }, nightly] = await Promise.all([
+      this.runsOf(entities),
+      this.nightlyChecks?.outcomes(),
+    ]);
+    const ids = new Set<string>();
+    for (const runs of [lastRuns, outgrown, failedSince])
+      for (const run of runs.values()) if (run) ids.add(run.id);
+    for (const outcome of nightly?.values() ?? [])
+      if (outcome.runId) ids.add(outcome.runId);
+    return ids;
+  }
+
+  /**
+   * The plans of entities, a few at a time (each waits on the catalog), over one memo: their plans
+   * walk the same platform chains, so the catalog is asked once per ref (as the plugin, as every
+   * plan is read). An entity whose own catalog data is broken (a reference to a missing System,
+   * say) is unassessable, with the error as the reason; a store or catalog that fails is no fact
+   * about any entity: it throws. `viewer`: whose view the plans' analysis warnings are filtered for.
+   */
+  private async planEach(
+    entityRefs: string[],
+    viewer?: BackstageCredentials,
+  ): Promise<Array<EntityFacts | ReadinessSummary>> {
+    const plans = this.plans.withMemo();
+    const planned = new Array<EntityFacts | ReadinessSummary>(
+      entityRefs.length,
+    );
+    let next = 0;
+    const planNext = async () => {
+      while (next < entityRefs.length) {
+        const k = next++;
+        try {
+          planned[k] = factsOf(await plans.plan(entityRefs[k], viewer));
+        } catch (error) {
+          if (!isEntityError(error)) throw error;
+          planned[k] = unassessable(
+            entityRefs[k],
+            error,
+            this.defaultObjectives,
+          );
+        }
+      }
+    };
+    await Promise.all(
+      Array.from(
+        { length: Math.min(OVERVIEW_CONCURRENCY, entityRefs.length) },
+        planNext,
+      ),
+    );
+    return planned;
+  }
+
+  /**
+   * The runs readiness judges entities by, the store asked once for all of them: each one's last
+   * run; of those whose plan no run recovered, the last that recovered part of it (to tell a plan
+   * that changed since); and a failure since the last run on a machine of the plan.
+   */
+  private async runsOf(entities: EntityFacts[]): Promise<{
+    lastRuns: Map<EntityFacts, RecoveryRun | undefined>;
+    outgrown: Map<EntityFacts, RecoveryRun | undefined>;
+    failedSince: Map<EntityFacts, RecoveryRun | undefined>;
+  }> {
+    const found = await this.runHistory.lastFinishedRuns(
+      entities.map(e => e.lastRunQuery),
+    );
+    const lastRuns = new Map(entities.map((e, i) => [e, found[i]]));
+    const unrecovered = entities.filter(
+      (e, i) => !found[i] && e.lastRunQuery.machineRefs,
+    );
+    const failing = entities.filter(e => e.failedRunQuery);
+    const [partRuns, failures] = await Promise.all([
+      unrecovered.length > 0
+        ? this.runHistory.lastFinishedRuns(unrecovered.flatMap(partlyRecovered))
+        : [],
+      failing.length > 0
+        ? this.runHistory.lastFailedRuns(
+            failing.map(e => ({
+              ...e.failedRunQuery!,
+              after: lastRuns.get(e),
+            })),
+          )
+        : [],
+    ]);
+    // By index: the store's answer leaves a hole where it found none.
+    return {
+      lastRuns,
+      outgrown: new Map(
+        unrecovered.map(
+          (e, i) => [e, newer(partRuns[2 * i], partRuns[2 * i + 1])] as const,
+        ),
+      ),
+      failedSince: new Map(failing.map((e, i) => [e, failures[i]] as const)),
+    };
   }
 
   /**

@@ -55,6 +55,8 @@ export class FakeHost implements HypervisorHost {
   }
   async startMachine(machine: MachineHandle) {
     this.started.push(machine.machineRef);
+    // Started again after it stopped: it runs, unless it crashes again.
+    this.exited.delete(machine.id);
     if (this.crashes.includes(machine.machineRef)) {
       this.exited.set(machine.id, 3);
       return;
@@ -68,6 +70,25 @@ export class FakeHost implements HypervisorHost {
   exit(machineId: string, exitCode: number) {
     this.up.delete(machineId);
     this.exited.set(machineId, exitCode);
+  }
+  /** The engine restarted: every machine of run `runId` it holds exited (0), none restarted. */
+  restartEngine(runId: string) {
+    for (const id of this.resources(runId).machines) this.exit(id, 0);
+  }
+  async reattach(
+    runId: string,
+  ): Promise<{ lab: LabHandle; machines: MachineHandle[] } | undefined> {
+    const { machines, networks } = this.resources(runId);
+    if (machines.length === 0) return undefined;
+    return {
+      lab: { runId, networks },
+      machines: machines.map(id => ({
+        runId,
+        machineRef: id.slice(runId.length + 1),
+        id,
+        hostnames: [],
+      })),
+    };
   }
   /** The machine keeps running but its services stop answering. */
   stopAnswering(machineId: string) {

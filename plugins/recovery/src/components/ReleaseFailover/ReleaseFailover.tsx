@@ -18,7 +18,12 @@ import {
 import useMountedState from 'react-use/esm/useMountedState';
 import { errorMessage, recoveryApiRef } from '../../api/RecoveryClient';
 import { answerOrLook, answerTimeoutMs } from '../../utils/answerWithin';
-import { formatCount, formatDuration, entityLabel } from '../../utils/format';
+import {
+  formatCount,
+  formatDuration,
+  formatTime,
+  entityLabel,
+} from '../../utils/format';
 import { RetryButton } from '../common';
 import {
   type FailoverPermission,
@@ -192,7 +197,10 @@ export const ReleaseFailover = ({
             served production since it ran. Releasing removes them, their
             networks and images from that host, for good: do it only once
             production runs on its primary machines again. Until then, test
-            recoveries that need their subnets are refused.
+            recoveries that need their subnets are refused. Whatever they wrote
+            since {formatTime(run.startedAt ?? run.createdAt)} goes with them:
+            no capture holds it (captures read primary machines only), so copy
+            that data back to production first (fail back).
           </DialogContentText>
         </DialogContent>
         <DialogActions>

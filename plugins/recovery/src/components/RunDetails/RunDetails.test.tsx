@@ -519,6 +519,10 @@ describe('releasing a failover', () => {
     expect(dialog).toHaveTextContent(
       /served production since it ran.*only once production runs on its primary machines again/,
     );
+    // What they wrote since lives only in them: the dialog says it goes, and what to do first.
+    expect(dialog).toHaveTextContent(
+      'Whatever they wrote since 2024-05-01 10:00:01 UTC goes with them: no capture holds it (captures read primary machines only), so copy that data back to production first (fail back).',
+    );
     expect(api.releaseFailover).not.toHaveBeenCalled();
     await userEvent.click(
       within(dialog).getByRole('button', { name: 'Release' }),

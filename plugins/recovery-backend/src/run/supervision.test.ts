@@ -1,0 +1,317 @@
+import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
+import type { BackstageCredentials } from '@backstage/backend-plugin-api';
+import type {
+  RecoveryGraph,
+  ServiceNode,
+} from '@backstage-recovery/plugin-recovery-node';
+import { CaptureStore } from '../database/CaptureStore';
+import { migrate } from '../database/migrations';
+import { RunStore } from '../database/RunStore';
+import type { CatalogGraphLoader } from '../plan/catalogGraph';
+import { PlanService } from '../service/PlanService';
+import { ProviderRegistry } from '../service/ProviderRegistry';
+import { storedCapture } from '../testing/entities';
+import { FakeHost } from '../testing/FakeHost';
+import { RunService } from './RunService';
+import { FailoverSupervision, inWaveOrder } from './supervision';
+
+/*
+ * A failover that succeeded serves production. The recovery engine restarted (or its host
+ * rebooted) leaves its machines exited, and no restart policy brings them back: supervision starts
+ * them again in the plan's wave order, each gated by its probes, and says so on the timeline.
+ */
+
+const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
+
+const INFRA = 'resource:default/infra-01';
+const DATA = 'resource:default/data-01';
+const WEB = 'resource:default/web-01';
+const svc = (ref: string, machine: string, dependsOn: string[] = []) =>
+  [
+    ref,
+    { ref, machines: [machine], dependsOn, probes: [{ kind: 'tcp', port: 1 }] },
+  ] as [string, ServiceNode];
+const graph: RecoveryGraph = {
+  rootRef: 'component:default/web',
+  roots: ['component:default/web'],
+  services: new Map([
+    svc('component:default/dns', INFRA),
+    svc('component:default/database', DATA, ['component:default/dns']),
+    svc('component:default/web', WEB, ['component:default/database']),
+  ]),
+  machines: new Map(
+    [INFRA, DATA, WEB].map(ref => [
+      ref,
+      {
+        ref,
+        locator: { machineRef: ref, engine: 'primary', container: ref },
+      },
+    ]),
+  ),
+  problems: [],
+  missing: [],
+  objectives: { rpoSeconds: 86400, rtoSeconds: 3600 },
+};
+// On the fake host a machine's services come up only if what it needs was up when it started.
+const needs = { [DATA]: [INFRA], [WEB]: [DATA] };
+/** A host whose engine lists a run's machines last made first, as an engine may: not in boot order. */
+class ListingHost extends FakeHost {
+  async reattach(runId: string) {
+    const kept = await super.reattach(runId);
+    return kept && { ...kept, machines: [...kept.machines].reverse() };
+  }
+}
+const options = {
+  machineReadyTimeoutMs: 500,
+  probeIntervalMs: 10,
+  stepTimeoutMs: 60_000,
+  minReadyMs: 0,
+};
+
+describe('inWaveOrder', () => {
+  const handle = (machineRef: string) => ({
+    runId: 'r',
+    machineRef,
+    id: machineRef,
+    hostnames: [],
+  });
+  it("groups the stopped machines by the plan's waves, in boot order, those it does not know last", () => {
+    const plan = { waves: [[INFRA], [DATA, 'resource:default/b'], [WEB]] };
+    const waves = inWaveOrder({ plan } as never, [
+      handle(WEB),
+      handle('resource:default/gone'),
+      handle('resource:default/b'),
+      handle(INFRA),
+    ]);
+    expect(waves.map(w => w.map(m => m.machineRef))).toEqual([
+      [INFRA],
+      ['resource:default/b'],
+      [WEB],
+      ['resource:default/gone'],
+    ]);
+  });
+});
+
+describe.each(databases.eachSupportedId())(
+  'supervision of a kept failover, on %s',
+  databaseId => {
+    let runStore: RunStore;
+    let captureStore: CaptureStore;
+
+    beforeEach(async () => {
+      const knex = await databases.init(databaseId);
+      await migrate(knex);
+      runStore = new RunStore(knex);
+      captureStore = new CaptureStore(knex);
+      for (const n of ['infra-01', 'data-01', 'web-01'])
+        await captureStore.insertCapture(storedCapture(n));
+    });
+
+    /** A failover of web that succeeded on `host`, and the supervision of that host. */
+    async function failedOver(host: FakeHost) {
+      const providers = new ProviderRegistry();
+      providers.addHypervisorHost(host);
+      const graphs = {
+        getEntity: async () => ({
+          apiVersion: 'backstage.io/v1alpha1',
+          kind: 'Component',
+          metadata: { name: 'web' },
+        }),
+        load: async () => graph,
+        visibleTo: async (refs: string[], _c: BackstageCredentials) => refs,
+      };
+      const runs = new RunService(
+        runStore,
+        captureStore,
+        providers,
+        new PlanService(graphs as unknown as CatalogGraphLoader),
+        graphs,
+        mockServices.logger.mock(),
+        {
+          ...options,
+          heartbeatIntervalMs: 50,
+          staleAfterMs: 60_000,
+          allowTestHooks: false,
+        },
+      );
+      const started = await runs.start({
+        entityRef: 'component:default/web',
+        mode: 'failover',
+        trigger: 'user',
+      });
+      await runs.waitFor(started.id);
+      await runs.shutdown();
+      const run = (await runStore.getRun(started.id))!;
+      expect(run.status).toBe('succeeded');
+      host.started.length = 0;
+      const supervision = new FailoverSupervision(
+        runStore,
+        providers,
+        mockServices.logger.mock(),
+        options,
+      );
+      return { runId: run.id, supervision };
+    }
+
+    const running = async (host: FakeHost, runId: string) =>
+      Promise.all(
+        (await host.reattach(runId))!.machines.map(async m => [
+          m.machineRef,
+          (await host.inspectMachine(m)).running,
+        ]),
+      );
+    const supervisionSteps = async (runId: string) =>
+      (await runStore.getRun(runId))!.steps.filter(s =>
+        s.message.startsWith('Supervision: '),
+      );
+
+    it('starts every machine an engine restart stopped again in wave order, each ready before the next wave, and says so', async () => {
+      const host = new ListingHost(needs);
+      const { runId, supervision } = await failedOver(host);
+      host.restartEngine(runId);
+
+      await supervision.sweep();
+
+      // All at once, data-01 and web-01 would start before what they need and never answer.
+      expect(host.started).toEqual([INFRA, DATA, WEB]);
+      expect(await running(host, runId)).toEqual(
+        expect.arrayContaining([
+          [INFRA, true],
+          [DATA, true],
+          [WEB, true],
+        ]),
+      );
+      const steps = await supervisionSteps(runId);
+      expect(steps).toHaveLength(1);
+      expect(steps[0].level).toBe('warning');
+      expect(steps[0].message).toMatch(
+        new RegExp(
+          `^Supervision: recovery host fake restarted: every machine was stopped; 3 machines started again in wave order in [0-9.]+ s \\(${INFRA}, ${DATA}, ${WEB}; restart 1 of this failover\\)$`,
+        ),
+      );
+      // The run stays what it was: a succeeded failover, restarted once, not degraded.
+      const run = (await runStore.getRun(runId))!;
+      expect(run.status).toBe('succeeded');
+      expect(run.supervision).toEqual({
+        restarts: 1,
+        lastRestartAt: steps[0].at,
+      });
+
+      // Nothing stopped since: nothing started, nothing said.
+      await supervision.sweep();
+      expect(host.started).toEqual([INFRA, DATA, WEB]);
+      expect(await supervisionSteps(runId)).toHaveLength(1);
+
+      // Restarted again: counted.
+      host.restartEngine(runId);
+      await supervision.sweep();
+      expect((await supervisionSteps(runId))[1].message).toContain(
+        'restart 2 of this failover',
+      );
+      expect((await runStore.getRun(runId))!.supervision?.restarts).toBe(2);
+    });
+
+    it('starts only the machines that stopped', async () => {
+      const host = new ListingHost(needs);
+      const { runId, supervision } = await failedOver(host);
+      host.exit(`${runId}/${WEB}`, 137);
+
+      await supervision.sweep();
+
+      expect(host.started).toEqual([WEB]);
+      const [step] = await supervisionSteps(runId);
+      expect(step.message).toMatch(
+        /^Supervision: 1 machine of 3 found stopped on fake; 1 machine started again in wave order in [0-9.]+ s \(resource:default\/web-01; restart 1 of this failover\)$/,
+      );
+    });
+
+    it('runs degraded where a machine cannot be brought back: names it and why, leaves what waits for it stopped, and says it once', async () => {
+      const crashes: string[] = [];
+      const host = new ListingHost(needs, crashes);
+      const { runId, supervision } = await failedOver(host);
+      crashes.push(DATA);
+      host.restartEngine(runId);
+
+      await supervision.sweep();
+
+      expect(host.started).toEqual([INFRA, DATA]);
+      const steps = await supervisionSteps(runId);
+      expect(steps).toHaveLength(1);
+      expect(steps[0]).toMatchObject({
+        level: 'error',
+        machineRef: DATA,
+        message: `Supervision: failover running degraded: ${DATA} stopped on fake and could not be brought back: stopped with exit code 3; started again: ${INFRA}; not started, as they wait for it: ${WEB} (restart 1 of this failover; tried again at each sweep)`,
+      });
+
+      // Degraded on the run, its status unchanged.
+      const degraded = (await runStore.getRun(runId))!;
+      expect(degraded.status).toBe('succeeded');
+      expect(degraded.supervision).toEqual({
+        restarts: 1,
+        lastRestartAt: steps[0].at,
+        degraded: {
+          since: steps[0].at,
+          machineRef: DATA,
+          message: 'stopped with exit code 3',
+        },
+      });
+
+      // Tried again at the next sweep; the same outcome is neither said nor counted again.
+      await supervision.sweep();
+      expect(host.started).toEqual([INFRA, DATA, DATA]);
+      expect(await supervisionSteps(runId)).toHaveLength(1);
+      expect((await runStore.getRun(runId))!.supervision).toEqual(
+        degraded.supervision,
+      );
+
+      // Comes back once it no longer crashes.
+      crashes.length = 0;
+      await supervision.sweep();
+      expect(host.started).toEqual([INFRA, DATA, DATA, DATA, WEB]);
+      expect((await supervisionSteps(runId))[1].message).toMatch(
+        /^Supervision: 2 machines of 3 found stopped on fake; 2 machines started again in wave order in [0-9.]+ s \(resource:default\/data-01, resource:default\/web-01; restart 2 of this failover\)$/,
+      );
+      const back = (await runStore.getRun(runId))!.supervision;
+      expect(back?.restarts).toBe(2);
+      expect(back?.degraded).toBeUndefined();
+    });
+
+    it('is no longer degraded once every machine runs again, started by hand', async () => {
+      const crashes: string[] = [];
+      const host = new ListingHost(needs, crashes);
+      const { runId, supervision } = await failedOver(host);
+      crashes.push(WEB);
+      host.restartEngine(runId);
+      await supervision.sweep();
+      expect((await runStore.getRun(runId))!.supervision?.degraded).toEqual(
+        expect.objectContaining({ machineRef: WEB }),
+      );
+
+      crashes.length = 0;
+      await host.startMachine((await host.reattach(runId))!.machines[0]);
+      await supervision.sweep();
+
+      const run = (await runStore.getRun(runId))!;
+      expect(run.supervision).toEqual({
+        restarts: 1,
+        lastRestartAt: expect.any(String),
+      });
+      expect(run.steps.at(-1)).toMatchObject({
+        level: 'info',
+        message:
+          'Supervision: failover no longer degraded: every machine of it runs on fake',
+      });
+    });
+
+    it('leaves a released failover alone', async () => {
+      const host = new ListingHost(needs);
+      const { runId, supervision } = await failedOver(host);
+      await host.teardown(runId);
+
+      await supervision.sweep();
+
+      expect(host.started).toEqual([]);
+      expect(await supervisionSteps(runId)).toEqual([]);
+    });
+  },
+);
