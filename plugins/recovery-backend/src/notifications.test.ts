@@ -308,7 +308,8 @@ describe('readiness notices through the notifications plugin', () => {
         title:
           "web and database are not recoverable: web's test recovery failed",
         severity: 'high',
-        link: '/catalog/default/component/web/recovery',
+        // The failed run's page, which says why.
+        link: `/recovery/runs/${failed.id}`,
         topic: 'recovery readiness',
       },
     });
