@@ -84,6 +84,16 @@ export interface BootingRun {
   captureDamaged?: (capture: StoredCapture, reason: string) => Promise<unknown>;
 }
 
+/** The run's timings a lab's boot goes by, for a run and for a supervised failover alike. */
+export type LabBootOptions = Pick<
+  RunServiceOptions,
+  | 'machineReadyTimeoutMs'
+  | 'probeIntervalMs'
+  | 'stepTimeoutMs'
+  | 'minReadyMs'
+  | 'engineGraceMs'
+>;
+
 /**
  * Boots a run's machines in its lab, a wave at a time: each restored from its capture, started
  * and gated by readiness (it runs, its health check passes, every probe answers) within its ready
@@ -103,14 +113,7 @@ export class LabBoot {
 
   constructor(
     private readonly run: BootingRun,
-    private readonly options: Pick<
-      RunServiceOptions,
-      | 'machineReadyTimeoutMs'
-      | 'probeIntervalMs'
-      | 'stepTimeoutMs'
-      | 'minReadyMs'
-      | 'engineGraceMs'
-    >,
+    private readonly options: LabBootOptions,
     /** The run's logger (a child with its runId). */
     private readonly logger: LoggerService,
   ) {}

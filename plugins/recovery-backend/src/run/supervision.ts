@@ -11,11 +11,10 @@ import type {
 } from '@backstage-recovery/plugin-recovery-node';
 import type { RunStore } from '../database/RunStore';
 import type { ProviderRegistry } from '../service/ProviderRegistry';
-import { LabBoot } from './boot';
+import { LabBoot, type LabBootOptions } from './boot';
 import { NEVER_ABORTED } from './deadline';
 import { messageOf } from './errors';
 import { now, RunRecorder } from './RunRecorder';
-import type { RunServiceOptions } from './RunService';
 
 /** What one look at a kept failover did. */
 export type SupervisionOutcome =
@@ -52,14 +51,7 @@ export class FailoverSupervision {
       'hypervisorHostIds' | 'hypervisorHost'
     >,
     private readonly logger: LoggerService,
-    private readonly options: Pick<
-      RunServiceOptions,
-      | 'machineReadyTimeoutMs'
-      | 'probeIntervalMs'
-      | 'stepTimeoutMs'
-      | 'minReadyMs'
-      | 'engineGraceMs'
-    >,
+    private readonly options: LabBootOptions,
   ) {}
 
   /** Looks at every succeeded failover each host keeps; one host or failover failing holds up no other. */

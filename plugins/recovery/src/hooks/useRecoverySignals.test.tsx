@@ -116,9 +116,11 @@ describe("the card's followed run, with and without signals", () => {
     const api = runningApi();
     await render(<EntityRecoveryCard pollIntervalMs={10} />, { api });
     await screen.findByLabelText('Test recovery in progress');
-    await pause(300);
-    // Each poll renders the card again: fewer than thirty, but never none.
-    expect(api.getRun.mock.calls.length).toBeGreaterThanOrEqual(2);
+    // Its own 10 ms rate, however loaded the machine: at the 15 s of a live portal it would not.
+    await waitFor(
+      () => expect(api.getRun.mock.calls.length).toBeGreaterThanOrEqual(2),
+      { timeout: 5_000 },
+    );
   });
 
   it('polls every 15 s all the same where the signals say nothing (one lost)', async () => {
@@ -193,8 +195,12 @@ describe('the run history, with and without signals', () => {
       />,
       { api, entity: null },
     );
-    await pause(300);
-    expect(api.listRuns.mock.calls.length).toBeGreaterThanOrEqual(5);
+    // Five polls in at most 5 s: its own 10 ms rate, loaded CI or not; at the 15 s of a live
+    // portal it would have polled once.
+    await waitFor(
+      () => expect(api.listRuns.mock.calls.length).toBeGreaterThanOrEqual(5),
+      { timeout: 5_000 },
+    );
   });
 });
 
@@ -256,7 +262,9 @@ describe("the card's capture, with and without signals", () => {
     const { api, polls } = capturingBackend();
     await render(<EntityRecoveryCard pollIntervalMs={10} />, { api });
     await pressCaptureNow();
-    await pause(300);
-    expect(polls.count).toBeGreaterThanOrEqual(5);
+    // Five polls in at most 5 s, however loaded the machine: not the 15 s of a live portal.
+    await waitFor(() => expect(polls.count).toBeGreaterThanOrEqual(5), {
+      timeout: 5_000,
+    });
   });
 });
