@@ -11,7 +11,7 @@ describe('a backend started with a recovery config error', () => {
   it('exits with status 1, having named the key and what is wrong with it', async () => {
     const config = demoRecoveryConfig(dataDir);
     const broken = {
-      recovery: { ...config.recovery, objectives: { rpo: '24 hours' } },
+      recovery: { ...config.recovery, objectives: { rpo: '24 hourz' } },
     };
     const failure = await startBackend({
       dataDir,
@@ -24,7 +24,7 @@ describe('a backend started with a recovery config error', () => {
     // Exited, not left alive and never ready (startBackend would say "not ready after").
     expect(failure?.message).toMatch(/^backend exited with 1:/);
     expect(failure?.message).toContain(
-      'Invalid duration "24 hours" at recovery.objectives.rpo',
+      'Invalid duration "24 hourz" at recovery.objectives.rpo',
     );
   }, 180_000);
 });
