@@ -1,18 +1,11 @@
-import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
-import type { BackstageCredentials } from '@backstage/backend-plugin-api';
-import type {
-  RecoveryGraph,
-  ServiceNode,
-} from '@backstage-recovery/plugin-recovery-node';
+import { TestDatabases } from '@backstage/backend-test-utils';
 import { CaptureStore } from '../database/CaptureStore';
 import { migrate } from '../database/migrations';
 import { RunStore } from '../database/RunStore';
-import type { CatalogGraphLoader } from '../plan/catalogGraph';
-import { PlanService } from '../service/PlanService';
-import { ProviderRegistry } from '../service/ProviderRegistry';
 import { captureOf } from '../testing/entities';
 import { FakeHost } from '../testing/FakeHost';
-import { RunService } from './RunService';
+import { chainGraph, chainNeeds, DATA, INFRA, WEB } from '../testing/chainSite';
+import { runServiceOver } from '../testing/runService';
 
 /*
  * A run restores each machine's newest capture: where one machine's latest capture failed (or it
@@ -21,37 +14,6 @@ import { RunService } from './RunService';
  */
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
-
-const INFRA = 'resource:default/infra-01';
-const DATA = 'resource:default/data-01';
-const WEB = 'resource:default/web-01';
-const svc = (ref: string, machine: string, dependsOn: string[] = []) =>
-  [
-    ref,
-    { ref, machines: [machine], dependsOn, probes: [{ kind: 'tcp', port: 1 }] },
-  ] as [string, ServiceNode];
-const graph: RecoveryGraph = {
-  rootRef: 'component:default/web',
-  roots: ['component:default/web'],
-  services: new Map([
-    svc('component:default/dns', INFRA),
-    svc('component:default/database', DATA, ['component:default/dns']),
-    svc('component:default/web', WEB, ['component:default/database']),
-  ]),
-  machines: new Map(
-    [INFRA, DATA, WEB].map(ref => [
-      ref,
-      {
-        ref,
-        locator: { machineRef: ref, engine: 'primary', container: ref },
-      },
-    ]),
-  ),
-  problems: [],
-  missing: [],
-  objectives: { rpoSeconds: 86400, rtoSeconds: 3600 },
-};
-const needs = { [DATA]: [INFRA], [WEB]: [DATA] };
 
 describe.each(databases.eachSupportedId())(
   'the captures a run restores, on %s',
@@ -81,33 +43,12 @@ describe.each(databases.eachSupportedId())(
           ),
           durationMs,
         });
-      const providers = new ProviderRegistry();
-      providers.addHypervisorHost(new FakeHost(needs));
-      const graphs = {
-        getEntity: async () => ({
-          apiVersion: 'backstage.io/v1alpha1',
-          kind: 'Component',
-          metadata: { name: 'web' },
-        }),
-        load: async () => graph,
-        visibleTo: async (refs: string[], _c: BackstageCredentials) => refs,
-      };
-      const runs = new RunService(
+      const runs = runServiceOver(
         runStore,
         captureStore,
-        providers,
-        new PlanService(graphs as unknown as CatalogGraphLoader),
-        graphs,
-        mockServices.logger.mock(),
-        {
-          machineReadyTimeoutMs: 2_000,
-          probeIntervalMs: 20,
-          heartbeatIntervalMs: 50,
-          staleAfterMs: 60_000,
-          stepTimeoutMs: 60_000,
-          minReadyMs: 0,
-          allowTestHooks: false,
-        },
+        new FakeHost(chainNeeds),
+        chainGraph,
+        { machineReadyTimeoutMs: 2_000, staleAfterMs: 60_000 },
       );
       const started = await runs.start({
         entityRef: 'component:default/web',

@@ -1,21 +1,14 @@
-import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
-import type { BackstageCredentials } from '@backstage/backend-plugin-api';
+import { TestDatabases } from '@backstage/backend-test-utils';
 import { failedMachine } from '@backstage-recovery/plugin-recovery-common';
-import type {
-  MachineHandle,
-  RecoveryGraph,
-  ServiceNode,
-} from '@backstage-recovery/plugin-recovery-node';
+import type { MachineHandle } from '@backstage-recovery/plugin-recovery-node';
 import { engineError } from '@backstage-recovery/plugin-recovery-node';
 import { CaptureStore } from '../database/CaptureStore';
 import { migrate } from '../database/migrations';
 import { RunStore } from '../database/RunStore';
-import type { CatalogGraphLoader } from '../plan/catalogGraph';
-import { PlanService } from '../service/PlanService';
-import { ProviderRegistry } from '../service/ProviderRegistry';
 import { storedCapture } from '../testing/entities';
 import { FakeHost } from '../testing/FakeHost';
-import { RunService } from './RunService';
+import { chainGraph, chainNeeds, DATA, INFRA, WEB } from '../testing/chainSite';
+import { runServiceOver } from '../testing/runService';
 
 /*
  * A recovery engine restarted gracefully mid-run (`systemctl restart docker`: SIGTERM to dockerd)
@@ -26,37 +19,6 @@ import { RunService } from './RunService';
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
 
-const INFRA = 'resource:default/infra-01';
-const DATA = 'resource:default/data-01';
-const WEB = 'resource:default/web-01';
-const svc = (ref: string, machine: string, dependsOn: string[] = []) =>
-  [
-    ref,
-    { ref, machines: [machine], dependsOn, probes: [{ kind: 'tcp', port: 1 }] },
-  ] as [string, ServiceNode];
-const graph: RecoveryGraph = {
-  rootRef: 'component:default/web',
-  roots: ['component:default/web'],
-  services: new Map([
-    svc('component:default/dns', INFRA),
-    svc('component:default/database', DATA, ['component:default/dns']),
-    svc('component:default/web', WEB, ['component:default/database']),
-  ]),
-  machines: new Map(
-    [INFRA, DATA, WEB].map(ref => [
-      ref,
-      {
-        ref,
-        locator: { machineRef: ref, engine: 'primary', container: ref },
-      },
-    ]),
-  ),
-  problems: [],
-  missing: [],
-  objectives: { rpoSeconds: 86400, rtoSeconds: 3600 },
-};
-const needs = { [DATA]: [INFRA], [WEB]: [DATA] };
-
 const STORE_ERROR =
   "starting resource:default/data-01 failed: Docker engine 'fake' answered HTTP 500: failed to update store for object type *libnetwork.endpoint: bolt database not open";
 const UNREACHABLE =
@@ -66,7 +28,7 @@ const UNREACHABLE =
 class RestartingHost extends FakeHost {
   /** How the engine answers its n-th look at the lab after the failure (1-based). */
   constructor(private readonly answersLook: (n: number) => boolean) {
-    super(needs);
+    super(chainNeeds);
   }
   private failedAt?: number;
   looks = 0;
@@ -105,35 +67,11 @@ describe.each(databases.eachSupportedId())(
     });
 
     async function testRun(host: FakeHost) {
-      const providers = new ProviderRegistry();
-      providers.addHypervisorHost(host);
-      const graphs = {
-        getEntity: async () => ({
-          apiVersion: 'backstage.io/v1alpha1',
-          kind: 'Component',
-          metadata: { name: 'web' },
-        }),
-        load: async () => graph,
-        visibleTo: async (refs: string[], _c: BackstageCredentials) => refs,
-      };
-      const runs = new RunService(
-        runStore,
-        captureStore,
-        providers,
-        new PlanService(graphs as unknown as CatalogGraphLoader),
-        graphs,
-        mockServices.logger.mock(),
-        {
-          machineReadyTimeoutMs: 2_000,
-          probeIntervalMs: 20,
-          heartbeatIntervalMs: 50,
-          staleAfterMs: 60_000,
-          stepTimeoutMs: 60_000,
-          minReadyMs: 0,
-          allowTestHooks: false,
-          engineGraceMs: 200,
-        },
-      );
+      const runs = runServiceOver(runStore, captureStore, host, chainGraph, {
+        machineReadyTimeoutMs: 2_000,
+        staleAfterMs: 60_000,
+        engineGraceMs: 200,
+      });
       const started = await runs.start({
         entityRef: 'component:default/web',
         mode: 'test',

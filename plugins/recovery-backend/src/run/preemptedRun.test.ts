@@ -1,5 +1,4 @@
-import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
-import type { BackstageCredentials } from '@backstage/backend-plugin-api';
+import { TestDatabases } from '@backstage/backend-test-utils';
 import type {
   RecoveryGraph,
   ServiceNode,
@@ -7,12 +6,9 @@ import type {
 import { CaptureStore } from '../database/CaptureStore';
 import { migrate } from '../database/migrations';
 import { RunStore } from '../database/RunStore';
-import type { CatalogGraphLoader } from '../plan/catalogGraph';
-import { PlanService } from '../service/PlanService';
-import { ProviderRegistry } from '../service/ProviderRegistry';
 import { storedCapture } from '../testing/entities';
 import { FakeHost } from '../testing/FakeHost';
-import { RunService } from './RunService';
+import { runServiceOver } from '../testing/runService';
 
 /* A test recovery a failover preempts says, as its driver stops, which failover interrupted it. */
 
@@ -60,34 +56,10 @@ describe.each(databases.eachSupportedId())(
         machine.runId === testRunId
           ? new Promise<never>(() => {})
           : probe(lab, machine, spec);
-      const providers = new ProviderRegistry();
-      providers.addHypervisorHost(host);
-      const graphs = {
-        getEntity: async () => ({
-          apiVersion: 'backstage.io/v1alpha1',
-          kind: 'Component',
-          metadata: { name: 'web' },
-        }),
-        load: async () => graph,
-        visibleTo: async (refs: string[], _c: BackstageCredentials) => refs,
-      };
-      const runs = new RunService(
-        runStore,
-        captureStore,
-        providers,
-        new PlanService(graphs as unknown as CatalogGraphLoader),
-        graphs,
-        mockServices.logger.mock(),
-        {
-          machineReadyTimeoutMs: 60_000,
-          probeIntervalMs: 20,
-          heartbeatIntervalMs: 50,
-          staleAfterMs: 60_000,
-          stepTimeoutMs: 60_000,
-          minReadyMs: 0,
-          allowTestHooks: false,
-        },
-      );
+      const runs = runServiceOver(runStore, captureStore, host, graph, {
+        machineReadyTimeoutMs: 60_000,
+        staleAfterMs: 60_000,
+      });
       const asked = { entityRef: service.ref, trigger: 'user' as const };
       const test = await runs.start({ ...asked, mode: 'test' });
       testRunId = test.id;

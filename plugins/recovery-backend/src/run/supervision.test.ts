@@ -1,19 +1,13 @@
 import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
-import type { BackstageCredentials } from '@backstage/backend-plugin-api';
-import type {
-  RecoveryGraph,
-  ServiceNode,
-} from '@backstage-recovery/plugin-recovery-node';
 import { CaptureStore } from '../database/CaptureStore';
 import { migrate } from '../database/migrations';
 import { RunStore } from '../database/RunStore';
-import type { CatalogGraphLoader } from '../plan/catalogGraph';
-import { PlanService } from '../service/PlanService';
-import { ProviderRegistry } from '../service/ProviderRegistry';
 import { storedCapture } from '../testing/entities';
 import { FakeHost } from '../testing/FakeHost';
-import { RunService } from './RunService';
 import { FailoverSupervision, inWaveOrder } from './supervision';
+import { ProviderRegistry } from '../service/ProviderRegistry';
+import { chainGraph, chainNeeds, DATA, INFRA, WEB } from '../testing/chainSite';
+import { runServiceOver } from '../testing/runService';
 
 /*
  * A failover that succeeded serves production. The recovery engine restarted (or its host
@@ -23,37 +17,6 @@ import { FailoverSupervision, inWaveOrder } from './supervision';
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
 
-const INFRA = 'resource:default/infra-01';
-const DATA = 'resource:default/data-01';
-const WEB = 'resource:default/web-01';
-const svc = (ref: string, machine: string, dependsOn: string[] = []) =>
-  [
-    ref,
-    { ref, machines: [machine], dependsOn, probes: [{ kind: 'tcp', port: 1 }] },
-  ] as [string, ServiceNode];
-const graph: RecoveryGraph = {
-  rootRef: 'component:default/web',
-  roots: ['component:default/web'],
-  services: new Map([
-    svc('component:default/dns', INFRA),
-    svc('component:default/database', DATA, ['component:default/dns']),
-    svc('component:default/web', WEB, ['component:default/database']),
-  ]),
-  machines: new Map(
-    [INFRA, DATA, WEB].map(ref => [
-      ref,
-      {
-        ref,
-        locator: { machineRef: ref, engine: 'primary', container: ref },
-      },
-    ]),
-  ),
-  problems: [],
-  missing: [],
-  objectives: { rpoSeconds: 86400, rtoSeconds: 3600 },
-};
-// On the fake host a machine's services come up only if what it needs was up when it started.
-const needs = { [DATA]: [INFRA], [WEB]: [DATA] };
 /** A host whose engine lists a run's machines last made first, as an engine may: not in boot order. */
 class ListingHost extends FakeHost {
   async reattach(runId: string) {
@@ -109,31 +72,10 @@ describe.each(databases.eachSupportedId())(
 
     /** A failover of web that succeeded on `host`, and the supervision of that host. */
     async function failedOver(host: FakeHost) {
-      const providers = new ProviderRegistry();
-      providers.addHypervisorHost(host);
-      const graphs = {
-        getEntity: async () => ({
-          apiVersion: 'backstage.io/v1alpha1',
-          kind: 'Component',
-          metadata: { name: 'web' },
-        }),
-        load: async () => graph,
-        visibleTo: async (refs: string[], _c: BackstageCredentials) => refs,
-      };
-      const runs = new RunService(
-        runStore,
-        captureStore,
-        providers,
-        new PlanService(graphs as unknown as CatalogGraphLoader),
-        graphs,
-        mockServices.logger.mock(),
-        {
-          ...options,
-          heartbeatIntervalMs: 50,
-          staleAfterMs: 60_000,
-          allowTestHooks: false,
-        },
-      );
+      const runs = runServiceOver(runStore, captureStore, host, chainGraph, {
+        ...options,
+        staleAfterMs: 60_000,
+      });
       const started = await runs.start({
         entityRef: 'component:default/web',
         mode: 'failover',
@@ -144,6 +86,8 @@ describe.each(databases.eachSupportedId())(
       const run = (await runStore.getRun(started.id))!;
       expect(run.status).toBe('succeeded');
       host.started.length = 0;
+      const providers = new ProviderRegistry();
+      providers.addHypervisorHost(host);
       const supervision = new FailoverSupervision(
         runStore,
         providers,
@@ -166,7 +110,7 @@ describe.each(databases.eachSupportedId())(
       );
 
     it('starts every machine an engine restart stopped again in wave order, each ready before the next wave, and says so', async () => {
-      const host = new ListingHost(needs);
+      const host = new ListingHost(chainNeeds);
       const { runId, supervision } = await failedOver(host);
       host.restartEngine(runId);
 
@@ -212,7 +156,7 @@ describe.each(databases.eachSupportedId())(
     });
 
     it('starts only the machines that stopped', async () => {
-      const host = new ListingHost(needs);
+      const host = new ListingHost(chainNeeds);
       const { runId, supervision } = await failedOver(host);
       host.exit(`${runId}/${WEB}`, 137);
 
@@ -227,7 +171,7 @@ describe.each(databases.eachSupportedId())(
 
     it('runs degraded where a machine cannot be brought back: names it and why, leaves what waits for it stopped, and says it once', async () => {
       const crashes: string[] = [];
-      const host = new ListingHost(needs, crashes);
+      const host = new ListingHost(chainNeeds, crashes);
       const { runId, supervision } = await failedOver(host);
       crashes.push(DATA);
       host.restartEngine(runId);
@@ -278,7 +222,7 @@ describe.each(databases.eachSupportedId())(
 
     it('is no longer degraded once every machine runs again, started by hand', async () => {
       const crashes: string[] = [];
-      const host = new ListingHost(needs, crashes);
+      const host = new ListingHost(chainNeeds, crashes);
       const { runId, supervision } = await failedOver(host);
       crashes.push(WEB);
       host.restartEngine(runId);
@@ -304,7 +248,7 @@ describe.each(databases.eachSupportedId())(
     });
 
     it('leaves a released failover alone', async () => {
-      const host = new ListingHost(needs);
+      const host = new ListingHost(chainNeeds);
       const { runId, supervision } = await failedOver(host);
       await host.teardown(runId);
 

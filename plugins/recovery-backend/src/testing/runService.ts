@@ -7,16 +7,20 @@ import type {
 import type { CaptureStore } from '../database/CaptureStore';
 import type { RunStore } from '../database/RunStore';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
-import { RunService } from '../run/RunService';
+import { RunService, type RunServiceOptions } from '../run/RunService';
 import { PlanService } from '../service/PlanService';
 import { ProviderRegistry } from '../service/ProviderRegistry';
 
-/** A RunService over one recovery graph (every entity plans to it) and one host, with short timings for tests. */
+/**
+ * A RunService over one recovery graph (every entity plans to it) and one host, with short timings
+ * for tests; `timings` replaces those a test needs otherwise.
+ */
 export function runServiceOver(
   runStore: RunStore,
   captureStore: CaptureStore,
   host: HypervisorHost,
   graph: RecoveryGraph,
+  timings: Partial<RunServiceOptions> = {},
 ): RunService {
   const providers = new ProviderRegistry();
   providers.addHypervisorHost(host);
@@ -45,6 +49,7 @@ export function runServiceOver(
       stepTimeoutMs: 60_000,
       minReadyMs: 0,
       allowTestHooks: false,
+      ...timings,
     },
   );
 }
