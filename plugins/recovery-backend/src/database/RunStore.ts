@@ -101,6 +101,33 @@ export interface FinishedFailover {
   machines: Array<{ machineRef: string; networks: CapturedNetwork[] }>;
 }
 
+/** A test run's error where failover `failoverId` preempted it. */
+const preemptedError = (failoverId: string) =>
+  `${INTERRUPTED_PREFIX}preempted by failover ${failoverId}`;
+/** How the step of a test run preempted in its teardown, its result kept, begins. */
+const preemptedInTeardown = (failoverId: string) =>
+  `Failover ${failoverId} preempted this run during its teardown`;
+const PREEMPTED_BY = new RegExp(
+  `^(?:${preemptedError('(\\S+)')}$|${preemptedInTeardown('(\\S+)')})`,
+);
+
+/**
+ * The failover that preempted test run `run` (admitRun), as its record says: its error, or, caught
+ * in its teardown, the step that says its result stands.
+ */
+export function preemptingFailover(
+  run: Pick<RecoveryRun, 'error' | 'steps'>,
+): string | undefined {
+  for (const message of [
+    run.error?.message,
+    ...run.steps.map(s => s.message),
+  ]) {
+    const failover = message?.match(PREEMPTED_BY)?.slice(1).find(Boolean);
+    if (failover) return failover;
+  }
+  return undefined;
+}
+
 /** How admitRun answered: the run holding the host, failovers finished meanwhile, or admitted. */
 type RunAdmission =
   | { busyWith: RecoveryRun }
@@ -213,7 +240,7 @@ export class RunStore {
       const preempted: RecoveryRun[] = [];
       for (const test of active) {
         // Not naming its entity: the test run's readers may be shown none the catalog hides.
-        const message = `${INTERRUPTED_PREFIX}preempted by failover ${run.id}`;
+        const message = preemptedError(run.id);
         const stillActive = () =>
           tx('recovery_runs')
             .where({ id: test.id })
@@ -239,7 +266,7 @@ export class RunStore {
             ? {
                 at: at.toISOString(),
                 level: 'warning',
-                message: `Failover ${run.id} preempted this run during its teardown, after the run had ${reachedStatus(outcome.status)}: that result stands; its lab is removed before the failover's is built`,
+                message: `${preemptedInTeardown(run.id)}, after the run had ${reachedStatus(outcome.status)}: that result stands; its lab is removed before the failover's is built`,
               }
             : { at: at.toISOString(), level: 'error', message },
         );

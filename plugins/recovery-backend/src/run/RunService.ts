@@ -28,6 +28,7 @@ import type { CaptureStore, StoredCapture } from '../database/CaptureStore';
 import {
   NewRun,
   RunOptions,
+  preemptingFailover,
   type RunOutcome,
   RunStore,
 } from '../database/RunStore';
@@ -130,14 +131,6 @@ export interface StartRunRequest {
  * to it what it tore down or kept (see cleanUpInterruptedRuns).
  */
 const ORPHANED = `${INTERRUPTED_PREFIX}the backend driving this run stopped`;
-
-/**
- * How a test run's record says a failover preempted it (RunStore.admitRun): its error, or, caught
- * in its teardown, the step that says its result stands.
- */
-const PREEMPTED_BY = new RegExp(
-  `^(?:${INTERRUPTED_PREFIX}preempted by failover (\\S+)$|Failover (\\S+) preempted this run during its teardown)`,
-);
 
 /**
  * How long after a heartbeat turns stale the cleanup looks at it: a heartbeat exactly staleAfterMs
@@ -814,16 +807,10 @@ export class RunService {
    */
   private async finishedBy(runId: string): Promise<string> {
     const run = await this.runStore.getRun(runId).catch(() => undefined);
-    const said = [
-      run?.error?.message,
-      ...(run?.steps ?? []).map(s => s.message),
-    ];
-    for (const message of said) {
-      const failover = message?.match(PREEMPTED_BY)?.slice(1).find(Boolean);
-      if (failover)
-        return `interrupted by failover run ${failover}, which preempted it`;
-    }
-    return 'the run was already finished elsewhere';
+    const failover = run && preemptingFailover(run);
+    return failover
+      ? `interrupted by failover run ${failover}, which preempted it`
+      : 'the run was already finished elsewhere';
   }
 
   /**
