@@ -1,6 +1,10 @@
 import type Docker from 'dockerode';
 import { RUN_ID_LABEL } from '@backstage-recovery/plugin-recovery-common';
-import { NETWORK_REMOVAL, removeLab } from './labTeardown';
+import {
+  ENGINE_ENDPOINT_COUNT_DEFECT,
+  NETWORK_REMOVAL,
+  removeLab,
+} from './labTeardown';
 
 const RUN = 'run-1';
 const NETWORK = { Id: 'net-1', Name: `rr-${RUN}-prod` };
@@ -9,25 +13,42 @@ type Endpoints = Record<string, { Name: string }>;
 /**
  * An engine holding one lab network with the run's container `web` (id c-web) on it, and
  * `others` (endpoints by key) besides. Removing `web` leaves its endpoint when `stale` (until a
- * forced disconnect by name, as a loaded engine does), for good when `stuck`.
+ * forced disconnect by name, as a loaded engine does), for good when `stuck`. With `countOff`
+ * the engine refuses the network's removal for good while listing no endpoint on it.
+ * `containers` more of the run's machines (on the network too), each removal taking 10 ms.
  */
 function engine({
   stale = false,
   stuck = false,
+  countOff = false,
+  containers = [] as string[],
   others = {} as Endpoints,
 } = {}) {
-  const calls = { removals: 0, disconnects: [] as string[] };
+  const calls = {
+    removals: 0,
+    disconnects: [] as string[],
+    mostRemovingAtOnce: 0,
+  };
+  let removing = 0;
   let endpoints: Endpoints = { 'c-web': { Name: 'web' }, ...others };
+  for (const name of containers) endpoints[`c-${name}`] = { Name: name };
   const refused = (status: number, message: string) =>
     Object.assign(new Error(message), { statusCode: status });
   const docker = {
-    listContainers: async () => [
-      { Id: 'c-web', Names: ['/web'], Labels: { [RUN_ID_LABEL]: RUN } },
-    ],
+    listContainers: async () =>
+      ['web', ...containers].map(name => ({
+        Id: `c-${name}`,
+        Names: [`/${name}`],
+        Labels: { [RUN_ID_LABEL]: RUN },
+      })),
     listImages: async () => [],
-    getContainer: () => ({
+    getContainer: (id: string) => ({
       remove: async () => {
-        if (!stale && !stuck) delete endpoints['c-web'];
+        removing++;
+        calls.mostRemovingAtOnce = Math.max(calls.mostRemovingAtOnce, removing);
+        await new Promise(resolve => setTimeout(resolve, 10));
+        removing--;
+        if (id !== 'c-web' || (!stale && !stuck)) delete endpoints[id];
       },
     }),
     listNetworks: async () => [NETWORK],
@@ -57,7 +78,7 @@ function engine({
       },
       remove: async () => {
         calls.removals++;
-        if (Object.keys(endpoints).length > 0) {
+        if (countOff || Object.keys(endpoints).length > 0) {
           throw refused(
             403,
             `error while removing network: network ${NETWORK.Name} id ${id} has active endpoints`,
@@ -78,7 +99,11 @@ describe('removeLab', () => {
       machines: ['web'],
       networks: [NETWORK.Name],
     });
-    expect(calls).toEqual({ removals: 1, disconnects: [] });
+    expect(calls).toEqual({
+      removals: 1,
+      disconnects: [],
+      mostRemovingAtOnce: 1,
+    });
   });
 
   it("forces off what is not the run's first: a container connected by hand, a gone container's endpoint", async () => {
@@ -89,7 +114,11 @@ describe('removeLab', () => {
       machines: ['web'],
       networks: [NETWORK.Name],
     });
-    expect(calls).toEqual({ removals: 1, disconnects: ['debug', 'old-web'] });
+    expect(calls).toEqual({
+      removals: 1,
+      disconnects: ['debug', 'old-web'],
+      mostRemovingAtOnce: 1,
+    });
   });
 
   it("forces off the run's own endpoint that outlived its container, once a first wait did not free it", async () => {
@@ -101,7 +130,11 @@ describe('removeLab', () => {
       machines: ['web'],
       networks: [NETWORK.Name],
     });
-    expect(calls).toEqual({ removals: 3, disconnects: ['web'] });
+    expect(calls).toEqual({
+      removals: 3,
+      disconnects: ['web'],
+      mostRemovingAtOnce: 1,
+    });
   });
 
   it('gives up after its bound, naming the network and the endpoint still on it', async () => {
@@ -120,5 +153,27 @@ describe('removeLab', () => {
       NETWORK_REMOVAL.timeoutMs - NETWORK_REMOVAL.maxDelayMs,
     );
     expect(calls.removals).toBeGreaterThan(10);
+  });
+
+  it("removes the run's machines one at a time, where concurrent removals can leave the engine's endpoint count off", async () => {
+    const { docker, calls } = engine({ containers: ['db', 'cache', 'dns'] });
+    await expect(removeLab(docker, RUN)).resolves.toEqual({
+      machines: ['cache', 'db', 'dns', 'web'],
+      networks: [NETWORK.Name],
+    });
+    expect(calls.mostRemovingAtOnce).toBe(1);
+  });
+
+  it('names the engine defect when the engine refuses the removal for endpoints it does not list', async () => {
+    vi.useFakeTimers();
+    const { docker, calls } = engine({ countOff: true });
+    const removal = removeLab(docker, RUN);
+    removal.catch(() => {});
+    await vi.runAllTimersAsync();
+    await expect(removal).rejects.toThrow(
+      `network ${NETWORK.Name} ${ENGINE_ENDPOINT_COUNT_DEFECT} after 30 s: error while removing network: network ${NETWORK.Name} id ${NETWORK.Id} has active endpoints`,
+    );
+    // What it could force off was none: there was nothing listed to name.
+    expect(calls.disconnects).toEqual([]);
   });
 });
