@@ -16,6 +16,7 @@ import {
   missingDependencies,
   READINESS_STATUS_LABELS,
   RecoveryClient,
+  recoveryRunLogsReadPermission,
   type RecoveryPointTooEarly,
   recoveryPointTooEarly,
   timelineSteps,
@@ -437,7 +438,8 @@ const CONTROL_CHARACTER = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
  * indented, to print before the outcome line: the root cause is most often there (`dependency
  * nosuch not ready within 20s`), where the outcome says only which probe or check gave up. None
  * for a run that did not fail, failed as a whole (its host, its lab: no machine is to blame) or
- * was interrupted, nor where no tail was kept.
+ * was interrupted, nor where no tail was kept. One the backend withheld (the caller may not read
+ * it) is said to be, with the permission that shows it, so it does not read as none kept.
  */
 export function formatFailureTail(
   run: RecoveryRun,
@@ -446,9 +448,15 @@ export function formatFailureTail(
   if (run.status !== 'failed') return [];
   // A run-wide error names no machine, though it failed those it stopped.
   const machineRef = failedMachine(run);
-  const tail = machineRef
-    ? run.machines?.find(m => m.machineRef === machineRef)?.logTail
+  const machine = machineRef
+    ? run.machines?.find(m => m.machineRef === machineRef)
     : undefined;
+  if (machine?.logTailWithheld) {
+    return [
+      `Console of ${machineRef} withheld: reading it needs the ${recoveryRunLogsReadPermission.name} permission on ${run.entityRef}`,
+    ];
+  }
+  const tail = machine?.logTail;
   if (!tail) return [];
   const text = tail
     .replace(ESCAPE_SEQUENCE, '')

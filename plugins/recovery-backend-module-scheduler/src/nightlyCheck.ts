@@ -15,6 +15,7 @@ import {
   type KeptFailover,
   type NightlyCheckEntityOutcome,
   type NightlyCheckRecord,
+  type NightlyCheckRefusal,
   type ReadinessSummary,
   type RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
@@ -158,17 +159,29 @@ export function nightlySummary(report: NightlyReport): string {
   const entities = report.succeeded.length + report.failed.length;
   const runs = `${report.started} run${report.started === 1 ? '' : 's'}`;
   // Entities no run was made for (a machine never captured, no plan, a failover kept on the host)
-  // are said apart from those whose recovery failed: the task's failures count both.
-  const notRun = new Set(
-    report.outcomes.filter(o => o.outcome === 'refused').map(o => o.entityRef),
-  );
+  // are said apart from those whose recovery failed, and those whose plan has no machine apart
+  // again (nothing says where they run: no run could be made): the task's failures count all.
+  const refs = (noMachine: boolean) =>
+    new Set(
+      report.outcomes
+        .filter(
+          o =>
+            o.outcome === 'refused' &&
+            (o.reason === 'no-machine') === noMachine,
+        )
+        .map(o => o.entityRef),
+    );
+  const [notRun, onNoMachine] = [refs(false), refs(true)];
   const refused = report.failed.filter(f => notRun.has(f.entityRef)).length;
-  const failed = report.failed.length - refused;
+  const noMachine = report.failed.filter(f =>
+    onNoMachine.has(f.entityRef),
+  ).length;
+  const failed = report.failed.length - refused - noMachine;
   const interrupted = report.interrupted?.length
     ? ` (${report.interrupted.length} of them not checked: their run was interrupted)`
     : '';
   return [
-    `Nightly readiness check: ${runs} for ${entities} entities, ${report.succeeded.length} recovered, ${failed} failed${interrupted}${refused > 0 ? `, ${refused} refused (no run)` : ''}`,
+    `Nightly readiness check: ${runs} for ${entities} entities, ${report.succeeded.length} recovered, ${failed} failed${interrupted}${refused > 0 ? `, ${refused} refused (no run)` : ''}${noMachine > 0 ? `, ${noMachine} not checked (no machine)` : ''}`,
     ...report.runs.map(r => `  ${r}`),
     ...(report.unread ?? []).map(u => `  ${u}`),
   ].join('\n');
@@ -177,9 +190,10 @@ export function nightlySummary(report: NightlyReport): string {
 /**
  * The nightly readiness check: the test recoveries that cover every recoverable entity
  * (`nightlyTargets`), one after the other. An entity without a boot plan (a dependency cycle, a
- * broken reference) gets no run, and is not recoverable: it fails the check, saying why, as
- * one whose run failed does. Those opted out are left out; annotations it could not read are
- * named in its report.
+ * broken reference), or whose plan has no machine (a service on none, or whose machines left the
+ * catalog: nothing says where it runs), gets no run, and is not recoverable: it fails the check,
+ * saying why in readiness's words, as one whose run failed does. Those opted out are left out;
+ * annotations it could not read are named in its report.
  *
  * What it did about each entity is recorded in the backend as soon as it is known (those left out
  * or without a plan at once, a run once started, a refusal once it came), so each entity's page
@@ -203,7 +217,7 @@ export async function nightlyCheck(
   const checkedAt = new Date().toISOString();
   for (const line of unread) logger.warn(`Nightly check: ${line}`);
   const items = await api.listReadiness({ signal: options.signal });
-  const unplanned = withoutPlan(items, optedOut, logger);
+  const unplanned = withoutRun(items, optedOut, logger);
   const targets = nightlyTargets(items, optedOut);
   const covered = targets.reduce((n, t) => n + t.covers.length, 0);
   logPlannedRuns(targets, covered, optedOut, logger);
@@ -226,23 +240,46 @@ export async function nightlyCheck(
   return {
     ...report,
     outcomes,
-    failed: [...unplanned, ...report.failed],
+    failed: [
+      ...unplanned.map(({ entityRef, message }) => ({ entityRef, message })),
+      ...report.failed,
+    ],
     ...(unread.length > 0 && { unread }),
   };
 }
 
-/** Entities with no boot plan (a dependency cycle, a broken reference): no run, and failed, saying why. */
-function withoutPlan(
+/** An entity no run can be made for, whatever the host: failed, saying why. */
+type Unplanned = TaskReport['failed'][number] & {
+  reason: Extract<NightlyCheckRefusal, 'no-plan' | 'no-machine'>;
+};
+
+/**
+ * Entities with no boot plan (a dependency cycle, a broken reference), or with one that has no
+ * machine (nothing says where it runs): no run, and failed, saying why as readiness does.
+ */
+function withoutRun(
   items: ReadinessSummary[],
   optedOut: Set<string>,
   logger: LoggerService,
-): TaskReport['failed'] {
-  const unplanned = items
-    .filter(r => !r.plan && !optedOut.has(r.entityRef))
-    .map(r => ({
-      entityRef: r.entityRef,
-      message: `no boot plan, so no test recovery: ${r.reasons.join('; ') || r.status}`,
-    }));
+): Unplanned[] {
+  const unplanned = items.flatMap((r): Unplanned[] => {
+    if (optedOut.has(r.entityRef) || (r.plan && r.plan.machines.length > 0))
+      return [];
+    const why = r.reasons.join('; ') || r.status;
+    return [
+      r.plan
+        ? {
+            entityRef: r.entityRef,
+            reason: 'no-machine',
+            message: `no machine in its boot plan, so no test recovery: ${why}`,
+          }
+        : {
+            entityRef: r.entityRef,
+            reason: 'no-plan',
+            message: `no boot plan, so no test recovery: ${why}`,
+          },
+    ];
+  });
   for (const { entityRef, message } of unplanned)
     logger.error(`Nightly check: ${message}`, { entityRef });
   return unplanned;
@@ -276,11 +313,11 @@ function logPlannedRuns(
   }
 }
 
-/** Outcomes known before any run (left out, no plan): said at once, as every outcome is once known. */
+/** Outcomes known before any run (left out, no plan, no machine): said at once, as every outcome is once known. */
 function knownOutcomes(
   items: ReadinessSummary[],
   optedOut: Set<string>,
-  unplanned: TaskReport['failed'],
+  unplanned: Unplanned[],
 ): NightlyCheckEntityOutcome[] {
   return [
     ...items
@@ -290,10 +327,10 @@ function knownOutcomes(
         outcome: 'excluded' as const,
         message: `left out: its ${ANNOTATION_NIGHTLY_CHECK} annotation is 'false'`,
       })),
-    ...unplanned.map(({ entityRef, message }) => ({
+    ...unplanned.map(({ entityRef, reason, message }) => ({
       entityRef,
       outcome: 'refused' as const,
-      reason: 'no-plan' as const,
+      reason,
       message: clip(message),
     })),
   ];

@@ -753,4 +753,75 @@ describe('nightly check outcomes', () => {
       'component:default/legacy': 'excluded',
     });
   });
+
+  it('says of a service nothing places on a machine that it was not checked, in readiness words, unless it opted out', async () => {
+    const part = (name: string, dependsOn: string[]): Entity => ({
+      ...componentEntity(name, dependsOn),
+      spec: { type: 'service', system: 'shop' },
+      relations: [
+        ...dependsOn.map(targetRef => ({ type: 'dependsOn', targetRef })),
+        { type: 'partOf', targetRef: SHOP },
+      ],
+    });
+    const archive = part('archive', []);
+    const entities: Entity[] = [
+      {
+        apiVersion: 'backstage.io/v1alpha1',
+        kind: 'System',
+        metadata: { name: 'shop', namespace: 'default' },
+        spec: {},
+        relations: ['web', 'docs', 'gone', 'archive'].map(p => ({
+          type: 'hasPart',
+          targetRef: `component:default/${p}`,
+        })),
+      },
+      part('web', ['resource:default/web-01']),
+      {
+        ...machineEntity('web-01'),
+        relations: [
+          { type: 'dependencyOf', targetRef: 'component:default/web' },
+        ],
+      },
+      // On no machine at all.
+      part('docs', []),
+      // Its machine left the catalog.
+      part('gone', ['resource:default/gone-01']),
+      // On no machine, but opted out: it stays out.
+      {
+        ...archive,
+        metadata: { ...archive.metadata, annotations: { [NIGHTLY]: 'false' } },
+      },
+    ];
+    const { server, task } = await startSchedulerBackend({ entities });
+    const failure: string = await Promise.resolve(
+      task('recovery-nightly-check').fn(new AbortController().signal),
+    ).then(
+      () => '',
+      (error: Error) => error.message,
+    );
+    // Counted apart from the runs refused (no hypervisor host is registered).
+    expect(failure.split('\n')[0]).toMatch(/, 2 not checked \(no machine\)$/);
+    const readiness = async (name: string): Promise<ReadinessSummary> =>
+      (
+        await request(server)
+          .get(`/api/recovery/readiness/component/default/${name}`)
+          .set('authorization', mockCredentials.user.header())
+      ).body;
+    for (const name of ['docs', 'gone']) {
+      const { reasons, nightlyCheck: outcome } = await readiness(name);
+      expect(reasons.length).toBeGreaterThan(0);
+      expect(outcome).toEqual({
+        checkedAt: expect.any(String),
+        outcome: 'refused',
+        reason: 'no-machine',
+        message: `no machine in its boot plan, so no test recovery: ${reasons.join('; ')}`,
+      });
+      expect(failure).toContain(
+        `  component:default/${name}: ${outcome!.message}`,
+      );
+    }
+    expect((await readiness('archive')).nightlyCheck).toMatchObject({
+      outcome: 'excluded',
+    });
+  });
 });

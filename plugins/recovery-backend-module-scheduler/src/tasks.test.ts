@@ -10,7 +10,13 @@ import {
   type RecoveryTasksApi,
 } from '@backstage-recovery/plugin-recovery-node';
 import { recordingLogger } from '../../recovery-backend/src/testing/logger';
-import { nightlyCheck, nightlyTargets, runNightlyCheck } from './nightlyCheck';
+import { runsOnNoMachine } from '../../recovery-backend/src/service/readiness';
+import {
+  nightlyCheck,
+  nightlySummary,
+  nightlyTargets,
+  runNightlyCheck,
+} from './nightlyCheck';
 import {
   analyseSystems,
   captureMachines,
@@ -50,6 +56,9 @@ const run = (
  * (undefined: no plan could be made), putting `services` on each machine (a machine not listed
  * runs just the entity).
  */
+/** What readiness says of a service on no machine. */
+const DOCS_ON_NO_MACHINE = runsOnNoMachine('component:default/docs');
+
 const readinessOf = (
   entityRef: string,
   waves?: string[][],
@@ -473,7 +482,7 @@ describe('scheduled tasks', () => {
     });
   });
 
-  it('fails the nightly check for an entity that has no boot plan, saying why, and runs the others', async () => {
+  it('fails the nightly check for an entity that has no boot plan, or no machine in it, saying why, and runs the others', async () => {
     const started: string[] = [];
     const api: RecoveryTasksApi = {
       latestCapture: async () => undefined,
@@ -495,8 +504,13 @@ describe('scheduled tasks', () => {
           status: 'not-recoverable',
           reasons: ['Dependency cycle'],
         },
-        // Nothing to boot: nothing to fail.
-        readinessOf('component:default/docs', []),
+        // Opted out, though nothing says where it runs: not checked either.
+        readinessOf('component:default/legacy-docs', []),
+        // Nothing says where it runs: no run can recover it, which the check must say.
+        {
+          ...readinessOf('component:default/docs', []),
+          reasons: [DOCS_ON_NO_MACHINE],
+        },
       ],
       startRun: async entityRef => {
         started.push(entityRef);
@@ -508,7 +522,13 @@ describe('scheduled tasks', () => {
     const logger = mockServices.logger.mock();
     const report = await nightlyCheck(
       api,
-      { optedOut: new Set(['component:default/legacy']), unread: [] },
+      {
+        optedOut: new Set([
+          'component:default/legacy',
+          'component:default/legacy-docs',
+        ]),
+        unread: [],
+      },
       logger,
       { pollIntervalMs: 1 },
     );
@@ -521,8 +541,41 @@ describe('scheduled tasks', () => {
           message:
             'no boot plan, so no test recovery: Dependency cycle: component:default/loop -> component:default/hoop -> component:default/loop',
         },
+        {
+          entityRef: 'component:default/docs',
+          message: `no machine in its boot plan, so no test recovery: ${DOCS_ON_NO_MACHINE}`,
+        },
       ],
     });
+    // Its own outcome, in readiness's words; the opted out one stays out.
+    expect(
+      report.outcomes.filter(
+        o => o.outcome === 'refused' || o.outcome === 'excluded',
+      ),
+    ).toEqual([
+      expect.objectContaining({
+        entityRef: 'component:default/legacy',
+        outcome: 'excluded',
+      }),
+      expect.objectContaining({
+        entityRef: 'component:default/legacy-docs',
+        outcome: 'excluded',
+      }),
+      expect.objectContaining({
+        entityRef: 'component:default/loop',
+        reason: 'no-plan',
+      }),
+      {
+        entityRef: 'component:default/docs',
+        outcome: 'refused',
+        reason: 'no-machine',
+        message: `no machine in its boot plan, so no test recovery: ${DOCS_ON_NO_MACHINE}`,
+      },
+    ]);
+    // Counted apart from the refused and the failed.
+    expect(nightlySummary(report).split('\n')[0]).toBe(
+      'Nightly readiness check: 1 run for 3 entities, 1 recovered, 0 failed, 1 refused (no run), 1 not checked (no machine)',
+    );
     // So the task ends failed, naming it.
     expect(() =>
       finishTask(

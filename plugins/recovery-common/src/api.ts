@@ -2,11 +2,13 @@ import type {
   Capture,
   PlanResponse,
   Readiness,
+  ReadinessPage,
   ReadinessSummary,
   RecoveryRun,
   RunMode,
 } from './types';
 import type { RecoveryChanges } from './signals';
+import type { CaptureRequestProgress } from './captureRequest';
 
 /**
  * The recovery backend's HTTP API (under `/api/recovery`), as the frontend and the CLI use it.
@@ -14,8 +16,8 @@ import type { RecoveryChanges } from './signals';
  *
  * - `GET  /readiness/:kind/:namespace/:name` → `Readiness`
  * - `GET  /readiness?include=plan&limit=&cursor=` → `ReadinessPage`: `limit` entities (100 unless
- *   given, at most 500) in the order of their refs, most at risk first within the page, the next page
- *   by `pageInfo.nextCursor` (each plan as its machine count, each last run as a summary;
+ *   given, at most 500) most at risk first (`byRisk`: the first page the riskiest), the next page
+ *   by `pageInfo.nextCursor`, a place in that order (each plan as its machine count, each last run as a summary;
  *   `include=plan`: each plan in full too)
  * - `GET  /plan/:kind/:namespace/:name` → `PlanResponse` (the `BootPlan`, its problems and disagreements)
  * - `POST /captures` `{ entityRef, machineRef? }` → `CaptureRequest` (202, its `Location` the request's
@@ -44,15 +46,28 @@ import type { RecoveryChanges } from './signals';
  */
 export interface RecoveryApi {
   getReadiness(entityRef: string): Promise<Readiness>;
-  /** Every recoverable entity's readiness (every page read), most at risk first; one page: `RecoveryClient.listReadinessPage`. */
+  /** Every recoverable entity's readiness (every page read), most at risk first. */
   listReadiness(): Promise<ReadinessSummary[]>;
+  /** One page of `GET /readiness`: `limit` entities (the backend's default unless given) after `cursor`. */
+  listReadinessPage(query?: {
+    limit?: number;
+    cursor?: string;
+    includePlan?: boolean;
+  }): Promise<ReadinessPage>;
   getBootPlan(entityRef: string): Promise<PlanResponse>;
   /** Posts a capture request and polls it until it ends: its captures, or the error it failed with. */
   captureNow(
     entityRef: string,
     machineRef?: string,
-    /** `changes`: polled as soon as the request changed, else every `changes.pollIntervalMs`. */
-    options?: { signal?: AbortSignal; changes?: RecoveryChanges },
+    /**
+     * `changes`: polled as soon as the request changed, else every `changes.pollIntervalMs`;
+     * `onProgress`: each new progress line of the capture under way, as polls find it.
+     */
+    options?: {
+      signal?: AbortSignal;
+      changes?: RecoveryChanges;
+      onProgress?: (progress: CaptureRequestProgress) => void;
+    },
   ): Promise<Capture[]>;
   /** The kept captures of one machine, newest first: 20 unless `limit` (1 to 500) says. */
   listCaptures(machineRef: string, limit?: number): Promise<Capture[]>;

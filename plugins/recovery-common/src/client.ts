@@ -1,8 +1,8 @@
 import { ResponseError } from '@backstage/errors';
 import { parseEntityRef } from '@backstage/catalog-model';
 import type { RecoveryApi } from './api';
-import { byRisk, READINESS_PAGE_MAX } from './readinessWords';
-import type { CaptureRequest } from './captureRequest';
+import { READINESS_PAGE_MAX } from './readinessWords';
+import type { CaptureRequest, CaptureRequestProgress } from './captureRequest';
 import type { RecoveryChanges } from './signals';
 import type {
   Capture,
@@ -53,15 +53,19 @@ export class RecoveryClient implements RecoveryApi {
   }
 
   /**
-   * Every recoverable entity's readiness, most at risk first (as the backend orders a page): the
-   * first page as the backend pages it, the rest as large as it allows. An entity listed twice (pages read a moment apart) is
-   * taken as last read.
+   * Every recoverable entity's readiness, most at risk first, in the order the backend pages it
+   * (byRisk): the first page as the backend pages it, the rest as large as it allows. An
+   * entity listed twice (its readiness changed between pages) is taken as last read, where that
+   * page placed it.
    */
   async listReadiness(): Promise<ReadinessSummary[]> {
     const read = new Map<string, ReadinessSummary>();
     let page = await this.listReadinessPage();
     for (;;) {
-      for (const item of page.items) read.set(item.entityRef, item);
+      for (const item of page.items) {
+        read.delete(item.entityRef);
+        read.set(item.entityRef, item);
+      }
       // A backend that does not page answers all at once, without pageInfo.
       const cursor = page.pageInfo?.nextCursor;
       if (!cursor || page.items.length === 0) break;
@@ -70,7 +74,7 @@ export class RecoveryClient implements RecoveryApi {
         limit: READINESS_PAGE_MAX,
       });
     }
-    return [...read.values()].sort(byRisk);
+    return [...read.values()];
   }
 
   /** One page of `GET /readiness`: `limit` entities (the backend's default unless given) after `cursor`. */
@@ -100,14 +104,19 @@ export class RecoveryClient implements RecoveryApi {
    * saying the capture may still be under way and where to look; any other failed poll (a 404)
    * throws at once. `signal` stops the polling, not the capture, which goes on on the backend.
    * With `changes` (the portal's signals), the request is polled as soon as it changed, and
-   * otherwise every `changes.pollIntervalMs`.
+   * otherwise every `changes.pollIntervalMs`. `onProgress` hears each new progress line a poll
+   * finds (a large copy under way).
    */
   async captureNow(
     entityRef: string,
     machineRef?: string,
-    options: { signal?: AbortSignal; changes?: RecoveryChanges } = {},
+    options: {
+      signal?: AbortSignal;
+      changes?: RecoveryChanges;
+      onProgress?: (progress: CaptureRequestProgress) => void;
+    } = {},
   ): Promise<Capture[]> {
-    const { signal, changes } = options;
+    const { signal, changes, onProgress } = options;
     const intervalMs = changes?.pollIntervalMs ?? this.pollIntervalMs;
     // Heard from before the request is posted: its first change may come before the answer.
     const heard = new CaptureRequestChanges(changes);
@@ -127,7 +136,14 @@ export class RecoveryClient implements RecoveryApi {
       ) {
         await heard.pause(accepted.requestId, delay, signal);
         delay = Math.min(delay * 2, intervalMs);
+        const said = request.progress;
         request = await this.poll(accepted, path, signal);
+        const progress = request.progress;
+        if (
+          progress &&
+          (progress.at !== said?.at || progress.message !== said?.message)
+        )
+          onProgress?.(progress);
       }
       if (request.status === 'succeeded') return request.captures;
       throw await failureOf(request);

@@ -19,6 +19,7 @@ export {
   recoveryRunCreatePermission,
   recoveryRunFailoverPermission,
   recoveryRunReleasePermission,
+  recoveryRunLogsReadPermission,
   recoveryCaptureCreatePermission,
   recoveryAnalysisCreatePermission,
   recoveryEventsCreatePermission,
@@ -74,6 +75,7 @@ export {
   READINESS_RISK_RANK,
   READINESS_PAGE_MAX,
   byRisk,
+  byEntityName,
   READINESS_STATUS_LABELS,
   runModeName,
   CLOCK_AHEAD_TOLERANCE_SECONDS,
@@ -143,7 +145,7 @@ export {
 } from './captureInTurn';
 export { machinesAwaited } from './machineWaits';
 export { machineLabelRef, machineLabelName } from './machineLabel';
-export { type EntityRole, entityRole } from './entityRole';
+export { type EntityRole, entityRole, isRecoveryAvailable } from './entityRole';
 export {
   describeProbe,
   type PlanNotRecovered,

@@ -44,6 +44,20 @@ export const recoveryRunReleasePermission = createPermission({
 });
 
 /**
+ * Read a run's console tails (each machine's last console lines, kept as evidence when it failed):
+ * they may hold what a machine prints at boot, secrets included, so seeing the entity (and its
+ * runs) does not grant them. Checked on the run's entity; without it, runs come with each tail
+ * left out and the machine marked `logTailWithheld`.
+ *
+ * @public
+ */
+export const recoveryRunLogsReadPermission = createPermission({
+  name: 'recovery.run.logs.read',
+  attributes: { action: 'read' },
+  resourceType: RESOURCE_TYPE_CATALOG_ENTITY,
+});
+
+/**
  * Take a capture of an entity's primary machines on demand (each pauses briefly in production).
  *
  * @public
@@ -100,6 +114,7 @@ export const recoveryPermissions = [
   recoveryRunCreatePermission,
   recoveryRunFailoverPermission,
   recoveryRunReleasePermission,
+  recoveryRunLogsReadPermission,
   recoveryCaptureCreatePermission,
   recoveryAnalysisCreatePermission,
   recoveryEventsCreatePermission,

@@ -13,8 +13,39 @@ export const READINESS_RISK_RANK: Record<ReadinessStatus, number> = {
 };
 
 /**
+ * An entity's name as the portal's link shows it (`web`, `ops/web`: no kind, and the namespace
+ * only where it is not the default one), as Backstage's defaultEntityPresentation shortens a ref.
+ */
+function shownName(entityRef: string): string {
+  const colon = entityRef.indexOf(':');
+  const slash = entityRef.indexOf('/', colon + 1);
+  const namespace =
+    slash === -1 ? 'default' : entityRef.slice(colon + 1, slash);
+  const name = entityRef.slice(Math.max(colon, slash) + 1);
+  return namespace === 'default' ? name : `${namespace}/${name}`;
+}
+
+/**
+ * Orders entities by their name as the portal shows it, the full ref only between equal names:
+ * by the ref itself, every component would come before every system. In one locale, so every
+ * backend replica and reader orders alike.
+ *
+ * @public
+ */
+export function byEntityName(
+  a: { entityRef: string },
+  b: { entityRef: string },
+): number {
+  return (
+    shownName(a.entityRef).localeCompare(shownName(b.entityRef), 'en-US') ||
+    a.entityRef.localeCompare(b.entityRef, 'en-US')
+  );
+}
+
+/**
  * Orders readiness by risk: not recoverable first, then at risk, unknown, ready (a status this
- * version does not know last), then by entity ref. As `GET /readiness` and every reader order it.
+ * version does not know last), then by name (byEntityName). The order `GET /readiness` pages
+ * in, which the overview and the CLI show as it comes.
  *
  * @public
  */
@@ -24,8 +55,7 @@ export function byRisk(
 ): number {
   return (
     (READINESS_RISK_RANK[a.status] ?? 9) -
-      (READINESS_RISK_RANK[b.status] ?? 9) ||
-    a.entityRef.localeCompare(b.entityRef)
+      (READINESS_RISK_RANK[b.status] ?? 9) || byEntityName(a, b)
   );
 }
 

@@ -303,6 +303,11 @@ export interface RunMachine {
   probe?: string;
   /** Last lines of the machine's console, kept as evidence. */
   logTail?: string;
+  /**
+   * The run kept a console tail of this machine that the caller may not read: they lack
+   * recovery.run.logs.read on the run's entity. Absent where the tail is shown or none was kept.
+   */
+  logTailWithheld?: true;
 }
 
 /**
@@ -341,7 +346,19 @@ export interface RunSupervision {
    * timeouts) leaves the failover running degraded: that machine and why. The run's status stays
    * `succeeded`: the failover happened; this is how it runs now.
    */
-  degraded?: { since: string; machineRef: string; message: string };
+  degraded?: {
+    since: string;
+    machineRef: string;
+    message: string;
+    /** Left stopped with it: they wait for it. Absent where none does. */
+    notStarted?: string[];
+  };
+  /**
+   * While degraded, when the supervision tries that machine again: each failed try doubles the
+   * wait, from the sweep's interval up to a cap, so a machine that keeps failing is not restarted
+   * every sweep. Absent: at the next sweep.
+   */
+  retry?: { nextAt: string; delaySeconds: number };
 }
 
 /**
@@ -452,8 +469,10 @@ export interface ReasonRun {
 /**
  * Why the nightly check started no run for an entity it checks: a machine of its plan never
  * captured; a finished failover kept on the hypervisor host holding what its plan needs; the host
- * busy with another run past the check's retries; no boot plan (a dependency cycle, say); the
- * check's time ran out (or it was stopped) before its run could start; any other refusal.
+ * busy with another run past the check's retries; no boot plan (a dependency cycle, say); a boot
+ * plan with no machine (a service on none, or whose machines left the catalog: nothing says where
+ * it runs, so it cannot be recovered); the check's time ran out (or it was stopped) before its run
+ * could start; any other refusal.
  *
  * @public
  */
@@ -462,6 +481,7 @@ export type NightlyCheckRefusal =
   | 'kept-failover'
   | 'host-busy'
   | 'no-plan'
+  | 'no-machine'
   | 'out-of-time'
   | 'error';
 

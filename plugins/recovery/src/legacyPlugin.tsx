@@ -38,7 +38,8 @@ export const recoveryPlugin = createPlugin({
 
 /**
  * "Recovery readiness" card, for the overview pages of Components, Systems and non-machine
- * Resources.
+ * Resources: in an `EntitySwitch.Case if={isRecoveryAvailable}`, only where the catalog ties them
+ * to machines.
  *
  * @public
  */

@@ -34,12 +34,20 @@ import {
   makeRunSummary,
 } from './testUtils/fixtures';
 
-const entity = (kind: string, type?: string): Entity => ({
+const entity = (
+  kind: string,
+  type?: string,
+  relations: Array<[string, string]> = [],
+): Entity => ({
   apiVersion: 'backstage.io/v1alpha1',
   kind,
   metadata: { name: 'x' },
   spec: type ? { type } : {},
+  relations: relations.map(([t, targetRef]) => ({ type: t, targetRef })),
 });
+/** What ties a service to the machine it runs on, and a System to its services. */
+const RUNS_ON: [string, string] = ['dependsOn', 'resource:default/web-01'];
+const HAS_SERVICE: [string, string] = ['hasPart', 'component:default/web'];
 
 /** A page loaded lazily, the first time slowly under a loaded test run. */
 const LOADED = { timeout: 20_000 };
@@ -60,15 +68,17 @@ describe('recovery plugin (new frontend system)', () => {
     }
   });
 
-  it('shows the card on the pages of what is recovered as a service or group, not on machines', () => {
+  it('shows the card on the pages of services and groups tied to machines, not on machines', () => {
     const tester = createExtensionTester(recoveryEntityCard);
     const filter = tester.get(EntityCardBlueprint.dataRefs.filterFunction);
     expect(filter).toBeDefined();
-    expect(filter!(entity('Component', 'service'))).toBe(true);
-    expect(filter!(entity('System'))).toBe(true);
+    expect(filter!(entity('Component', 'service', [RUNS_ON]))).toBe(true);
+    expect(filter!(entity('System', undefined, [HAS_SERVICE]))).toBe(true);
     // A database the catalog lists as a Resource is recovered as a service.
-    expect(filter!(entity('Resource', 'database'))).toBe(true);
-    expect(filter!(entity('Resource', 'machine'))).toBe(false);
+    expect(filter!(entity('Resource', 'database', [RUNS_ON]))).toBe(true);
+    // A Component on no machine (a library) has nothing to recover.
+    expect(filter!(entity('Component', 'library'))).toBe(false);
+    expect(filter!(entity('Resource', 'machine', [RUNS_ON]))).toBe(false);
     expect(filter!(entity('API'))).toBe(false);
   });
 
@@ -77,8 +87,21 @@ describe('recovery plugin (new frontend system)', () => {
     expect(tester.get(coreExtensionData.routePath)).toBe('/recovery');
     expect(tester.get(EntityContentBlueprint.dataRefs.title)).toBe('Recovery');
     const filter = tester.get(EntityContentBlueprint.dataRefs.filterFunction);
-    expect(filter!(entity('System'))).toBe(true);
+    expect(filter!(entity('System', undefined, [HAS_SERVICE]))).toBe(true);
+    expect(filter!(entity('System'))).toBe(false);
+    expect(filter!(entity('Component', 'service'))).toBe(false);
     expect(filter!(entity('Group'))).toBe(false);
+  });
+
+  it('filters with the predicate the main entry gives legacy apps for EntitySwitch', () => {
+    const card = createExtensionTester(recoveryEntityCard);
+    const tab = createExtensionTester(recoveryEntityContent);
+    expect(card.get(EntityCardBlueprint.dataRefs.filterFunction)).toBe(
+      main.isRecoveryAvailable,
+    );
+    expect(tab.get(EntityContentBlueprint.dataRefs.filterFunction)).toBe(
+      main.isRecoveryAvailable,
+    );
   });
 
   it('mounts the overview page at /recovery with a nav title', () => {

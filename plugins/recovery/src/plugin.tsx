@@ -9,18 +9,10 @@ import {
   EntityCardBlueprint,
   EntityContentBlueprint,
 } from '@backstage/plugin-catalog-react/alpha';
-import type { Entity } from '@backstage/catalog-model';
-import { entityRole } from '@backstage-recovery/plugin-recovery-common';
+import { isRecoveryAvailable } from '@backstage-recovery/plugin-recovery-common';
 import RestoreIcon from '@material-ui/icons/SettingsBackupRestore';
 import { RecoveryClient, recoveryApiRef } from './api/RecoveryClient';
 import { rootRouteRef, runRouteRef } from './routes';
-
-/**
- * Entities the card and the tab appear on: what the backend recovers as a service or a group
- * (components, non-machine resources such as a database, systems), not the machines themselves.
- */
-const entityFilter = (entity: Entity) =>
-  ['service', 'group'].includes(entityRole(entity));
 
 /** The API client, from discovery and the app's authenticated fetch. */
 export const recoveryApi = ApiBlueprint.make({
@@ -33,11 +25,14 @@ export const recoveryApi = ApiBlueprint.make({
     }),
 });
 
-/** "Recovery readiness" card on the overview pages of Components, Systems and non-machine Resources. */
+/**
+ * "Recovery readiness" card on the overview pages of what the backend can plan
+ * (isRecoveryAvailable): Components, Systems and non-machine Resources the catalog ties to machines.
+ */
 export const recoveryEntityCard = EntityCardBlueprint.make({
   name: 'readiness',
   params: {
-    filter: entityFilter,
+    filter: isRecoveryAvailable,
     loader: () =>
       import('./components/EntityRecoveryCard').then(m => (
         <m.EntityRecoveryCard />
@@ -51,7 +46,7 @@ export const recoveryEntityContent = EntityContentBlueprint.make({
     path: '/recovery',
     title: 'Recovery',
     group: 'operation',
-    filter: entityFilter,
+    filter: isRecoveryAvailable,
     loader: () =>
       import('./components/EntityRecoveryContent').then(m => (
         <m.EntityRecoveryContent />

@@ -8,9 +8,11 @@ import {
   machineStateWorthSaying,
   nothingToCapture,
   type Capture,
+  type CaptureRequestProgress,
 } from '@backstage-recovery/plugin-recovery-common';
+import { PROGRESS_LINE_INTERVAL_MS } from '@backstage-recovery/plugin-recovery-node';
 import { ConflictError } from '@backstage/errors';
-import { BackendError, entityRefArg } from '../remote';
+import { BackendError, entityRefArg, formatStep } from '../remote';
 import { type CliContext, json } from '../cli';
 import { againstBackend, type BackendCliOptions, connect } from './backend';
 
@@ -59,8 +61,25 @@ export async function capture(
   // A machine at a time, each said as it is taken: a site's images take minutes to save.
   const items: Capture[] = [];
   const entityRef = entityRefArg(entity);
+  const client = connect(ctx, opts);
+  // A large copy's progress as a run's timeline says it, at the pace the backend says it at most.
+  let lineAt = -Infinity;
+  const onProgress = opts.json
+    ? undefined
+    : (progress: CaptureRequestProgress) => {
+        const now = Date.now();
+        if (now - lineAt < PROGRESS_LINE_INTERVAL_MS) return;
+        lineAt = now;
+        io.stdout(`${formatStep({ ...progress, level: 'info' })}\n`);
+      };
   try {
-    await captureInTurn(connect(ctx, opts), entityRef, {
+    const api = {
+      getBootPlan: (ref: string) => client.getBootPlan(ref),
+      getReadiness: (ref: string) => client.getReadiness(ref),
+      captureNow: (ref: string, machineRef?: string) =>
+        client.captureNow(ref, machineRef, { onProgress }),
+    };
+    await captureInTurn(api, entityRef, {
       captured: ({ capture: c, done, total }) => {
         items.push(c);
         if (opts.json) return;

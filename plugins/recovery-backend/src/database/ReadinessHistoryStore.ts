@@ -39,6 +39,29 @@ export class ReadinessHistoryStore {
   constructor(private readonly db: Knex) {}
 
   /**
+   * Of `entityRefs`, their succeeded failovers whose supervision could not bring a machine back
+   * (RunSupervision.degraded), with their details, newest first: production runs on them, part of
+   * it down. One statement per chunk of refs; a released failover's degradation is cleared.
+   */
+  async degradedFailovers(entityRefs: string[]): Promise<RecoveryRun[]> {
+    const rows: any[] = [];
+    for (const chunk of chunks([...new Set(entityRefs)]))
+      rows.push(
+        ...(await this.db('recovery_runs')
+          .whereIn('entity_ref', chunk)
+          .where({ mode: 'failover', status: 'succeeded' })
+          .whereNotNull('supervision')
+          .orderBy(NEWEST_FIRST)),
+      );
+    return runsWithDetails(
+      this.db,
+      rows.filter(
+        r => json<RecoveryRun['supervision']>(r.supervision)?.degraded,
+      ),
+    );
+  }
+
+  /**
    * The newest finished run that tells whether something is recoverable (interrupted runs and
    * reverse-boot-order test-hook runs are skipped) and that `accept`s, with its details. With
    * `machineRefs`, only runs that booted every one of them, whatever entity they recovered;

@@ -52,6 +52,7 @@ const runOf = (
     hypervisorHost: 'dr-host',
     createdAt: '2026-01-01T00:00:00.000Z',
     plan: PLAN,
+    machines: [],
     ...extra,
   }) as RecoveryRun;
 

@@ -17,6 +17,7 @@ import {
   principalName,
   type RecoveryAuthorizer,
 } from '../service/RecoveryAuthorizer';
+import { consolesSeenBy } from './consoleTails';
 import type { RunService, StartRunRequest } from './RunService';
 import { ACTIVE_RUN_STATUSES } from './runState';
 import { isRunVisible } from './visibleRuns';
@@ -45,7 +46,8 @@ export interface RunQuery {
  * The runs as a caller may start, read and release them: RunService with the caller's grants and
  * view of the catalog (as Backstage's AuthorizedEntitiesCatalog is to the catalog). A run of an
  * entity the catalog hides from the caller does not exist for them (404, left out of lists); each
- * run is answered with its plan's warnings as that caller may read them (PlanService.runSeenBy).
+ * run is answered with its plan's warnings as that caller may read them (PlanService.runSeenBy),
+ * and its console tails only with recovery.run.logs.read on its entity (consolesSeenBy).
  * A test recovery takes recovery.run.create on its entity; a failover, recovery.run.failover too,
  * on its entity and on each machine and service it boots (authorizeFailover); releasing one,
  * recovery.run.release on the same (a delete, granted apart from starting one).
@@ -58,7 +60,7 @@ export class AuthorizedRunService {
     >,
     private readonly authorizer: Pick<
       RecoveryAuthorizer,
-      'authorizeOn' | 'decide'
+      'authorizeOn' | 'decide' | 'permittedOn'
     >,
     private readonly graphs: Pick<
       CatalogGraphLoader,
@@ -112,7 +114,7 @@ export class AuthorizedRunService {
       credentials,
       authorizePlan,
     });
-    return this.plans.runSeenBy(run, credentials);
+    return this.seenBy(run, credentials);
   }
 
   /** A run the caller may see; else a 404, as one that does not exist: its console tails and plan are not theirs to read. */
@@ -124,7 +126,7 @@ export class AuthorizedRunService {
     if (!run || !(await this.isVisible(run, credentials))) {
       throw new NotFoundError(`Run ${runId} not found`);
     }
-    return this.plans.runSeenBy(run, credentials);
+    return this.seenBy(run, credentials);
   }
 
   /**
@@ -163,8 +165,13 @@ export class AuthorizedRunService {
       : await this.runs.listRuns({ status, after }, limit, refs =>
           this.graphs.visibleTo(refs, credentials),
         );
-    return Promise.all(
-      items.map(run => this.plans.runSeenBy(run, credentials)),
+    // Console tails: one decision per entity of the page, not one per run.
+    return consolesSeenBy(
+      await Promise.all(
+        items.map(run => this.plans.runSeenBy(run, credentials)),
+      ),
+      credentials,
+      this.authorizer,
     );
   }
 
@@ -219,7 +226,20 @@ export class AuthorizedRunService {
       run.id,
       principalName(credentials.principal),
     );
-    return this.plans.runSeenBy(released, credentials);
+    return this.seenBy(released, credentials);
+  }
+
+  /** A run as the caller may read it: its plan's warnings (runSeenBy) and its console tails (consolesSeenBy). */
+  private async seenBy(
+    run: RecoveryRun,
+    credentials: BackstageCredentials,
+  ): Promise<RecoveryRun> {
+    const [seen] = await consolesSeenBy(
+      [await this.plans.runSeenBy(run, credentials)],
+      credentials,
+      this.authorizer,
+    );
+    return seen;
   }
 
   private isVisible(

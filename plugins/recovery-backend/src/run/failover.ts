@@ -23,6 +23,7 @@ import { now, type RunRecorder } from './RunRecorder';
 import { isTerminalRunStatus, waitsFor } from './runState';
 import type { StartRunRequest } from './RunService';
 import { describeResources, LabTeardown } from './teardown';
+import { notDegraded } from './supervision';
 import { isRunVisible } from './visibleRuns';
 
 /**
@@ -252,6 +253,9 @@ export class Failovers {
           'The failover is not released: release it again once the host answers',
       );
     }
+    // Released, it runs degraded no more: readiness stops naming what was down.
+    if (run.supervision?.degraded)
+      await this.runStore.setSupervision(run.id, notDegraded(run.supervision));
     const who = releasedBy ?? 'an unnamed caller';
     const total = removed.machines.length + removed.networks.length;
     const what =

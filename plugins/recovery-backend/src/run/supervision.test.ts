@@ -61,6 +61,10 @@ describe.each(databases.eachSupportedId())(
     let runStore: RunStore;
     let captureStore: CaptureStore;
 
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
     beforeEach(async () => {
       const knex = await databases.init(databaseId);
       await migrate(knex);
@@ -86,17 +90,20 @@ describe.each(databases.eachSupportedId())(
       const run = (await runStore.getRun(started.id))!;
       expect(run.status).toBe('succeeded');
       host.started.length = 0;
-      const providers = new ProviderRegistry();
-      providers.addHypervisorHost(host);
       const supervision = new FailoverSupervision(
         runStore,
-        providers,
+        providersOf(host),
         mockServices.logger.mock(),
         options,
       );
       return { runId: run.id, supervision };
     }
 
+    const providersOf = (host: FakeHost) => {
+      const providers = new ProviderRegistry();
+      providers.addHypervisorHost(host);
+      return providers;
+    };
     const running = async (host: FakeHost, runId: string) =>
       Promise.all(
         (await host.reattach(runId))!.machines.map(async m => [
@@ -170,6 +177,8 @@ describe.each(databases.eachSupportedId())(
     });
 
     it('runs degraded where a machine cannot be brought back: names it and why, leaves what waits for it stopped, and says it once', async () => {
+      // Date alone, and moving: the machines' readiness checks keep their real timers.
+      vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
       const crashes: string[] = [];
       const host = new ListingHost(chainNeeds, crashes);
       const { runId, supervision } = await failedOver(host);
@@ -184,7 +193,7 @@ describe.each(databases.eachSupportedId())(
       expect(steps[0]).toMatchObject({
         level: 'error',
         machineRef: DATA,
-        message: `Supervision: failover running degraded: ${DATA} stopped on fake and could not be brought back: stopped with exit code 3; started again: ${INFRA}; not started, as they wait for it: ${WEB} (restart 1 of this failover; tried again at each sweep)`,
+        message: `Supervision: failover running degraded: ${DATA} stopped on fake and could not be brought back: stopped with exit code 3; started again: ${INFRA}; not started, as they wait for it: ${WEB} (restart 1 of this failover; next try in 30 s, each failed try doubling the wait up to 10 min)`,
       });
 
       // Degraded on the run, its status unchanged.
@@ -197,27 +206,66 @@ describe.each(databases.eachSupportedId())(
           since: steps[0].at,
           machineRef: DATA,
           message: 'stopped with exit code 3',
+          notStarted: [WEB],
         },
+        retry: { nextAt: expect.any(String), delaySeconds: 30 },
       });
+      const tried = (at: string) => Date.parse(at) - 30_000;
+      const firstTry = tried(degraded.supervision!.retry!.nextAt);
 
-      // Tried again at the next sweep; the same outcome is neither said nor counted again.
+      // Not tried again before its wait is out.
       await supervision.sweep();
-      expect(host.started).toEqual([INFRA, DATA, DATA]);
+      expect(host.started).toEqual([INFRA, DATA]);
+
+      // Tried again at each wait's end, each wait twice the last, up to 10 min; the same outcome
+      // is neither said nor counted again.
+      const waits: number[] = [];
+      for (let k = 0; k < 7; k++) {
+        vi.setSystemTime(
+          Date.parse(
+            (await runStore.getRun(runId))!.supervision!.retry!.nextAt,
+          ),
+        );
+        await supervision.sweep();
+        const { retry, ...rest } = (await runStore.getRun(runId))!.supervision!;
+        expect(rest).toEqual({
+          restarts: 1,
+          lastRestartAt: steps[0].at,
+          degraded: degraded.supervision!.degraded,
+        });
+        waits.push(retry!.delaySeconds);
+        // A wait counts from when its try began.
+        expect(Date.parse(retry!.nextAt)).toBeGreaterThan(firstTry + 30_000);
+      }
+      expect(waits).toEqual([60, 120, 240, 480, 600, 600, 600]);
+      expect(host.started).toEqual([INFRA, DATA, ...waits.map(() => DATA)]);
       expect(await supervisionSteps(runId)).toHaveLength(1);
-      expect((await runStore.getRun(runId))!.supervision).toEqual(
-        degraded.supervision,
-      );
 
-      // Comes back once it no longer crashes.
+      // The wait is kept on the run: a backend restarted meanwhile (a new supervision) waits too.
+      const restarted = new FailoverSupervision(
+        runStore,
+        providersOf(host),
+        mockServices.logger.mock(),
+        options,
+      );
+      await restarted.sweep();
+      expect(host.started).toHaveLength(2 + waits.length);
+
+      // Comes back once it no longer crashes, at its next try.
       crashes.length = 0;
+      vi.setSystemTime(
+        Date.parse((await runStore.getRun(runId))!.supervision!.retry!.nextAt),
+      );
       await supervision.sweep();
-      expect(host.started).toEqual([INFRA, DATA, DATA, DATA, WEB]);
+      expect(host.started.slice(2 + waits.length)).toEqual([DATA, WEB]);
       expect((await supervisionSteps(runId))[1].message).toMatch(
         /^Supervision: 2 machines of 3 found stopped on fake; 2 machines started again in wave order in [0-9.]+ s \(resource:default\/data-01, resource:default\/web-01; restart 2 of this failover\)$/,
       );
       const back = (await runStore.getRun(runId))!.supervision;
       expect(back?.restarts).toBe(2);
       expect(back?.degraded).toBeUndefined();
+      expect(back?.retry).toBeUndefined();
+      vi.useRealTimers();
     });
 
     it('is no longer degraded once every machine runs again, started by hand', async () => {
@@ -256,6 +304,26 @@ describe.each(databases.eachSupportedId())(
 
       expect(host.started).toEqual([]);
       expect(await supervisionSteps(runId)).toEqual([]);
+    });
+
+    it('forgets a degradation once the failover is gone from its host: nothing of it is down any more', async () => {
+      const crashes: string[] = [];
+      const host = new ListingHost(chainNeeds, crashes);
+      const { runId, supervision } = await failedOver(host);
+      crashes.push(WEB);
+      host.restartEngine(runId);
+      await supervision.sweep();
+      expect((await runStore.getRun(runId))!.supervision?.degraded).toEqual(
+        expect.objectContaining({ machineRef: WEB }),
+      );
+
+      await host.teardown(runId);
+      await supervision.sweep();
+
+      expect((await runStore.getRun(runId))!.supervision).toEqual({
+        restarts: 1,
+        lastRestartAt: expect.any(String),
+      });
     });
   },
 );

@@ -1,8 +1,9 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
 import { toError } from '@backstage/errors';
-import type {
-  RecoveryRun,
-  RunSupervision,
+import {
+  formatSeconds,
+  type RecoveryRun,
+  type RunSupervision,
 } from '@backstage-recovery/plugin-recovery-common';
 import type {
   HypervisorHost,
@@ -20,6 +21,8 @@ import { now, RunRecorder } from './RunRecorder';
 export type SupervisionOutcome =
   | { kind: 'running' }
   | { kind: 'released' }
+  /** Degraded, and its machine's next try not due yet (RunSupervision.retry). */
+  | { kind: 'waiting'; nextAt: string }
   | { kind: 'restarted'; machineRefs: string[]; seconds: number }
   | {
       kind: 'degraded';
@@ -30,6 +33,22 @@ export type SupervisionOutcome =
       /** Left stopped: they wait for a machine that is not ready. */
       notStarted: string[];
     };
+
+/**
+ * How long a degraded failover waits before its machine is tried again: the sweep's interval
+ * (`recovery-failover-supervision` runs every 30 s) at first, doubled at each try that fails the
+ * same way, up to `maxSeconds`; a machine that keeps failing is not restarted every sweep.
+ */
+export interface SupervisionBackoff {
+  firstSeconds: number;
+  maxSeconds: number;
+}
+const DEFAULT_BACKOFF: SupervisionBackoff = {
+  firstSeconds: 30,
+  maxSeconds: 10 * 60,
+};
+/** A try due within this is due: sweeps start about an interval apart, not to the millisecond. */
+const DUE_SLACK_MS = 1_000;
 
 /** What starting stopped machines again came to. */
 type Restart = Extract<SupervisionOutcome, { kind: 'restarted' | 'degraded' }>;
@@ -52,6 +71,7 @@ export class FailoverSupervision {
     >,
     private readonly logger: LoggerService,
     private readonly options: LabBootOptions,
+    private readonly backoff: SupervisionBackoff = DEFAULT_BACKOFF,
   ) {}
 
   /** Looks at every succeeded failover each host keeps; one host or failover failing holds up no other. */
@@ -78,9 +98,14 @@ export class FailoverSupervision {
     runId: string,
   ): Promise<SupervisionOutcome> {
     const kept = await host.reattach!(runId);
-    if (!kept) return { kind: 'released' };
     const run = await this.runStore.getRun(runId);
     if (!run) return { kind: 'released' };
+    if (!kept) {
+      // Its machines gone from the host (released, or removed there): none is down any more.
+      if (run.supervision?.degraded)
+        await this.runStore.setSupervision(runId, notDegraded(run.supervision));
+      return { kind: 'released' };
+    }
     const stopped: MachineHandle[] = [];
     for (const machine of kept.machines) {
       if (!(await host.inspectMachine(machine)).running) stopped.push(machine);
@@ -88,10 +113,7 @@ export class FailoverSupervision {
     if (stopped.length === 0) {
       // Every machine runs again (one started by hand, say): no longer degraded.
       if (run.supervision?.degraded) {
-        await this.runStore.setSupervision(runId, {
-          restarts: run.supervision.restarts,
-          lastRestartAt: run.supervision.lastRestartAt,
-        });
+        await this.runStore.setSupervision(runId, notDegraded(run.supervision));
         await this.runStore.appendStep(runId, {
           at: now(),
           level: 'info',
@@ -100,10 +122,14 @@ export class FailoverSupervision {
       }
       return { kind: 'running' };
     }
+    const retry = run.supervision?.degraded && run.supervision.retry;
+    if (retry && Date.now() + DUE_SLACK_MS < Date.parse(retry.nextAt))
+      return { kind: 'waiting', nextAt: retry.nextAt };
+    const triedAt = Date.now();
     const outcome = await this.restart(host, run, kept.lab, stopped);
     // Its probe helper serves nothing once its machines are verified again.
     await host.removeProbes?.(runId).catch(() => []);
-    await this.record(run, host, kept.machines.length, outcome);
+    await this.record(run, host, kept.machines.length, outcome, triedAt);
     return outcome;
   }
 
@@ -168,24 +194,41 @@ export class FailoverSupervision {
 
   /**
    * Records the outcome on the failover (RunSupervision) and its timeline. A machine failing the
-   * same way at each sweep is one degradation: said once, not counted again.
+   * same way at each try is one degradation: said once, not counted again; only its next try waits
+   * twice as long (RunSupervision.retry, kept on the run so a backend restart keeps the wait).
    */
   private async record(
     run: RecoveryRun,
     host: HypervisorHost,
     keptCount: number,
     outcome: Restart,
+    triedAt: number,
   ): Promise<void> {
     const before = run.supervision;
     const at = now();
+    const retryIn = (delaySeconds: number) => ({
+      delaySeconds,
+      nextAt: new Date(triedAt + delaySeconds * 1000).toISOString(),
+    });
     if (outcome.kind === 'degraded') {
       const { machineRef, message } = outcome.failed;
       if (
         before?.degraded?.machineRef === machineRef &&
         before.degraded.message === message &&
         outcome.machineRefs.length === 0
-      )
+      ) {
+        const waited = before.retry?.delaySeconds ?? 0;
+        await this.runStore.setSupervision(run.id, {
+          ...before,
+          retry: retryIn(
+            Math.min(
+              Math.max(2 * waited, this.backoff.firstSeconds),
+              this.backoff.maxSeconds,
+            ),
+          ),
+        });
         return;
+      }
     }
     const supervision: RunSupervision = {
       restarts: (before?.restarts ?? 0) + 1,
@@ -197,7 +240,11 @@ export class FailoverSupervision {
               ? before.degraded.since
               : at,
           ...outcome.failed,
+          ...(outcome.notStarted.length > 0 && {
+            notStarted: outcome.notStarted,
+          }),
         },
+        retry: retryIn(this.backoff.firstSeconds),
       }),
     };
     const message = supervisionStep(
@@ -205,6 +252,7 @@ export class FailoverSupervision {
       host.id,
       keptCount,
       outcome,
+      this.backoff,
     );
     await this.runStore.setSupervision(run.id, supervision);
     await this.runStore.appendStep(run.id, {
@@ -217,6 +265,12 @@ export class FailoverSupervision {
     });
     this.logger.child({ runId: run.id }).warn(message);
   }
+}
+
+/** `supervision` no longer degraded: its restarts kept, its degradation and retry gone. */
+export function notDegraded(supervision: RunSupervision): RunSupervision {
+  const { degraded: _, retry: __, ...rest } = supervision;
+  return rest;
 }
 
 /** What every timeline step of supervision starts with. */
@@ -241,6 +295,7 @@ export function supervisionStep(
   hostId: string,
   keptCount: number,
   outcome: Restart,
+  backoff: SupervisionBackoff = DEFAULT_BACKOFF,
 ): string {
   const count = (n: number) => `${n} machine${n === 1 ? '' : 's'}`;
   const nth = `restart ${restart} of this failover`;
@@ -259,5 +314,5 @@ export function supervisionStep(
     outcome.notStarted.length > 0
       ? `; not started, as they wait for it: ${outcome.notStarted.join(', ')}`
       : '';
-  return `${SUPERVISION_STEP}failover running degraded: ${outcome.failed.machineRef} stopped on ${hostId} and could not be brought back: ${outcome.failed.message}${again}${left} (${nth}; tried again at each sweep)`;
+  return `${SUPERVISION_STEP}failover running degraded: ${outcome.failed.machineRef} stopped on ${hostId} and could not be brought back: ${outcome.failed.message}${again}${left} (${nth}; next try in ${formatSeconds(backoff.firstSeconds)}, each failed try doubling the wait up to ${formatSeconds(backoff.maxSeconds)})`;
 }

@@ -74,6 +74,7 @@ const noRuns = {
   lastFinishedRun: async () => undefined,
   lastFinishedRuns: async (queries: unknown[]) => queries.map(() => undefined),
   lastFailedRuns: async (queries: unknown[]) => queries.map(() => undefined),
+  degradedFailovers: async () => [],
 } as unknown as ReadinessHistoryStore;
 
 /** A caller's view of a catalog that holds `entityRefs` and shows them all. */
@@ -295,6 +296,7 @@ describe('ReadinessService.readiness', () => {
         );
         return queries.map(() => undefined);
       },
+      degradedFailovers: async () => [],
     } as unknown as ReadinessHistoryStore;
     const service = new ReadinessService(
       noCaptures,
@@ -1235,6 +1237,50 @@ describe.each(databases.eachSupportedId())(
         });
       }
     });
+
+    it('puts an entity whose kept failover runs degraded at risk, naming the failover, what is down and what to do, until it is not', async () => {
+      const { plans, service } = over(messy());
+      await run(
+        plans,
+        'site-degraded',
+        site,
+        { status: 'succeeded', rtoSeconds: 90 },
+        'failover',
+      );
+      const supervision = {
+        restarts: 1,
+        lastRestartAt: '2026-03-01T10:00:00.000Z',
+      };
+      await runStore.setSupervision('site-degraded', {
+        ...supervision,
+        degraded: {
+          since: '2026-03-01T10:00:00.000Z',
+          machineRef: m('db-01'),
+          message: 'stopped with exit code 3',
+          notStarted: [m('web-01')],
+        },
+        retry: { nextAt: '2026-03-01T10:02:00.000Z', delaySeconds: 120 },
+      });
+      const reason = `Failover site-degraded runs degraded since 2026-03-01T10:00:00.000Z: ${m('db-01')} stopped on recovery and could not be brought back (stopped with exit code 3), and ${m('web-01')} left stopped as it waits for it; it is tried again at 2026-03-01T10:02:00.000Z. Look at why they do not come back on recovery (the run's timeline, the machine's log) and start them there, or release the failover once production runs on its primary machines again`;
+      const degraded = {
+        status: 'at-risk',
+        reasons: [reason],
+        reasonRuns: [
+          { reason: 0, run: { id: 'site-degraded', entityRef: site } },
+        ],
+      };
+      expect(await service.readiness(site, everything)).toMatchObject(degraded);
+      expect((await service.readinessOf([site], everything))[0]).toMatchObject(
+        degraded,
+      );
+
+      // Every machine running again (or the failover released): ready again.
+      await runStore.setSupervision('site-degraded', supervision);
+      expect(await service.readiness(site, everything)).toMatchObject({
+        status: 'ready',
+        reasons: [],
+      });
+    });
   },
 );
 
@@ -1460,8 +1506,8 @@ describe.each(databases.eachSupportedId())(
       const few = await statementsOf([site, c('database')]);
       // The latest captures, and the failed captures since; the last runs (a page, its machines, two
       // rounds of candidates, their details); the failures since (a page, the newest candidates,
-      // their details).
-      expect(few).toBe(12);
+      // their details); the failovers kept degraded (none here: no details read).
+      expect(few).toBe(13);
       expect(
         await statementsOf([...refs, m('db-01'), m('dns-01'), m('web-01')]),
       ).toBe(few);

@@ -32,7 +32,7 @@ import { toApi } from './CaptureService';
 import { nightlyCheckSeenBy } from './nightlyCheck';
 import type { PlanService, PlannedRecovery } from './PlanService';
 import { assessReadiness, byRisk, hiddenRun } from './readiness';
-import { compareRefs } from './readinessPaging';
+import type { ReadinessPageEnd } from './readinessPaging';
 
 /** Entities the overview plans at once: each waits on the catalog. */
 const OVERVIEW_CONCURRENCY = 8;
@@ -83,12 +83,14 @@ export class ReadinessService {
   ): Promise<Readiness> {
     const entity = factsOf(await this.plans.plan(entityRef, credentials));
     const { accept, ...query } = entity.lastRunQuery;
-    const [latest, found, nightly, captureFailures] = await Promise.all([
-      this.captureStore.latestCaptures(entity.machineRefs),
-      this.runHistory.lastFinishedRun(query, accept),
-      this.nightlyChecks?.outcomeOf(entityRef),
-      this.captureStore.captureFailures(entity.machineRefs),
-    ]);
+    const [latest, found, nightly, captureFailures, degraded] =
+      await Promise.all([
+        this.captureStore.latestCaptures(entity.machineRefs),
+        this.runHistory.lastFinishedRun(query, accept),
+        this.nightlyChecks?.outcomeOf(entityRef),
+        this.captureStore.captureFailures(entity.machineRefs),
+        this.runHistory.degradedFailovers([entity.graph.rootRef]),
+      ]);
     // A run covering the plan may be of an entity the caller may not see (a system the entity is
     // part of): it still counts, but shows only what the verdict rests on. One they see, they see
     // as GET /runs/{id} shows it.
@@ -139,6 +141,7 @@ export class ReadinessService {
       captureFailures,
       intact,
       keptElsewhere,
+      degraded,
     );
     if (!nightly) return readiness;
     return {
@@ -182,12 +185,14 @@ export class ReadinessService {
       { lastRuns, outgrown, failedSince },
       nightly,
       captureFailures,
+      degraded,
     ] = await Promise.all([
       this.captureStore.latestCaptures(entities.flatMap(e => e.machineRefs)),
       this.runsOf(entities),
       // Every entity's in one statement; not for owners' notices, which quote only the reasons.
       options.ownRunsOnly ? undefined : this.nightlyChecks?.outcomes(),
       this.captureStore.captureFailures(entities.flatMap(e => e.machineRefs)),
+      this.runHistory.degradedFailovers(entities.map(e => e.graph.rootRef)),
     ]);
     const [intact, keptElsewhere] = await Promise.all([
       this.intactInsteadOfDamaged(latest),
@@ -248,6 +253,7 @@ export class ReadinessService {
           captureFailures,
           intact,
           keptElsewhere,
+          degraded.filter(r => r.entityRef === entity.graph.rootRef),
         );
         return {
           ...readiness,
@@ -374,27 +380,38 @@ export class ReadinessService {
   }
 
   /**
-   * A page of readinessOf: `limit` of the entities after the ref `after`, in the order of their refs,
-   * assessed alone (a page costs what its entities do), most at risk first within the page. Split by
-   * ref, not by risk: a reader of every page misses no entity and sees none twice while their
-   * readiness changes between pages, and sorts the whole by risk again (byRisk). `next`: the ref the
-   * next page starts after, where there is one.
+   * A page of readinessOf: `limit` of the entities after `after`, most at risk first (byRisk), so
+   * the first page is the riskiest. Ordering by risk takes every entity's readiness: each page
+   * assesses them all in one pass (readinessOf: its store statements do not grow with them), and
+   * keeps its own. The cursor is a place in that order (status and ref), not an index: an entity
+   * whose readiness changed between pages may be read twice or not at all, which the next reload
+   * mends. `next`: where the next page starts after, where there is one.
    */
   private async readinessPage(
     entityRefs: string[],
     credentials: BackstageCredentials,
-    options: { limit: number; after?: string; includePlan?: boolean },
-  ): Promise<{ items: ReadinessSummary[]; totalItems: number; next?: string }> {
+    options: { limit: number; after?: ReadinessPageEnd; includePlan?: boolean },
+  ): Promise<{
+    items: ReadinessSummary[];
+    totalItems: number;
+    next?: ReadinessPageEnd;
+  }> {
     const { limit, after, includePlan } = options;
-    const refs = [...new Set(entityRefs)].sort(compareRefs);
+    const ranked = await this.readinessOf(
+      [...new Set(entityRefs)],
+      credentials,
+      { includePlan },
+    );
     const first =
-      after === undefined ? 0 : refs.findIndex(r => compareRefs(r, after) > 0);
-    const start = first < 0 ? refs.length : first;
-    const page = refs.slice(start, start + limit);
+      after === undefined ? 0 : ranked.findIndex(r => byRisk(r, after) > 0);
+    const start = first < 0 ? ranked.length : first;
+    const items = ranked.slice(start, start + limit);
+    const last = items.at(-1);
     return {
-      items: await this.readinessOf(page, credentials, { includePlan }),
-      totalItems: refs.length,
-      ...(start + limit < refs.length && { next: page.at(-1) }),
+      items,
+      totalItems: ranked.length,
+      ...(start + limit < ranked.length &&
+        last && { next: { status: last.status, entityRef: last.entityRef } }),
     };
   }
 
@@ -413,8 +430,12 @@ export class ReadinessService {
   /** readinessPage of every entity readiness is of that the caller may see: the overview's. */
   async visibleReadinessPage(
     credentials: BackstageCredentials,
-    options: { limit: number; after?: string; includePlan?: boolean },
-  ): Promise<{ items: ReadinessSummary[]; totalItems: number; next?: string }> {
+    options: { limit: number; after?: ReadinessPageEnd; includePlan?: boolean },
+  ): Promise<{
+    items: ReadinessSummary[];
+    totalItems: number;
+    next?: ReadinessPageEnd;
+  }> {
     return this.readinessPage(
       await this.visibleEntities(credentials),
       credentials,
@@ -492,6 +513,8 @@ export class ReadinessService {
     intact?: Map<string, StoredCapture>,
     /** Of each machine never captured, its container's captures kept under other machine refs. */
     keptElsewhere?: Map<string, CapturesKeptElsewhere[]>,
+    /** The entity's own kept failovers running degraded (its own: the caller sees them). */
+    degradedFailovers?: RecoveryRun[],
   ): Readiness {
     const { graph, plan, planError, disagreements, machineRefs, ownMachines } =
       entity;
@@ -573,6 +596,7 @@ export class ReadinessService {
       },
       failedRun: failed,
       maxTestAgeSeconds: this.maxTestAgeSeconds,
+      degradedFailovers,
       uncoveredServices: uncoveredServices(graph),
       keptElsewhere:
         keptElsewhere &&

@@ -4,13 +4,18 @@ import { refsInText } from '../plan/mentions';
 /**
  * An outcome as the caller may see it: one naming an entity the catalog does not show them (the
  * run's, or another its words name: the entity whose run was to cover it, say) keeps what it was
- * (outcome and reason) and when, not that run, its entity, nor the check's own words.
+ * (outcome and reason) and when, not that run, its entity, nor the check's own words. One without
+ * a plan or a machine in it says what readiness says, in full.
  */
 export async function nightlyCheckSeenBy(
   outcome: NightlyCheckOutcome,
   /** Of the refs given, those the catalog shows the caller. */
   visible: (entityRefs: string[]) => Promise<string[]>,
 ): Promise<NightlyCheckOutcome> {
+  // Its words are then the entity's readiness reasons, which readiness shows whoever may see the
+  // entity: an entity they name that the catalog does not hold (a machine gone) hides nothing.
+  if (outcome.reason === 'no-plan' || outcome.reason === 'no-machine')
+    return outcome;
   const named = [
     ...new Set([
       ...(outcome.runEntityRef ? [outcome.runEntityRef] : []),

@@ -103,6 +103,11 @@ export interface ReadinessInput {
   failedRun?: { run: RecoveryRun; shown: RecoveryRun | HiddenRun };
   /** A last test recovery older than this is stale: the machines have changed since. */
   maxTestAgeSeconds: number;
+  /**
+   * The entity's own kept failovers (succeeded, not released) whose supervision could not bring a
+   * machine back (RunSupervision.degraded): production runs on them, part of it down.
+   */
+  degradedFailovers?: RecoveryRun[];
   disagreements?: DependencyDisagreements;
   /**
    * Services the plan takes that resolve to no machine (none of their own, none through what they
@@ -183,6 +188,7 @@ export function assessReadiness(input: ReadinessInput): Readiness {
     judgeCapture(status, input, uncapturable, findings);
   judgeLastRun(input, uncapturable, findings);
   judgeFailureSince(input, findings);
+  judgeDegradedFailovers(input, findings);
 
   return {
     entityRef: input.entityRef,
@@ -572,6 +578,34 @@ function judgeFailureSince(input: ReadinessInput, findings: Findings): void {
       failure.shown,
       failedSince(input.entityRef, failure, input.lastRun !== undefined),
     );
+}
+
+/**
+ * A kept failover of the entity running degraded: production runs there, and a machine of it (with
+ * what waits for it) is down. A risk: what runs serves, and the supervision keeps trying; but it
+ * takes someone to look at why the machine does not come back.
+ */
+function judgeDegradedFailovers(
+  input: ReadinessInput,
+  findings: Findings,
+): void {
+  for (const run of input.degradedFailovers ?? []) {
+    const degraded = run.supervision?.degraded;
+    if (!degraded) continue;
+    const down = [degraded.machineRef, ...(degraded.notStarted ?? [])];
+    const waiting =
+      degraded.notStarted && degraded.notStarted.length > 0
+        ? `, and ${degraded.notStarted.join(', ')} left stopped as ${degraded.notStarted.length === 1 ? 'it waits' : 'they wait'} for it`
+        : '';
+    const retry = run.supervision?.retry
+      ? `; it is tried again at ${run.supervision.retry.nextAt}`
+      : '';
+    findings.aboutRun(
+      findings.risks,
+      run,
+      `Failover ${run.id} runs degraded since ${degraded.since}: ${degraded.machineRef} stopped on ${run.hypervisorHost} and could not be brought back (${degraded.message})${waiting}${retry}. Look at why ${down.length === 1 ? 'it does' : 'they do'} not come back on ${run.hypervisorHost} (the run's timeline, the machine's log) and start ${down.length === 1 ? 'it' : 'them'} there, or release the failover once production runs on its primary machines again`,
+    );
+  }
 }
 
 /** Where the entity's own machines sit in its plan: their last wave, and what they wait for beyond them. */

@@ -2074,6 +2074,115 @@ describe.each(databases.eachSupportedId())(
       expect(test.status).toBe(202);
       await finished(test.body.id);
     });
+
+    /** A finished test recovery of `entityRef` on `machine`, whose console printed `tail`. */
+    const finishedRun = async (
+      id: string,
+      entityRef: string,
+      machine: string,
+      tail: string,
+    ) => {
+      const machineRef = `resource:default/${machine}`;
+      await runStore.insertRun(
+        {
+          id,
+          entityRef,
+          mode: 'test',
+          trigger: 'user',
+          hypervisorHost: 'fake',
+          plan: {
+            entityRef,
+            waves: [[machineRef]],
+            machines: [
+              {
+                machineRef,
+                wave: 0,
+                services: [entityRef],
+                waitsFor: [],
+                probes: [],
+              },
+            ],
+          } as never,
+          options: {},
+          machines: [{ machineRef, wave: 0 }],
+        },
+        new Date(Date.now() - 5_000),
+      );
+      await runStore.updateRun(id, { status: 'running' });
+      await runStore.updateRunMachine(id, machineRef, {
+        phase: 'ready',
+        logTail: tail,
+      });
+      await runStore.updateRun(id, {
+        status: 'succeeded',
+        finishedAt: new Date().toISOString(),
+        rtoSeconds: 3,
+      });
+    };
+    const SITE_TAIL = 'web-01 booting: DB_PASSWORD=hunter2';
+    const DB_TAIL = 'db-01 booting: ready to accept connections';
+
+    it("shows a run's console tails only to those granted recovery.run.logs.read on its entity, saying where one is withheld, in one policy call per answer", async () => {
+      await finishedRun('site-run', SITE, 'web-01', SITE_TAIL);
+      await finishedRun('db-run', 'component:default/db', 'db-01', DB_TAIL);
+      const get = (path: string, as: string) =>
+        request(server).get(`/api/recovery${path}`).set('authorization', as);
+      const firstMachine = (run: { machines: object[] }) => run.machines[0];
+
+      // Granted: the DR lead outright, site's team by owning it (a conditional decision).
+      for (const as of [DR_LEAD, ALICE]) {
+        const shown = await get('/runs/site-run', as);
+        expect(shown.status).toBe(200);
+        expect(firstMachine(shown.body)).toMatchObject({ logTail: SITE_TAIL });
+        expect(firstMachine(shown.body)).not.toHaveProperty('logTailWithheld');
+      }
+
+      // The data team sees site and its run, not what its console printed.
+      let before = policyCalls.length;
+      const withheld = await get('/runs/site-run', BOB);
+      expect(withheld.status).toBe(200);
+      expect(firstMachine(withheld.body)).toMatchObject({
+        machineRef: 'resource:default/web-01',
+        phase: 'ready',
+        logTailWithheld: true,
+      });
+      expect(JSON.stringify(withheld.body)).not.toContain('hunter2');
+      expect(policyCalls.slice(before)).toEqual([
+        [`recovery.run.logs.read@${SITE}`],
+      ]);
+
+      // A list spans entities: one call for all of them, each tail as its entity's grant says.
+      before = policyCalls.length;
+      const list = await get('/runs', BOB);
+      expect(list.status).toBe(200);
+      expect(policyCalls.slice(before)).toHaveLength(1);
+      expect(policyCalls[before].sort()).toEqual([
+        'recovery.run.logs.read@component:default/db',
+        `recovery.run.logs.read@${SITE}`,
+      ]);
+      const byId = new Map(
+        list.body.items.map((r: { id: string; machines: object[] }) => [
+          r.id,
+          firstMachine(r),
+        ]),
+      );
+      expect(byId.get('db-run')).toMatchObject({ logTail: DB_TAIL });
+      expect(byId.get('site-run')).toMatchObject({ logTailWithheld: true });
+      expect(JSON.stringify(list.body)).not.toContain('hunter2');
+
+      // An entity's readiness carries its last run in full: its tails as GET /runs/:id has them.
+      const readiness = await get('/readiness/component/default/site', BOB);
+      expect(readiness.status).toBe(200);
+      expect(readiness.body.lastRun.id).toBe('site-run');
+      expect(firstMachine(readiness.body.lastRun)).toMatchObject({
+        logTailWithheld: true,
+      });
+      expect(JSON.stringify(readiness.body)).not.toContain('hunter2');
+      const granted = await get('/readiness/component/default/site', ALICE);
+      expect(firstMachine(granted.body.lastRun)).toMatchObject({
+        logTail: SITE_TAIL,
+      });
+    });
   },
 );
 

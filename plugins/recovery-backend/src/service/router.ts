@@ -17,6 +17,7 @@ import Router from 'express-promise-router';
 import { EventStore } from '../database/EventStore';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import type { AuthorizedRunService } from '../run/AuthorizedRunService';
+import { consolesSeenBy } from '../run/consoleTails';
 import { noPlanError } from '../run/errors';
 import { requireSystem } from './AnalysisService';
 import {
@@ -55,7 +56,7 @@ import {
 
 export interface RouterOptions {
   httpAuth: HttpAuthService;
-  /** The permission policy, for what no service below checks: POST /events. */
+  /** The permission policy, for what no service below checks: POST /events, a readiness's last run's console tails. */
   authorizer: RecoveryAuthorizer;
   /** Records who captured, ran, released and analysed what, and who pushed events. */
   auditor: AuditorService;
@@ -144,12 +145,20 @@ export async function createRouter(
 
   router.get('/readiness/:kind/:namespace/:name', query(), async (req, res) => {
     const credentials = await httpAuth.credentials(req);
-    res.json(
-      await readiness.readiness(
-        await entityRefFromPath(req, credentials),
-        credentials,
-      ),
+    const answer = await readiness.readiness(
+      await entityRefFromPath(req, credentials),
+      credentials,
     );
+    // Its last run in full carries console tails, read as GET /runs/:id reads them.
+    const lastRun = answer.lastRun;
+    if (lastRun && 'machines' in lastRun) {
+      [answer.lastRun] = await consolesSeenBy(
+        [lastRun],
+        credentials,
+        authorizer,
+      );
+    }
+    res.json(answer);
   });
 
   router.get('/plan/:kind/:namespace/:name', query(), async (req, res) => {

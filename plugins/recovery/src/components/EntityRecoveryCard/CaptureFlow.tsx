@@ -6,6 +6,7 @@ import { useApi } from '@backstage/frontend-plugin-api';
 import {
   type Capture,
   captureFailure,
+  type CaptureRequestProgress,
   captureInTurn,
   type Readiness,
 } from '@backstage-recovery/plugin-recovery-common';
@@ -70,6 +71,8 @@ interface Capturing {
   index: number;
   total?: number;
   since?: number;
+  /** The last progress line of its copy under way (a large volume, an image), where said. */
+  progress?: CaptureRequestProgress;
 }
 
 /** How the last capture from the card ended; `saying`: captures kept whose machine's state is worth saying (not serving). */
@@ -138,6 +141,9 @@ export function useCaptureFlow({
             api.captureNow(ref, machineRef, {
               signal: capture.signal,
               ...(changes.live && { changes }),
+              onProgress: progress => {
+                if (mounted()) setCapturing(c => c && { ...c, progress });
+              },
             }),
             CAPTURE_ANSWER_TIMEOUT_MS,
           );
@@ -307,6 +313,20 @@ const CaptureElapsed = ({
   );
 };
 
+/**
+ * The last progress line of the machine's copy under way, as its capture request says it (bytes
+ * so far or of all, and the rate): a long copy moves rather than waits silently.
+ */
+const CaptureProgressLine = ({
+  progress,
+}: {
+  progress: CaptureRequestProgress;
+}) => (
+  <Typography variant="caption" color="textSecondary" component="div">
+    {machineName(progress.machineRef)}: {progress.message}
+  </Typography>
+);
+
 /** "Capture now", saying which machine is being captured and for how long while one is. */
 export const CaptureButton = ({
   capturing,
@@ -337,5 +357,9 @@ export const CaptureButton = ({
         since={capturing.since}
       />
     )}
+    {capturing?.progress &&
+      sameRef(capturing.progress.machineRef, capturing.machineRef ?? '') && (
+        <CaptureProgressLine progress={capturing.progress} />
+      )}
   </>
 );

@@ -6,6 +6,7 @@ import { NightlyCheckNote } from '../NightlyCheck';
 import {
   BootPlanView,
   CaptureTable,
+  DegradedFailoverNote,
   DependencyDisagreementsView,
   EntityProblems,
   LastRunSummary,
@@ -68,6 +69,8 @@ export const CardReadiness = ({
               rtoSeconds={readiness.objectives.rtoSeconds}
               entityRef={readiness.entityRef}
             />
+            {/* A kept failover: what of it is down now, not only how it went. */}
+            <DegradedFailoverNote run={readiness.lastRun} />
             {/* Why last night's check did not test it, when it did not. */}
             <NightlyCheckNote nightlyCheck={readiness.nightlyCheck} />
           </Section>

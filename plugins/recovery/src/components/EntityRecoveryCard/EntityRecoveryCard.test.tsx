@@ -1633,8 +1633,11 @@ describe('EntityRecoveryCard', () => {
     ).toBeDisabled();
     release();
     expect(await screen.findByText('Captured 2 machines.')).toBeInTheDocument();
-    // Each with a signal: the card stops its polling once it unmounts.
-    const polled = { signal: expect.any(AbortSignal) };
+    // Each with a signal (the card stops its polling once it unmounts), and hearing its progress.
+    const polled = {
+      signal: expect.any(AbortSignal),
+      onProgress: expect.any(Function),
+    };
     expect(api.captureNow.mock.calls).toEqual([
       ['component:default/web', DB, polled],
       ['component:default/web', WEB, polled],
@@ -1668,8 +1671,11 @@ describe('EntityRecoveryCard', () => {
 
     await userEvent.click(button);
     expect(await screen.findByText('Captured 2 machines.')).toBeInTheDocument();
-    // Each with a signal: the card stops its polling once it unmounts.
-    const polled = { signal: expect.any(AbortSignal) };
+    // Each with a signal (the card stops its polling once it unmounts), and hearing its progress.
+    const polled = {
+      signal: expect.any(AbortSignal),
+      onProgress: expect.any(Function),
+    };
     expect(api.captureNow.mock.calls).toEqual([
       ['component:default/web', DB, polled],
       ['component:default/web', WEB, polled],

@@ -12,6 +12,7 @@ import {
 } from '../../utils/format';
 import { RetryButton } from '../common';
 import { RunDetails } from '../RunDetails';
+import { DegradedFailoverNote } from './ReadinessSections';
 
 /**
  * The run the card follows, live or finished since: whose it is when another entity's, why the
@@ -63,6 +64,7 @@ export const FollowedRunSection = ({
           release it (Release failover machines, once it has finished).
         </Alert>
       )}
+      <DegradedFailoverNote run={run} />
       {pollError && (
         <Alert severity="warning">
           Lost contact with the run: {errorMessage(pollError)}. Retrying…

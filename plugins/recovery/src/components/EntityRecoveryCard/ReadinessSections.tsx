@@ -35,6 +35,7 @@ import {
   formatMeasured,
   formatPause,
   formatRunFailure,
+  formatTime,
   runModeName,
   sameRef,
   entityLabel,
@@ -405,6 +406,48 @@ export const LastRunSummary = ({
         ) : null}
       </Typography>
     </Box>
+  );
+};
+
+/**
+ * A kept failover running degraded (RunSupervision.degraded): production runs there, and a machine
+ * of it, with what waits for it, is down. Said plainly on the card, not left to the run's timeline:
+ * what is down, since when, why, and when it is tried again. Nothing for any other run.
+ */
+export const DegradedFailoverNote = ({
+  run,
+}: {
+  run?: RecoveryRun | HiddenRun;
+}) => {
+  const supervision = run && isFullRun(run) ? run.supervision : undefined;
+  const degraded = supervision?.degraded;
+  if (!run || !isFullRun(run) || run.status !== 'succeeded' || !degraded)
+    return null;
+  const down = [degraded.machineRef, ...(degraded.notStarted ?? [])];
+  return (
+    <Alert severity="error" data-testid="degraded-failover">
+      <AlertTitle>
+        Failover running degraded:{' '}
+        {formatCount(down.length, 'machine', 'machines')} down since{' '}
+        {formatTime(degraded.since)} (
+        <TimeAgo iso={degraded.since} />)
+      </AlertTitle>
+      {machineName(degraded.machineRef)} stopped on {run.hypervisorHost} and
+      could not be brought back: {degraded.message}.
+      {degraded.notStarted && degraded.notStarted.length > 0 && (
+        <>
+          {' '}
+          Left stopped, as they wait for it:{' '}
+          {degraded.notStarted.map(machineName).join(', ')}.
+        </>
+      )}
+      {supervision?.retry && (
+        <> Next try at {formatTime(supervision.retry.nextAt)}.</>
+      )}{' '}
+      Look at why on {run.hypervisorHost} (the run's timeline, the machine's
+      log), or release the failover once production runs on its primary machines
+      again.
+    </Alert>
   );
 };
 

@@ -101,6 +101,20 @@ describe('the nightly check on the card', () => {
     );
   });
 
+  it('says an entity whose plan has no machine was not run, in the words readiness gives', async () => {
+    const why =
+      'component:default/web runs on no machine Resource: no capture or run covers it; add dependsOn to the machine it runs on';
+    await renderCard({
+      checkedAt: AT,
+      outcome: 'refused',
+      reason: 'no-machine',
+      message: `no machine in its boot plan, so no test recovery: ${why}`,
+    });
+    expect(await findNote()).toHaveTextContent(
+      `Nightly check, 2026-12-05 02:30:00 UTC: not run — no machine in its boot plan, so no test recovery: ${why}`,
+    );
+  });
+
   it("shows nothing for a night that started the entity's own run: the last test recovery is it", async () => {
     await renderCard({
       checkedAt: AT,

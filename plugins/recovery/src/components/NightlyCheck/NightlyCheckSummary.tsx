@@ -16,6 +16,8 @@ export const REFUSAL_SHORT: Record<NightlyCheckRefusal, string> = {
   'kept-failover': 'beside a kept failover',
   'host-busy': "host busy past the check's time",
   'no-plan': 'no boot plan',
+  // Nothing says where it runs: the catalog's to mend, not the host's.
+  'no-machine': 'no machine in its boot plan',
   'out-of-time': "the check's time ran out",
   error: 'an error',
 };
@@ -106,6 +108,7 @@ const REASON_ORDER: NightlyCheckRefusal[] = [
   'host-busy',
   'uncaptured',
   'no-plan',
+  'no-machine',
   'out-of-time',
   'error',
 ];

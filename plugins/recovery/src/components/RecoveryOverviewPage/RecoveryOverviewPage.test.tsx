@@ -108,6 +108,70 @@ describe('RecoveryOverviewPage', () => {
     expect(api.listReadiness).toHaveBeenCalledTimes(2);
   });
 
+  it('asks only for the page it shows, once a reload, and the next page by its cursor; every entity only while a search is typed', async () => {
+    const items = Array.from({ length: 45 }, (_, i) =>
+      makeReadinessSummary({
+        entityRef: `component:default/svc-${String(i).padStart(2, '0')}`,
+      }),
+    );
+    // As the backend pages them: in its order, the cursor where the next page starts.
+    const listReadinessPage = vi.fn(
+      async ({
+        limit = 100,
+        cursor,
+      }: { limit?: number; cursor?: string } = {}) => {
+        const start = cursor ? Number(cursor.replace('after-', '')) : 0;
+        return {
+          items: items.slice(start, start + limit),
+          totalItems: items.length,
+          pageInfo:
+            start + limit < items.length
+              ? { nextCursor: `after-${start + limit}` }
+              : {},
+        };
+      },
+    );
+    const listReadiness = vi.fn(async () => items);
+    await render(
+      fakeRecoveryApi({ listReadiness, listReadinessPage }),
+      <RecoveryOverviewContent reloadIntervalMs={800} />,
+    );
+    expect(
+      await screen.findByText('45 entities, most at risk first'),
+    ).toBeInTheDocument();
+    expect(screen.getByText('svc-00')).toBeInTheDocument();
+    expect(screen.queryByText('svc-20')).toBeNull();
+    expect(screen.getByText('1–20 of 45')).toBeInTheDocument();
+    // Each reload asks for the page shown again, and for nothing else.
+    await waitFor(
+      () => expect(listReadinessPage.mock.calls.length).toBeGreaterThan(2),
+      { timeout: 4_000 },
+    );
+    expect(listReadinessPage.mock.calls.map(([query]) => query)).toEqual(
+      Array(listReadinessPage.mock.calls.length).fill({
+        limit: 20,
+        cursor: undefined,
+      }),
+    );
+    expect(listReadiness).not.toHaveBeenCalled();
+
+    await userEvent.click(screen.getByRole('button', { name: 'Next page' }));
+    expect(await screen.findByText('svc-20')).toBeInTheDocument();
+    expect(screen.queryByText('svc-00')).toBeNull();
+    expect(screen.getByText('21–40 of 45')).toBeInTheDocument();
+    expect(listReadinessPage).toHaveBeenLastCalledWith({
+      limit: 20,
+      cursor: 'after-20',
+    });
+    expect(listReadiness).not.toHaveBeenCalled();
+
+    // A search looks through every entity, not the page shown.
+    await userEvent.click(screen.getByRole('textbox', { name: 'Search' }));
+    await userEvent.paste('svc-44');
+    expect(await screen.findByText('svc-44')).toBeInTheDocument();
+    expect(listReadiness).toHaveBeenCalled();
+  });
+
   it('shows that it is loading again on Retry, not the error it is retrying', async () => {
     // The overview of a large site takes seconds to answer: the error stayed on screen all that
     // time, as if Retry did nothing.

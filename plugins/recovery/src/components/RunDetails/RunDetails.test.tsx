@@ -237,6 +237,30 @@ describe('RunDetails', () => {
     ).toBeNull();
   });
 
+  it('says where a log tail is withheld, and which permission shows it, rather than show nothing', async () => {
+    const failed = makeRun('failed');
+    // As the backend answers a caller without recovery.run.logs.read on the run's entity.
+    const run: RecoveryRun = {
+      ...failed,
+      machines: failed.machines.map(({ logTail, ...m }) =>
+        logTail || m.machineRef === DB ? { ...m, logTailWithheld: true } : m,
+      ),
+    };
+    await renderRun(<RunDetails run={run} />);
+
+    const why = `withheld: reading it needs the recovery.run.logs.read permission on web.`;
+    const outcome = screen
+      .getByText('Recovery failed')
+      .closest('[role="alert"]') as HTMLElement;
+    expect(
+      within(outcome).getByRole('note', { name: 'Log tail' }),
+    ).toHaveTextContent(`Log tail ${why}`);
+    expect(
+      screen.getByRole('note', { name: 'Log tail of db' }),
+    ).toHaveTextContent(`Log tail of db ${why}`);
+    expect(screen.queryByRole('group', { name: /Log tail/ })).toBeNull();
+  });
+
   it('blames no machine for a failure of the run as a whole, and shows the log tail of one that failed once, with it', async () => {
     const failed = makeRun('failed');
     // The run failed as a whole (its lab network went away, a host outage) after web-1 had

@@ -15,6 +15,7 @@ import { Alert, AlertTitle } from '@material-ui/lab';
 import ErrorIcon from '@material-ui/icons/ErrorOutline';
 import WarningIcon from '@material-ui/icons/ReportProblemOutlined';
 import {
+  recoveryRunLogsReadPermission,
   timelineSteps,
   type RecoveryRun,
   type RunMachine,
@@ -162,6 +163,24 @@ const ConsoleTail = ({ tail, label }: { tail: string; label: string }) => {
   );
 };
 
+/**
+ * Where the backend left a console tail out (the caller lacks the permission to read it on the
+ * run's entity): said, with what shows it, so a withheld tail does not read as none kept.
+ */
+const WithheldConsole = ({
+  run,
+  label,
+}: {
+  run: RecoveryRun;
+  label: string;
+}) => (
+  <Typography variant="body2" role="note" aria-label={label}>
+    {label} withheld: reading it needs the{' '}
+    <code>{recoveryRunLogsReadPermission.name}</code> permission on{' '}
+    {entityLabel(run.entityRef)}.
+  </Typography>
+);
+
 /** The outcome of a run: live progress, success with RTO, or the failing machine and probe. */
 export const RunOutcome = ({
   run,
@@ -231,7 +250,7 @@ export const RunOutcome = ({
 
   // failed: formatRunFailure's words, with the machine and the probe in bold.
   const { machineRef, probe, reason } = runFailure(run);
-  const logTail = run.machines.find(m => m.machineRef === machineRef)?.logTail;
+  const failed = run.machines.find(m => m.machineRef === machineRef);
   return (
     <Alert severity="error">
       <AlertTitle>Recovery failed</AlertTitle>
@@ -251,7 +270,12 @@ export const RunOutcome = ({
       ) : (
         reason
       )}
-      {logTail ? <ConsoleTail tail={logTail} label="Log tail" /> : null}
+      {failed?.logTail ? (
+        <ConsoleTail tail={failed.logTail} label="Log tail" />
+      ) : null}
+      {failed?.logTailWithheld ? (
+        <WithheldConsole run={run} label="Log tail" />
+      ) : null}
     </Alert>
   );
 };
@@ -558,7 +582,7 @@ export const RunDetails = ({
   const failedMachine =
     run.status === 'failed' ? runFailure(run).machineRef : undefined;
   const withLogs = run.machines.filter(
-    m => m.logTail && m.machineRef !== failedMachine,
+    m => (m.logTail || m.logTailWithheld) && m.machineRef !== failedMachine,
   );
   return (
     <Box>
@@ -612,10 +636,17 @@ export const RunDetails = ({
           <Typography variant="caption" aria-hidden>
             Log tail of {machineName(m.machineRef)}
           </Typography>
-          <ConsoleTail
-            tail={m.logTail!}
-            label={`Log tail of ${machineName(m.machineRef)}`}
-          />
+          {m.logTail ? (
+            <ConsoleTail
+              tail={m.logTail}
+              label={`Log tail of ${machineName(m.machineRef)}`}
+            />
+          ) : (
+            <WithheldConsole
+              run={run}
+              label={`Log tail of ${machineName(m.machineRef)}`}
+            />
+          )}
         </Box>
       ))}
     </Box>

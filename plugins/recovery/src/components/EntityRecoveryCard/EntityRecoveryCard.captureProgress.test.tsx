@@ -1,0 +1,105 @@
+import { screen, waitFor } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import {
+  type CaptureRequest,
+  type CaptureRequestProgress,
+  RecoveryClient,
+} from '@backstage-recovery/plugin-recovery-common';
+import { EntityRecoveryCard } from './EntityRecoveryCard';
+import { DB, fakeRecoveryApi, makeReadiness } from '../../testUtils/fixtures';
+import { renderWithApis } from '../../testUtils/render';
+
+const BASE = 'http://backend/api/recovery';
+
+/**
+ * A backend capturing each machine asked for in its own request: db's request says the progress
+ * line `line.progress` while `line.done` is false, then succeeds; the others succeed at once.
+ */
+function backendCopyingDb() {
+  const line: { progress?: CaptureRequestProgress; done: boolean } = {
+    done: false,
+  };
+  const latest = makeReadiness().captures.map(c => c.latest!);
+  const requests = new Map<string, CaptureRequest>();
+  const fetch = async (input: RequestInfo | URL, init?: RequestInit) => {
+    const url = String(input);
+    if (url === `${BASE}/captures` && init?.method === 'POST') {
+      const { entityRef, machineRef } = JSON.parse(String(init.body));
+      const request: CaptureRequest = {
+        requestId: `req-${requests.size + 1}`,
+        entityRef,
+        machineRef,
+        machineRefs: [machineRef],
+        status: 'capturing',
+        createdAt: '2024-05-01T10:00:00.000Z',
+        captures: [],
+      };
+      requests.set(`${BASE}/captures/requests/${request.requestId}`, request);
+      return Response.json(request, { status: 202 });
+    }
+    const request = requests.get(url);
+    if (!request) return new Response('{}', { status: 404 });
+    const machineRef = request.machineRef!;
+    if (machineRef === DB && !line.done)
+      return Response.json({
+        ...request,
+        ...(line.progress && { progress: line.progress }),
+      });
+    return Response.json({
+      ...request,
+      status: 'succeeded',
+      captures: [{ ...latest[0], id: `cap-${machineRef}`, machineRef }],
+    });
+  };
+  const client = new RecoveryClient({
+    discoveryApi: { getBaseUrl: async () => BASE },
+    fetchApi: { fetch },
+    pollIntervalMs: 10,
+  });
+  return { client, line };
+}
+
+describe('EntityRecoveryCard, a capture saying its progress', () => {
+  it("shows the machine's copy under way as its capture request says it, line after line, until it ends", async () => {
+    const { client, line } = backendCopyingDb();
+    const api = fakeRecoveryApi({
+      captureNow: (...args) => client.captureNow(...args),
+    });
+    await renderWithApis(<EntityRecoveryCard pollIntervalMs={10} />, { api });
+    const button = await screen.findByRole('button', { name: /capture now/i });
+    await waitFor(() => expect(button).toBeEnabled());
+    await userEvent.click(button);
+    await screen.findByRole('button', { name: /capturing db \(1 of 2\)/i });
+    // No line said yet: none shown.
+    expect(screen.queryByText(/^db: /)).not.toBeInTheDocument();
+
+    line.progress = {
+      machineRef: DB,
+      message:
+        'Archiving volume /data (machine paused): 24.0 MiB so far at 12.0 MiB/s',
+      at: '2024-05-01T10:00:02.000Z',
+    };
+    expect(
+      await screen.findByText(
+        'db: Archiving volume /data (machine paused): 24.0 MiB so far at 12.0 MiB/s',
+      ),
+    ).toBeInTheDocument();
+
+    line.progress = {
+      machineRef: DB,
+      message: 'Saving the image: 600.0 MiB of 1.0 GiB (58%) at 110.0 MiB/s',
+      at: '2024-05-01T10:00:04.000Z',
+    };
+    expect(
+      await screen.findByText(
+        'db: Saving the image: 600.0 MiB of 1.0 GiB (58%) at 110.0 MiB/s',
+      ),
+    ).toBeInTheDocument();
+    expect(screen.queryByText(/Archiving volume/)).not.toBeInTheDocument();
+
+    // db captured: web's capture says nothing of db's copy, nor does the card once all are taken.
+    line.done = true;
+    expect(await screen.findByText('Captured 2 machines.')).toBeInTheDocument();
+    expect(screen.queryByText(/Saving the image/)).not.toBeInTheDocument();
+  });
+});

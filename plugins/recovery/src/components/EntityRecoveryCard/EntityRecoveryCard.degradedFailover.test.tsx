@@ -1,0 +1,61 @@
+import { screen, within } from '@testing-library/react';
+import type { Readiness } from '@backstage-recovery/plugin-recovery-common';
+import { EntityRecoveryCard } from './EntityRecoveryCard';
+import {
+  DB,
+  fakeRecoveryApi,
+  makeReadiness,
+  makeRun,
+  WEB,
+} from '../../testUtils/fixtures';
+import { renderWithApis } from '../../testUtils/render';
+import { formatTime } from '../../utils/format';
+
+const since = '2026-11-02T09:00:00.000Z';
+const nextAt = '2026-11-02T09:04:00.000Z';
+/** web's failover, kept on recovery-1, whose supervision could not bring db back. */
+const failover = makeRun('succeeded', {
+  id: 'run-7',
+  mode: 'failover',
+  supervision: {
+    restarts: 2,
+    lastRestartAt: since,
+    degraded: {
+      since,
+      machineRef: DB,
+      message: 'stopped with exit code 3',
+      notStarted: [WEB],
+    },
+    retry: { nextAt, delaySeconds: 240 },
+  },
+});
+
+function renderCard(readiness: Readiness) {
+  const api = fakeRecoveryApi({ getReadiness: async () => readiness });
+  return renderWithApis(<EntityRecoveryCard pollIntervalMs={10} />, { api });
+}
+
+describe('EntityRecoveryCard, a kept failover running degraded', () => {
+  it('says plainly in its failover section what is down, since when, why, and when it is tried again', async () => {
+    await renderCard(makeReadiness({ status: 'at-risk', lastRun: failover }));
+    const section = await screen.findByRole('region', {
+      name: 'Last failover',
+    });
+    const note = within(section).getByTestId('degraded-failover');
+    expect(note).toHaveTextContent(
+      `Failover running degraded: 2 machines down since ${formatTime(since)} (`,
+    );
+    expect(note).toHaveTextContent(
+      `db stopped on recovery-1 and could not be brought back: stopped with exit code 3. Left stopped, as they wait for it: web-1. Next try at ${formatTime(nextAt)}.`,
+    );
+  });
+
+  it('says nothing of the kind for a failover every machine of which runs', async () => {
+    const { degraded: _, retry: __, ...running } = failover.supervision!;
+    await renderCard(
+      makeReadiness({ lastRun: { ...failover, supervision: running } }),
+    );
+    await screen.findByRole('region', { name: 'Last failover' });
+    expect(screen.queryByTestId('degraded-failover')).toBeNull();
+  });
+});
