@@ -2,7 +2,6 @@ import type {
   Capture,
   PlanResponse,
   Readiness,
-  ReadinessPage,
   ReadinessSummary,
   RecoveryRun,
   RunMode,
@@ -16,8 +15,8 @@ import type { CaptureRequestProgress } from './captureRequest';
  *
  * - `GET  /readiness/:kind/:namespace/:name` → `Readiness`
  * - `GET  /readiness?include=plan&limit=&cursor=` → `ReadinessPage`: `limit` entities (100 unless
- *   given, at most 500) most at risk first (`byRisk`: the first page the riskiest), the next page
- *   by `pageInfo.nextCursor`, a place in that order (each plan as its machine count, each last run as a summary;
+ *   given, at most 500) in the order of their refs, most at risk first within the page, the next page
+ *   by `pageInfo.nextCursor` (each plan as its machine count, each last run as a summary;
  *   `include=plan`: each plan in full too)
  * - `GET  /plan/:kind/:namespace/:name` → `PlanResponse` (the `BootPlan`, its problems and disagreements)
  * - `POST /captures` `{ entityRef, machineRef? }` → `CaptureRequest` (202, its `Location` the request's
@@ -46,14 +45,8 @@ import type { CaptureRequestProgress } from './captureRequest';
  */
 export interface RecoveryApi {
   getReadiness(entityRef: string): Promise<Readiness>;
-  /** Every recoverable entity's readiness (every page read), most at risk first. */
+  /** Every recoverable entity's readiness (every page read), most at risk first; one page: `RecoveryClient.listReadinessPage`. */
   listReadiness(): Promise<ReadinessSummary[]>;
-  /** One page of `GET /readiness`: `limit` entities (the backend's default unless given) after `cursor`. */
-  listReadinessPage(query?: {
-    limit?: number;
-    cursor?: string;
-    includePlan?: boolean;
-  }): Promise<ReadinessPage>;
   getBootPlan(entityRef: string): Promise<PlanResponse>;
   /** Posts a capture request and polls it until it ends: its captures, or the error it failed with. */
   captureNow(

@@ -1,7 +1,7 @@
 import { ResponseError } from '@backstage/errors';
 import { parseEntityRef } from '@backstage/catalog-model';
 import type { RecoveryApi } from './api';
-import { READINESS_PAGE_MAX } from './readinessWords';
+import { byRisk, READINESS_PAGE_MAX } from './readinessWords';
 import type { CaptureRequest, CaptureRequestProgress } from './captureRequest';
 import type { RecoveryChanges } from './signals';
 import type {
@@ -53,19 +53,15 @@ export class RecoveryClient implements RecoveryApi {
   }
 
   /**
-   * Every recoverable entity's readiness, most at risk first, in the order the backend pages it
-   * (byRisk): the first page as the backend pages it, the rest as large as it allows. An
-   * entity listed twice (its readiness changed between pages) is taken as last read, where that
-   * page placed it.
+   * Every recoverable entity's readiness, most at risk first (as the backend orders a page): the
+   * first page as the backend pages it, the rest as large as it allows. An entity listed twice (pages read a moment apart) is
+   * taken as last read.
    */
   async listReadiness(): Promise<ReadinessSummary[]> {
     const read = new Map<string, ReadinessSummary>();
     let page = await this.listReadinessPage();
     for (;;) {
-      for (const item of page.items) {
-        read.delete(item.entityRef);
-        read.set(item.entityRef, item);
-      }
+      for (const item of page.items) read.set(item.entityRef, item);
       // A backend that does not page answers all at once, without pageInfo.
       const cursor = page.pageInfo?.nextCursor;
       if (!cursor || page.items.length === 0) break;
@@ -74,7 +70,7 @@ export class RecoveryClient implements RecoveryApi {
         limit: READINESS_PAGE_MAX,
       });
     }
-    return [...read.values()];
+    return [...read.values()].sort(byRisk);
   }
 
   /** One page of `GET /readiness`: `limit` entities (the backend's default unless given) after `cursor`. */

@@ -568,8 +568,8 @@ describe.each(databases.eachSupportedId())(
         ]),
       ).toEqual([
         [c('database'), 'not-recoverable', 'site-failed'],
-        [c('web'), 'not-recoverable', 'site-failed'],
         [site, 'not-recoverable', 'site-failed'],
+        [c('web'), 'not-recoverable', 'site-failed'],
         [c('dns'), 'at-risk', 'site-ok'],
       ]);
     });
@@ -862,8 +862,8 @@ describe.each(databases.eachSupportedId())(
       const rto = `${c('database')}: ${A}rto "1H" is not a duration: units are lower case (1h); until it is mended, the site's default of 5 min applies`;
       expect(overview.map(r => [r.entityRef, r.status, r.reasons])).toEqual([
         [c('database'), 'at-risk', [rto, probe]],
-        [c('web'), 'at-risk', [probe]],
         [site, 'at-risk', [probe]],
+        [c('web'), 'at-risk', [probe]],
         [c('dns'), 'ready', []],
       ]);
       // Where the page looks: the problems, naming the entity and the annotation.
@@ -888,8 +888,8 @@ describe.each(databases.eachSupportedId())(
       );
       expect(overview.map(r => [r.entityRef, r.status, r.problems])).toEqual([
         [c('database'), 'at-risk', [problem]],
-        [c('web'), 'at-risk', [problem]],
         [site, 'at-risk', [problem]],
+        [c('web'), 'at-risk', [problem]],
         [c('dns'), 'ready', []],
       ]);
       expect((await service.readiness(c('web'), everything)).reasons).toEqual([
@@ -1066,8 +1066,8 @@ describe.each(databases.eachSupportedId())(
       const bySite = since(`its last test recovery, run site-ok of ${site}`);
       expect(await verdicts(service)).toEqual([
         [c('database'), 'at-risk', [bySite]],
-        [c('web'), 'at-risk', [bySite]],
         [site, 'at-risk', [since('its last test recovery')]],
+        [c('web'), 'at-risk', [bySite]],
         [c('dns'), 'ready', []],
       ]);
       expect((await service.readiness(c('web'), everything)).reasons).toEqual([
@@ -1144,8 +1144,8 @@ describe.each(databases.eachSupportedId())(
       );
       const replaced = `Last capture of ${m('web-01')} is of container web-01 on engine primary, but the catalog now names web-01-b on primary: it has not been captured since, so a recovery would restore that earlier container`;
       expect(await verdicts(service)).toEqual([
-        [c('web'), 'at-risk', [replaced]],
         [site, 'at-risk', [replaced]],
+        [c('web'), 'at-risk', [replaced]],
         [c('database'), 'ready', []],
         [c('dns'), 'ready', []],
       ]);

@@ -32,7 +32,7 @@ import { toApi } from './CaptureService';
 import { nightlyCheckSeenBy } from './nightlyCheck';
 import type { PlanService, PlannedRecovery } from './PlanService';
 import { assessReadiness, byRisk, hiddenRun } from './readiness';
-import type { ReadinessPageEnd } from './readinessPaging';
+import { compareRefs } from './readinessPaging';
 
 /** Entities the overview plans at once: each waits on the catalog. */
 const OVERVIEW_CONCURRENCY = 8;
@@ -380,38 +380,27 @@ export class ReadinessService {
   }
 
   /**
-   * A page of readinessOf: `limit` of the entities after `after`, most at risk first (byRisk), so
-   * the first page is the riskiest. Ordering by risk takes every entity's readiness: each page
-   * assesses them all in one pass (readinessOf: its store statements do not grow with them), and
-   * keeps its own. The cursor is a place in that order (status and ref), not an index: an entity
-   * whose readiness changed between pages may be read twice or not at all, which the next reload
-   * mends. `next`: where the next page starts after, where there is one.
+   * A page of readinessOf: `limit` of the entities after the ref `after`, in the order of their refs,
+   * assessed alone (a page costs what its entities do), most at risk first within the page. Split by
+   * ref, not by risk: a reader of every page misses no entity and sees none twice while their
+   * readiness changes between pages, and sorts the whole by risk again (byRisk). `next`: the ref the
+   * next page starts after, where there is one.
    */
   private async readinessPage(
     entityRefs: string[],
     credentials: BackstageCredentials,
-    options: { limit: number; after?: ReadinessPageEnd; includePlan?: boolean },
-  ): Promise<{
-    items: ReadinessSummary[];
-    totalItems: number;
-    next?: ReadinessPageEnd;
-  }> {
+    options: { limit: number; after?: string; includePlan?: boolean },
+  ): Promise<{ items: ReadinessSummary[]; totalItems: number; next?: string }> {
     const { limit, after, includePlan } = options;
-    const ranked = await this.readinessOf(
-      [...new Set(entityRefs)],
-      credentials,
-      { includePlan },
-    );
+    const refs = [...new Set(entityRefs)].sort(compareRefs);
     const first =
-      after === undefined ? 0 : ranked.findIndex(r => byRisk(r, after) > 0);
-    const start = first < 0 ? ranked.length : first;
-    const items = ranked.slice(start, start + limit);
-    const last = items.at(-1);
+      after === undefined ? 0 : refs.findIndex(r => compareRefs(r, after) > 0);
+    const start = first < 0 ? refs.length : first;
+    const page = refs.slice(start, start + limit);
     return {
-      items,
-      totalItems: ranked.length,
-      ...(start + limit < ranked.length &&
-        last && { next: { status: last.status, entityRef: last.entityRef } }),
+      items: await this.readinessOf(page, credentials, { includePlan }),
+      totalItems: refs.length,
+      ...(start + limit < refs.length && { next: page.at(-1) }),
     };
   }
 
@@ -430,12 +419,8 @@ export class ReadinessService {
   /** readinessPage of every entity readiness is of that the caller may see: the overview's. */
   async visibleReadinessPage(
     credentials: BackstageCredentials,
-    options: { limit: number; after?: ReadinessPageEnd; includePlan?: boolean },
-  ): Promise<{
-    items: ReadinessSummary[];
-    totalItems: number;
-    next?: ReadinessPageEnd;
-  }> {
+    options: { limit: number; after?: string; includePlan?: boolean },
+  ): Promise<{ items: ReadinessSummary[]; totalItems: number; next?: string }> {
     return this.readinessPage(
       await this.visibleEntities(credentials),
       credentials,

@@ -1,27 +1,15 @@
 import { InputError } from '@backstage/errors';
-import {
-  READINESS_PAGE_MAX,
-  type ReadinessStatus,
-} from '@backstage-recovery/plugin-recovery-common';
+import { READINESS_PAGE_MAX } from '@backstage-recovery/plugin-recovery-common';
 import { describeValue } from '@backstage-recovery/plugin-recovery-node';
 
 /** Entities a page of `GET /readiness` holds unless `limit` says. */
 export const READINESS_PAGE_DEFAULT = 100;
 export { READINESS_PAGE_MAX };
 
-/**
- * Where a page of `GET /readiness` ends, in the order pages split entities (byRisk): the last
- * entity's ref and the status it was listed with.
- */
-export interface ReadinessPageEnd {
-  status: ReadinessStatus;
-  entityRef: string;
-}
-
-/** Which page of `GET /readiness` a request asks for: `limit` entities after `after` (byRisk). */
+/** Which page of `GET /readiness` a request asks for: `limit` entities after the ref `after`. */
 export interface ReadinessPageRequest {
   limit: number;
-  after?: ReadinessPageEnd;
+  after?: string;
 }
 
 /**
@@ -38,11 +26,17 @@ export function readinessPageFrom(query: {
   };
 }
 
-/** The cursor of the page after the one that ends at `end`: opaque to callers, as the catalog's. */
-export function readinessCursor(end: ReadinessPageEnd): string {
-  return Buffer.from(
-    JSON.stringify({ after: end.entityRef, status: end.status }),
-  ).toString('base64url');
+/** The cursor of the page after the one that ends at `entityRef`: opaque to callers, as the catalog's. */
+export function readinessCursor(entityRef: string): string {
+  return Buffer.from(JSON.stringify({ after: entityRef })).toString(
+    'base64url',
+  );
+}
+
+/** Entity refs in the order pages split them: by code unit, as every replica and database compares. */
+export function compareRefs(a: string, b: string): number {
+  if (a === b) return 0;
+  return a < b ? -1 : 1;
 }
 
 function limitOf(value: unknown): number {
@@ -56,20 +50,13 @@ function limitOf(value: unknown): number {
   return limit;
 }
 
-function afterOf(value: unknown): ReadinessPageEnd {
+function afterOf(value: unknown): string {
   if (typeof value === 'string' && value.length > 0) {
     try {
-      const { after, status } = JSON.parse(
+      const { after } = JSON.parse(
         Buffer.from(value, 'base64url').toString('utf8'),
       );
-      // A cursor of a backend that paged by ref alone has no status: its place in this order is unknown.
-      if (
-        typeof after === 'string' &&
-        after.length > 0 &&
-        typeof status === 'string'
-      )
-        // A status only a newer replica knows ranks last (byRisk), as its entities do.
-        return { entityRef: after, status: status as ReadinessStatus };
+      if (typeof after === 'string' && after.length > 0) return after;
     } catch {
       // Said below.
     }

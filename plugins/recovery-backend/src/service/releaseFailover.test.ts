@@ -217,6 +217,40 @@ describe.each(databases.eachSupportedId())(
       );
     });
 
+    it('ends a degradation with the release: readiness names what was down no more', async () => {
+      const id = await finishedRun(SHOP, 'failover');
+      const supervision = {
+        restarts: 1,
+        lastRestartAt: '2026-03-01T10:00:00.000Z',
+      };
+      await runStore.setSupervision(id, {
+        ...supervision,
+        degraded: {
+          since: '2026-03-01T10:00:00.000Z',
+          machineRef: 'resource:default/shop-01',
+          message: 'stopped with exit code 3',
+        },
+        retry: { nextAt: '2026-03-01T10:01:00.000Z', delaySeconds: 60 },
+      });
+      const readinessReasons = async () =>
+        (
+          await request(server)
+            .get('/api/recovery/readiness/component/default/shop')
+            .set('authorization', DR)
+        ).body.reasons as string[];
+      expect(await readinessReasons()).toContainEqual(
+        expect.stringMatching(new RegExp(`^Failover ${id} runs degraded`)),
+      );
+
+      const released = await release(id);
+
+      expect(released.status).toBe(200);
+      expect(released.body.supervision).toEqual(supervision);
+      expect(await readinessReasons()).not.toContainEqual(
+        expect.stringMatching(/runs degraded/),
+      );
+    });
+
     it('refuses without recovery.run.release on the entity, a test recovery, an active failover, a run the caller may not see, and a body with a field', async () => {
       const failover = await finishedRun(SHOP, 'failover');
       const denied = await release(failover, mockCredentials.user.header());

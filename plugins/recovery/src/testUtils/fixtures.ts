@@ -2,7 +2,6 @@ import { vi, type Mock } from 'vitest';
 import { ResponseError } from '@backstage/errors';
 import type { Entity } from '@backstage/catalog-model';
 import {
-  byRisk,
   failedMachine,
   HOST_BUSY_ERROR_NAME,
 } from '@backstage-recovery/plugin-recovery-common';
@@ -292,30 +291,13 @@ export function makeRun(
   };
 }
 
-/**
- * A RecoveryApi whose every method is a spy; tests override what they need. Unless overridden,
- * `listReadinessPage` pages what `listReadiness` answers (through its spy) as the backend does:
- * most at risk first, the cursor where the next page starts.
- */
+/** A RecoveryApi whose every method is a spy; tests override what they need. */
 export function fakeRecoveryApi(overrides: Partial<RecoveryApi> = {}): {
   [K in keyof RecoveryApi]: RecoveryApi[K] & Mock<RecoveryApi[K]>;
 } {
-  const spied: any = {};
   const api: RecoveryApi = {
     getReadiness: async () => makeReadiness(),
     listReadiness: async () => [makeReadiness()],
-    listReadinessPage: async ({ limit = 100, cursor } = {}) => {
-      const all = [...(await spied.listReadiness())].sort(byRisk);
-      const start = cursor ? Number(cursor) : 0;
-      return {
-        items: all.slice(start, start + limit),
-        totalItems: all.length,
-        pageInfo:
-          start + limit < all.length
-            ? { nextCursor: String(start + limit) }
-            : {},
-      };
-    },
     getBootPlan: async () => ({ ...plan, problems: [] }),
     // As the backend answers: one capture of the machine asked for, one of each in the plan without.
     captureNow: async (_entityRef, machineRef) => {
@@ -335,6 +317,7 @@ export function fakeRecoveryApi(overrides: Partial<RecoveryApi> = {}): {
     releaseFailover: async () => makeRun('succeeded', { mode: 'failover' }),
     ...overrides,
   };
+  const spied: any = {};
   for (const [k, fn] of Object.entries(api)) spied[k] = vi.fn(fn as any);
   return spied;
 }

@@ -1,5 +1,5 @@
-import { useCallback, useEffect, useMemo, useState } from 'react';
-import { Box, Button, Typography } from '@material-ui/core';
+import { useEffect, useMemo } from 'react';
+import { Typography } from '@material-ui/core';
 import { Alert } from '@material-ui/lab';
 import {
   Content,
@@ -14,6 +14,7 @@ import { useApi } from '@backstage/frontend-plugin-api';
 import { EntityRefLink } from '@backstage/plugin-catalog-react';
 import {
   byEntityName,
+  byRisk,
   type ReadinessSummary,
   type RunSummary,
 } from '@backstage-recovery/plugin-recovery-common';
@@ -42,19 +43,6 @@ import { useKeptAsyncRetry } from '../../hooks';
 
 /** How often the overview reloads while it is open: capture ages and last runs move on. */
 export const OVERVIEW_RELOAD_MS = 60_000;
-
-/** Rows a page of the overview shows: the page of `GET /readiness` it asks for, no more. */
-export const OVERVIEW_PAGE_SIZE = 20;
-
-/**
- * Orders rows by the entity's name as its link shows it (`web`, `ops/web`), as the backend orders
- * entities of the same readiness. A title from the catalog, which the link shows where the app's
- * presentation API loads one, is not known here.
- */
-export const compareEntityName: (
-  a: ReadinessSummary,
-  b: ReadinessSummary,
-) => number = byEntityName;
 
 function oldestCaptureAge(r: ReadinessSummary): number | undefined {
   if (!r.captures.length) return undefined;
@@ -124,7 +112,7 @@ const columns: TableColumn<OverviewRow>[] = [
     title: 'Entity',
     field: 'entityRef',
     highlight: true,
-    customSort: compareEntityName,
+    customSort: byEntityName,
     render: r => <EntityRefLink entityRef={r.entityRef} />,
   },
   {
@@ -212,10 +200,8 @@ const columns: TableColumn<OverviewRow>[] = [
 ];
 
 /**
- * The readiness of every entity the backend knows, most at risk first as the backend orders it, a
- * page at a time: only the page shown is asked for (every entity's readiness only while a search
- * is typed, as the search looks through them all); reloaded every `reloadIntervalMs` (a minute)
- * while it is shown, the table kept on screen meanwhile.
+ * The readiness of every entity the backend knows, most at risk first; reloaded every
+ * `reloadIntervalMs` (a minute) while it is shown, the table kept on screen meanwhile.
  */
 export const RecoveryOverviewContent = ({
   reloadIntervalMs = OVERVIEW_RELOAD_MS,
@@ -223,15 +209,6 @@ export const RecoveryOverviewContent = ({
   reloadIntervalMs?: number;
 }) => {
   const api = useApi(recoveryApiRef);
-  const [search, setSearch] = useState('');
-  const searching = search !== '';
-  // The cursors of the pages read up to the one shown (the first has none): Previous goes back one.
-  const [cursors, setCursors] = useState<string[]>([]);
-  const cursor = cursors.at(-1);
-  const onStateChange = useCallback(
-    (state: { search?: string }) => setSearch(state.search ?? ''),
-    [],
-  );
   // A reload that fails keeps the last overview loaded on screen, saying so; one left unanswered
   // for a minute fails too (useKeptAsyncRetry), so the reloads go on.
   const {
@@ -240,24 +217,11 @@ export const RecoveryOverviewContent = ({
     error,
     retry,
   } = useKeptAsyncRetry(
-    async () => {
-      const at = new Date().toISOString();
-      if (searching) {
-        const items = await api.listReadiness();
-        return { items, totalItems: items.length, at };
-      }
-      const page = await api.listReadinessPage({
-        limit: OVERVIEW_PAGE_SIZE,
-        cursor,
-      });
-      return {
-        items: page.items,
-        totalItems: page.totalItems,
-        nextCursor: page.pageInfo?.nextCursor,
-        at,
-      };
-    },
-    [api, searching, cursor],
+    async () => ({
+      items: await api.listReadiness(),
+      at: new Date().toISOString(),
+    }),
+    [api],
     'overview',
   );
   // The next reload a while after the last one ended, however it ended; none once unmounted.
@@ -269,14 +233,15 @@ export const RecoveryOverviewContent = ({
   }, [loading, loaded, error, retry, reloadIntervalMs]);
   const value = loaded?.items;
   // New rows only with a new overview: material-table keeps its state on the rows it is given.
-  // In the backend's order, most at risk first.
   const rows = useMemo(() => {
     const last = lastNightlyCheck(value ?? []);
-    return (value ?? []).map((r): OverviewRow =>
-      refusedLastNight(r, last)
-        ? { ...r, notRunLastNight: notRunLastNight(r) }
-        : r,
-    );
+    return [...(value ?? [])]
+      .sort(byRisk)
+      .map((r): OverviewRow =>
+        refusedLastNight(r, last)
+          ? { ...r, notRunLastNight: notRunLastNight(r) }
+          : r,
+      );
   }, [value]);
   // react-use keeps the error while a retry loads: the table's loading state shows instead.
   if (error && !loading && !loaded)
@@ -291,11 +256,6 @@ export const RecoveryOverviewContent = ({
     acc[r.status] = (acc[r.status] ?? 0) + 1;
     return acc;
   }, {});
-  const totalItems = loaded?.totalItems ?? 0;
-  // Counts by readiness only where every entity is loaded: a page tells of its own rows.
-  const whole = rows.length >= totalItems;
-  const paged = !searching && (cursors.length > 0 || !!loaded?.nextCursor);
-  const firstShown = cursors.length * OVERVIEW_PAGE_SIZE + 1;
   return (
     <>
       <ContentHeader title="Readiness by risk">
@@ -326,23 +286,15 @@ export const RecoveryOverviewContent = ({
       {value && <NightlyCheckSummary items={value} />}
       <Table<OverviewRow>
         title={
-          !value
-            ? 'Entities'
-            : whole
-              ? `${formatCount(totalItems, 'entity', 'entities')} — ${counts['not-recoverable'] ?? 0} not recoverable, ${
-                  counts['at-risk'] ?? 0
-                } at risk, ${counts.unknown ?? 0} unknown, ${counts.ready ?? 0} ready`
-              : `${formatCount(totalItems, 'entity', 'entities')}, most at risk first`
+          value
+            ? `${formatCount(rows.length, 'entity', 'entities')} — ${counts['not-recoverable'] ?? 0} not recoverable, ${
+                counts['at-risk'] ?? 0
+              } at risk, ${counts.unknown ?? 0} unknown, ${counts.ready ?? 0} ready`
+            : 'Entities'
         }
         // Only the first load: a reload keeps the rows on screen, without a spinner over them.
         isLoading={loading && !value}
-        // The backend pages the overview; material-table only what a search found.
-        options={{
-          paging: searching && rows.length > OVERVIEW_PAGE_SIZE,
-          pageSize: OVERVIEW_PAGE_SIZE,
-          padding: 'dense',
-        }}
-        onStateChange={onStateChange}
+        options={{ paging: rows.length > 20, pageSize: 20, padding: 'dense' }}
         columns={columns}
         data={rows}
         emptyContent={
@@ -351,27 +303,6 @@ export const RecoveryOverviewContent = ({
           </Typography>
         }
       />
-      {paged && (
-        <Box display="flex" alignItems="center" justifyContent="flex-end">
-          <Typography variant="caption" color="textSecondary">
-            {firstShown}–{firstShown + rows.length - 1} of {totalItems}
-          </Typography>
-          <Button
-            size="small"
-            disabled={cursors.length === 0}
-            onClick={() => setCursors(c => c.slice(0, -1))}
-          >
-            Previous page
-          </Button>
-          <Button
-            size="small"
-            disabled={!loaded?.nextCursor}
-            onClick={() => setCursors(c => [...c, loaded!.nextCursor!])}
-          >
-            Next page
-          </Button>
-        </Box>
-      )}
     </>
   );
 };
