@@ -5,7 +5,8 @@
  * shared engine itself is not restarted, which would disturb other tests on it: `docker stop` of
  * the failover's containers leaves what that restart leaves. Within the supervision's sweep the
  * backend starts them again in the plan's wave order, each ready before the next, and the run's
- * timeline says so.
+ * timeline says so. A machine killed alone is back within seconds: the engine tells the backend of
+ * its stop, with the sweep (every 30 s) left as the safety net.
  */
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { RUN_ID_LABEL } from '@backstage-recovery/plugin-recovery-common';
@@ -41,6 +42,8 @@ const MACHINES = [
 /** The supervision's sweep period, and the room its start-again takes on the demo's machines. */
 const SWEEP_MS = 30_000;
 const RESTART_MS = 60_000;
+/** A kept machine the engine stopped is back (running and verified) within this of its stop. */
+const HEARD_BACK_MS = 10_000;
 
 /** The failover's machines on the recovery engine: state, and when each was last started. */
 async function keptMachines(runId: string) {
@@ -176,5 +179,48 @@ describe('a failover whose recovery engine restarted', () => {
       restarts: 1,
       lastRestartAt: step.at,
     });
+  });
+
+  it('starts a killed machine again within seconds, told by the engine, not at the next sweep', async () => {
+    expect(failoverId).toBeDefined();
+    const runId = failoverId!;
+    const killedRef = MACHINES[1];
+    // Twice in a row: the second kill comes just after a look at the failover, with the next sweep
+    // a whole period away, so only the engine telling of the stop brings it back in time.
+    for (let kill = 1; kill <= 2; kill++) {
+      const before = (await backend.api<RecoveryRun>('GET', `/runs/${runId}`))
+        .body.supervision!.restarts;
+      const killed = (await keptMachines(runId)).find(
+        m => m.machineRef === killedRef,
+      )!;
+      const killedAt = Date.now();
+      await recoveryHost.getContainer(killed.id).kill();
+      const step = await until(
+        `the supervision starting ${killedRef} again after kill ${kill}`,
+        async () =>
+          (
+            await backend.api<RecoveryRun>('GET', `/runs/${runId}`)
+          ).body.steps.find(s =>
+            s.message.endsWith(
+              `(${killedRef}; restart ${before + 1} of this failover)`,
+            ),
+          ),
+        SWEEP_MS + RESTART_MS,
+        100,
+      );
+      const backMs = Date.now() - killedAt;
+      console.log(
+        `failover supervision: ${killedRef} back ${seconds(backMs)} s after docker kill ${kill}: ${step.message}`,
+      );
+      expect(step.message).toMatch(
+        /^Supervision: 1 machine of 3 found stopped on recovery; 1 machine started again/,
+      );
+      const kept = await keptMachines(runId);
+      expect(kept.every(m => m.running)).toBe(true);
+      expect(
+        kept.find(m => m.machineRef === killedRef)!.startedAt,
+      ).toBeGreaterThan(killedAt);
+      expect(backMs).toBeLessThan(HEARD_BACK_MS);
+    }
   });
 });

@@ -42,6 +42,7 @@ const DATA_01 = ref('resource', 'data-01');
 const WEB_01 = ref('resource', 'web-01');
 const WEB = ref('component', 'web');
 const FILES = ref('component', 'files');
+const DEMO_SYSTEM = ref('system', 'demo');
 
 /**
  * The demo site as its catalog holds it, in the system `demo`: what runs where (demo/site.ts),
@@ -374,6 +375,35 @@ describe.each(databases.eachSupportedId())(
             i < 3 ? { message: 'lab network could not be created' } : undefined,
           minute: -10_000 + i,
         });
+      // The system's kept failover, older than every other run: data-01 could not be brought back.
+      await seedRun(
+        runs,
+        {
+          id: 'd-1-failover',
+          entityRef: DEMO_SYSTEM,
+          mode: 'failover',
+          trigger: 'user',
+          createdBy: 'user:default/dr',
+          status: 'succeeded',
+          rtoSeconds: 50,
+          minute: -20_000,
+        },
+        [
+          { machineRef: DATA_01, wave: 0, phase: 'ready' },
+          { machineRef: WEB_01, wave: 1, phase: 'ready' },
+        ],
+      );
+      await runs.setSupervision('d-1-failover', {
+        restarts: 1,
+        lastRestartAt: at(60),
+        degraded: {
+          since: at(60),
+          machineRef: DATA_01,
+          message: `${DATA_01}: not running: exited with code 3`,
+          notStarted: [WEB_01],
+        },
+        retry: { nextAt: at(62), delaySeconds: 120 },
+      });
       await captures.insertCapture({
         ...captureOf('c-web-1', WEB_01, at(-60)),
         sizeBytes: 1536,
@@ -618,6 +648,34 @@ describe.each(databases.eachSupportedId())(
       expect(asJson).toMatchObject({ status: 0, stderr: '' });
       expect(JSON.parse(asJson.stdout)).toEqual(
         await get('/runs/r-1-failover'),
+      );
+    });
+
+    it('says when a kept failover runs degraded: the machine down, since when, its next try; readiness says it of the services that need it', async () => {
+      const degraded = `${DATA_01} down since 2026-11-02 11:00:00 UTC, next try 2026-11-02 11:02:00 UTC`;
+      expect(lines((await cli('runs', DEMO_SYSTEM)).stdout)).toEqual([
+        'RUN           MODE      STATUS     STARTED                  MEASURED RTO  STARTED BY       DEGRADED',
+        `d-1-failover  failover  succeeded  2026-10-19 12:40:00 UTC  50s           user:default/dr  ${degraded}`,
+      ]);
+      const record = lines((await cli('show-run', 'd-1-failover')).stdout);
+      expect(record.slice(0, 3)).toEqual([
+        `Run d-1-failover of ${DEMO_SYSTEM}: failover on fake, started by user:default/dr`,
+        '  created 2026-10-19 12:40:00 UTC, started 2026-10-19 12:40:00 UTC, finished 2026-10-19 12:41:00 UTC',
+        `  running degraded: ${degraded}; it stopped on fake and could not be brought back: ${DATA_01}: not running: exited with code 3; left stopped as they wait for it: ${WEB_01}`,
+      ]);
+      // The failover's own entity, and a service whose plan holds the machines down.
+      const readiness = async (entity: string) => {
+        const { status, stdout } = await cli('readiness', entity);
+        expect(status).toBe(0);
+        return lines(stdout);
+      };
+      expect(await readiness(DEMO_SYSTEM)).toContainEqual(
+        expect.stringMatching(
+          /^ {2}- Failover d-1-failover runs degraded since 2026-11-02T11:00:00.000Z: /,
+        ),
+      );
+      expect(await readiness(WEB)).toContainEqual(
+        `  - Its machines ${DATA_01}, ${WEB_01} are down in failover d-1-failover of ${DEMO_SYSTEM} since 2026-11-02T11:00:00.000Z: ${DATA_01} could not be brought back on fake (${DATA_01}: not running: exited with code 3); ${WEB_01} is left stopped as it waits for ${DATA_01}; the supervision tries again at 2026-11-02T11:02:00.000Z. Production runs on that failover: look at its timeline, or ask the owners of ${DEMO_SYSTEM}`,
       );
     });
 

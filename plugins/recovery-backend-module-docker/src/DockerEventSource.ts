@@ -33,7 +33,7 @@ interface Collection {
 type NextConnection = 'stopped' | 'reopen' | 'retry';
 
 /** The wait before reconnecting: doubled after each, back to the least once a connection opens. */
-class ReconnectDelay {
+export class ReconnectDelay {
   ms: number;
 
   constructor(
@@ -360,7 +360,7 @@ export class DockerEventSource implements InitializationEventSource {
  * line longer than {@link MAX_EVENT_LINE_LENGTH} is dropped, told to `onDropped`, so an endless
  * line cannot exhaust memory. An unfinished last line is an event the disconnect cut off.
  */
-async function* dockerMessages(
+export async function* dockerMessages(
   stream: Readable,
   onDropped: (length: number) => void,
 ): AsyncGenerator<DockerEventMessage> {

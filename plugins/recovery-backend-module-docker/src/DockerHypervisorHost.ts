@@ -1,10 +1,12 @@
 import type Docker from 'dockerode';
+import type { LoggerService } from '@backstage/backend-plugin-api';
 import { ConflictError } from '@backstage/errors';
 import {
   RUN_ID_LABEL,
   type ProbeSpec,
 } from '@backstage-recovery/plugin-recovery-common';
 import { lastFailedCheckOutput } from './machineState';
+import { followKeptMachineStops } from './keptMachineStops';
 import {
   describePortBinding,
   engineError,
@@ -81,6 +83,8 @@ export interface DockerHypervisorHostOptions {
   busyboxPath?: string;
   /** How often a machine's progress lines may come (PROGRESS_LINE_INTERVAL_MS unless said). */
   progressIntervalMs?: number;
+  /** Where following kept machines' stops says it lost the engine. */
+  logger?: LoggerService;
 }
 
 /**
@@ -1034,6 +1038,15 @@ export class DockerHypervisorHost implements HypervisorHost {
       lab: { runId, networks: networks.map(n => n.Name).sort() },
       machines,
     };
+  }
+
+  watchKeptMachines(
+    onStopped: (runId: string) => void,
+    onResumed: () => void,
+  ): () => void {
+    return followKeptMachineStops(this.docker, onStopped, onResumed, {
+      logger: this.options.logger?.child({ hypervisorHost: this.id }),
+    });
   }
 
   listLabResources(runId?: string): Promise<LabResources> {

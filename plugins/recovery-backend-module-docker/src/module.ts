@@ -67,6 +67,7 @@ export const recoveryModuleDocker = createBackendModule({
                 storeDirectory: cfg.storeDirectory,
                 probeImage: cfg.probeImage,
                 busyboxPath: cfg.busyboxPath,
+                logger,
               }),
             );
           }

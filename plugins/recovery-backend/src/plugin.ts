@@ -28,7 +28,10 @@ import { AuthorizedAnalysisService } from './service/AuthorizedAnalysisService';
 import { AuthorizedCaptureService } from './service/AuthorizedCaptureService';
 import { RunRetention } from './run/RunRetention';
 import { RunService } from './run/RunService';
-import { FailoverSupervision } from './run/supervision';
+import {
+  FailoverSupervision,
+  SUPERVISION_SWEEP_SECONDS,
+} from './run/supervision';
 import { CaptureService } from './service/CaptureService';
 import { PlanService } from './service/PlanService';
 import { ProviderRegistry } from './service/ProviderRegistry';
@@ -231,7 +234,7 @@ export const recoveryPlugin = createBackendPlugin({
         );
         await scheduler.scheduleTask({
           id: 'recovery-failover-supervision',
-          frequency: { seconds: 30 },
+          frequency: { seconds: SUPERVISION_SWEEP_SECONDS },
           // A restart waits for each wave's readiness: up to a ready timeout per wave.
           timeout: {
             milliseconds: Math.max(
@@ -242,6 +245,13 @@ export const recoveryPlugin = createBackendPlugin({
           initialDelay: { seconds: 5 },
           fn: () => supervision.sweep(),
         });
+        // Hosts that tell when a kept machine stops have it started again at once, not at the
+        // next sweep: production is down meanwhile.
+        let stopSupervisionWatch: (() => Promise<void>) | undefined;
+        lifecycle.addStartupHook(() => {
+          stopSupervisionWatch = supervision.watch();
+        });
+        lifecycle.addShutdownHook(() => stopSupervisionWatch?.());
         // What captures a stopped backend never recorded left, of every machine (the next capture
         // of a machine removes its own, but one may never be captured again): at start, and now
         // and then. A task of its own, so that an engine slow to answer holds up no run's cleanup.

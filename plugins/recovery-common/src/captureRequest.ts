@@ -33,6 +33,16 @@ export interface CaptureRequestProgress {
   message: string;
   /** When it was said. */
   at: string;
+  /**
+   * The numbers the line is made of (absent from lines recorded before they were kept): what is
+   * copied, in words (`volume /data (machine paused)`, `the image`).
+   */
+  what?: string;
+  doneBytes?: number;
+  /** All it copies, where known beforehand (a capture's copy mostly does not know it). */
+  totalBytes?: number;
+  /** Since the copy began. */
+  elapsedMs?: number;
 }
 
 /**

@@ -780,6 +780,18 @@ export interface HypervisorHost {
   reattach?(
     runId: string,
   ): Promise<{ lab: LabHandle; machines: MachineHandle[] } | undefined>;
+  /**
+   * Tells, as it happens, that a machine a run keeps on the host stopped (the host's engine
+   * restarted, the machine crashed or was killed): a kept failover's supervision then starts it
+   * again at once, not at its next sweep. `onResumed` says the host's watch is back after a break
+   * (an engine restart), in which stops went unheard. Returns what stops watching. Test labs'
+   * machines may be told too: only the backend knows which runs are kept failovers. A host without
+   * it is supervised by the sweep alone.
+   */
+  watchKeptMachines?(
+    onStopped: (runId: string) => void,
+    onResumed: () => void,
+  ): () => void;
   /** Lists what still carries the run's label (or every run's, without a run id). */
   listLabResources(runId?: string): Promise<LabResources>;
   /** Removes everything labelled with the run id. Idempotent. */

@@ -110,8 +110,25 @@ export const startedBy = (run: RecoveryRun) =>
   run.trigger === 'schedule' ? 'the schedule' : (run.createdBy ?? 'a user');
 
 /**
+ * How a kept failover runs degraded (RunSupervision.degraded): the machine its supervision could
+ * not bring back, since when, and when it is tried again; none for a run that is not.
+ */
+export function degradedNote(run: RecoveryRun): string | undefined {
+  const degraded = run.supervision?.degraded;
+  if (!degraded) return undefined;
+  const retry = run.supervision?.retry;
+  // Without a retry, the supervision tries it again at its next sweep.
+  const next = retry ? formatUtcTime(retry.nextAt) : 'at the next sweep';
+  return `${degraded.machineRef} down since ${formatUtcTime(degraded.since)}, next try ${next}`;
+}
+
+/** Columns shown only where a run listed has something in them. */
+const OPTIONAL_COLUMNS = new Set(['RECOVERY POINT', 'DEGRADED']);
+
+/**
  * The runs, a line each under a header: the entity where they are of several, mode, status,
- * when it started, its measured RTO, who started it, and the recovery point it restored to.
+ * when it started, its measured RTO, who started it, the recovery point it restored to, and how a
+ * kept failover runs degraded.
  */
 export function formatRunList(
   items: RecoveryRun[],
@@ -131,6 +148,7 @@ export function formatRunList(
       'MEASURED RTO',
       'STARTED BY',
       'RECOVERY POINT',
+      'DEGRADED',
     ],
     ...items.map(run => [
       run.id,
@@ -142,9 +160,12 @@ export function formatRunList(
       startedBy(run),
       // A run to a recovery point proves that point boots, not the latest captures.
       run.recoveryPoint ? formatUtcTime(run.recoveryPoint) : '',
+      degradedNote(run) ?? '',
     ]),
   ];
-  // The last column only where a run has one.
-  if (items.every(run => !run.recoveryPoint)) for (const row of rows) row.pop();
-  return `${table(rows)}\n`;
+  const shown = rows[0].map(
+    (header, i) =>
+      !OPTIONAL_COLUMNS.has(header) || rows.slice(1).some(row => row[i] !== ''),
+  );
+  return `${table(rows.map(row => row.filter((_, i) => shown[i])))}\n`;
 }

@@ -8,7 +8,7 @@ import {
 import { formatFailureTail, formatOutcome, formatStep } from '../remote';
 import { type CliContext, json, table } from '../cli';
 import { againstBackend, type BackendCliOptions, connect } from './backend';
-import { startedBy } from './runs';
+import { degradedNote, startedBy } from './runs';
 
 export function addShowRunCommand(program: Command, ctx: CliContext): void {
   againstBackend(
@@ -52,6 +52,15 @@ export function formatRun(run: RecoveryRun): string {
     out.push(
       `  to the recovery point ${formatUtcTime(run.recoveryPoint)}: each machine restored its newest capture taken at or before it`,
     );
+  const degraded = run.supervision?.degraded;
+  if (degraded) {
+    const waiting = degraded.notStarted?.length
+      ? `; left stopped as they wait for it: ${degraded.notStarted.join(', ')}`
+      : '';
+    out.push(
+      `  running degraded: ${degradedNote(run)}; it stopped on ${run.hypervisorHost} and could not be brought back: ${degraded.message}${waiting}`,
+    );
+  }
   const machines = [...run.machines].sort(
     (a, b) => a.wave - b.wave || a.machineRef.localeCompare(b.machineRef),
   );

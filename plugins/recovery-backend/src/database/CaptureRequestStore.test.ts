@@ -81,6 +81,30 @@ describe.each(databases.eachSupportedId())(
       expect(ended).not.toHaveProperty('error');
     });
 
+    it('records the progress line of the capture under way with its numbers, reads a line recorded without them, and takes it away', async () => {
+      const { store, accept } = await setUp();
+      await accept('r1');
+      const line = {
+        machineRef: 'resource:default/web-01',
+        message: 'Saving the image: 600.0 MiB of 1.0 GiB (58%) at 110.0 MiB/s',
+        at: new Date().toISOString(),
+        what: 'the image',
+        doneBytes: 600 * 1024 * 1024,
+        totalBytes: 1024 * 1024 * 1024,
+        elapsedMs: 5_454.25,
+      };
+      expect(await store.progressLine('r1', line)).toBe(true);
+      expect((await store.get('r1'))!.progress).toEqual(line);
+
+      // A line recorded before the numbers were kept: its words only.
+      const { what, doneBytes, totalBytes, elapsedMs, ...words } = line;
+      expect(await store.progressLine('r1', words)).toBe(true);
+      expect((await store.get('r1'))!.progress).toStrictEqual(words);
+
+      expect(await store.progressLine('r1')).toBe(true);
+      expect(await store.get('r1')).not.toHaveProperty('progress');
+    });
+
     it('prunes the requests not heard from for the retention, ended or not, and keeps the others', async () => {
       const { store, accept, silence } = await setUp();
       for (const id of ['old-ended', 'old-orphan', 'recent']) await accept(id);

@@ -39,23 +39,43 @@ export class ReadinessHistoryStore {
   constructor(private readonly db: Knex) {}
 
   /**
-   * Of `entityRefs`, their succeeded failovers whose supervision could not bring a machine back
+   * Succeeded failovers whose supervision could not bring a machine back
    * (RunSupervision.degraded), with their details, newest first: production runs on them, part of
-   * it down. One statement per chunk of refs; a released failover's degradation is cleared.
+   * it down. Those of `entityRefs`, and those that booted any of `machineRefs` (a system's
+   * failover, for the services whose plan holds its machines). One statement per chunk of refs; a
+   * released failover's degradation is cleared.
    */
-  async degradedFailovers(entityRefs: string[]): Promise<RecoveryRun[]> {
-    const rows: any[] = [];
-    for (const chunk of chunks([...new Set(entityRefs)]))
-      rows.push(
-        ...(await this.db('recovery_runs')
-          .whereIn('entity_ref', chunk)
-          .where({ mode: 'failover', status: 'succeeded' })
-          .whereNotNull('supervision')
-          .orderBy(NEWEST_FIRST)),
-      );
+  async degradedFailovers(
+    entityRefs: string[],
+    machineRefs: string[] = [],
+  ): Promise<RecoveryRun[]> {
+    const entityChunks = chunks([...new Set(entityRefs)]);
+    const machineChunks = chunks([...new Set(machineRefs)]);
+    const rows = new Map<string, any>();
+    for (
+      let i = 0;
+      i < Math.max(entityChunks.length, machineChunks.length);
+      i++
+    )
+      for (const row of await this.db('recovery_runs')
+        .where(of =>
+          of
+            .whereIn('entity_ref', entityChunks[i] ?? [])
+            .orWhereExists(booted =>
+              booted
+                .select(this.db.raw('1'))
+                .from('recovery_run_machines as m')
+                .whereRaw('m.run_id = recovery_runs.id')
+                .whereIn('m.machine_ref', machineChunks[i] ?? []),
+            ),
+        )
+        .where({ mode: 'failover', status: 'succeeded' })
+        .whereNotNull('supervision')
+        .orderBy(NEWEST_FIRST))
+        rows.set(row.id, row);
     return runsWithDetails(
       this.db,
-      rows.filter(
+      [...rows.values()].filter(
         r => json<RecoveryRun['supervision']>(r.supervision)?.degraded,
       ),
     );

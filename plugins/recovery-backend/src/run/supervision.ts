@@ -34,21 +34,39 @@ export type SupervisionOutcome =
       notStarted: string[];
     };
 
+/** How often the sweep (task `recovery-failover-supervision`) looks at the kept failovers. */
+export const SUPERVISION_SWEEP_SECONDS = 30;
+
 /**
  * How long a degraded failover waits before its machine is tried again: the sweep's interval
- * (`recovery-failover-supervision` runs every 30 s) at first, doubled at each try that fails the
- * same way, up to `maxSeconds`; a machine that keeps failing is not restarted every sweep.
+ * (SUPERVISION_SWEEP_SECONDS) at first, doubled at each try that fails the same way, up to
+ * `maxSeconds`; a machine that keeps failing is not restarted every sweep.
  */
 export interface SupervisionBackoff {
   firstSeconds: number;
   maxSeconds: number;
 }
 const DEFAULT_BACKOFF: SupervisionBackoff = {
-  firstSeconds: 30,
+  firstSeconds: SUPERVISION_SWEEP_SECONDS,
   maxSeconds: 10 * 60,
 };
 /** A try due within this is due: sweeps start about an interval apart, not to the millisecond. */
 const DUE_SLACK_MS = 1_000;
+/**
+ * The failovers a host told stopped are looked at once no stop came for HEARD_STOPS_QUIET_MS, at
+ * most HEARD_STOPS_MOST_MS after the first: the stops of a whole host (an engine's shutdown stops
+ * its machines within seconds) make one pass of each failover.
+ */
+export const HEARD_STOPS_QUIET_MS = 1_000;
+export const HEARD_STOPS_MOST_MS = 5_000;
+/** What a host told stopped since its first stop not yet looked at. */
+interface HeardStops {
+  runIds: Set<string>;
+  /** Its watch came back after a break: any of its failovers may have stopped. */
+  all: boolean;
+  firstAt: number;
+  timer?: NodeJS.Timeout;
+}
 
 /** What starting stopped machines again came to. */
 type Restart = Extract<SupervisionOutcome, { kind: 'restarted' | 'degraded' }>;
@@ -63,6 +81,16 @@ type Restart = Extract<SupervisionOutcome, { kind: 'restarted' | 'degraded' }>;
  * be brought back (the failover then runs degraded).
  */
 export class FailoverSupervision {
+  /** Per failover: its pass under way, and the one asked for meanwhile (never more than one waits). */
+  private readonly passes = new Map<
+    string,
+    { running: Promise<void>; next?: Promise<void> }
+  >();
+  /** Per host: the failovers it told stopped (or all: its watch came back) in the current window. */
+  private readonly heard = new Map<string, HeardStops>();
+  /** The looks the hosts' stops started, for stopping to wait for. */
+  private readonly heardSweeps = new Set<Promise<void>>();
+
   constructor(
     private readonly runStore: RunStore,
     private readonly providers: Pick<
@@ -80,16 +108,116 @@ export class FailoverSupervision {
       const host = this.providers.hypervisorHost(hostId);
       // A host that cannot find its machines again leaves its failovers unsupervised.
       if (!host.reattach) continue;
-      const failovers = await this.runStore.finishedFailovers(hostId);
-      for (const failover of failovers) {
-        if (failover.status !== 'succeeded') continue;
-        await this.supervise(host, failover.id).catch(error =>
-          this.logger
-            .child({ runId: failover.id, hypervisorHost: hostId })
-            .warn('Could not supervise the failover', toError(error)),
-        );
-      }
+      await this.sweepHost(host);
     }
+  }
+
+  /**
+   * Listens to the hosts that tell when a kept machine stops: the failover is looked at within
+   * about HEARD_STOPS_QUIET_MS, not at the next sweep (production would stay down that much longer);
+   * every failover of a host whose watch came back after a break, as its stops meanwhile went
+   * unheard. The sweep stays for what a broken watch missed. Returns what stops listening, which
+   * resolves once the looks under way are done.
+   */
+  watch(): () => Promise<void> {
+    const stops: Array<() => void> = [];
+    for (const hostId of this.providers.hypervisorHostIds()) {
+      const host = this.providers.hypervisorHost(hostId);
+      if (!host.reattach || !host.watchKeptMachines) continue;
+      stops.push(
+        host.watchKeptMachines(
+          runId => this.hear(host, runId),
+          () => this.hear(host),
+        ),
+      );
+    }
+    return async () => {
+      for (const stop of stops) stop();
+      for (const { timer } of this.heard.values()) clearTimeout(timer);
+      this.heard.clear();
+      await Promise.all([...this.heardSweeps]);
+    };
+  }
+
+  /** A machine of run `runId` stopped on `host` (without: any may have); looked at once its stops go quiet. */
+  private hear(host: HypervisorHost, runId?: string) {
+    let heard = this.heard.get(host.id);
+    if (!heard) {
+      heard = { runIds: new Set(), all: false, firstAt: Date.now() };
+      this.heard.set(host.id, heard);
+    }
+    if (runId === undefined) heard.all = true;
+    else heard.runIds.add(runId);
+    clearTimeout(heard.timer);
+    const told = heard;
+    heard.timer = setTimeout(
+      () => this.lookAtHeard(host, told),
+      Math.min(
+        HEARD_STOPS_QUIET_MS,
+        told.firstAt + HEARD_STOPS_MOST_MS - Date.now(),
+      ),
+    );
+  }
+
+  private lookAtHeard(host: HypervisorHost, told: HeardStops) {
+    this.heard.delete(host.id);
+    const look = this.sweepHost(host, told.all ? undefined : told.runIds)
+      .catch(error =>
+        this.logger
+          .child({ hypervisorHost: host.id })
+          .warn(
+            'Could not supervise the failovers whose machines stopped',
+            toError(error),
+          ),
+      )
+      .finally(() => this.heardSweeps.delete(look));
+    this.heardSweeps.add(look);
+  }
+
+  /**
+   * Looks at the succeeded failovers `host` keeps, or those of `only` among them: a run told that is
+   * no such failover (a test lab, a failover released meanwhile) is left alone.
+   */
+  private async sweepHost(
+    host: HypervisorHost,
+    only?: ReadonlySet<string>,
+  ): Promise<void> {
+    const failovers = await this.runStore.finishedFailovers(host.id);
+    for (const failover of failovers) {
+      if (failover.status !== 'succeeded') continue;
+      if (only && !only.has(failover.id)) continue;
+      await this.pass(host, failover.id);
+    }
+  }
+
+  /**
+   * One pass of supervise over failover `runId`, never two at once (the sweep and a heard stop, say,
+   * would start its machines twice): asked while one is under way, it runs once more after it, as
+   * that one may have looked before the stop; asked again meanwhile, that next pass is shared.
+   */
+  private pass(host: HypervisorHost, runId: string): Promise<void> {
+    const under = this.passes.get(runId);
+    if (under?.next) return under.next;
+    const start = (): Promise<void> => {
+      const running: Promise<void> = this.supervise(host, runId)
+        .then(
+          () => {},
+          error =>
+            this.logger
+              .child({ runId, hypervisorHost: host.id })
+              .warn('Could not supervise the failover', toError(error)),
+        )
+        .finally(() => {
+          const current = this.passes.get(runId);
+          if (current?.running === running && !current.next)
+            this.passes.delete(runId);
+        });
+      this.passes.set(runId, { running });
+      return running;
+    };
+    if (!under) return start();
+    under.next = under.running.then(start);
+    return under.next;
   }
 
   /** Starts again, in wave order, the machines of failover `runId` that its host stopped. */

@@ -877,6 +877,21 @@ describe.each(databases.eachSupportedId())(
         createdAt: new Date().toISOString(),
       });
       await requests.progress('orphaned', [kept]);
+      // Its copy under way, with the numbers its line is made of.
+      const line = {
+        machineRef: DB_01,
+        message:
+          'Archiving volume /data (machine paused): 300.0 MiB so far at 120.0 MiB/s',
+        at: new Date().toISOString(),
+        what: 'volume /data (machine paused)',
+        doneBytes: 300 * 1024 * 1024,
+        totalBytes: 600 * 1024 * 1024,
+        elapsedMs: 2_500.5,
+      };
+      await requests.progressLine('orphaned', line);
+      expect(
+        (await call('get', '/captures/requests/orphaned')).body.progress,
+      ).toEqual(line);
       await requests.insert({
         requestId: 'orphaned-one',
         entityRef: DB,

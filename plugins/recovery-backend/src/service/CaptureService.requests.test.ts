@@ -1,4 +1,8 @@
-import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
+import {
+  mockServices,
+  type TestDatabaseId,
+  TestDatabases,
+} from '@backstage/backend-test-utils';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import type {
   CapturedMachine,
@@ -15,7 +19,7 @@ import { CaptureService, type CaptureRequestEnd } from './CaptureService';
 import { PlanService } from './PlanService';
 import { ProviderRegistry } from './ProviderRegistry';
 
-const databases = TestDatabases.create({ ids: ['SQLITE_3'] });
+const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
 const WEB = 'component:default/web';
 const DATA = 'resource:default/data-01';
 const WEB_01 = 'resource:default/web-01';
@@ -65,8 +69,9 @@ class SayingSource extends GatedCaptureSource {
 /** A capture service over the real plan service: web on web-01 depending on db on data-01. */
 async function overWebAndDb<S extends GatedCaptureSource>(
   source: S = new GatedCaptureSource() as S,
+  databaseId: TestDatabaseId = 'SQLITE_3',
 ) {
-  const knex = await databases.init('SQLITE_3');
+  const knex = await databases.init(databaseId);
   await migrate(knex);
   const providers = new ProviderRegistry();
   providers.addCaptureSource(source);
@@ -231,44 +236,53 @@ describe('CaptureService capture requests', () => {
     );
   });
 
-  it("says how far the capture under way is while it captures, that machine's line gone once its capture ended", async () => {
-    const { source, captures } = await overWebAndDb(new SayingSource());
-    source.gated.add('data-01');
-    source.gated.add('web-01');
-    const ends: CaptureRequestEnd[] = [];
-    const { requestId } = await captures.requestCapture(
-      WEB,
-      undefined,
-      async end => {
-        ends.push(end);
-      },
-    );
-    await vi.waitFor(async () =>
-      expect((await captures.captureRequest(requestId))?.progress).toEqual({
-        machineRef: DATA,
-        message: SayingSource.LINE,
-        at: expect.any(String),
-      }),
-    );
-    expect(source.waiting.has('data-01')).toBe(true);
-    source.letThrough('data-01');
-    await vi.waitFor(() => expect(source.waiting.has('web-01')).toBe(true));
-    // web-01's capture says nothing: data-01's line went with its capture.
-    await vi.waitFor(async () =>
-      expect(await captures.captureRequest(requestId)).toMatchObject({
-        status: 'capturing',
-        captures: [{ machineRef: DATA }],
-      }),
-    );
-    expect((await captures.captureRequest(requestId))!.progress).toBe(
-      undefined,
-    );
-    source.letThrough('web-01');
-    await vi.waitFor(() => expect(ends).toHaveLength(1));
-    const ended = await captures.captureRequest(requestId);
-    expect(ended).toMatchObject({ status: 'succeeded' });
-    expect(ended!.progress).toBeUndefined();
-  });
+  it.each(databases.eachSupportedId())(
+    "says how far the capture under way is while it captures, with the numbers of its line, that machine's line gone once its capture ended, on %s",
+    async databaseId => {
+      const { source, captures } = await overWebAndDb(
+        new SayingSource(),
+        databaseId,
+      );
+      source.gated.add('data-01');
+      source.gated.add('web-01');
+      const ends: CaptureRequestEnd[] = [];
+      const { requestId } = await captures.requestCapture(
+        WEB,
+        undefined,
+        async end => {
+          ends.push(end);
+        },
+      );
+      await vi.waitFor(async () =>
+        expect((await captures.captureRequest(requestId))?.progress).toEqual({
+          machineRef: DATA,
+          message: SayingSource.LINE,
+          at: expect.any(String),
+          what: 'volume /data (machine paused)',
+          doneBytes: 300 * 1024 * 1024,
+          elapsedMs: 2_500,
+        }),
+      );
+      expect(source.waiting.has('data-01')).toBe(true);
+      source.letThrough('data-01');
+      await vi.waitFor(() => expect(source.waiting.has('web-01')).toBe(true));
+      // web-01's capture says nothing: data-01's line went with its capture.
+      await vi.waitFor(async () =>
+        expect(await captures.captureRequest(requestId)).toMatchObject({
+          status: 'capturing',
+          captures: [{ machineRef: DATA }],
+        }),
+      );
+      expect((await captures.captureRequest(requestId))!.progress).toBe(
+        undefined,
+      );
+      source.letThrough('web-01');
+      await vi.waitFor(() => expect(ends).toHaveLength(1));
+      const ended = await captures.captureRequest(requestId);
+      expect(ended).toMatchObject({ status: 'succeeded' });
+      expect(ended!.progress).toBeUndefined();
+    },
+  );
 
   it('fails the requests it is taking as interrupted by its shutdown, once their capture under way stopped, and captures no further machine', async () => {
     const { source, captures } = await overWebAndDb();

@@ -467,10 +467,18 @@ export class CaptureService {
       );
     };
     return {
-      listener: ({ message }) => {
+      listener: ({ message, what, doneBytes, totalBytes, elapsedMs }) => {
         if (!open) return;
         said = true;
-        write({ machineRef, message, at: new Date().toISOString() });
+        write({
+          machineRef,
+          message,
+          at: new Date().toISOString(),
+          what,
+          doneBytes,
+          ...(totalBytes !== undefined && { totalBytes }),
+          elapsedMs,
+        });
       },
       done: () => {
         open = false;

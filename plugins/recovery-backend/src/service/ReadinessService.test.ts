@@ -1281,6 +1281,85 @@ describe.each(databases.eachSupportedId())(
         reasons: [],
       });
     });
+
+    it("puts the services whose plan holds a machine down in a system's degraded failover at risk, naming the failover as the caller may see it", async () => {
+      const { plans, service } = over(messy());
+      await run(
+        plans,
+        'site-parts-down',
+        site,
+        { status: 'succeeded', rtoSeconds: 90 },
+        'failover',
+      );
+      const supervision = {
+        restarts: 1,
+        lastRestartAt: '2026-03-01T10:00:00.000Z',
+      };
+      await runStore.setSupervision('site-parts-down', {
+        ...supervision,
+        degraded: {
+          since: '2026-03-01T10:00:00.000Z',
+          machineRef: m('db-01'),
+          message: 'stopped with exit code 3',
+          notStarted: [m('web-01')],
+        },
+        retry: { nextAt: '2026-03-01T10:02:00.000Z', delaySeconds: 120 },
+      });
+      // Worded for each part, the run the failover.
+      const since = '2026-03-01T10:00:00.000Z';
+      const retry = '; the supervision tries again at 2026-03-01T10:02:00.000Z';
+      const failedDb = `${m('db-01')} could not be brought back on recovery (stopped with exit code 3)`;
+      const named = `. Production runs on that failover: look at its timeline, or ask the owners of ${site}`;
+      const partReasons = {
+        [c('database')]:
+          `Its machine ${m('db-01')} is down in failover site-parts-down of ${site} since ${since}: ${failedDb}${retry}${named}`,
+        [c('web')]:
+          `Its machines ${m('db-01')}, ${m('web-01')} are down in failover site-parts-down of ${site} since ${since}: ${failedDb}; ${m('web-01')} is left stopped as it waits for ${m('db-01')}${retry}${named}`,
+      };
+      const aboutFailover = [
+        { reason: 0, run: { id: 'site-parts-down', entityRef: site } },
+      ];
+      for (const [ref, reason] of Object.entries(partReasons)) {
+        const part = {
+          status: 'at-risk',
+          reasons: [reason],
+          reasonRuns: aboutFailover,
+        };
+        expect(await service.readiness(ref, everything)).toMatchObject(part);
+        expect((await service.readinessOf([ref], everything))[0]).toMatchObject(
+          part,
+        );
+      }
+      // A part none of whose machines is down: untouched.
+      expect(await service.readiness(c('dns'), everything)).toMatchObject({
+        status: 'ready',
+        reasons: [],
+      });
+      // A user the catalog does not show the system, and the owners the notices tell: neither the
+      // failover nor its details (the host, the machine's message) are named; no run is given.
+      const unnamed = `Its machines ${m('db-01')}, ${m('web-01')} are down in a failover of another entity since ${since}: ${m('db-01')} could not be brought back; ${m('web-01')} is left stopped as it waits for ${m('db-01')}${retry}. Production runs on that failover`;
+      const hidden = over(messy(), [site]).service;
+      for (const seen of [
+        await hidden.readiness(c('web'), user),
+        (await hidden.readinessOf([c('web')], user))[0],
+        (
+          await service.readinessOf([c('web')], everything, {
+            ownRunsOnly: true,
+          })
+        )[0],
+      ]) {
+        expect(seen).toMatchObject({ status: 'at-risk', reasons: [unnamed] });
+        expect(seen.reasonRuns).toEqual([{ reason: 0 }]);
+      }
+
+      // Every machine running again (or the failover released): ready again.
+      await runStore.setSupervision('site-parts-down', supervision);
+      for (const ref of [c('web'), c('database')])
+        expect(await service.readiness(ref, everything)).toMatchObject({
+          status: 'ready',
+          reasons: [],
+        });
+    });
   },
 );
 

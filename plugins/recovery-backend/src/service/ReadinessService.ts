@@ -31,7 +31,12 @@ import { isRunVisible, type VisibleTo } from '../run/visibleRuns';
 import { toApi } from './CaptureService';
 import { nightlyCheckSeenBy } from './nightlyCheck';
 import type { PlanService, PlannedRecovery } from './PlanService';
-import { assessReadiness, byRisk, hiddenRun } from './readiness';
+import {
+  assessReadiness,
+  byRisk,
+  downInFailover,
+  hiddenRun,
+} from './readiness';
 import { compareRefs } from './readinessPaging';
 
 /** Entities the overview plans at once: each waits on the catalog. */
@@ -89,7 +94,10 @@ export class ReadinessService {
         this.runHistory.lastFinishedRun(query, accept),
         this.nightlyChecks?.outcomeOf(entityRef),
         this.captureStore.captureFailures(entity.machineRefs),
-        this.runHistory.degradedFailovers([entity.graph.rootRef]),
+        this.runHistory.degradedFailovers(
+          [entity.graph.rootRef],
+          entity.machineRefs,
+        ),
       ]);
     // A run covering the plan may be of an entity the caller may not see (a system the entity is
     // part of): it still counts, but shows only what the verdict rests on. One they see, they see
@@ -127,6 +135,12 @@ export class ReadinessService {
     const partial = newer(own, booted);
     const outgrown = partial && { run: partial, shown: await shownAs(partial) };
     const failed = failure && { run: failure, shown: await shownAs(failure) };
+    const downElsewhere = await Promise.all(
+      downInPlan(degraded, entity).map(async run => ({
+        run,
+        shown: await shownAs(run),
+      })),
+    );
     const [intact, keptElsewhere] = await Promise.all([
       this.intactInsteadOfDamaged(latest),
       this.capturesKeptElsewhere([entity], latest),
@@ -141,7 +155,8 @@ export class ReadinessService {
       captureFailures,
       intact,
       keptElsewhere,
-      degraded,
+      degraded.filter(r => r.entityRef === entity.graph.rootRef),
+      downElsewhere,
     );
     if (!nightly) return readiness;
     return {
@@ -192,7 +207,10 @@ export class ReadinessService {
       // Every entity's in one statement; not for owners' notices, which quote only the reasons.
       options.ownRunsOnly ? undefined : this.nightlyChecks?.outcomes(),
       this.captureStore.captureFailures(entities.flatMap(e => e.machineRefs)),
-      this.runHistory.degradedFailovers(entities.map(e => e.graph.rootRef)),
+      this.runHistory.degradedFailovers(
+        entities.map(e => e.graph.rootRef),
+        entities.flatMap(e => e.machineRefs),
+      ),
     ]);
     const [intact, keptElsewhere] = await Promise.all([
       this.intactInsteadOfDamaged(latest),
@@ -237,6 +255,12 @@ export class ReadinessService {
         const last = run && { run, shown: await seenAs(run) };
         const partial = outgrown.get(entity);
         const failure = failedSince.get(entity);
+        const downElsewhere = await Promise.all(
+          downInPlan(degraded, entity).map(async failover => ({
+            run: failover,
+            shown: await seenAs(failover),
+          })),
+        );
         // The plan over a cycle is the entity page's, to start a run from: not the overview's.
         const {
           plan,
@@ -254,6 +278,7 @@ export class ReadinessService {
           intact,
           keptElsewhere,
           degraded.filter(r => r.entityRef === entity.graph.rootRef),
+          downElsewhere,
         );
         return {
           ...readiness,
@@ -500,6 +525,11 @@ export class ReadinessService {
     keptElsewhere?: Map<string, CapturesKeptElsewhere[]>,
     /** The entity's own kept failovers running degraded (its own: the caller sees them). */
     degradedFailovers?: RecoveryRun[],
+    /** Other entities' kept failovers with a machine of its plan down, and what the caller may see of each. */
+    downInFailovers?: Array<{
+      run: RecoveryRun;
+      shown: RecoveryRun | HiddenRun;
+    }>,
   ): Readiness {
     const { graph, plan, planError, disagreements, machineRefs, ownMachines } =
       entity;
@@ -582,6 +612,7 @@ export class ReadinessService {
       failedRun: failed,
       maxTestAgeSeconds: this.maxTestAgeSeconds,
       degradedFailovers,
+      downInFailovers,
       uncoveredServices: uncoveredServices(graph),
       keptElsewhere:
         keptElsewhere &&
@@ -682,6 +713,19 @@ function uncoveredServices(graph: RecoveryGraph): string[] {
     }
   }
   return services.filter(ref => !graph.machines.has(ref) && !covered.has(ref));
+}
+
+/** Of the degraded failovers, those of other entities with a machine of the entity's plan down. */
+function downInPlan(
+  degraded: RecoveryRun[],
+  entity: EntityFacts,
+): RecoveryRun[] {
+  const planned = new Set(entity.machineRefs);
+  return degraded.filter(
+    run =>
+      run.entityRef !== entity.graph.rootRef &&
+      downInFailover(run).some(m => planned.has(m)),
+  );
 }
 
 /** A run as the overview lists it; a hidden one keeps no more than it showed. */

@@ -108,6 +108,12 @@ export interface ReadinessInput {
    * machine back (RunSupervision.degraded): production runs on them, part of it down.
    */
   degradedFailovers?: RecoveryRun[];
+  /**
+   * Kept failovers of other entities running degraded (a system's, for its parts) with a machine
+   * of the entity's plan down, and what the caller may see of each (`shown`): production of the
+   * entity runs there, and part of what it needs is down.
+   */
+  downInFailovers?: Array<{ run: RecoveryRun; shown: RecoveryRun | HiddenRun }>;
   disagreements?: DependencyDisagreements;
   /**
    * Services the plan takes that resolve to no machine (none of their own, none through what they
@@ -189,6 +195,7 @@ export function assessReadiness(input: ReadinessInput): Readiness {
   judgeLastRun(input, uncapturable, findings);
   judgeFailureSince(input, findings);
   judgeDegradedFailovers(input, findings);
+  judgeDownInFailovers(input, findings);
 
   return {
     entityRef: input.entityRef,
@@ -592,7 +599,7 @@ function judgeDegradedFailovers(
   for (const run of input.degradedFailovers ?? []) {
     const degraded = run.supervision?.degraded;
     if (!degraded) continue;
-    const down = [degraded.machineRef, ...(degraded.notStarted ?? [])];
+    const down = downInFailover(run);
     const waiting =
       degraded.notStarted && degraded.notStarted.length > 0
         ? `, and ${degraded.notStarted.join(', ')} left stopped as ${degraded.notStarted.length === 1 ? 'it waits' : 'they wait'} for it`
@@ -604,6 +611,58 @@ function judgeDegradedFailovers(
       findings.risks,
       run,
       `Failover ${run.id} runs degraded since ${degraded.since}: ${degraded.machineRef} stopped on ${run.hypervisorHost} and could not be brought back (${degraded.message})${waiting}${retry}. Look at why ${down.length === 1 ? 'it does' : 'they do'} not come back on ${run.hypervisorHost} (the run's timeline, the machine's log) and start ${down.length === 1 ? 'it' : 'them'} there, or release the failover once production runs on its primary machines again`,
+    );
+  }
+}
+
+/** The machines a degraded failover has down: the one it could not bring back, then those waiting for it. */
+export function downInFailover(
+  run: Pick<RecoveryRun, 'supervision'>,
+): string[] {
+  const degraded = run.supervision?.degraded;
+  return degraded ? [degraded.machineRef, ...(degraded.notStarted ?? [])] : [];
+}
+
+/**
+ * A machine of the entity's plan down in another entity's kept failover running degraded (its
+ * system's): production of the entity runs there, part of what it needs down. A risk, as for the
+ * failover's own entity; the failover named where the caller may see it, its message left out
+ * where not (as hiddenRun leaves out a run's).
+ */
+function judgeDownInFailovers(input: ReadinessInput, findings: Findings): void {
+  const planned = new Set(input.captures.map(c => c.machineRef));
+  for (const { run, shown } of input.downInFailovers ?? []) {
+    const degraded = run.supervision?.degraded;
+    const mine = downInFailover(run).filter(m => planned.has(m));
+    if (!degraded || mine.length === 0 || run.entityRef === input.entityRef)
+      continue;
+    const named = isFullRun(shown);
+    const which = named
+      ? `failover ${run.id} of ${run.entityRef}`
+      : // Hidden from the caller, or withheld from owners (who may or may not see it): not named.
+        'a failover of another entity';
+    // The machine that failed, named where it is of the plan or the caller sees the failover.
+    const failed = named || mine.includes(degraded.machineRef);
+    const why = [
+      ...(mine.includes(degraded.machineRef)
+        ? [
+            `${degraded.machineRef} could not be brought back${named ? ` on ${run.hypervisorHost} (${degraded.message})` : ''}`,
+          ]
+        : []),
+      ...mine
+        .filter(m => m !== degraded.machineRef)
+        .map(
+          m =>
+            `${m} is left stopped as it waits for ${failed ? degraded.machineRef : 'a machine that could not be brought back'}`,
+        ),
+    ];
+    const retry = run.supervision?.retry
+      ? `; the supervision tries again at ${run.supervision.retry.nextAt}`
+      : '';
+    findings.aboutRun(
+      findings.risks,
+      shown,
+      `Its machine${mine.length === 1 ? '' : 's'} ${mine.join(', ')} ${mine.length === 1 ? 'is' : 'are'} down in ${which} since ${degraded.since}: ${why.join('; ')}${retry}. Production runs on that failover${named ? `: look at its timeline, or ask the owners of ${run.entityRef}` : ''}`,
     );
   }
 }

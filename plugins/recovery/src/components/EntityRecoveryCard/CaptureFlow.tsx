@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'react';
-import { Box, Button, Typography } from '@material-ui/core';
+import { Box, Button, LinearProgress, Typography } from '@material-ui/core';
 import { Alert } from '@material-ui/lab';
 import CameraAltIcon from '@material-ui/icons/CameraAlt';
 import { useApi } from '@backstage/frontend-plugin-api';
@@ -315,17 +315,33 @@ const CaptureElapsed = ({
 
 /**
  * The last progress line of the machine's copy under way, as its capture request says it (bytes
- * so far or of all, and the rate): a long copy moves rather than waits silently.
+ * so far or of all, and the rate): a long copy moves rather than waits silently. Under it a bar:
+ * how much of the copy is done where its total is known; else (mostly: a capture seldom knows its
+ * size beforehand) only that it moves.
  */
 const CaptureProgressLine = ({
   progress,
 }: {
   progress: CaptureRequestProgress;
-}) => (
-  <Typography variant="caption" color="textSecondary" component="div">
-    {machineName(progress.machineRef)}: {progress.message}
-  </Typography>
-);
+}) => {
+  const { doneBytes, totalBytes } = progress;
+  const percent =
+    doneBytes !== undefined && totalBytes
+      ? Math.min(100, (doneBytes / totalBytes) * 100)
+      : undefined;
+  return (
+    <>
+      <Typography variant="caption" color="textSecondary" component="div">
+        {machineName(progress.machineRef)}: {progress.message}
+      </Typography>
+      <LinearProgress
+        variant={percent === undefined ? 'indeterminate' : 'determinate'}
+        value={percent}
+        aria-label={`Copy of ${machineName(progress.machineRef)}`}
+      />
+    </>
+  );
+};
 
 /** "Capture now", saying which machine is being captured and for how long while one is. */
 export const CaptureButton = ({

@@ -84,11 +84,19 @@ describe('EntityRecoveryCard, a capture saying its progress', () => {
         'db: Archiving volume /data (machine paused): 24.0 MiB so far at 12.0 MiB/s',
       ),
     ).toBeInTheDocument();
+    // Its total unknown (a line without numbers, too): a bar that only moves.
+    expect(
+      screen.getByRole('progressbar', { name: 'Copy of db' }),
+    ).not.toHaveAttribute('aria-valuenow');
 
     line.progress = {
       machineRef: DB,
       message: 'Saving the image: 600.0 MiB of 1.0 GiB (58%) at 110.0 MiB/s',
       at: '2024-05-01T10:00:04.000Z',
+      what: 'the image',
+      doneBytes: 600 * 1024 * 1024,
+      totalBytes: 1024 * 1024 * 1024,
+      elapsedMs: 5_454,
     };
     expect(
       await screen.findByText(
@@ -96,10 +104,17 @@ describe('EntityRecoveryCard, a capture saying its progress', () => {
       ),
     ).toBeInTheDocument();
     expect(screen.queryByText(/Archiving volume/)).not.toBeInTheDocument();
+    // Its total known: how much of it is done.
+    expect(
+      screen.getByRole('progressbar', { name: 'Copy of db' }),
+    ).toHaveAttribute('aria-valuenow', '59');
 
     // db captured: web's capture says nothing of db's copy, nor does the card once all are taken.
     line.done = true;
     expect(await screen.findByText('Captured 2 machines.')).toBeInTheDocument();
     expect(screen.queryByText(/Saving the image/)).not.toBeInTheDocument();
+    expect(
+      screen.queryByRole('progressbar', { name: 'Copy of db' }),
+    ).not.toBeInTheDocument();
   });
 });
