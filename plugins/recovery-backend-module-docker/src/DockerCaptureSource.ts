@@ -17,6 +17,7 @@ import {
 import {
   adaptInspectedContainer,
   dockerTag,
+  networkIdentity,
   type NetworkIdentity,
 } from './adapt';
 import { captureComment, captureImageRef } from './captureNames';
@@ -365,7 +366,7 @@ export class DockerCaptureSource implements CaptureSource {
     }
   }
 
-  /** The subnet and gateway of each network the container is on; one removed meanwhile has none. */
+  /** The subnets and gateways of each network the container is on; one removed meanwhile has none. */
   private async networksOf(
     info: Docker.ContainerInspectInfo,
     signal: AbortSignal | undefined,
@@ -374,10 +375,7 @@ export class DockerCaptureSource implements CaptureSource {
     for (const name of Object.keys(info.NetworkSettings?.Networks ?? {})) {
       try {
         const net = await inspectNetwork(this.docker, name, signal);
-        const cfg = net.IPAM?.Config?.find(
-          (config: any) => config.Subnet && !config.Subnet.includes(':'),
-        );
-        networks[name] = { subnet: cfg?.Subnet, gateway: cfg?.Gateway };
+        networks[name] = networkIdentity(net);
       } catch (e) {
         if (!isStatus(e, 404)) throw e;
       }
@@ -708,7 +706,11 @@ export class DockerCaptureSource implements CaptureSource {
     };
     // As it was when the capture began: a machine stopped, restarting, paused by someone else or
     // unhealthy is captured all the same (its disk is the best copy there is), and says so.
-    const machineState = machineStateOf(capture.info.State);
+    const machineState = machineStateOf(
+      capture.info.State,
+      capture.info.RestartCount,
+      started,
+    );
     if (machineState) captured.machineState = machineState;
     const pauseWarning =
       capture.pauses &&

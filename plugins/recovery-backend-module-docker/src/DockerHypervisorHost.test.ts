@@ -19,6 +19,7 @@ import {
   type MachineHandle,
   type RestorableCapture,
 } from '@backstage-recovery/plugin-recovery-node';
+import { PRODUCTION_NETWORK_MODE_LABEL } from './adapt';
 import { DockerHypervisorHost } from './DockerHypervisorHost';
 import {
   MACHINE_REF_LABEL,
@@ -396,6 +397,8 @@ function restoringEngine(
     /** Containers already on the engine, and which networks are internal (others: as `internal`). */
     containers?: Docker.ContainerInfo[];
     internalNetworks?: string[];
+    /** What `docker network inspect` says of a lab network's addresses (others: none). */
+    labNetworks?: Record<string, { EnableIPv6?: boolean; IPAM: unknown }>;
   } = {},
 ) {
   const calls: string[] = [];
@@ -416,6 +419,7 @@ function restoringEngine(
             options.internalNetworks?.includes(name) ||
             (options.internal ?? true),
           IPAM: { Config: [] },
+          ...options.labNetworks?.[name],
         };
       },
       connect: async () => {
@@ -600,6 +604,150 @@ describe('DockerHypervisorHost restore', () => {
       'connect rr-run-1-back',
       'remove machine',
     ]);
+  });
+});
+
+describe("DockerHypervisorHost restore of a machine that shared another container's network namespace", () => {
+  const lab: LabHandle = { runId: 'run-1', networks: ['rr-run-1-prod'] };
+  const dbId = 'db0123456789'.padEnd(64, 'a');
+  const db: RestorableCapture = {
+    captureId: 'cap-db',
+    machineRef: 'resource:default/db',
+    imageId: 'sha256:db',
+    checksum: 'sha256:none',
+    artifact: 'cap-db.tar',
+    runtime: {
+      hostname: 'db',
+      networks: [
+        {
+          name: 'prod',
+          subnet: '10.233.20.0/24',
+          ipv4Address: '10.233.20.5',
+          aliases: [],
+        },
+      ],
+      env: [],
+      exposedPorts: ['5432/tcp'],
+      labels: {},
+      productionContainerId: dbId,
+    },
+  };
+  const dbInLab: MachineHandle = {
+    runId: 'run-1',
+    machineRef: 'resource:default/db',
+    id: 'lab-db-id',
+    hostnames: ['db'],
+  };
+  /** The sidecar, restored with the run's captures and the machines of earlier waves given. */
+  async function restoreSidecar(
+    mode: string,
+    booted: MachineHandle[],
+    owner: RestorableCapture = db,
+  ) {
+    const { store, capture } = storeWith({
+      hostname: 'sidecar',
+      exposedPorts: ['9187/tcp'],
+      labels: { [PRODUCTION_NETWORK_MODE_LABEL]: mode },
+    });
+    const { docker, created } = restoringEngine();
+    const restored = await new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: store,
+    }).restoreMachine(lab, capture, {
+      runCaptures: [owner, capture],
+      booted,
+    });
+    return { restored, created: created[0] };
+  }
+
+  it('shares the lab container of the machine it shared in production, where that one booted in an earlier wave', async () => {
+    const { restored, created } = await restoreSidecar(`container:${dbId}`, [
+      dbInLab,
+    ]);
+    expect(created.HostConfig?.NetworkMode).toBe('container:lab-db-id');
+    // Docker refuses these beside a shared namespace: the one shared has them.
+    expect(created).not.toHaveProperty('Hostname');
+    expect(created.ExposedPorts).toBeUndefined();
+    expect(created.NetworkingConfig).toBeUndefined();
+    expect(restored.addressesLost).toEqual([]);
+    expect(restored.adaptations).toEqual([
+      `shares the network namespace of resource:default/db in the lab, as it shared that machine's container's in production (network mode container:${dbId})`,
+    ]);
+  });
+
+  it('says which machine it cannot share where that one boots in its wave or later, and one no machine of the run', async () => {
+    const later = await restoreSidecar(`container:${dbId}`, []);
+    expect(later.created.HostConfig?.NetworkMode).toBe('rr-run-1-prod');
+    expect(later.restored.addressesLost).toEqual([
+      `shared the network namespace of resource:default/db in production (network mode container:${dbId}), which does not boot in an earlier wave, so it cannot share it in the lab: on lab network rr-run-1-prod with an address Docker picks, not the addresses it had in production`,
+    ]);
+    const other = 'ff0123456789'.padEnd(64, 'b');
+    const foreign = await restoreSidecar(`container:${other}`, [dbInLab]);
+    expect(foreign.created.HostConfig?.NetworkMode).toBe('rr-run-1-prod');
+    expect(foreign.restored.addressesLost).toEqual([
+      `shared the network namespace of container ${other} in production, no machine of this run: on lab network rr-run-1-prod with an address Docker picks, not the addresses it had in production`,
+    ]);
+    // A capture of the run from before container ids were recorded may be that one.
+    const old = await restoreSidecar(`container:${dbId}`, [dbInLab], {
+      ...db,
+      runtime: { ...db.runtime, productionContainerId: undefined },
+    });
+    expect(old.restored.addressesLost).toEqual([
+      `shared the network namespace of container ${dbId} in production, no machine of this run (or one whose capture is too old to tell: capture it again): on lab network rr-run-1-prod with an address Docker picks, not the addresses it had in production`,
+    ]);
+  });
+});
+
+describe('DockerHypervisorHost restore of IPv6 addresses', () => {
+  const lab: LabHandle = { runId: 'run-1', networks: ['rr-run-1-front'] };
+  const front = {
+    name: 'front',
+    subnet: '10.233.20.0/24',
+    ipv4Address: '10.233.20.11',
+    ipv6Subnet: 'fd00:233::/64',
+    ipv6Address: 'fd00:233::11',
+    aliases: [],
+  };
+  const endpoint = (created: Docker.ContainerCreateOptions[]) =>
+    created[0].NetworkingConfig?.EndpointsConfig?.['rr-run-1-front'];
+
+  it("gives the machine its production IPv6 address beside its IPv4 one where the lab network has production's IPv6 subnet", async () => {
+    const { store, capture } = storeWith({ networks: [front] });
+    const { docker, created } = restoringEngine({
+      labNetworks: {
+        'rr-run-1-front': {
+          EnableIPv6: true,
+          IPAM: {
+            Config: [{ Subnet: '10.233.20.0/24' }, { Subnet: 'fd00:233::/64' }],
+          },
+        },
+      },
+    });
+    const restored = await new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: store,
+    }).restoreMachine(lab, capture);
+    expect(restored.addressesLost).toEqual([]);
+    expect(endpoint(created)?.IPAMConfig).toEqual({
+      IPv4Address: '10.233.20.11',
+      IPv6Address: 'fd00:233::11',
+    });
+  });
+
+  it('says which IPv6 address the machine loses where the lab network has no IPv6, and keeps its IPv4 one', async () => {
+    const { store, capture } = storeWith({ networks: [front] });
+    const { docker, created } = restoringEngine({
+      labNetworks: {
+        'rr-run-1-front': { IPAM: { Config: [{ Subnet: '10.233.20.0/24' }] } },
+      },
+    });
+    const restored = await new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: store,
+    }).restoreMachine(lab, capture);
+    expect(restored.addressesLost).toEqual([
+      "network front: the lab network has no IPv6 (engine dr-host refused production's IPv6 subnet fd00:233::/64); the machine does not get its production IPv6 address fd00:233::11",
+    ]);
+    expect(endpoint(created)?.IPAMConfig).toEqual({
+      IPv4Address: '10.233.20.11',
+    });
   });
 });
 
@@ -814,6 +962,49 @@ describe('DockerHypervisorHost lab networks', () => {
     ipv4Address: '172.29.20.11',
     aliases: [],
   };
+
+  it("makes a lab network with production's IPv6 subnet too, and without it where the engine refuses it", async () => {
+    const made = async (refuseIPv6: boolean) => {
+      const asked: Docker.NetworkCreateOptions[] = [];
+      const docker = {
+        ...engineHolding([]).docker,
+        createNetwork: async (opts: Docker.NetworkCreateOptions) => {
+          asked.push(opts);
+          if (refuseIPv6 && opts.EnableIPv6)
+            throw new Error(
+              'could not find an available, non-overlapping IPv6 address pool',
+            );
+        },
+      } as unknown as Docker;
+      await new DockerHypervisorHost('dr-host', docker, {
+        storeDirectory: '/nowhere',
+      }).createLab(
+        'run-1',
+        [
+          {
+            name: 'front',
+            subnet: '10.233.20.0/24',
+            ipv4Address: '10.233.20.11',
+            ipv6Subnet: 'fd00:233::/64',
+            ipv6Address: 'fd00:233::11',
+            aliases: [],
+          },
+        ],
+        { internal: true },
+      );
+      return asked.map(a => ({
+        EnableIPv6: a.EnableIPv6,
+        subnets: a.IPAM?.Config?.map(c => c.Subnet),
+      }));
+    };
+    expect(await made(false)).toEqual([
+      { EnableIPv6: true, subnets: ['10.233.20.0/24', 'fd00:233::/64'] },
+    ]);
+    expect(await made(true)).toEqual([
+      { EnableIPv6: true, subnets: ['10.233.20.0/24', 'fd00:233::/64'] },
+      { EnableIPv6: undefined, subnets: ['10.233.20.0/24'] },
+    ]);
+  });
 
   it("makes the networks that get production's subnet before those whose subnet Docker chooses, which could be theirs", async () => {
     // Production's own network, on an engine that is also the primary.
@@ -1479,5 +1670,50 @@ describe('DockerHypervisorHost probe image', () => {
       busyboxPath: join(dir, 'no-busybox'),
     }).ensureProbeImage();
     expect(none.calls).toEqual([]);
+  });
+});
+
+describe('DockerHypervisorHost inspectMachine', () => {
+  const inspecting = (State: object) =>
+    new DockerHypervisorHost(
+      'dr-host',
+      {
+        getContainer: () => ({ inspect: async () => ({ State }) }),
+      } as unknown as Docker,
+      { storeDirectory: '/nonexistent' },
+    ).inspectMachine({
+      runId: 'run-1',
+      machineRef: 'resource:default/db',
+      id: 'db',
+      hostnames: [],
+    });
+
+  it("says when a stopped machine stopped, from the engine's FinishedAt; nothing for a running one or Docker's zero time", async () => {
+    expect(
+      await inspecting({
+        Running: false,
+        ExitCode: 137,
+        FinishedAt: '2026-12-06T01:00:00.5Z',
+      }),
+    ).toEqual({
+      running: false,
+      exitCode: 137,
+      stoppedAt: '2026-12-06T01:00:00.5Z',
+    });
+    expect(
+      (
+        await inspecting({
+          Running: true,
+          FinishedAt: '2026-12-06T01:00:00Z',
+        })
+      ).stoppedAt,
+    ).toBeUndefined();
+    expect(
+      await inspecting({
+        Running: false,
+        ExitCode: 0,
+        FinishedAt: '0001-01-01T00:00:00Z',
+      }),
+    ).toEqual({ running: false, exitCode: 0 });
   });
 });

@@ -5,7 +5,7 @@ import {
   RUN_ID_LABEL,
   type ProbeSpec,
 } from '@backstage-recovery/plugin-recovery-common';
-import { lastFailedCheckOutput } from './machineState';
+import { dockerTime, lastFailedCheckOutput } from './machineState';
 import { followKeptMachineStops } from './keptMachineStops';
 import {
   describePortBinding,
@@ -32,6 +32,8 @@ import {
   dockerHealthcheck,
   dockerLimits,
   joinsLabNetwork,
+  networkIdentity,
+  type NetworkIdentity,
 } from './adapt';
 import { firstHost, helperRange } from './lib/addresses';
 import { engineWords, onEngine } from './lib/engineErrors';
@@ -213,19 +215,32 @@ export class DockerHypervisorHost implements HypervisorHost {
           ...(reserved.get(network.name) ?? []),
           gateway,
         ]);
+        const ipv4 = {
+          Subnet: network.subnet,
+          ...(gateway ? { Gateway: gateway } : {}),
+          ...(range ? { IPRange: range } : {}),
+        };
         try {
+          if (network.ipv6Subnet) {
+            const ipv6 = {
+              Subnet: network.ipv6Subnet,
+              ...(network.ipv6Gateway ? { Gateway: network.ipv6Gateway } : {}),
+            };
+            try {
+              await this.docker.createNetwork({
+                ...base,
+                EnableIPv6: true,
+                IPAM: { Driver: 'default', Config: [ipv4, ipv6] },
+              });
+              continue;
+            } catch {
+              // Production's IPv6 subnet refused here (IPv6 off on the engine, the subnet held):
+              // the lab goes without it, and restoreMachine says whose IPv6 address that costs.
+            }
+          }
           await this.docker.createNetwork({
             ...base,
-            IPAM: {
-              Driver: 'default',
-              Config: [
-                {
-                  Subnet: network.subnet,
-                  ...(gateway ? { Gateway: gateway } : {}),
-                  ...(range ? { IPRange: range } : {}),
-                },
-              ],
-            },
+            IPAM: { Driver: 'default', Config: [ipv4] },
           });
           continue;
         } catch (e) {
@@ -247,14 +262,8 @@ export class DockerHypervisorHost implements HypervisorHost {
     return { runId, networks: names };
   }
 
-  private async labNetworkSubnet(
-    name: string,
-  ): Promise<{ subnet?: string; gateway?: string }> {
-    const net = await this.docker.getNetwork(name).inspect();
-    const cfg = net.IPAM?.Config?.find(
-      (c: any) => c.Subnet && !c.Subnet.includes(':'),
-    );
-    return { subnet: cfg?.Subnet, gateway: cfg?.Gateway };
+  private async labNetworkSubnet(name: string): Promise<NetworkIdentity> {
+    return networkIdentity(await this.docker.getNetwork(name).inspect());
   }
 
   room(runId: string, waves: RestorableCapture[][]): Promise<HostRoom> {
@@ -383,6 +392,7 @@ export class DockerHypervisorHost implements HypervisorHost {
     options: {
       progress?: TransferProgressListener;
       runCaptures?: RestorableCapture[];
+      booted?: MachineHandle[];
     } = {},
   ): Promise<RestoredMachine> {
     return onEngine(
@@ -393,6 +403,7 @@ export class DockerHypervisorHost implements HypervisorHost {
           capture,
           this.progressLines(options.progress),
           options.runCaptures ?? [],
+          options.booted ?? [],
         ),
       `restoring ${capture.machineRef} (capture ${capture.captureId}) in the lab of run ${lab.runId} failed`,
     );
@@ -403,6 +414,7 @@ export class DockerHypervisorHost implements HypervisorHost {
     capture: RestorableCapture,
     progress: TransferProgressLines,
     runCaptures: RestorableCapture[],
+    booted: MachineHandle[],
   ): Promise<RestoredMachine> {
     const adaptations: string[] = [];
     const addressesLost: string[] = [];
@@ -452,12 +464,34 @@ export class DockerHypervisorHost implements HypervisorHost {
       network: string;
       config: Docker.EndpointSettings;
     }> = [];
-    if (joinsLabNetwork(runtime)) {
+    const mode = runtime.labels[PRODUCTION_NETWORK_MODE_LABEL];
+    const sharedOwner = namespaceOwner(mode, runCaptures, booted);
+    // The lab container whose network namespace it shares, as it shared its machine's in production.
+    const sharedWith = sharedOwner?.booted?.id;
+    if (sharedOwner?.booted) {
+      adaptations.push(
+        `shares the network namespace of ${sharedOwner.machineRef} in the lab, as it shared that machine's container's in production (network mode ${mode})`,
+      );
+    } else if (joinsLabNetwork(runtime)) {
       // Host network (or another container's) in production, so no network captured: as the
       // capture's adaptation says, it gets an address on the lab network, one Docker picks from
       // the lab's range, which holds none of the machines' production addresses. Its hostname
       // (the production host's) is an alias, so the lab's DNS answers it rather than pass it on.
-      const mode = runtime.labels[PRODUCTION_NETWORK_MODE_LABEL];
+      // Sharing a machine of a later wave (or this one) would need it up first: the plan's order.
+      const why = !mode.startsWith('container:')
+        ? `network mode ${mode} in production`
+        : sharedOwner
+          ? `shared the network namespace of ${sharedOwner.machineRef} in production (network mode ${mode}), which does not boot in an earlier wave, so it cannot share it in the lab`
+          : `shared the network namespace of container ${mode.slice('container:'.length)} in production, no machine of this run${
+              // Older captures recorded no production container id to find it by.
+              runCaptures.some(
+                c =>
+                  c.machineRef !== capture.machineRef &&
+                  !c.runtime.productionContainerId,
+              )
+                ? ' (or one whose capture is too old to tell: capture it again)'
+                : ''
+            }`;
       for (const labNet of lab.networks) {
         endpoints.push({
           network: labNet,
@@ -466,8 +500,8 @@ export class DockerHypervisorHost implements HypervisorHost {
       }
       addressesLost.push(
         lab.networks.length > 0
-          ? `network mode ${mode} in production: on lab network ${lab.networks.join(', ')} with an address Docker picks, not the addresses it had in production`
-          : `network mode ${mode} in production: the lab has no network to put it on`,
+          ? `${why}: on lab network ${lab.networks.join(', ')} with an address Docker picks, not the addresses it had in production`
+          : `${why}: the lab has no network to put it on`,
       );
     }
     for (const net of runtime.networks) {
@@ -482,10 +516,28 @@ export class DockerHypervisorHost implements HypervisorHost {
         ...new Set([...net.aliases, runtime.hostname].filter(Boolean)),
       ];
       const config: Docker.EndpointSettings = { Aliases: aliases };
+      const labSubnet =
+        net.ipv4Address || net.ipv6Address
+          ? await this.labNetworkSubnet(labNet)
+          : {};
+      if (net.ipv6Address) {
+        if (net.ipv6Subnet && labSubnet.ipv6Subnet === net.ipv6Subnet) {
+          config.IPAMConfig = { IPv6Address: net.ipv6Address };
+        } else {
+          const inLab = labSubnet.ipv6Subnet
+            ? `the lab network's IPv6 subnet is ${labSubnet.ipv6Subnet}`
+            : `the lab network has no IPv6${net.ipv6Subnet ? ` (engine ${this.id} refused production's IPv6 subnet ${net.ipv6Subnet})` : ''}`;
+          addressesLost.push(
+            `network ${net.name}: ${inLab}; the machine does not get its production IPv6 address ${net.ipv6Address}`,
+          );
+        }
+      }
       if (net.ipv4Address) {
-        const labSubnet = await this.labNetworkSubnet(labNet);
         if (!net.subnet || labSubnet.subnet === net.subnet) {
-          config.IPAMConfig = { IPv4Address: net.ipv4Address };
+          config.IPAMConfig = {
+            ...config.IPAMConfig,
+            IPv4Address: net.ipv4Address,
+          };
         } else {
           const holder = net.subnet
             ? subnetHolder(
@@ -538,19 +590,22 @@ export class DockerHypervisorHost implements HypervisorHost {
     const create = () =>
       this.docker.createContainer({
         name,
-        Hostname: runtime.hostname,
+        // Docker refuses a hostname and exposed ports of one sharing another's namespace: that one's apply.
+        ...(sharedWith ? {} : { Hostname: runtime.hostname }),
         Image: capture.imageId,
         Env: runtime.env,
         Cmd: runtime.cmd,
         Entrypoint: runtime.entrypoint,
         WorkingDir: runtime.workingDir,
         User: runtime.user,
-        ExposedPorts: Object.fromEntries(
-          [...runtime.exposedPorts, ...Object.keys(portBindings)].map(p => [
-            p,
-            {},
-          ]),
-        ),
+        ExposedPorts: sharedWith
+          ? undefined
+          : Object.fromEntries(
+              [...runtime.exposedPorts, ...Object.keys(portBindings)].map(p => [
+                p,
+                {},
+              ]),
+            ),
         Healthcheck: dockerHealthcheck(runtime.healthcheck),
         Labels: labels,
         ...(stopTimeout !== undefined ? { StopTimeout: stopTimeout } : {}),
@@ -560,12 +615,19 @@ export class DockerHypervisorHost implements HypervisorHost {
           ...(sharedMounts.length > 0 && {
             Mounts: [...(confined.Mounts ?? []), ...sharedMounts],
           }),
-          NetworkMode: first ? first.network : 'none',
-          ...(publish.length > 0 ? { PortBindings: portBindings } : {}),
+          NetworkMode: sharedWith
+            ? `container:${sharedWith}`
+            : first
+              ? first.network
+              : 'none',
+          ...(publish.length > 0 && !sharedWith
+            ? { PortBindings: portBindings }
+            : {}),
         },
-        NetworkingConfig: first
-          ? { EndpointsConfig: { [first.network]: first.config } }
-          : undefined,
+        NetworkingConfig:
+          first && !sharedWith
+            ? { EndpointsConfig: { [first.network]: first.config } }
+            : undefined,
       });
     const createOnce = () =>
       create().catch(async e => {
@@ -921,6 +983,9 @@ export class DockerHypervisorHost implements HypervisorHost {
       health === 'healthy'
         ? undefined
         : lastFailedCheckOutput(info.State.Health);
+    const stoppedAt = info.State.Running
+      ? undefined
+      : dockerTime(info.State.FinishedAt);
     return {
       running: info.State.Running,
       exitCode: info.State.Running ? undefined : info.State.ExitCode,
@@ -929,6 +994,7 @@ export class DockerHypervisorHost implements HypervisorHost {
           ? health
           : undefined,
       ...(healthOutput && { healthOutput }),
+      ...(stoppedAt && { stoppedAt }),
     };
   }
 
@@ -1118,4 +1184,28 @@ export class DockerHypervisorHost implements HypervisorHost {
     }
     await fill;
   }
+}
+
+/**
+ * The machine of the run whose container's network namespace a machine shared in production
+ * (network mode `container:<id>`), by its capture's production container id; with its lab
+ * container where it booted in an earlier wave. None for another mode, a container no machine of
+ * the run is, or captures from before the id was recorded.
+ */
+function namespaceOwner(
+  mode: string | undefined,
+  runCaptures: RestorableCapture[],
+  booted: MachineHandle[],
+): { machineRef: string; booted?: MachineHandle } | undefined {
+  if (!mode?.startsWith('container:')) return undefined;
+  const id = mode.slice('container:'.length);
+  const owner = runCaptures.find(c => {
+    const own = c.runtime.productionContainerId;
+    return own !== undefined && id.length >= 12 && own.startsWith(id);
+  });
+  if (!owner) return undefined;
+  return {
+    machineRef: owner.machineRef,
+    booted: booted.find(b => b.machineRef === owner.machineRef),
+  };
 }

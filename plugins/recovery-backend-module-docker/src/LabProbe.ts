@@ -246,8 +246,8 @@ export class LabProbe {
   }
 
   /**
-   * Where the probe reaches the machine: each of its lab addresses once, in the lab's network
-   * order; before it has any (not running), its container name, which only the lab's DNS answers.
+   * Where the probe reaches the machine: each of its lab addresses once (those of the machine
+   * whose network namespace it shares), in the lab's network order; before it has any (not running), its container name, which only the lab's DNS answers.
    * Never a production name (its hostname, e.g. the production host's for a host-network
    * machine): the lab's DNS passes names it does not know on, and outside an isolated lab that
    * may reach production itself.
@@ -256,7 +256,10 @@ export class LabProbe {
     lab: LabHandle,
     machine: MachineHandle,
   ): Promise<string[]> {
-    const info = await this.docker.getContainer(machine.id).inspect();
+    let info = await this.docker.getContainer(machine.id).inspect();
+    // Sharing another machine's network namespace (as in production): reached at its addresses.
+    const shared = /^container:(.+)$/.exec(info.HostConfig?.NetworkMode ?? '');
+    if (shared) info = await this.docker.getContainer(shared[1]).inspect();
     const endpoints = lab.networks
       .map(net => info.NetworkSettings.Networks?.[net])
       .filter(Boolean);

@@ -7,6 +7,7 @@ import {
   dockerName,
   dockerTag,
   joinsLabNetwork,
+  networkIdentity,
   volumeMounts,
 } from './adapt';
 
@@ -90,6 +91,9 @@ describe('adaptInspectedContainer', () => {
         startPeriodMs: 30000,
       },
       labels: { 'recovery.backstage-recovery.io/machine': 'data-01' },
+      // What a machine that shares its network namespace finds it by at restore.
+      productionContainerId:
+        'abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789',
     });
   });
 
@@ -332,6 +336,62 @@ describe('adaptInspectedContainer', () => {
     ).not.toHaveProperty('volumes');
   });
 
+  it("keeps production's IPv6 subnet and address beside the IPv4 ones (--ipv6, --ip6)", () => {
+    const identity = networkIdentity({
+      EnableIPv6: true,
+      IPAM: {
+        Config: [
+          { Subnet: '10.233.20.0/24', Gateway: '10.233.20.1' },
+          { Subnet: 'fd00:233::/64', Gateway: 'fd00:233::1' },
+        ],
+      },
+    });
+    expect(identity).toEqual({
+      subnet: '10.233.20.0/24',
+      gateway: '10.233.20.1',
+      ipv6Subnet: 'fd00:233::/64',
+      ipv6Gateway: 'fd00:233::1',
+    });
+    const { runtime, adaptations } = adaptInspectedContainer(
+      inspected({
+        Networks: {
+          'demo-prod': {
+            IPAMConfig: {
+              IPv4Address: '10.233.20.11',
+              IPv6Address: 'fd00:233::11',
+            },
+            IPAddress: '10.233.20.11',
+            GlobalIPv6Address: 'fd00:233::11',
+            Aliases: [],
+          },
+        },
+      }),
+      { 'demo-prod': identity },
+    );
+    expect(adaptations).toEqual([]);
+    expect(runtime.networks).toEqual([
+      {
+        name: 'demo-prod',
+        subnet: '10.233.20.0/24',
+        gateway: '10.233.20.1',
+        ipv4Address: '10.233.20.11',
+        ipv6Subnet: 'fd00:233::/64',
+        ipv6Gateway: 'fd00:233::1',
+        ipv6Address: 'fd00:233::11',
+        aliases: [],
+      },
+    ]);
+    // IPv6 off: an IPv6 subnet listed in its IPAM configuration is not the network's.
+    expect(
+      networkIdentity({
+        EnableIPv6: false,
+        IPAM: {
+          Config: [{ Subnet: 'fd00:1::/64' }, { Subnet: '10.1.0.0/16' }],
+        },
+      }),
+    ).toEqual({ subnet: '10.1.0.0/16', gateway: undefined });
+  });
+
   it('replaces host network mode and records it', () => {
     const { runtime, adaptations } = adaptInspectedContainer(
       inspected({
@@ -357,7 +417,7 @@ describe('adaptInspectedContainer', () => {
     );
     expect(shared.runtime.networks).toEqual([]);
     expect(shared.adaptations[0]).toMatch(
-      /^shared network namespace \(container:abc123\) dropped: the machine gets its own address on the lab network/,
+      /^shared network namespace \(container:abc123\): the restore shares that machine's where it boots in an earlier wave, else gives the machine its own address on the lab network/,
     );
     expect(shared.runtime.labels[PRODUCTION_NETWORK_MODE_LABEL]).toBe(
       'container:abc123',

@@ -1,5 +1,8 @@
 import type Docker from 'dockerode';
-import { formatBytes } from '@backstage-recovery/plugin-recovery-common';
+import {
+  bindMountDropped,
+  formatBytes,
+} from '@backstage-recovery/plugin-recovery-common';
 import type {
   CapturedNetwork,
   CapturedVolume,
@@ -16,6 +19,27 @@ import {
 export interface NetworkIdentity {
   subnet?: string;
   gateway?: string;
+  /** Where production enabled IPv6 on it (`--ipv6`). */
+  ipv6Subnet?: string;
+  ipv6Gateway?: string;
+}
+
+/** A network's identity from its `docker network inspect`: its IPv4 subnet, and its IPv6 one where enabled. */
+export function networkIdentity(net: {
+  EnableIPv6?: boolean;
+  IPAM?: { Config?: Array<{ Subnet?: string; Gateway?: string }> | null };
+}): NetworkIdentity {
+  const configs = net.IPAM?.Config ?? [];
+  const v4 = configs.find(c => c.Subnet && !c.Subnet.includes(':'));
+  const v6 = net.EnableIPv6
+    ? configs.find(c => c.Subnet?.includes(':'))
+    : undefined;
+  return {
+    subnet: v4?.Subnet,
+    gateway: v4?.Gateway,
+    ...(v6?.Subnet ? { ipv6Subnet: v6.Subnet } : {}),
+    ...(v6?.Gateway ? { ipv6Gateway: v6.Gateway } : {}),
+  };
 }
 
 const NS_PER_MS = 1_000_000;
@@ -96,7 +120,7 @@ export function adaptInspectedContainer(
     );
   } else if (networkMode.startsWith('container:')) {
     adaptations.push(
-      `shared network namespace (${networkMode}) dropped: the machine gets its own address on the lab network`,
+      `shared network namespace (${networkMode}): the restore shares that machine's where it boots in an earlier wave, else gives the machine its own address on the lab network`,
     );
   }
   if (
@@ -110,11 +134,18 @@ export function adaptInspectedContainer(
       const identity = networks[name] ?? {};
       const ipv4 =
         endpoint.IPAMConfig?.IPv4Address || endpoint.IPAddress || undefined;
+      const ipv6 =
+        endpoint.IPAMConfig?.IPv6Address ||
+        endpoint.GlobalIPv6Address ||
+        undefined;
       captured.push({
         name,
         subnet: identity.subnet,
         gateway: identity.gateway ?? (endpoint.Gateway || undefined),
         ipv4Address: ipv4,
+        ...(identity.ipv6Subnet ? { ipv6Subnet: identity.ipv6Subnet } : {}),
+        ...(identity.ipv6Gateway ? { ipv6Gateway: identity.ipv6Gateway } : {}),
+        ...(ipv6 ? { ipv6Address: ipv6 } : {}),
         aliases: productionAliases(endpoint.Aliases, info.Id),
       });
     }
@@ -147,9 +178,7 @@ export function adaptInspectedContainer(
   const carried: CapturedVolume[] = [];
   for (const m of (info.Mounts ?? []) as Mount[]) {
     if (m.Type === 'bind') {
-      adaptations.push(
-        `bind mount of host path ${m.Source} at ${m.Destination} dropped`,
-      );
+      adaptations.push(bindMountDropped(m.Source, m.Destination));
     } else if (m.Type === 'volume') {
       const volume = volumes.find(v => v.destination === m.Destination);
       if (volume) {
@@ -240,6 +269,7 @@ export function adaptInspectedContainer(
     exposedPorts: Object.keys(config.ExposedPorts ?? {}).sort(),
     healthcheck,
     labels,
+    productionContainerId: info.Id,
     ...(carried.length > 0 ? { volumes: carried } : {}),
     ...(portBindings.length > 0 ? { portBindings } : {}),
   };

@@ -231,6 +231,35 @@ describe('the state of a machine when captured, on the primary engine', () => {
     expect((await container.inspect()).State.Paused).toBe(false);
   });
 
+  it('captures a crash-looping machine caught up between two crashes as restarting, with the count and its last exit', async () => {
+    const name = `up-looping-${suffix}`;
+    containers.push(name);
+    const container = await primary.createContainer({
+      name,
+      Image: DEMO_IMAGE,
+      Cmd: ['sh', '-c', 'sleep 8; exit 1'],
+      HostConfig: { NetworkMode: 'none', RestartPolicy: { Name: 'always' } },
+    });
+    await container.start();
+    // Restarted by its policy once, and up again: Docker says running.
+    const up = await until(async () => {
+      const info = await container.inspect();
+      return info.RestartCount >= 1 && info.State.Status === 'running'
+        ? info
+        : undefined;
+    }, 30_000);
+    const capture = await captures.captureMachine({
+      machineRef: `resource:default/${name}`,
+      engine: 'primary',
+      container: name,
+    });
+    expect(capture.machineState).toEqual({
+      status: 'restarting',
+      restartCount: up!.RestartCount,
+      since: up!.State.FinishedAt,
+    });
+  });
+
   it('captures a machine paused by someone else as it is, recording it paused, and leaves it paused', async () => {
     const { container, locator } = await machine(`paused-${suffix}`, FOREVER);
     await container.pause();

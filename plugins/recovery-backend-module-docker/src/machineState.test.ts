@@ -1,4 +1,4 @@
-import { machineStateOf } from './machineState';
+import { machineStateOf, RESTART_LOOP_WINDOW_MS } from './machineState';
 
 const ZERO = '0001-01-01T00:00:00Z';
 
@@ -121,6 +121,51 @@ describe('machineStateOf', () => {
         FinishedAt: ZERO,
       }),
     ).toEqual({ status: 'created' });
+  });
+
+  it('records a crash loop caught up between two crashes as restarting, with the count and its last exit', () => {
+    // `--restart always sh -c 'httpd; sleep 3; exit 1'`, inspected in its 3 s up: Docker says running.
+    const up = {
+      Status: 'running',
+      Running: true,
+      Restarting: false,
+      ExitCode: 0,
+      StartedAt: '2026-12-06T01:00:00.123456789Z',
+      FinishedAt: '2026-12-06T00:59:58.5Z',
+      Health: { Status: 'starting' },
+    };
+    const lookedAt = Date.parse('2026-12-06T01:00:02Z');
+    expect(machineStateOf(up, 12, lookedAt)).toEqual({
+      status: 'restarting',
+      restartCount: 12,
+      since: '2026-12-06T00:59:58.5Z',
+    });
+    // Up longer than the window since its policy last restarted it: running, as it serves.
+    expect(
+      machineStateOf(up, 12, lookedAt + RESTART_LOOP_WINDOW_MS),
+    ).toMatchObject({ status: 'running', since: up.StartedAt });
+    // Just started, never restarted by its policy (a deploy, `docker restart`): running.
+    expect(machineStateOf(up, 0, lookedAt)).toMatchObject({
+      status: 'running',
+    });
+    // Found restarting: the count said with its exit code.
+    expect(
+      machineStateOf(
+        {
+          Status: 'restarting',
+          Restarting: true,
+          Running: true,
+          ExitCode: 1,
+          FinishedAt: '2026-12-06T01:00:00Z',
+        },
+        3,
+      ),
+    ).toEqual({
+      status: 'restarting',
+      restartCount: 3,
+      exitCode: 1,
+      since: '2026-12-06T01:00:00Z',
+    });
   });
 
   it('records a machine paused by someone else as paused, with its start', () => {

@@ -15,7 +15,7 @@ const STATUSES = new Set<CapturedMachineState['status']>([
 ]);
 
 /** Docker's zero time, which an engine answers for a container never started (or never stopped). */
-const dockerTime = (time: string | undefined) =>
+export const dockerTime = (time: string | undefined) =>
   time && !time.startsWith('0001-01-01') ? time : undefined;
 
 type DockerState = Partial<
@@ -29,17 +29,27 @@ type DockerState = Partial<
 };
 
 /**
+ * How recently a container up again after a restart by its restart policy must have started, when
+ * the capture looks, to be captured as `restarting`: Docker says `running` in the seconds a crash
+ * loop is up between two crashes (the count is the policy's own; `docker restart` leaves it be).
+ */
+export const RESTART_LOOP_WINDOW_MS = 60_000;
+
+/**
  * A container's state as a capture records it (CapturedMachineState), from `docker inspect`'s
- * `State`: its status, its last exit code and since when where it is not running, and its health
- * check's verdict with the output of the last check that failed. Undefined where the engine said
- * nothing of it.
+ * `State` and `RestartCount`, looked at `lookedAt`: its status, its last exit code and since when
+ * where it is not running, and its health check's verdict with the output of the last check that
+ * failed. Running, but restarted by its restart policy within RESTART_LOOP_WINDOW_MS, it is
+ * `restarting`, with the count and its last exit. Undefined where the engine said nothing of it.
  */
 export function machineStateOf(
   state: DockerState | undefined,
+  restartCount?: number,
+  lookedAt: number = Date.now(),
 ): CapturedMachineState | undefined {
   if (!state) return undefined;
   const said = state.Status as CapturedMachineState['status'] | undefined;
-  const status: CapturedMachineState['status'] | undefined =
+  const reported: CapturedMachineState['status'] | undefined =
     said && STATUSES.has(said)
       ? said
       : // An engine older than the Status field: its flags.
@@ -56,12 +66,27 @@ export function machineStateOf(
                 : state.StartedAt !== undefined
                   ? 'created'
                   : undefined;
-  if (!status) return undefined;
+  if (!reported) return undefined;
+  const restarts = restartCount ?? 0;
+  const startedAt = dockerTime(state.StartedAt);
+  // Up between two crashes: its exit code was reset when it started again, its FinishedAt kept.
+  const upBetweenCrashes =
+    reported === 'running' &&
+    restarts > 0 &&
+    startedAt !== undefined &&
+    lookedAt - Date.parse(startedAt) < RESTART_LOOP_WINDOW_MS;
+  const status = upBetweenCrashes ? 'restarting' : reported;
   const up = status === 'running' || status === 'paused';
   const since = dockerTime(up ? state.StartedAt : state.FinishedAt);
   const result: CapturedMachineState = { status };
-  if (!up && status !== 'created' && typeof state.ExitCode === 'number')
+  if (
+    !up &&
+    !upBetweenCrashes &&
+    status !== 'created' &&
+    typeof state.ExitCode === 'number'
+  )
     result.exitCode = state.ExitCode;
+  if (status === 'restarting' && restarts > 0) result.restartCount = restarts;
   if (!up && state.OOMKilled) result.oomKilled = true;
   if (since && status !== 'created') result.since = since;
   // A stopped machine's health is what it was when it stopped: its status says more.

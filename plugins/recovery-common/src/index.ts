@@ -151,6 +151,7 @@ export {
   type PlanNotRecovered,
   planNotRecovered,
   coversPlan,
+  failedAtHost,
   failureBeyondPlan,
   failedWithin,
 } from './runCoverage';
@@ -176,3 +177,4 @@ export {
   describeMachineState,
   notServingWhenCaptured,
 } from './machineState';
+export { bindMountDropped, droppedBindMounts } from './bindMounts';

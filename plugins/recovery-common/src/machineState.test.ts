@@ -56,6 +56,19 @@ describe('a machine state when captured', () => {
         since: '2026-12-06T01:00:00Z',
       }),
     ).toBe('restarting (last exit code 1, last exited 2026-12-06T01:00:00Z)');
+    // The count its restart policy kept: a crash loop says so.
+    expect(
+      describeMachineState({
+        status: 'restarting',
+        restartCount: 12,
+        since: '2026-12-06T01:00:00Z',
+      }),
+    ).toBe(
+      'restarting repeatedly (restarted 12 times by its restart policy, last exited 2026-12-06T01:00:00Z)',
+    );
+    expect(
+      describeMachineState({ status: 'restarting', restartCount: 1 }),
+    ).toBe('restarting (restarted once by its restart policy)');
     expect(
       describeMachineState({
         status: 'running',

@@ -85,8 +85,13 @@ export function describeMachineState(state: CapturedMachineState): string {
       return `paused by someone else${state.health === 'unhealthy' ? `, and unhealthy${inParens(healthWords(state))}` : ''}`;
     case 'exited':
       return `exited${inParens(code, oom, since)}`;
-    case 'restarting':
-      return `restarting${inParens(state.exitCode !== undefined ? `last exit code ${state.exitCode}` : '', oom, state.since ? `last exited ${state.since}` : '')}`;
+    case 'restarting': {
+      const count = state.restartCount ?? 0;
+      const restarts = count
+        ? `restarted ${count === 1 ? 'once' : `${count} times`} by its restart policy`
+        : '';
+      return `restarting${count > 1 ? ' repeatedly' : ''}${inParens(restarts, state.exitCode !== undefined ? `last exit code ${state.exitCode}` : '', oom, state.since ? `last exited ${state.since}` : '')}`;
+    }
     case 'created':
       return 'created but never started';
     case 'dead':

@@ -157,6 +157,26 @@ describe('coversPlan', () => {
       ).toBe(false);
     }
   });
+
+  it("covers nothing with a run that could not reach its host, not even its own entity's plan", () => {
+    const unreachable = head(dns, {
+      entityRef: c('dns'),
+      status: 'failed',
+      error: {
+        message: 'hypervisor host recovery cannot be reached: ECONNREFUSED',
+        hostUnreachable: true,
+      },
+    });
+    expect(coversPlan(unreachable, dns, c('dns'))).toBe(false);
+    // The same failure as a whole, the host answering: its own entity's last run.
+    expect(
+      coversPlan(
+        { ...unreachable, error: { message: unreachable.error!.message } },
+        dns,
+        c('dns'),
+      ),
+    ).toBe(true);
+  });
 });
 
 describe('failedWithin', () => {

@@ -64,10 +64,11 @@ export function planNotRecovered(
  * one of its services, or for a learned wait, without the others' probes, and a probe added since
  * was never run. A run that failed on a machine outside the plan says nothing about it: the plan's
  * machines were ready or never started. Nor does one that failed as a whole (no machine to blame:
- * no room on the host for all it boots, its engine gone mid-run) about another entity's plan,
+ * no room on the host for all it boots) about another entity's plan,
  * which may fit where the run's did not, or outlast what stopped it: it stays the last run of its
  * own entity alone. An interrupted run, or one not finished yet (pending, running), reached no
- * result: it covers no plan.
+ * result: it covers no plan; nor does one that failed as its host could not be reached
+ * (failedAtHost): the host's condition, not the plan's.
  *
  * Readiness counts a run for an entity by this rule, and the nightly check chooses its runs by it
  * (passing a planned run as a succeeded one), so the two agree on what covers what.
@@ -89,11 +90,23 @@ export function coversPlan(
     return false;
   if (run.status === 'succeeded') return true;
   // Interrupted, or not finished yet: no result, so nothing it tells about any plan.
-  if (run.status !== 'failed') return false;
+  if (run.status !== 'failed' || failedAtHost(run)) return false;
   const failedOn = run.error?.machineRef;
   return failedOn === undefined
     ? run.entityRef === entityRef
     : plan.machines.some(m => m.machineRef === failedOn);
+}
+
+/**
+ * Whether a run failed because its hypervisor host could not be reached, or stopped answering: it
+ * covers no plan, and readiness says so beside the run before it.
+ *
+ * @public
+ */
+export function failedAtHost(
+  run: Pick<RecoveryRun, 'status' | 'error'>,
+): boolean {
+  return run.status === 'failed' && run.error?.hostUnreachable === true;
 }
 
 /**

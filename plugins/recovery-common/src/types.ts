@@ -105,6 +105,11 @@ export interface CapturedMachineState {
   exitCode?: number;
   /** Killed for want of memory (the exit code is then usually 137). */
   oomKilled?: boolean;
+  /**
+   * How many times its restart policy has restarted it, where it is `restarting`: also recorded
+   * for a machine caught up between two crashes (restarted by its policy within the last minute).
+   */
+  restartCount?: number;
   /** Since when it has been so: its start for `running` and `paused`, its exit otherwise. */
   since?: string;
   /** Its health check's verdict, where it has one. */
@@ -356,9 +361,9 @@ export interface RunSupervision {
   /**
    * While degraded, when the supervision tries that machine again: each failed try doubles the
    * wait, from the sweep's interval up to a cap, so a machine that keeps failing is not restarted
-   * every sweep. Absent: at the next sweep.
+   * every sweep. Absent: at the next sweep. `tries`: how many tries failed so far (absent: one).
    */
-  retry?: { nextAt: string; delaySeconds: number };
+  retry?: { nextAt: string; delaySeconds: number; tries?: number };
 }
 
 /**
@@ -385,7 +390,17 @@ export interface RecoveryRun {
   finishedAt?: string;
   /** Measured recovery time: from the lab's creation (or an earlier restore, on a resumed run) to the last machine verified. */
   rtoSeconds?: number;
-  error?: { machineRef?: string; probe?: string; message: string };
+  /**
+   * Why it failed: the machine and probe where one failed it; `hostUnreachable` where its hypervisor
+   * host could not be reached (or stopped answering): the host's condition, not the plan's, so it
+   * covers no plan (coversPlan).
+   */
+  error?: {
+    machineRef?: string;
+    probe?: string;
+    message: string;
+    hostUnreachable?: boolean;
+  };
   plan: BootPlan;
   machines: RunMachine[];
   steps: RunStep[];

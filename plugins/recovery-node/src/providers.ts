@@ -32,6 +32,10 @@ export interface CapturedNetwork {
   subnet?: string;
   gateway?: string;
   ipv4Address?: string;
+  /** The network's IPv6 subnet and gateway, where production enabled IPv6 on it (absent in older captures). */
+  ipv6Subnet?: string;
+  ipv6Gateway?: string;
+  ipv6Address?: string;
   aliases: string[];
 }
 
@@ -80,6 +84,11 @@ export interface MachineRuntime {
     startPeriodMs?: number;
   };
   labels: Record<string, string>;
+  /**
+   * Its container's id in production: a machine that shared its network namespace there
+   * (`--network container:<id>`) finds it by it at restore. Absent in older captures.
+   */
+  productionContainerId?: string;
   /** Volumes carried by the capture, restored before the machine starts (absent in older captures). */
   volumes?: CapturedVolume[];
   /**
@@ -625,6 +634,8 @@ export interface MachineState {
   health?: 'starting' | 'healthy' | 'unhealthy';
   /** The output of its last health check that failed, on one line: why it is not healthy yet. */
   healthOutput?: string;
+  /** When it stopped (ISO time), where it is not running and the host can tell. */
+  stoppedAt?: string;
 }
 
 /**
@@ -751,6 +762,8 @@ export interface HypervisorHost {
       progress?: TransferProgressListener;
       /** The run's captures (this one among them): volumes they share in production are shared in the lab. */
       runCaptures?: RestorableCapture[];
+      /** The run's machines ready in earlier waves: one whose network namespace this one shared in production, it shares in the lab. */
+      booted?: MachineHandle[];
     },
   ): Promise<RestoredMachine>;
   startMachine(machine: MachineHandle): Promise<void>;

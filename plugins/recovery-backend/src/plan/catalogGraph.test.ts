@@ -326,10 +326,88 @@ describe('CatalogGraphLoader.recoverableEntities', () => {
         ['dependsOn', 'resource:default/m1'],
         ['partOf', 'system:default/shop'],
       ),
+      {
+        apiVersion: 'backstage.io/v1alpha1',
+        kind: 'System',
+        metadata: { name: 'shop', namespace: 'default' },
+        spec: {},
+        relations: [{ type: 'hasPart', targetRef: 'component:default/app' }],
+      },
     ]);
     expect(await graphs.recoverableEntities()).toEqual([
       'component:default/app',
       'system:default/shop',
+    ]);
+  });
+
+  it('lists a service whose plan reaches machines only through other services, Systems and APIs, as far away as they are; not what no plan walks to a machine', async () => {
+    const relate = (
+      entity: Entity,
+      ...relations: Array<[string, string]>
+    ): Entity => ({
+      ...entity,
+      relations: [
+        ...(entity.relations ?? []),
+        ...relations.map(([type, targetRef]) => ({ type, targetRef })),
+      ],
+    });
+    const entity = (kind: string, name: string): Entity => ({
+      apiVersion: 'backstage.io/v1alpha1',
+      kind,
+      metadata: { name, namespace: 'default' },
+      spec: {},
+    });
+    const graphs = loader([
+      relate(machine('m-kill'), ['dependencyOf', 'component:default/svc-fo']),
+      // svc-fo runs on m-kill and provides an API; svc-nomachine, in a System of no machine of
+      // its own, dependsOn svc-fo alone.
+      relate(
+        component('svc-fo', ['resource:default/m-kill']),
+        ['dependencyOf', 'component:default/svc-nomachine'],
+        ['providesApi', 'api:default/fo-api'],
+        ['dependencyOf', 'system:default/depends'],
+        ['dependencyOf', 'api:default/depends'],
+        ['dependencyOf', 'domain:default/depends'],
+      ),
+      relate(
+        component('svc-nomachine', ['component:default/svc-fo']),
+        ['partOf', 'system:default/nomachine'],
+        ['dependencyOf', 'component:default/far'],
+      ),
+      relate(
+        entity('System', 'nomachine'),
+        ['hasPart', 'component:default/svc-nomachine'],
+        ['dependencyOf', 'component:default/via-system'],
+      ),
+      relate(component('via-system', ['system:default/nomachine'])),
+      relate(component('far', ['component:default/svc-nomachine'])),
+      relate(
+        entity('API', 'fo-api'),
+        ['apiProvidedBy', 'component:default/svc-fo'],
+        ['dependencyOf', 'component:default/via-api'],
+      ),
+      relate(component('via-api', ['api:default/fo-api'])),
+      // Neither a System's own dependsOn nor an API's is walked; a Domain is not.
+      relate(entity('System', 'depends'), [
+        'dependsOn',
+        'component:default/svc-fo',
+      ]),
+      relate(entity('API', 'depends'), [
+        'dependsOn',
+        'component:default/svc-fo',
+      ]),
+      relate(entity('Domain', 'depends'), [
+        'dependsOn',
+        'component:default/svc-fo',
+      ]),
+    ]);
+    expect(await graphs.recoverableEntities()).toEqual([
+      'component:default/far',
+      'component:default/svc-fo',
+      'component:default/svc-nomachine',
+      'component:default/via-api',
+      'component:default/via-system',
+      'system:default/nomachine',
     ]);
   });
 

@@ -12,6 +12,7 @@ import {
   RELATION_HAS_PART,
   RELATION_OWNED_BY,
   RELATION_PART_OF,
+  RELATION_PROVIDES_API,
   parseEntityRef,
   stringifyEntityRef,
 } from '@backstage/catalog-model';
@@ -26,7 +27,7 @@ import {
   listAllEntities,
   type RecoveryGraph,
 } from '@backstage-recovery/plugin-recovery-node';
-import { CatalogWalk, type Reference } from './catalogWalk';
+import { CatalogWalk, followedRelations, type Reference } from './catalogWalk';
 import { readMachine, readObjectives, relationTargets } from './entityMapping';
 
 /** Reads the part of the catalog that recovering an entity touches. */
@@ -126,10 +127,12 @@ export class CatalogGraphLoader {
   }
 
   /**
-   * Entities whose recovery means something: services that run on machines (directly
-   * dependsOn a machine Resource), the systems they are part of, and those systems' other
-   * services: one on no machine is listed all the same, for the overview to show it covered by
-   * nothing rather than leave it out.
+   * Entities whose recovery means something: every service and System whose plan holds a machine
+   * (it reaches one by the edges a plan walks, followedRelations, however many services or
+   * Systems away), and those Systems' other services: one on no machine is listed all the same,
+   * for the overview to show it covered by nothing rather than leave it out. Found backwards from
+   * the machines a ring at a time, each entity read once; a machine is recovered with what runs
+   * on it, so none is listed.
    */
   async recoverableEntities(): Promise<string[]> {
     const credentials = await this.auth.getOwnServiceCredentials();
@@ -140,36 +143,58 @@ export class CatalogGraphLoader {
       },
       credentials,
     );
-    const dependents = new Set(
-      machines.flatMap(m => relationTargets(m, RELATION_DEPENDENCY_OF)),
-    );
-    const items = await this.byRefs(
-      {
-        entityRefs: [...dependents],
-        fields: ['kind', 'metadata', 'spec.type', 'relations'],
-      },
-      credentials,
-    );
-    const refs = new Set<string>();
-    for (const entity of items) {
-      // Not a machine that depends on another: that one is recovered with what runs on it.
-      if (!entity || entityRole(entity) !== 'service') continue;
-      refs.add(stringifyEntityRef(entity));
-      relationTargets(entity, RELATION_PART_OF).forEach(r => refs.add(r));
-    }
-    const systems = [...refs].filter(r => r.startsWith('system:'));
     const machineRefs = new Set(machines.map(m => stringifyEntityRef(m)));
-    const wholes = await this.byRefs(
-      {
-        entityRefs: systems,
-        fields: ['kind', 'metadata.namespace', 'metadata.name', 'relations'],
-      },
-      credentials,
-    );
-    for (const system of wholes) {
-      for (const part of system
-        ? relationTargets(system, RELATION_HAS_PART)
-        : [])
+    const reached = new Set(machineRefs);
+    const read = new Map<string, Entity | undefined>();
+    let frontier = machines;
+    while (frontier.length > 0) {
+      // Who may walk into the ring: the catalog's reverse of dependsOn, hasPart, apiProvidedBy.
+      const candidates = new Set(
+        frontier.flatMap(entity =>
+          [
+            RELATION_DEPENDENCY_OF,
+            RELATION_PART_OF,
+            RELATION_PROVIDES_API,
+          ].flatMap(type => relationTargets(entity, type)),
+        ),
+      );
+      const unread = [...candidates].filter(
+        ref => !reached.has(ref) && !read.has(ref),
+      );
+      const items = await this.byRefs(
+        {
+          entityRefs: unread,
+          fields: [
+            'kind',
+            'metadata.namespace',
+            'metadata.name',
+            'spec.type',
+            'relations',
+          ],
+        },
+        credentials,
+      );
+      unread.forEach((ref, index) => read.set(ref, items[index]));
+      frontier = [];
+      for (const ref of candidates) {
+        const entity = read.get(ref);
+        if (!entity || reached.has(ref)) continue;
+        // Only if its plan walks that edge itself (a System's own dependsOn is not walked, say).
+        const { dependsOn, parts = [] } = followedRelations(entity);
+        if (![...dependsOn, ...parts].some(target => reached.has(target)))
+          continue;
+        reached.add(ref);
+        frontier.push(entity);
+      }
+    }
+    const refs = new Set<string>();
+    for (const ref of reached) {
+      const entity = read.get(ref);
+      const role = entity ? entityRole(entity) : 'machine';
+      if (role === 'service') refs.add(ref);
+      if (role !== 'group') continue;
+      refs.add(ref);
+      for (const part of relationTargets(entity!, RELATION_HAS_PART))
         if (
           (part.startsWith('component:') || part.startsWith('resource:')) &&
           !machineRefs.has(part)

@@ -83,15 +83,16 @@ export class CatalogWalk {
     if (this.seen.has(ref)) return [];
     this.seen.add(ref);
     const role = entityRole(entity);
+    const followed = followedRelations(entity);
+    // Every service and machine has its dependsOn resolved (resolve), if only to none.
+    if (role === 'machine' || role === 'service')
+      this.dependsOn.set(ref, followed.dependsOn);
+    if (followed.parts) this.parts.set(ref, followed.parts);
     if (role === 'machine') {
       this.visitMachine(entity, ref);
     } else if (role === 'service') {
       this.visitService(entity, ref);
-    } else if (role === 'group') {
-      this.parts.set(ref, partTargets(entity));
-    } else if (entity.kind.toLocaleLowerCase('en-US') === 'api') {
-      this.parts.set(ref, relationTargets(entity, RELATION_API_PROVIDED_BY));
-    } else {
+    } else if (!followed.parts) {
       this.unbootable.set(ref, entity.kind);
     }
     if (role !== 'machine')
@@ -117,7 +118,6 @@ export class CatalogWalk {
       ...systemOf(entity),
     });
     this.problems.push(...machineProblems, ...probeProblems);
-    this.dependsOn.set(ref, dependsOnTargets(entity));
     if (ref === this.rootRef) {
       // A machine recovered on its own is its own service.
       this.services.set(ref, {
@@ -139,8 +139,6 @@ export class CatalogWalk {
       probes,
       ...systemOf(entity),
     });
-    this.dependsOn.set(ref, dependsOnTargets(entity));
-    this.parts.set(ref, partTargets(entity));
   }
 
   private declare(
@@ -296,6 +294,28 @@ export class CatalogWalk {
         indirect.map(ref => [ref, through[ref]]),
       );
   }
+}
+
+/**
+ * What a plan walks to from an entity (CatalogWalk.visit): the dependsOn of services and
+ * machines; the parts of services and Systems, the providers of an API (`parts`, absent for an
+ * entity of a kind with none). The recoverable entities are found by the same edges, reversed.
+ */
+export function followedRelations(entity: Entity): {
+  dependsOn: string[];
+  parts?: string[];
+} {
+  const role = entityRole(entity);
+  if (role === 'machine') return { dependsOn: dependsOnTargets(entity) };
+  if (role === 'service')
+    return { dependsOn: dependsOnTargets(entity), parts: partTargets(entity) };
+  if (role === 'group') return { dependsOn: [], parts: partTargets(entity) };
+  if (entity.kind.toLocaleLowerCase('en-US') === 'api')
+    return {
+      dependsOn: [],
+      parts: relationTargets(entity, RELATION_API_PROVIDED_BY),
+    };
+  return { dependsOn: [] };
 }
 
 /** The System an entity is part of (spec.system), as a ref: a plan breaking cycles drops an edge between Systems first. */

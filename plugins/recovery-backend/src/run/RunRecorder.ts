@@ -267,12 +267,18 @@ export class RunRecorder {
     }
   }
 
-  /** Why the lab may not behave like production for this machine: its own lost addresses, else the others'. */
+  /**
+   * Why the lab may not behave like production for this machine: its own lost addresses, else
+   * those of the machines it waits for in the plan (what it reaches); another's say nothing of it.
+   */
   lostAddresses(machineRef: string): string[] {
     const own = this.addressAdaptations.get(machineRef);
     if (own) return own;
-    return [...this.addressAdaptations].flatMap(([other, lost]) =>
-      lost.map(a => `${other}: ${a}`),
+    const awaited =
+      this.run.plan.machines.find(m => m.machineRef === machineRef)?.waitsFor ??
+      [];
+    return awaited.flatMap(other =>
+      (this.addressAdaptations.get(other) ?? []).map(a => `${other}: ${a}`),
     );
   }
 

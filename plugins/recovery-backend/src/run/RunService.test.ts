@@ -507,6 +507,8 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(run.error).toEqual({
       message:
         "hypervisor host fake stopped answering while resource:default/data-01 was booting: Docker engine 'fake' is unreachable (EPIPE)",
+      // The host's condition, not the plan's: it covers no plan (coversPlan).
+      hostUnreachable: true,
     });
     expect(run.machines.map(m => [m.machineRef, m.phase])).toEqual([
       ['resource:default/infra-01', 'ready'],
@@ -812,6 +814,32 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     });
   });
 
+  it('tells the host, with each restore, the machines of earlier waves', async () => {
+    const host = new FakeHost(needs);
+    const restore = host.restoreMachine.bind(host);
+    const told: Record<string, string[]> = {};
+    const restoreAndTell: HypervisorHost['restoreMachine'] = async (
+      lab,
+      capture,
+      restoring,
+    ) => {
+      told[capture.machineRef] = (restoring?.booted ?? []).map(
+        m => m.machineRef,
+      );
+      return restore(lab, capture);
+    };
+    host.restoreMachine = restoreAndTell;
+    expect((await testRunOfWeb(service(host))).status).toBe('succeeded');
+    expect(told).toEqual({
+      'resource:default/infra-01': [],
+      'resource:default/data-01': ['resource:default/infra-01'],
+      'resource:default/web-01': [
+        'resource:default/infra-01',
+        'resource:default/data-01',
+      ],
+    });
+  });
+
   it("says with a machine's failure that the lab could not use production's addresses", async () => {
     // Production's subnet is in use on the recovery engine: the host gives infra-01 another address.
     await captureStore.insertCapture({
@@ -899,6 +927,19 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     await runs.waitFor(second.id);
     expect((await runStore.getRun(second.id))!.error?.message).toBe(
       `resource:default/data-01 failed: its health check reports unhealthy (the lab could not use production's addresses: resource:default/infra-01: ${adapted})`,
+    );
+
+    // One that does not wait for infra-01 (web-01 waits for data-01 alone): nothing of infra-01's.
+    unhealthy.clear();
+    unhealthy.add('resource:default/web-01');
+    const third = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'test',
+      trigger: 'user',
+    });
+    await runs.waitFor(third.id);
+    expect((await runStore.getRun(third.id))!.error?.message).toBe(
+      'resource:default/web-01 failed: its health check reports unhealthy',
     );
   });
 
@@ -2153,6 +2194,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         error: {
           message:
             "hypervisor host fake cannot be reached: listLabResources failed: Docker engine 'fake' is unreachable at /run/fake.sock (ENOENT): is it running, and may the backend use it?",
+          hostUnreachable: true,
         },
       });
       expect(run.machines.map(m => m.phase)).toEqual([
@@ -2247,6 +2289,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(run.error).toEqual({
       message:
         "hypervisor host fake cannot be reached: createLab failed: Docker engine 'fake' is unreachable at /run/fake.sock (ECONNRESET): is it running, and may the backend use it?",
+      hostUnreachable: true,
     });
     expect(run.steps.at(-1)).toMatchObject({
       level: 'warning',

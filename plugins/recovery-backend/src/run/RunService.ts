@@ -697,6 +697,7 @@ export class RunService {
                 machineRef: failure.machineRef,
                 probe: failure.probe,
                 message,
+                ...(hostDown && { hostUnreachable: true }),
               },
         },
         interrupted ? reason : `the run failed: ${reason}`,

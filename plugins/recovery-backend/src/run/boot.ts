@@ -23,6 +23,7 @@ import {
 } from '@backstage-recovery/plugin-recovery-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StoredCapture } from '../database/CaptureStore';
+import { isConsoleTail } from './consoleTails';
 import { withDeadline } from './deadline';
 import {
   hostConditionFailure,
@@ -130,9 +131,11 @@ export class LabBoot {
 
   /** Boots the machines of one wave side by side; throws the first one's failure. */
   async wave(machineRefs: string[]): Promise<void> {
+    // Those of earlier waves, not the ones of this wave that get ready first: the same every run.
+    const booted = [...this.booted.values()];
     const results = await Promise.allSettled(
       machineRefs.map(async machineRef => {
-        this.booted.set(machineRef, await this.machine(machineRef));
+        this.booted.set(machineRef, await this.machine(machineRef, booted));
       }),
     );
     const failed = results.find(r => r.status === 'rejected');
@@ -202,7 +205,10 @@ export class LabBoot {
   }
 
   /** Restores, starts and verifies one machine; records each phase and what it took. */
-  private async machine(machineRef: string): Promise<MachineHandle> {
+  private async machine(
+    machineRef: string,
+    booted: MachineHandle[],
+  ): Promise<MachineHandle> {
     const { recorder, host, lab, signal, removeLate } = this.run;
     const planned = this.run.planned.get(machineRef)!;
     const capture = this.run.captures.get(machineRef)!;
@@ -228,6 +234,7 @@ export class LabBoot {
           host.restoreMachine(lab, restorable(capture), {
             progress: progress.listener,
             runCaptures: [...this.run.captures.values()].map(restorable),
+            booted,
           }),
         this.options.stepTimeoutMs,
         'restore',
@@ -369,7 +376,8 @@ export class LabBoot {
         ).catch(() => undefined)
       : undefined;
     // Evidence only: a write of it that fails must not take the machine's reason from the run.
-    if (logTail !== undefined) {
+    // A blank console is none: stored, it would read as a tail withheld from some callers.
+    if (isConsoleTail(logTail)) {
       await recorder
         .logTail(machineRef, logTail)
         .catch(stored =>

@@ -14,10 +14,11 @@ import type { RecoveryAuthorizer } from '../service/RecoveryAuthorizer';
 export async function consolesSeenBy<
   R extends Pick<RecoveryRun, 'entityRef' | 'machines'>,
 >(
-  runs: R[],
+  stored: R[],
   credentials: BackstageCredentials,
   authorizer: Pick<RecoveryAuthorizer, 'permittedOn'>,
 ): Promise<R[]> {
+  const runs = stored.map(withoutBlankTails);
   const kept = (run: R) => run.machines.some(m => m.logTail !== undefined);
   const entityRefs = [...new Set(runs.filter(kept).map(r => r.entityRef))];
   if (entityRefs.length === 0) return runs;
@@ -40,4 +41,26 @@ export async function consolesSeenBy<
           ),
         },
   );
+}
+
+/**
+ * Whether a console printed anything: a blank tail is no evidence, and one a caller may not read
+ * must not be reported as withheld when there was nothing to withhold.
+ */
+export function isConsoleTail(logTail: string | undefined): logTail is string {
+  return logTail !== undefined && logTail.trim() !== '';
+}
+
+/** Blank tails as none (runs recorded before the recorder skipped them kept them as ''). */
+function withoutBlankTails<R extends Pick<RecoveryRun, 'machines'>>(run: R): R {
+  if (
+    run.machines.every(m => m.logTail === undefined || isConsoleTail(m.logTail))
+  )
+    return run;
+  return {
+    ...run,
+    machines: run.machines.map(({ logTail, ...machine }) =>
+      isConsoleTail(logTail) ? { ...machine, logTail } : machine,
+    ),
+  };
 }

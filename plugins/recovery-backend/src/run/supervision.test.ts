@@ -1,10 +1,17 @@
+import type { LoggerService } from '@backstage/backend-plugin-api';
 import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
+import { formatUtcTime } from '@backstage-recovery/plugin-recovery-common';
+import type { MachineHandle } from '@backstage-recovery/plugin-recovery-node';
 import { CaptureStore } from '../database/CaptureStore';
 import { migrate } from '../database/migrations';
 import { RunStore } from '../database/RunStore';
 import { storedCapture } from '../testing/entities';
 import { FakeHost } from '../testing/FakeHost';
-import { FailoverSupervision, inWaveOrder } from './supervision';
+import {
+  FailoverSupervision,
+  inWaveOrder,
+  supervisionStep,
+} from './supervision';
 import { ProviderRegistry } from '../service/ProviderRegistry';
 import { chainGraph, chainNeeds, DATA, INFRA, WEB } from '../testing/chainSite';
 import { runServiceOver } from '../testing/runService';
@@ -23,6 +30,35 @@ class ListingHost extends FakeHost {
     const kept = await super.reattach(runId);
     return kept && { ...kept, machines: [...kept.machines].reverse() };
   }
+}
+/** A host that tells when each machine stopped, as an engine's FinishedAt does. */
+class StopTimeHost extends ListingHost {
+  readonly stopTimes = new Map<string, string>();
+  exit(machineId: string, exitCode: number) {
+    super.exit(machineId, exitCode);
+    this.stopTimes.set(machineId, new Date().toISOString());
+  }
+  async inspectMachine(machine: MachineHandle) {
+    const state = await super.inspectMachine(machine);
+    return state.running
+      ? state
+      : { ...state, stoppedAt: this.stopTimes.get(machine.id) };
+  }
+}
+/** A logger that keeps what was warned, with the fields of its children. */
+function recordingLogger(
+  warned: Array<{ fields: object; message: string }>,
+  fields: object = {},
+): LoggerService {
+  return {
+    error() {},
+    info() {},
+    debug() {},
+    warn: (message: string) => {
+      warned.push({ fields, message });
+    },
+    child: (more: object) => recordingLogger(warned, { ...fields, ...more }),
+  } as LoggerService;
 }
 const options = {
   machineReadyTimeoutMs: 500,
@@ -55,6 +91,20 @@ describe('inWaveOrder', () => {
   });
 });
 
+describe('supervisionStep', () => {
+  it("says a one-machine failover's machine found stopped, not that its host restarted: no host tells that", () => {
+    expect(
+      supervisionStep(1, 'recovery', 1, {
+        kind: 'restarted',
+        machineRefs: [DATA],
+        seconds: 2.5,
+      }),
+    ).toBe(
+      `Supervision: ${DATA} found stopped on recovery; 1 machine started again in wave order in 2.5 s (${DATA}; restart 1 of this failover)`,
+    );
+  });
+});
+
 describe.each(databases.eachSupportedId())(
   'supervision of a kept failover, on %s',
   databaseId => {
@@ -75,7 +125,10 @@ describe.each(databases.eachSupportedId())(
     });
 
     /** A failover of web that succeeded on `host`, and the supervision of that host. */
-    async function failedOver(host: FakeHost) {
+    async function failedOver(
+      host: FakeHost,
+      logger: LoggerService = mockServices.logger.mock(),
+    ) {
       const runs = runServiceOver(runStore, captureStore, host, chainGraph, {
         ...options,
         staleAfterMs: 60_000,
@@ -93,7 +146,7 @@ describe.each(databases.eachSupportedId())(
       const supervision = new FailoverSupervision(
         runStore,
         providersOf(host),
-        mockServices.logger.mock(),
+        logger,
         options,
       );
       return { runId: run.id, supervision };
@@ -137,7 +190,7 @@ describe.each(databases.eachSupportedId())(
       expect(steps[0].level).toBe('warning');
       expect(steps[0].message).toMatch(
         new RegExp(
-          `^Supervision: recovery host fake restarted: every machine was stopped; 3 machines started again in wave order in [0-9.]+ s \\(${INFRA}, ${DATA}, ${WEB}; restart 1 of this failover\\)$`,
+          `^Supervision: every machine \\(3\\) found stopped on fake; 3 machines started again in wave order in [0-9.]+ s \\(${INFRA}, ${DATA}, ${WEB}; restart 1 of this failover\\)$`,
         ),
       );
       // The run stays what it was: a succeeded failover, restarted once, not degraded.
@@ -176,12 +229,40 @@ describe.each(databases.eachSupportedId())(
       );
     });
 
-    it('runs degraded where a machine cannot be brought back: names it and why, leaves what waits for it stopped, and says it once', async () => {
+    it('says a machine that cannot be brought back down since its host says it stopped, not since its restart failed', async () => {
+      vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
+      const crashes: string[] = [];
+      const host = new StopTimeHost(chainNeeds, crashes);
+      const { runId, supervision } = await failedOver(host);
+      crashes.push(WEB);
+      host.exit(`${runId}/${WEB}`, 137);
+      const stoppedAt = host.stopTimes.get(`${runId}/${WEB}`)!;
+      // Looked at 40 s later (a sweep, say).
+      vi.setSystemTime(Date.parse(stoppedAt) + 40_000);
+
+      await supervision.sweep();
+
+      const run = (await runStore.getRun(runId))!;
+      expect(run.supervision?.degraded).toMatchObject({
+        machineRef: WEB,
+        since: stoppedAt,
+      });
+      const [step] = await supervisionSteps(runId);
+      expect(step.message).toContain(
+        `${WEB} stopped on fake at ${formatUtcTime(stoppedAt)} and could not be brought back`,
+      );
+    });
+
+    it('runs degraded where a machine cannot be brought back: names it and why, leaves what waits for it stopped, says it once, and each later try while its wait grows, then hourly', async () => {
       // Date alone, and moving: the machines' readiness checks keep their real timers.
       vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
       const crashes: string[] = [];
+      const warned: Array<{ fields: object; message: string }> = [];
       const host = new ListingHost(chainNeeds, crashes);
-      const { runId, supervision } = await failedOver(host);
+      const { runId, supervision } = await failedOver(
+        host,
+        recordingLogger(warned),
+      );
       crashes.push(DATA);
       host.restartEngine(runId);
 
@@ -190,37 +271,44 @@ describe.each(databases.eachSupportedId())(
       expect(host.started).toEqual([INFRA, DATA]);
       const steps = await supervisionSteps(runId);
       expect(steps).toHaveLength(1);
-      expect(steps[0]).toMatchObject({
-        level: 'error',
-        machineRef: DATA,
-        message: `Supervision: failover running degraded: ${DATA} stopped on fake and could not be brought back: stopped with exit code 3; started again: ${INFRA}; not started, as they wait for it: ${WEB} (restart 1 of this failover; next try in 30 s, each failed try doubling the wait up to 10 min)`,
-      });
 
-      // Degraded on the run, its status unchanged.
+      // Degraded on the run, its status unchanged; down since this pass found it stopped (the
+      // host does not tell when it stopped), its next try 30 s after that pass began.
       const degraded = (await runStore.getRun(runId))!;
       expect(degraded.status).toBe('succeeded');
       expect(degraded.supervision).toEqual({
         restarts: 1,
         lastRestartAt: steps[0].at,
         degraded: {
-          since: steps[0].at,
+          since: expect.any(String),
           machineRef: DATA,
           message: 'stopped with exit code 3',
           notStarted: [WEB],
         },
-        retry: { nextAt: expect.any(String), delaySeconds: 30 },
+        retry: { nextAt: expect.any(String), delaySeconds: 30, tries: 1 },
+      });
+      const { since } = degraded.supervision!.degraded!;
+      const firstNextAt = degraded.supervision!.retry!.nextAt;
+      expect(Date.parse(since)).toBeLessThanOrEqual(Date.parse(steps[0].at));
+      expect(Date.parse(firstNextAt) - Date.parse(since)).toBe(30_000);
+      // The step says that very time, not a wait counted from the step.
+      expect(steps[0]).toMatchObject({
+        level: 'error',
+        machineRef: DATA,
+        message: `Supervision: failover running degraded: ${DATA} stopped on fake (noticed down at ${formatUtcTime(since)}) and could not be brought back: stopped with exit code 3; started again: ${INFRA}; not started, as they wait for it: ${WEB} (restart 1 of this failover; next try at ${formatUtcTime(firstNextAt)}, each failed try doubling the wait up to 10 min)`,
       });
       const tried = (at: string) => Date.parse(at) - 30_000;
-      const firstTry = tried(degraded.supervision!.retry!.nextAt);
+      const firstTry = tried(firstNextAt);
 
       // Not tried again before its wait is out.
       await supervision.sweep();
       expect(host.started).toEqual([INFRA, DATA]);
 
       // Tried again at each wait's end, each wait twice the last, up to 10 min; the same outcome
-      // is neither said nor counted again.
+      // is not counted again, but each try is logged, and said while its wait grows, then hourly.
       const waits: number[] = [];
-      for (let k = 0; k < 7; k++) {
+      warned.length = 0;
+      for (let k = 0; k < 11; k++) {
         vi.setSystemTime(
           Date.parse(
             (await runStore.getRun(runId))!.supervision!.retry!.nextAt,
@@ -234,12 +322,30 @@ describe.each(databases.eachSupportedId())(
           degraded: degraded.supervision!.degraded,
         });
         waits.push(retry!.delaySeconds);
+        expect(retry!.tries).toBe(k + 2);
         // A wait counts from when its try began.
         expect(Date.parse(retry!.nextAt)).toBeGreaterThan(firstTry + 30_000);
+        expect(warned.at(-1)).toEqual({
+          fields: { runId, machineRef: DATA },
+          message: `Supervision: try ${k + 2} to bring back ${DATA} on fake failed the same way: stopped with exit code 3; still degraded, next try at ${formatUtcTime(retry!.nextAt)}`,
+        });
       }
-      expect(waits).toEqual([60, 120, 240, 480, 600, 600, 600]);
+      expect(warned).toHaveLength(11);
+      expect(waits).toEqual([
+        60, 120, 240, 480, 600, 600, 600, 600, 600, 600, 600,
+      ]);
       expect(host.started).toEqual([INFRA, DATA, ...waits.map(() => DATA)]);
-      expect(await supervisionSteps(runId)).toHaveLength(1);
+      // Tries 2 to 6 (the wait grows to its cap), then the 12th: an hour of 10 min waits later.
+      const later = (await supervisionSteps(runId)).slice(1);
+      expect(
+        later.map(s => /^Supervision: try (\d+) /.exec(s.message)?.[1]),
+      ).toEqual(['2', '3', '4', '5', '6', '12']);
+      expect(
+        later.every(s => s.level === 'error' && s.machineRef === DATA),
+      ).toBe(true);
+      expect(later.at(-1)!.message).toMatch(
+        /\(said about once an hour while it fails the same way\)$/,
+      );
 
       // The wait is kept on the run: a backend restarted meanwhile (a new supervision) waits too.
       const restarted = new FailoverSupervision(
@@ -258,7 +364,7 @@ describe.each(databases.eachSupportedId())(
       );
       await supervision.sweep();
       expect(host.started.slice(2 + waits.length)).toEqual([DATA, WEB]);
-      expect((await supervisionSteps(runId))[1].message).toMatch(
+      expect((await supervisionSteps(runId)).at(-1)!.message).toMatch(
         /^Supervision: 2 machines of 3 found stopped on fake; 2 machines started again in wave order in [0-9.]+ s \(resource:default\/data-01, resource:default\/web-01; restart 2 of this failover\)$/,
       );
       const back = (await runStore.getRun(runId))!.supervision;

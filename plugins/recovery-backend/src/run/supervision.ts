@@ -2,6 +2,7 @@ import type { LoggerService } from '@backstage/backend-plugin-api';
 import { toError } from '@backstage/errors';
 import {
   formatSeconds,
+  formatUtcTime,
   type RecoveryRun,
   type RunSupervision,
 } from '@backstage-recovery/plugin-recovery-common';
@@ -52,6 +53,12 @@ const DEFAULT_BACKOFF: SupervisionBackoff = {
 };
 /** A try due within this is due: sweeps start about an interval apart, not to the millisecond. */
 const DUE_SLACK_MS = 1_000;
+/**
+ * A later try that fails the same way is said on the timeline while its wait still grows (a few
+ * steps), then about once an hour: the operator sees it is still tried, and a failover degraded
+ * for days does not bury its timeline (one step per try at the cap is 144 a day). Every try is logged.
+ */
+const SAID_AT_CAP_EVERY_MS = 60 * 60 * 1000;
 /**
  * The failovers a host told stopped are looked at once no stop came for HEARD_STOPS_QUIET_MS, at
  * most HEARD_STOPS_MOST_MS after the first: the stops of a whole host (an engine's shutdown stops
@@ -235,8 +242,13 @@ export class FailoverSupervision {
       return { kind: 'released' };
     }
     const stopped: MachineHandle[] = [];
+    /** When each stopped machine stopped, where its host tells. */
+    const stoppedAt = new Map<string, string>();
     for (const machine of kept.machines) {
-      if (!(await host.inspectMachine(machine)).running) stopped.push(machine);
+      const state = await host.inspectMachine(machine);
+      if (state.running) continue;
+      stopped.push(machine);
+      if (state.stoppedAt) stoppedAt.set(machine.machineRef, state.stoppedAt);
     }
     if (stopped.length === 0) {
       // Every machine runs again (one started by hand, say): no longer degraded.
@@ -257,7 +269,13 @@ export class FailoverSupervision {
     const outcome = await this.restart(host, run, kept.lab, stopped);
     // Its probe helper serves nothing once its machines are verified again.
     await host.removeProbes?.(runId).catch(() => []);
-    await this.record(run, host, kept.machines.length, outcome, triedAt);
+    await this.record(run, host, kept.machines.length, outcome, {
+      triedAt,
+      stoppedAt:
+        outcome.kind === 'degraded'
+          ? stoppedAt.get(outcome.failed.machineRef)
+          : undefined,
+    });
     return outcome;
   }
 
@@ -322,21 +340,24 @@ export class FailoverSupervision {
 
   /**
    * Records the outcome on the failover (RunSupervision) and its timeline. A machine failing the
-   * same way at each try is one degradation: said once, not counted again; only its next try waits
-   * twice as long (RunSupervision.retry, kept on the run so a backend restart keeps the wait).
+   * same way at each try is one degradation: not counted again, its next try waits twice as long
+   * (RunSupervision.retry, kept on the run so a backend restart keeps the wait); each such try is
+   * logged, and said on the timeline as SAID_AT_CAP_EVERY_MS bounds. `triedAt`: when the try began
+   * (its wait counts from then); `stoppedAt`: when the failed machine stopped, where its host told.
    */
   private async record(
     run: RecoveryRun,
     host: HypervisorHost,
     keptCount: number,
     outcome: Restart,
-    triedAt: number,
+    { triedAt, stoppedAt }: { triedAt: number; stoppedAt?: string },
   ): Promise<void> {
     const before = run.supervision;
     const at = now();
-    const retryIn = (delaySeconds: number) => ({
+    const retryIn = (delaySeconds: number, tries: number) => ({
       delaySeconds,
       nextAt: new Date(triedAt + delaySeconds * 1000).toISOString(),
+      tries,
     });
     if (outcome.kind === 'degraded') {
       const { machineRef, message } = outcome.failed;
@@ -346,33 +367,50 @@ export class FailoverSupervision {
         outcome.machineRefs.length === 0
       ) {
         const waited = before.retry?.delaySeconds ?? 0;
-        await this.runStore.setSupervision(run.id, {
-          ...before,
-          retry: retryIn(
-            Math.min(
-              Math.max(2 * waited, this.backoff.firstSeconds),
-              this.backoff.maxSeconds,
-            ),
+        const retry = retryIn(
+          Math.min(
+            Math.max(2 * waited, this.backoff.firstSeconds),
+            this.backoff.maxSeconds,
           ),
-        });
+          (before.retry?.tries ?? 1) + 1,
+        );
+        await this.runStore.setSupervision(run.id, { ...before, retry });
+        const said = `${SUPERVISION_STEP}try ${retry.tries} to bring back ${machineRef} on ${host.id} failed the same way: ${message}; still degraded, next try at ${formatUtcTime(retry.nextAt)}`;
+        this.logger.child({ runId: run.id, machineRef }).warn(said);
+        const atCapEvery = Math.max(
+          1,
+          Math.round(SAID_AT_CAP_EVERY_MS / (this.backoff.maxSeconds * 1000)),
+        );
+        if (waited < this.backoff.maxSeconds || retry.tries % atCapEvery === 0)
+          await this.runStore.appendStep(run.id, {
+            at,
+            level: 'error',
+            machineRef,
+            message:
+              waited < this.backoff.maxSeconds
+                ? said
+                : `${said} (said about once an hour while it fails the same way)`,
+          });
         return;
       }
     }
+    const noticedAt = new Date(triedAt).toISOString();
     const supervision: RunSupervision = {
       restarts: (before?.restarts ?? 0) + 1,
       lastRestartAt: at,
       ...(outcome.kind === 'degraded' && {
         degraded: {
+          // Down since it stopped where its host tells, else since this pass found it stopped.
           since:
             before?.degraded?.machineRef === outcome.failed.machineRef
               ? before.degraded.since
-              : at,
+              : (stoppedAt ?? noticedAt),
           ...outcome.failed,
           ...(outcome.notStarted.length > 0 && {
             notStarted: outcome.notStarted,
           }),
         },
-        retry: retryIn(this.backoff.firstSeconds),
+        retry: retryIn(this.backoff.firstSeconds, 1),
       }),
     };
     const message = supervisionStep(
@@ -380,7 +418,12 @@ export class FailoverSupervision {
       host.id,
       keptCount,
       outcome,
-      this.backoff,
+      {
+        nextAt: supervision.retry?.nextAt,
+        stoppedAt,
+        noticedAt,
+        maxSeconds: this.backoff.maxSeconds,
+      },
     );
     await this.runStore.setSupervision(run.id, supervision);
     await this.runStore.appendStep(run.id, {
@@ -417,21 +460,34 @@ export function inWaveOrder(
   return unplanned.length > 0 ? [...waves, unplanned] : waves;
 }
 
-/** The timeline step of one outcome, the `restart`-th of the failover. */
+/**
+ * The timeline step of one outcome, the `restart`-th of the failover. A degraded one says when its
+ * machine is tried next (`nextAt`), and when it stopped where its host told (`stoppedAt`), else
+ * when it was noticed down (`noticedAt`). Every machine found stopped is not said to be a host
+ * restart: one machine killed is that too, and no host tells when its engine restarted.
+ */
 export function supervisionStep(
   restart: number,
   hostId: string,
   keptCount: number,
   outcome: Restart,
-  backoff: SupervisionBackoff = DEFAULT_BACKOFF,
+  down: {
+    nextAt?: string;
+    stoppedAt?: string;
+    noticedAt?: string;
+    maxSeconds: number;
+  } = { maxSeconds: DEFAULT_BACKOFF.maxSeconds },
 ): string {
   const count = (n: number) => `${n} machine${n === 1 ? '' : 's'}`;
   const nth = `restart ${restart} of this failover`;
   if (outcome.kind === 'restarted') {
+    const all = outcome.machineRefs.length === keptCount;
     const found =
-      outcome.machineRefs.length === keptCount
-        ? `recovery host ${hostId} restarted: every machine was stopped`
-        : `${count(outcome.machineRefs.length)} of ${keptCount} found stopped on ${hostId}`;
+      all && keptCount === 1
+        ? `${outcome.machineRefs[0]} found stopped on ${hostId}`
+        : all
+          ? `every machine (${keptCount}) found stopped on ${hostId}`
+          : `${count(outcome.machineRefs.length)} of ${keptCount} found stopped on ${hostId}`;
     return `${SUPERVISION_STEP}${found}; ${count(outcome.machineRefs.length)} started again in wave order in ${outcome.seconds} s (${outcome.machineRefs.join(', ')}; ${nth})`;
   }
   const again =
@@ -442,5 +498,8 @@ export function supervisionStep(
     outcome.notStarted.length > 0
       ? `; not started, as they wait for it: ${outcome.notStarted.join(', ')}`
       : '';
-  return `${SUPERVISION_STEP}failover running degraded: ${outcome.failed.machineRef} stopped on ${hostId} and could not be brought back: ${outcome.failed.message}${again}${left} (${nth}; next try in ${formatSeconds(backoff.firstSeconds)}, each failed try doubling the wait up to ${formatSeconds(backoff.maxSeconds)})`;
+  const stopped = down.stoppedAt
+    ? `stopped on ${hostId} at ${formatUtcTime(down.stoppedAt)}`
+    : `stopped on ${hostId} (noticed down at ${formatUtcTime(down.noticedAt)})`;
+  return `${SUPERVISION_STEP}failover running degraded: ${outcome.failed.machineRef} ${stopped} and could not be brought back: ${outcome.failed.message}${again}${left} (${nth}; next try at ${formatUtcTime(down.nextAt)}, each failed try doubling the wait up to ${formatSeconds(down.maxSeconds)})`;
 }

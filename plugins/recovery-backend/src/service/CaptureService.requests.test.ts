@@ -1,3 +1,4 @@
+import type { LoggerService } from '@backstage/backend-plugin-api';
 import {
   mockServices,
   type TestDatabaseId,
@@ -23,6 +24,7 @@ const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
 const WEB = 'component:default/web';
 const DATA = 'resource:default/data-01';
 const WEB_01 = 'resource:default/web-01';
+const DB = 'component:default/db';
 
 /**
  * A capture source whose capture of data-01 goes on until its signal aborts, then stops keeping
@@ -42,6 +44,18 @@ class StoppableSource extends GatedCaptureSource {
       signal.addEventListener('abort', resolve, { once: true }),
     );
     throw new Error(`${(signal.reason as Error).message}: nothing kept`);
+  }
+}
+
+/** A capture source whose capture of data-01 fails once let through its gate. */
+class FailingSource extends GatedCaptureSource {
+  override async capture(
+    machine: MachineLocator,
+    options: { captureId: string },
+  ): Promise<CapturedMachine> {
+    if (machine.container !== 'data-01') return super.capture(machine, options);
+    await new Promise<void>(resolve => this.waiting.set('data-01', resolve));
+    throw new Error('engine: no space left saving data-01');
   }
 }
 
@@ -318,4 +332,105 @@ describe('CaptureService capture requests', () => {
     expect(ends).toHaveLength(1);
     expect(ends[0].error).toMatchObject({ statusCode: 503 });
   });
+
+  it.each(databases.eachSupportedId())(
+    'counts for a request the capture another request is taking of its machine, waiting for it, on %s',
+    async databaseId => {
+      const { source, captures, logger } = await overWebAndDb(
+        undefined,
+        databaseId,
+      );
+      source.gated.add('data-01');
+      source.gated.add('web-01');
+      const ends: CaptureRequestEnd[] = [];
+      const ended = async (end: CaptureRequestEnd) => {
+        ends.push(end);
+      };
+      // The site and its database asked for at the same moment: data-01 is the site's to take.
+      const site = await captures.requestCapture(WEB, undefined, ended);
+      const db = await captures.requestCapture(DB, undefined, ended);
+      expect(db).toMatchObject({ status: 'capturing', machineRefs: [DATA] });
+      await vi.waitFor(async () =>
+        expect(
+          (await captures.captureRequest(db.requestId))?.progress?.message,
+        ).toBe(
+          `Waiting for capture request ${site.requestId}, which is capturing ${DATA}: its capture counts for this request`,
+        ),
+      );
+      source.letThrough();
+      await vi.waitFor(() => expect(ends).toHaveLength(2));
+
+      const siteEnd = await captures.captureRequest(site.requestId);
+      const dbEnd = await captures.captureRequest(db.requestId);
+      expect(siteEnd).toMatchObject({ status: 'succeeded' });
+      const [taken] = siteEnd!.captures.filter(c => c.machineRef === DATA);
+      expect(dbEnd).toMatchObject({ status: 'succeeded', captures: [taken] });
+      expect(dbEnd!.progress).toBeUndefined();
+      expect(dbEnd!.error).toBeUndefined();
+      // One capture of data-01, not two.
+      expect(source.captured.sort()).toEqual(['data-01', 'web-01']);
+      // The line saying so, in the waiting request's log.
+      const children: LoggerService[] = vi
+        .mocked(logger.child)
+        .mock.results.map((child: { value: LoggerService }) => child.value);
+      const said = children.flatMap(child =>
+        vi.mocked(child.info).mock.calls.map(([line]) => line),
+      );
+      expect(said).toContain(
+        `Capture request: ${DATA} was captured by capture request ${site.requestId} (capture ${taken.id} at ${taken.createdAt}), counted for this request`,
+      );
+    },
+  );
+
+  it('counts for a request the scheduled capture under way of its machine, waiting for it', async () => {
+    const { source, captures } = await overWebAndDb();
+    source.gated.add('data-01');
+    const scheduled = captures.captureMachine({
+      machineRef: DATA,
+      engine: 'primary',
+      container: 'data-01',
+    });
+    await vi.waitFor(() => expect(source.waiting.has('data-01')).toBe(true));
+    const ends: CaptureRequestEnd[] = [];
+    const db = await captures.requestCapture(DB, undefined, async end => {
+      ends.push(end);
+    });
+    source.letThrough();
+    const taken = await scheduled;
+    await vi.waitFor(() => expect(ends).toHaveLength(1));
+    expect(await captures.captureRequest(db.requestId)).toMatchObject({
+      status: 'succeeded',
+      captures: [{ id: taken.id, machineRef: DATA }],
+    });
+    expect(source.captured).toEqual(['data-01']);
+  });
+
+  it.each(databases.eachSupportedId())(
+    'fails a request for the machine whose capture by another request it waited for as that capture failed, on %s',
+    async databaseId => {
+      const { source, captures } = await overWebAndDb(
+        new FailingSource(),
+        databaseId,
+      );
+      source.gated.add('data-01');
+      const ends: CaptureRequestEnd[] = [];
+      const ended = async (end: CaptureRequestEnd) => {
+        ends.push(end);
+      };
+      const site = await captures.requestCapture(WEB, undefined, ended);
+      await vi.waitFor(() => expect(source.waiting.has('data-01')).toBe(true));
+      const db = await captures.requestCapture(DB, undefined, ended);
+      source.letThrough();
+      await vi.waitFor(() => expect(ends).toHaveLength(2));
+
+      expect(await captures.captureRequest(db.requestId)).toMatchObject({
+        status: 'failed',
+        captures: [],
+        error: {
+          message: `capture of ${DATA} failed; caused by Error: capture request ${site.requestId} failed to capture it; caused by Error: engine: no space left saving data-01`,
+        },
+      });
+      expect(source.captured).toEqual(['web-01']);
+    },
+  );
 });

@@ -67,6 +67,31 @@ interface Hold {
   requestId?: string;
   /** Not begun: the request captures machines before it. */
   queued?: boolean;
+  /**
+   * Its capture as it ends (or why there is none): a capture request that found the machine held
+   * waits for it and counts it as its own (waitForHold).
+   */
+  outcome: Outcome;
+}
+
+/** A capture's end, for those waiting on it: settled once, its failure never unhandled. */
+interface Outcome {
+  taken: Promise<Capture>;
+  settle: (capture: Capture | Error) => void;
+}
+
+function outcome(): Outcome {
+  let settle!: Outcome['settle'];
+  const taken = new Promise<Capture>((resolve, reject) => {
+    settle = ended => (ended instanceof Error ? reject(ended) : resolve(ended));
+  });
+  taken.catch(() => {});
+  return { taken, settle };
+}
+
+/** recovery.captures.timeout as a capture past it says it. */
+function withinTimeout(ms: number): string {
+  return `${ms < 120_000 ? `${ms / 1000} s` : formatSeconds(ms / 1000)} (recovery.captures.timeout)`;
 }
 
 /** The refusal of a capture of `ref` while `hold` is under way: the machine, when it started, its id. */
@@ -195,6 +220,10 @@ export class CaptureService {
    * on someone else's capture for up to recovery.captures.timeout. The scheduled capture, a machine
    * a request, reports a refused one among those it did not capture and goes on with the others;
    * an entity's capture goes on with its other machines and refuses the busy ones at its end.
+   * A capture request (POST /captures) waits instead, after its other machines, for the capture
+   * under way or queued of a machine it found held, and counts it (waitForHold): two requests
+   * overlapping on a machine must not fail one of them with everything captured. Holds are this
+   * backend's: another replica's capture is only the source's own 409, not waited for.
    */
   private readonly holds = new Map<string, Hold>();
   /**
@@ -246,9 +275,10 @@ export class CaptureService {
    * Accepts a capture of the entity's machines, or only `machineRef` of them, as captureEntity
    * takes it, and takes it in the background: the caller polls the request (captureRequest), the
    * state of which is in the database for every replica to answer. What captureEntity refuses
-   * before it captures anything (a 400, and a 409 where every machine asked for is being captured)
-   * is refused here, at once. The machines free are held for the request from now on: another
-   * capture of one is refused while it waits for its turn. `ended` hears how it ended.
+   * before it captures anything (a 400) is refused here, at once. The machines free are held for
+   * the request from now on: another capture of one is refused while it waits for its turn (another
+   * request waits for it). Those held already are waited for after the others, and their captures
+   * counted for this request. `ended` hears how it ended.
    */
   async requestCapture(
     entityRef: string,
@@ -270,11 +300,6 @@ export class CaptureService {
           locator.machineRef,
           this.holdFor(locator, requestId, createdAt),
         );
-    }
-    if (held.size === 0) {
-      throw new ConflictError(
-        `${[...busy].map(([ref, hold]) => refusal(ref, hold)).join('; ')}; ${ONE_AT_A_TIME}`,
-      );
     }
     const request = {
       requestId,
@@ -389,6 +414,8 @@ export class CaptureService {
         requestId,
         captures: await this.captureInTurn(entityRef, locators, {
           busy: locator => busy.get(locator.machineRef),
+          waitFor: (locator, hold) =>
+            this.waitForHold(requestId, locator, hold, stop.signal, logger),
           capture: async locator => {
             const progress = this.requestProgress(
               requestId,
@@ -559,8 +586,9 @@ export class CaptureService {
 
   /**
    * Captures the machines one after another (`capture`), leaving those `busy` names to the capture
-   * under way; `captured` hears of those taken so far after each. Once `signal` aborts, the
-   * machines not begun fail with its reason. Ends as captureEntity says.
+   * under way, or with `waitFor`, counting that capture once the others are taken; `captured`
+   * hears of those taken so far after each. Once `signal` aborts, the machines not begun fail with
+   * its reason. Ends as captureEntity says.
    */
   private async captureInTurn(
     entityRef: string,
@@ -568,6 +596,7 @@ export class CaptureService {
     turn: {
       busy: (locator: MachineLocator) => Hold | undefined;
       capture: (locator: MachineLocator) => Promise<Capture>;
+      waitFor?: (locator: MachineLocator, hold: Hold) => Promise<Capture>;
       captured?: (captures: Capture[]) => Promise<void>;
       signal?: AbortSignal;
     },
@@ -579,24 +608,33 @@ export class CaptureService {
     // Machines whose capture failed: the others are still taken (one machine's container gone
     // must not leave the rest of the site uncaptured), and the failures said at the end.
     const failed: Array<{ ref: string; error: unknown }> = [];
-    for (const locator of locators) {
-      const hold = turn.busy(locator);
-      if (hold) {
-        busy.push({ ref: locator.machineRef, hold });
-        continue;
-      }
+    // Machines held by another capture, waited for once this one's own are taken (never before:
+    // two requests each waiting on the other's queued machine would wait for ever).
+    const waiting: Array<{ locator: MachineLocator; hold: Hold }> = [];
+    const taken = async (
+      locator: MachineLocator,
+      capture: () => Promise<Capture>,
+    ) => {
       if (turn.signal?.aborted) {
         failed.push({ ref: locator.machineRef, error: turn.signal.reason });
-        continue;
+        return;
       }
       try {
-        captures.push(await turn.capture(locator));
+        captures.push(await capture());
       } catch (error) {
         failed.push({ ref: locator.machineRef, error });
-        continue;
+        return;
       }
       await turn.captured?.([...captures]);
+    };
+    for (const locator of locators) {
+      const hold = turn.busy(locator);
+      if (hold && turn.waitFor) waiting.push({ locator, hold });
+      else if (hold) busy.push({ ref: locator.machineRef, hold });
+      else await taken(locator, () => turn.capture(locator));
     }
+    for (const { locator, hold } of waiting)
+      await taken(locator, () => turn.waitFor!(locator, hold));
     const kept =
       captures.length > 0
         ? `captured, and kept: ${captures.map(c => c.machineRef).join(', ')}`
@@ -642,6 +680,71 @@ export class CaptureService {
   /** Capture requests this backend is taking (requestCapture), by id. */
   private readonly requestsUnderWay = new Map<string, RequestUnderWay>();
 
+  /**
+   * The capture of a machine another capture (a request's, the scheduled one) holds, for capture
+   * request `requestId`: waited for up to recovery.captures.timeout, and its failure this
+   * request's for that machine. Begun before or after this request was accepted, it is the one
+   * capture of the machine at a time (ONE_AT_A_TIME), as fresh as this backend can take it then.
+   */
+  private async waitForHold(
+    requestId: string,
+    locator: MachineLocator,
+    hold: Hold,
+    signal: AbortSignal,
+    logger: LoggerService,
+  ): Promise<Capture> {
+    const ref = locator.machineRef;
+    const by = hold.requestId
+      ? `capture request ${hold.requestId}`
+      : `capture ${hold.captureId}`;
+    await this.store.requests
+      .progressLine(requestId, {
+        machineRef: ref,
+        message: `Waiting for ${by}, which is capturing ${hold.machineRef}: its capture counts for this request`,
+        at: new Date().toISOString(),
+      })
+      .catch(error =>
+        logger.warn(
+          'Capture request: could not record how far its capture is',
+          toError(error),
+        ),
+      );
+    const ms = this.timeoutMs;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let onAbort: (() => void) | undefined;
+    try {
+      const capture = await Promise.race([
+        hold.outcome.taken.catch(error => {
+          throw forwarded(`${by} failed to capture it`, error, true);
+        }),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new ServiceUnavailableError(
+                  `capture of ${ref} by ${by} did not finish within ${withinTimeout(ms)}`,
+                ),
+              ),
+            Math.min(ms, MAX_TIMER_MS),
+          );
+          onAbort = () => reject(signal.reason);
+          if (signal.aborted) onAbort();
+          else signal.addEventListener('abort', onAbort, { once: true });
+        }),
+      ]);
+      logger.info(
+        `Capture request: ${ref} was captured by ${by} (capture ${capture.id} at ${capture.createdAt}), counted for this request`,
+      );
+      return capture;
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) signal.removeEventListener('abort', onAbort);
+      await this.store.requests
+        .progressLine(requestId, undefined)
+        .catch(() => {});
+    }
+  }
+
   /** The capture under way in this backend of the machine, by its ref or its engine and container. */
   private heldFor(locator: MachineLocator): Hold | undefined {
     return (
@@ -662,6 +765,7 @@ export class CaptureService {
       since,
       requestId,
       queued: true,
+      outcome: outcome(),
     };
     // A second machine entity naming the same container: the first's hold stands for both.
     for (const key of holdKeys(locator))
@@ -670,6 +774,12 @@ export class CaptureService {
   }
 
   private letGo(hold: Hold): void {
+    // Not captured by its request (it ended first): those waiting for it are told so.
+    hold.outcome.settle(
+      new ServiceUnavailableError(
+        `capture request ${hold.requestId} ended before it captured ${hold.machineRef}: capture again`,
+      ),
+    );
     for (const key of holdKeys(hold))
       if (this.holds.get(key) === hold) this.holds.delete(key);
   }
@@ -703,6 +813,7 @@ export class CaptureService {
           ...locator,
           captureId: randomUUID(),
           since: new Date().toISOString(),
+          outcome: outcome(),
         };
     const keys = holdKeys(locator);
     for (const key of keys) this.holds.set(key, hold);
@@ -716,8 +827,10 @@ export class CaptureService {
       );
       // After the answer and the hold: reading every marked capture may take the capture deadline.
       this.recheckLater(locator.machineRef, capture.id);
+      hold.outcome.settle(capture);
       return capture;
     } catch (error) {
+      hold.outcome.settle(toError(error));
       // Readiness names the machine's last failure until a capture of it succeeds; a capture
       // under way elsewhere (the source's own 409), or one stopped by the backend's shutdown, is
       // no failure of the machine.
@@ -769,7 +882,7 @@ export class CaptureService {
       () =>
         deadline.abort(
           new ServiceUnavailableError(
-            `capture of ${locator.machineRef} on engine ${locator.engine} did not finish within ${ms < 120_000 ? `${ms / 1000} s` : formatSeconds(ms / 1000)} (recovery.captures.timeout)`,
+            `capture of ${locator.machineRef} on engine ${locator.engine} did not finish within ${withinTimeout(ms)}`,
           ),
         ),
       Math.min(ms, MAX_TIMER_MS),

@@ -1,5 +1,6 @@
 import {
   coversPlan,
+  failedAtHost,
   failedMachine,
   failedWithin,
   isFullRun,
@@ -88,10 +89,20 @@ export class ReadinessService {
   ): Promise<Readiness> {
     const entity = factsOf(await this.plans.plan(entityRef, credentials));
     const { accept, ...query } = entity.lastRunQuery;
-    const [latest, found, nightly, captureFailures, degraded] =
+    const [latest, { run: found, atHost }, nightly, captureFailures, degraded] =
       await Promise.all([
         this.captureStore.latestCaptures(entity.machineRefs),
-        this.runHistory.lastFinishedRun(query, accept),
+        this.runHistory.lastFinishedRun(query, accept).then(async run =>
+          run && failedAtHost(run)
+            ? {
+                run: await this.runHistory.lastFinishedRun(
+                  query,
+                  covering(accept),
+                ),
+                atHost: run,
+              }
+            : { run, atHost: undefined },
+        ),
         this.nightlyChecks?.outcomeOf(entityRef),
         this.captureStore.captureFailures(entity.machineRefs),
         this.runHistory.degradedFailovers(
@@ -114,8 +125,8 @@ export class ReadinessService {
     const [[own, booted], [failure]] = await Promise.all([
       !found && query.machineRefs
         ? Promise.all(
-            partlyRecovered(entity).map(q =>
-              this.runHistory.lastFinishedRun(q),
+            partlyRecovered(entity).map(({ accept: partly, ...q }) =>
+              this.runHistory.lastFinishedRun(q, partly),
             ),
           )
         : [],
@@ -157,6 +168,7 @@ export class ReadinessService {
       keptElsewhere,
       degraded.filter(r => r.entityRef === entity.graph.rootRef),
       downElsewhere,
+      atHost,
     );
     if (!nightly) return readiness;
     return {
@@ -197,7 +209,7 @@ export class ReadinessService {
     );
     const [
       latest,
-      { lastRuns, outgrown, failedSince },
+      { lastRuns, outgrown, failedSince, atHost },
       nightly,
       captureFailures,
       degraded,
@@ -279,6 +291,7 @@ export class ReadinessService {
           keptElsewhere,
           degraded.filter(r => r.entityRef === entity.graph.rootRef),
           downElsewhere,
+          atHost.get(entity),
         );
         return {
           ...readiness,
@@ -309,12 +322,13 @@ export class ReadinessService {
     const entities = planned.filter(
       (e): e is EntityFacts => 'lastRunQuery' in e,
     );
-    const [{ lastRuns, outgrown, failedSince }, nightly] = await Promise.all([
-      this.runsOf(entities),
-      this.nightlyChecks?.outcomes(),
-    ]);
+    const [{ lastRuns, outgrown, failedSince, atHost }, nightly] =
+      await Promise.all([
+        this.runsOf(entities),
+        this.nightlyChecks?.outcomes(),
+      ]);
     const ids = new Set<string>();
-    for (const runs of [lastRuns, outgrown, failedSince])
+    for (const runs of [lastRuns, outgrown, failedSince, atHost])
       for (const run of runs.values()) if (run) ids.add(run.id);
     for (const outcome of nightly?.values() ?? [])
       if (outcome.runId) ids.add(outcome.runId);
@@ -370,9 +384,30 @@ export class ReadinessService {
     lastRuns: Map<EntityFacts, RecoveryRun | undefined>;
     outgrown: Map<EntityFacts, RecoveryRun | undefined>;
     failedSince: Map<EntityFacts, RecoveryRun | undefined>;
+    atHost: Map<EntityFacts, RecoveryRun | undefined>;
   }> {
-    const found = await this.runHistory.lastFinishedRuns(
+    const newest = await this.runHistory.lastFinishedRuns(
       entities.map(e => e.lastRunQuery),
+    );
+    // An entity whose newest is its own run that could not reach its host: asked again for the
+    // run before it (only those: the others cost nothing more).
+    const again = entities.filter(
+      (_, i) => newest[i] && failedAtHost(newest[i]),
+    );
+    const before =
+      again.length > 0
+        ? await this.runHistory.lastFinishedRuns(
+            again.map(e => ({
+              ...e.lastRunQuery,
+              accept: covering(e.lastRunQuery.accept),
+            })),
+          )
+        : [];
+    const atHost = new Map(
+      again.map(e => [e, newest[entities.indexOf(e)]] as const),
+    );
+    const found = entities.map((e, i) =>
+      atHost.has(e) ? before[again.indexOf(e)] : newest[i],
     );
     const lastRuns = new Map(entities.map((e, i) => [e, found[i]]));
     const unrecovered = entities.filter(
@@ -401,6 +436,7 @@ export class ReadinessService {
         ),
       ),
       failedSince: new Map(failing.map((e, i) => [e, failures[i]] as const)),
+      atHost,
     };
   }
 
@@ -530,6 +566,8 @@ export class ReadinessService {
       run: RecoveryRun;
       shown: RecoveryRun | HiddenRun;
     }>,
+    /** Its own run since the last that could not reach its host (its own: the caller sees it). */
+    hostUnreachableRun?: RecoveryRun,
   ): Readiness {
     const { graph, plan, planError, disagreements, machineRefs, ownMachines } =
       entity;
@@ -610,6 +648,7 @@ export class ReadinessService {
           : 0,
       },
       failedRun: failed,
+      hostUnreachableRun,
       maxTestAgeSeconds: this.maxTestAgeSeconds,
       degradedFailovers,
       downInFailovers,
@@ -679,7 +718,11 @@ function factsOf(planned: PlannedRecovery): EntityFacts {
       plan && plan.machines.length > 0
         ? {
             machineRefs: ownFirst(machineRefs, ownMachines),
-            accept: run => coversPlan(run, plan, graph.rootRef),
+            // Its own run that could not reach its host too: said, though it covers nothing
+            // (lastRunsOf then asks for the run before it).
+            accept: run =>
+              coversPlan(run, plan, graph.rootRef) ||
+              (run.entityRef === graph.rootRef && failedAtHost(run)),
           }
         : { entityRef: graph.rootRef },
     failedRunQuery:
@@ -688,6 +731,11 @@ function factsOf(planned: PlannedRecovery): EntityFacts {
         : undefined,
   };
 }
+
+/** A last-run `accept` that passes over runs that could not reach their host (failedAtHost). */
+const covering =
+  (accept: ((run: RunHead) => boolean) | undefined) => (run: RunHead) =>
+    !failedAtHost(run) && (accept?.(run) ?? true);
 
 /**
  * The services the plan takes that resolve to no machine: none of their own, none through what
@@ -768,14 +816,19 @@ function withheldRun(run: RecoveryRun): HiddenRun {
  * it): its own runs, and the runs that booted its own machines of the plan (its system's, mostly:
  * the nightly check covers parts by their system's run).
  */
-function partlyRecovered(
-  entity: EntityFacts,
-): Array<{ entityRef?: string; machineRefs?: string[] }> {
+function partlyRecovered(entity: EntityFacts): Array<{
+  entityRef?: string;
+  machineRefs?: string[];
+  accept: (run: RunHead) => boolean;
+}> {
   const planned = new Set(entity.machineRefs);
+  // Not a run that could not reach its host: it recovered nothing (judgeHostUnreachable says it).
+  const accept = covering(undefined);
   return [
-    { entityRef: entity.graph.rootRef },
+    { entityRef: entity.graph.rootRef, accept },
     {
       machineRefs: [...new Set(entity.ownMachines.filter(m => planned.has(m)))],
+      accept,
     },
   ];
 }

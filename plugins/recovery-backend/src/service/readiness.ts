@@ -24,6 +24,7 @@ import {
   ANNOTATION_RTO,
   byRisk,
   CLOCK_AHEAD_TOLERANCE_SECONDS,
+  droppedBindMounts,
   failedWithin,
   failureBeyondPlan,
   formatSeconds,
@@ -101,6 +102,11 @@ export interface ReadinessInput {
    * plan would boot that machine under what just failed.
    */
   failedRun?: { run: RecoveryRun; shown: RecoveryRun | HiddenRun };
+  /**
+   * The entity's own run since its last run (or with none) that failed as its hypervisor host
+   * could not be reached (failedAtHost): the host's condition, so it covers no plan, but said.
+   */
+  hostUnreachableRun?: RecoveryRun;
   /** A last test recovery older than this is stale: the machines have changed since. */
   maxTestAgeSeconds: number;
   /**
@@ -194,6 +200,7 @@ export function assessReadiness(input: ReadinessInput): Readiness {
     judgeCapture(status, input, uncapturable, findings);
   judgeLastRun(input, uncapturable, findings);
   judgeFailureSince(input, findings);
+  judgeHostUnreachable(input, findings);
   judgeDegradedFailovers(input, findings);
   judgeDownInFailovers(input, findings);
 
@@ -358,6 +365,21 @@ function judgeCapture(
   }
   judgeCaptureAge(c, input, uncapturable, failure, findings);
   judgePause(c, input, uncapturable, findings);
+  judgeBindMounts(c, findings);
+}
+
+/**
+ * Host paths the machine's latest capture dropped (bind mounts): what they hold is the host's, so
+ * no capture carries it and every recovery restores the machine with its mount points empty. A
+ * risk, not a failure: the machine boots, without that data (or config).
+ */
+function judgeBindMounts(c: MachineCaptureStatus, findings: Findings): void {
+  const mounts = droppedBindMounts(c.latest?.adaptations ?? []);
+  if (mounts.length === 0) return;
+  const one = mounts.length === 1;
+  findings.risks.push(
+    `Latest capture of ${c.machineRef} (capture ${c.latest!.id} of ${c.latest!.createdAt}) holds nothing of host path${one ? '' : 's'} ${mounts.map(m => `${m.hostPath} bind-mounted at ${m.mountPoint}`).join(', ')}: a bind mount is the host's, so every recovery restores ${c.machineRef} with ${mounts.map(m => m.mountPoint).join(', ')} empty. Move what it keeps there to a Docker volume (captures carry volumes) and capture it again`,
+  );
 }
 
 /** The machine's last failed capture, if it started after its latest capture: one before it is no news. */
@@ -584,6 +606,20 @@ function judgeFailureSince(input: ReadinessInput, findings: Findings): void {
       findings.blocking,
       failure.shown,
       failedSince(input.entityRef, failure, input.lastRun !== undefined),
+    );
+}
+
+/**
+ * The entity's own last run could not reach its host: a risk, not its failure (the host's
+ * condition says nothing of whether the plan recovers); the run before it keeps its verdict.
+ */
+function judgeHostUnreachable(input: ReadinessInput, findings: Findings): void {
+  const run = input.hostUnreachableRun;
+  if (run)
+    findings.aboutRun(
+      findings.risks,
+      run,
+      `The last ${runKind(run)} could not reach the recovery host ${run.hypervisorHost} at ${run.createdAt} (${run.error?.message ?? 'unknown error'}): it tells nothing of whether the entity recovers, so the run before it stands`,
     );
 }
 

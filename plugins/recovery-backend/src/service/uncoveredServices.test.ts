@@ -23,6 +23,9 @@ const NOMACHINE = 'component:default/walk-nomachine';
 /** Runs on web-01 and waits for walk-nomachine: its plan takes a service that runs nowhere. */
 const FRONT = 'component:default/walk-front';
 const WEB_01 = 'resource:default/web-01';
+/** dependsOn walk-web alone, in a System of no machine of its own: its plan reaches web-01 only through walk-web. */
+const CLIENT = 'component:default/walk-client';
+const CLIENT_SYS = 'system:default/client-sys';
 const UNCOVERED = `${NOMACHINE} runs on no machine Resource: no capture or run covers it; add dependsOn to the machine it runs on`;
 
 const partOf = (entity: Entity, system: string): Entity => ({
@@ -39,7 +42,29 @@ const entities: Entity[] = [
       { type: 'dependencyOf', targetRef: FRONT },
     ],
   },
-  partOf(componentEntity('walk-web', [WEB_01]), 'walk-sys'),
+  {
+    ...partOf(componentEntity('walk-web', [WEB_01]), 'walk-sys'),
+    relations: [
+      { type: 'dependsOn', targetRef: WEB_01 },
+      { type: 'partOf', targetRef: SYS },
+      { type: 'dependencyOf', targetRef: CLIENT },
+    ],
+  },
+  {
+    ...componentEntity('walk-client', [WEB]),
+    spec: { type: 'service', system: 'client-sys' },
+    relations: [
+      { type: 'dependsOn', targetRef: WEB },
+      { type: 'partOf', targetRef: CLIENT_SYS },
+    ],
+  },
+  {
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'System',
+    metadata: { name: 'client-sys', namespace: 'default' },
+    spec: {},
+    relations: [{ type: 'hasPart', targetRef: CLIENT }],
+  },
   {
     ...partOf(componentEntity('walk-nomachine', []), 'walk-sys'),
     relations: [
@@ -151,8 +176,23 @@ describe.each(databases.eachSupportedId())(
         [FRONT, 'at-risk', [UNCOVERED]],
         [SYS, 'at-risk', [UNCOVERED]],
         [NOMACHINE, 'unknown', [UNCOVERED, 'Never test-recovered']],
+        // Ready as walk-web is: their plan is its, which the system's run covered.
+        [CLIENT_SYS, 'ready', []],
+        [CLIENT, 'ready', []],
         [WEB, 'ready', []],
       ]);
+    });
+
+    it('lists a service whose plan reaches a machine only through another service, and its System, as each answers alone', async () => {
+      const overview = await request(server).get('/api/recovery/readiness');
+      expect(overview.status).toBe(200);
+      for (const ref of [CLIENT, CLIENT_SYS]) {
+        const alone = await readinessOf(ref);
+        expect(alone.plan.waves.flat()).toEqual([WEB_01]);
+        expect(
+          overview.body.items.find((r: any) => r.entityRef === ref),
+        ).toMatchObject({ status: alone.status, reasons: alone.reasons });
+      }
     });
   },
 );
