@@ -668,6 +668,42 @@ export class RunStore {
     if (updated > 0) this.changed(runId);
   }
 
+  /**
+   * Claims succeeded failover `runId` for a pass of supervision (FailoverSupervision) under `claim`,
+   * a token of the pass, where no other pass holds it: unclaimed, or its claim older than `leaseMs`
+   * by the database's clock (its replica crashed mid-pass). One statement checks and claims, so of
+   * the replicas that heard the same stop only one runs the pass. Claiming again under the same
+   * token renews it. False where another pass holds it, or it is no such failover.
+   */
+  async claimSupervision(
+    runId: string,
+    claim: string,
+    leaseMs: number,
+  ): Promise<boolean> {
+    const updated = await this.db('recovery_runs')
+      .where({ id: runId, mode: 'failover', status: 'succeeded' })
+      .where(free =>
+        free
+          .whereNull('supervision_claim')
+          .orWhere('supervision_claim', claim)
+          .orWhere(q =>
+            q.modify(heardBefore, 'supervision_claimed_at', leaseMs),
+          ),
+      )
+      .update({
+        supervision_claim: claim,
+        supervision_claimed_at: dbNow(this.db),
+      });
+    return updated > 0;
+  }
+
+  /** Ends the claim `claim` made (claimSupervision); one taken over meanwhile stays its taker's. */
+  async releaseSupervision(runId: string, claim: string): Promise<void> {
+    await this.db('recovery_runs')
+      .where({ id: runId, supervision_claim: claim })
+      .update({ supervision_claim: null, supervision_claimed_at: null });
+  }
+
   /** The entity a run recovers, undefined where there is no such run. */
   async entityRefOf(runId: string): Promise<string | undefined> {
     const row = await this.db('recovery_runs')

@@ -1,5 +1,6 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
 import { toError } from '@backstage/errors';
+import { randomUUID } from 'node:crypto';
 import {
   formatSeconds,
   formatUtcTime,
@@ -73,6 +74,15 @@ interface HeardStops {
   all: boolean;
   firstAt: number;
   timer?: NodeJS.Timeout;
+}
+
+/**
+ * How long a pass's claim on a failover (RunStore.claimSupervision) holds without being renewed:
+ * renewed before each wave, it outlasts a wave's slowest step or readiness twice over; past it, a
+ * replica that crashed mid-pass no longer keeps the others from supervising the failover.
+ */
+export function supervisionLeaseMs(options: LabBootOptions): number {
+  return 2 * Math.max(options.stepTimeoutMs, options.machineReadyTimeoutMs);
 }
 
 /** What starting stopped machines again came to. */
@@ -206,7 +216,7 @@ export class FailoverSupervision {
     const under = this.passes.get(runId);
     if (under?.next) return under.next;
     const start = (): Promise<void> => {
-      const running: Promise<void> = this.supervise(host, runId)
+      const running: Promise<void> = this.claimedPass(host, runId)
         .then(
           () => {},
           error =>
@@ -227,10 +237,40 @@ export class FailoverSupervision {
     return under.next;
   }
 
-  /** Starts again, in wave order, the machines of failover `runId` that its host stopped. */
+  /**
+   * A pass over failover `runId`, claimed in the database first: every replica hears a kept
+   * machine stop, and two passes at once would start its machines twice. Skipped where another
+   * replica's pass holds it (that one is on it; the sweep looks again later).
+   */
+  private async claimedPass(host: HypervisorHost, runId: string) {
+    const claim = randomUUID();
+    const leaseMs = supervisionLeaseMs(this.options);
+    if (!(await this.runStore.claimSupervision(runId, claim, leaseMs))) {
+      this.logger
+        .child({ runId, hypervisorHost: host.id })
+        .debug('The failover is supervised by another replica: skipped');
+      return;
+    }
+    try {
+      await this.supervise(host, runId, async () => {
+        if (!(await this.runStore.claimSupervision(runId, claim, leaseMs)))
+          throw new Error(
+            `Failover ${runId} was taken over by another replica's supervision: its claim expired`,
+          );
+      });
+    } finally {
+      await this.runStore.releaseSupervision(runId, claim);
+    }
+  }
+
+  /**
+   * Starts again, in wave order, the machines of failover `runId` that its host stopped.
+   * `renewClaim`: before each wave, renews the pass's claim (claimedPass); throws where it was lost.
+   */
   async supervise(
     host: HypervisorHost,
     runId: string,
+    renewClaim: () => Promise<void> = async () => {},
   ): Promise<SupervisionOutcome> {
     const kept = await host.reattach!(runId);
     const run = await this.runStore.getRun(runId);
@@ -266,7 +306,13 @@ export class FailoverSupervision {
     if (retry && Date.now() + DUE_SLACK_MS < Date.parse(retry.nextAt))
       return { kind: 'waiting', nextAt: retry.nextAt };
     const triedAt = Date.now();
-    const outcome = await this.restart(host, run, kept.lab, stopped);
+    const outcome = await this.restart(
+      host,
+      run,
+      kept.lab,
+      stopped,
+      renewClaim,
+    );
     // Its probe helper serves nothing once its machines are verified again.
     await host.removeProbes?.(runId).catch(() => []);
     await this.record(run, host, kept.machines.length, outcome, {
@@ -285,6 +331,7 @@ export class FailoverSupervision {
     run: RecoveryRun,
     lab: LabHandle,
     stopped: MachineHandle[],
+    renewClaim: () => Promise<void>,
   ): Promise<Restart> {
     const boot = new LabBoot(
       {
@@ -305,6 +352,8 @@ export class FailoverSupervision {
     const restarted: string[] = [];
     const waves = inWaveOrder(run, stopped);
     for (const [index, wave] of waves.entries()) {
+      // The first wave's claim was just made; a later one may have outlived its lease.
+      if (index > 0) await renewClaim();
       const results = await Promise.allSettled(
         wave.map(machine => boot.restart(machine)),
       );
