@@ -24,6 +24,7 @@ import {
   machineEntity,
 } from '../../../plugins/recovery-backend/src/testing/entities';
 import { providersModule } from '../../../plugins/recovery-backend/src/testing/providers';
+import { main } from './main';
 import { runCli } from './testing/runCli';
 
 const P = 'recovery.backstage-recovery.io/';
@@ -171,7 +172,7 @@ describe('recovery capture, a machine failing', () => {
     );
   });
 
-  it('captures the other machines while one is being captured by another request, then names it and exits 3', async () => {
+  it('waits for the machine another request is capturing, says so, and counts that capture as its own', async () => {
     const token = mockCredentials.service.token();
     // The capture under way, as the scheduled capture or a portal click would start it.
     const other = fetch(`${url}/api/recovery/captures`, {
@@ -183,25 +184,42 @@ describe('recovery capture, a machine failing', () => {
       body: JSON.stringify({ entityRef: 'resource:default/shop-02' }),
     });
     await vi.waitFor(() => expect(held.waiting.has('shop-02')).toBe(true));
-    const text = await cli(
-      'capture',
-      'shop',
-      '--url',
-      url,
-      '--token',
-      token,
-    ).finally(() => held.letThrough());
-    expect(text.status).toBe(3);
-    expect(
-      text.stdout
-        .split('\n')
-        .filter(Boolean)
-        .map(line => line.split(' ')[0]),
-    ).toEqual(['resource:default/shop-01', 'resource:default/shop-03']);
-    expect(text.stderr).toMatch(
-      /^recovery: capture of resource:default\/shop-02 refused: it is being captured since \S+ \(capture \S+\); .*\(captured, and kept: resource:default\/shop-01, resource:default\/shop-03\)/,
+    let stdout = '';
+    let stderr = '';
+    const status = main(['capture', 'shop', '--url', url, '--token', token], {
+      stdout: t => void (stdout += t),
+      stderr: t => void (stderr += t),
+    });
+    // Let the other capture end only once this one waits for it.
+    await vi.waitFor(
+      () =>
+        expect(stdout).toMatch(
+          /resource:default\/shop-02: Waiting for capture request \S+, which is capturing resource:default\/shop-02/,
+        ),
+      { timeout: 20_000, interval: 50 },
     );
-    expect((await other).status).toBe(202);
+    held.letThrough();
+    expect({ status: await status, stderr }).toEqual({ status: 0, stderr: '' });
+    const accepted = (await (await other).json()) as { requestId: string };
+    const request = (await (
+      await fetch(
+        `${url}/api/recovery/captures/requests/${accepted.requestId}`,
+        {
+          headers: { authorization: `Bearer ${token}` },
+        },
+      )
+    ).json()) as { status: string; captures: Array<{ id: string }> };
+    expect(request.status).toBe('succeeded');
+    const captured = stdout
+      .split('\n')
+      .filter(line => /^resource:default\/shop-0\d {2}capture /.test(line));
+    expect(captured.map(line => line.split(' ')[0])).toEqual([
+      'resource:default/shop-01',
+      'resource:default/shop-02',
+      'resource:default/shop-03',
+    ]);
+    // shop-02's is the other request's capture, not a second one.
+    expect(captured[1]).toContain(`capture ${request.captures[0].id}`);
   });
 
   it("says an engine's failure (502, 503) as the backend words it, in a line, and exits 3: not a crash, nor a capture under way", async () => {
