@@ -160,7 +160,7 @@ describe('a failover whose recovery engine restarted', () => {
     expect(step.level).toBe('warning');
     expect(step.message).toMatch(
       new RegExp(
-        `^Supervision: recovery host recovery restarted: every machine was stopped; 3 machines started again in wave order in [0-9.]+ s \\(${MACHINES.join(', ')}; restart 1 of this failover\\)$`,
+        `^Supervision: every machine \\(3\\) found stopped on recovery; 3 machines started again in wave order in [0-9.]+ s \\(${MACHINES.join(', ')}; restart 1 of this failover\\)$`,
       ),
     );
 

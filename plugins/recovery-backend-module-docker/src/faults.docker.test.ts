@@ -1007,6 +1007,7 @@ describe('run faults (real engines)', () => {
         /^hypervisor host recovery stopped answering while resource:default\/slow was booting: /,
       );
       expect(run.error!.machineRef).toBeUndefined();
+      expect(run.error!.hostUnreachable).toBe(true);
       // Whether the lab is still there is unknown while the engine is down: said so, not as a
       // teardown that failed, and without the engine's words, which the run's failure says.
       expect(
@@ -1026,6 +1027,7 @@ describe('run faults (real engines)', () => {
             `^hypervisor host recovery cannot be reached: listing the lab of run ${next.id} failed: ${ENGINE_DOWN}$`,
           ),
         ),
+        hostUnreachable: true,
       });
       expect(await runStore.runsWithLabLeft('recovery')).toEqual([
         { id: run.id, hypervisorHost: 'recovery' },
@@ -1070,6 +1072,8 @@ describe('run faults (real engines)', () => {
             `^hypervisor host recovery cannot be reached: listing the lab of run ${run.id} failed: ${ENGINE_DOWN}$`,
           ),
         ),
+        // The host's condition: the run covers no plan (failedAtHost).
+        hostUnreachable: true,
       });
       expect(run.machines.map(m => m.phase)).toEqual(['skipped']);
       expect(

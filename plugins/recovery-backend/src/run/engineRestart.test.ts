@@ -94,6 +94,8 @@ describe.each(databases.eachSupportedId())(
         expect(run.status).toBe('failed');
         expect(run.error).toEqual({
           message: `hypervisor host fake stopped answering while ${DATA} was booting: ${STORE_ERROR}; asked again, it did not answer: ${UNREACHABLE}`,
+          // The host's condition: the run covers no plan (failedAtHost).
+          hostUnreachable: true,
         });
         // Readiness and owners' notices blame no machine for it.
         expect(failedMachine(run)).toBeUndefined();
