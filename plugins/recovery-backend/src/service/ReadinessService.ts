@@ -1,5 +1,6 @@
 import {
   coversPlan,
+  downInFailover,
   failedAtHost,
   failedMachine,
   failedWithin,
@@ -32,12 +33,7 @@ import { isRunVisible, type VisibleTo } from '../run/visibleRuns';
 import { toApi } from './CaptureService';
 import { nightlyCheckSeenBy } from './nightlyCheck';
 import type { PlanService, PlannedRecovery } from './PlanService';
-import {
-  assessReadiness,
-  byRisk,
-  downInFailover,
-  hiddenRun,
-} from './readiness';
+import { assessReadiness, byRisk, hiddenRun } from './readiness';
 import { compareRefs } from './readinessPaging';
 
 /** Entities the overview plans at once: each waits on the catalog. */

@@ -10,6 +10,7 @@ import type {
   RecoveryRun,
   RunMachine,
 } from '@backstage-recovery/plugin-recovery-common';
+import { downInFailover } from '@backstage-recovery/plugin-recovery-common';
 import { capturesKeptUnder } from '../run/errors';
 import { learnedWaitsOf } from '../plan/inference';
 import {
@@ -649,14 +650,6 @@ function judgeDegradedFailovers(
       `Failover ${run.id} runs degraded since ${degraded.since}: ${degraded.machineRef} stopped on ${run.hypervisorHost} and could not be brought back (${degraded.message})${waiting}${retry}. Look at why ${down.length === 1 ? 'it does' : 'they do'} not come back on ${run.hypervisorHost} (the run's timeline, the machine's log) and start ${down.length === 1 ? 'it' : 'them'} there, or release the failover once production runs on its primary machines again`,
     );
   }
-}
-
-/** The machines a degraded failover has down: the one it could not bring back, then those waiting for it. */
-export function downInFailover(
-  run: Pick<RecoveryRun, 'supervision'>,
-): string[] {
-  const degraded = run.supervision?.degraded;
-  return degraded ? [degraded.machineRef, ...(degraded.notStarted ?? [])] : [];
 }
 
 /**

@@ -18,6 +18,7 @@ import {
   BootPlan,
   DependencyDisagreements,
   describeMachineState,
+  downInFailover,
   formatScore,
   machineNotServing,
   EntityProblem,
@@ -423,7 +424,7 @@ export const DegradedFailoverNote = ({
   const degraded = supervision?.degraded;
   if (!run || !isFullRun(run) || run.status !== 'succeeded' || !degraded)
     return null;
-  const down = [degraded.machineRef, ...(degraded.notStarted ?? [])];
+  const down = downInFailover(run);
   return (
     <Alert severity="error" data-testid="degraded-failover">
       <AlertTitle>
