@@ -10,7 +10,6 @@ import {
   type Capture,
   type CaptureRequestProgress,
 } from '@backstage-recovery/plugin-recovery-common';
-import { PROGRESS_LINE_INTERVAL_MS } from '@backstage-recovery/plugin-recovery-node';
 import { ConflictError } from '@backstage/errors';
 import { BackendError, entityRefArg, formatStep } from '../remote';
 import { type CliContext, json } from '../cli';
@@ -62,16 +61,12 @@ export async function capture(
   const items: Capture[] = [];
   const entityRef = entityRefArg(entity);
   const client = connect(ctx, opts);
-  // A large copy's progress as a run's timeline says it, at the pace the backend says it at most.
-  let lineAt = -Infinity;
+  // A large copy's progress as a run's timeline says it: the backend paces its lines, and the
+  // client hands over only new ones, so each is printed (a wait for another request included).
   const onProgress = opts.json
     ? undefined
-    : (progress: CaptureRequestProgress) => {
-        const now = Date.now();
-        if (now - lineAt < PROGRESS_LINE_INTERVAL_MS) return;
-        lineAt = now;
+    : (progress: CaptureRequestProgress) =>
         io.stdout(`${formatStep({ ...progress, level: 'info' })}\n`);
-      };
   try {
     const api = {
       getBootPlan: (ref: string) => client.getBootPlan(ref),
