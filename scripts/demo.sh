@@ -46,6 +46,9 @@ trap 'exit 130' INT TERM
 bash scripts/setup.sh
 export RECOVERY_DATA_DIR=${RECOVERY_DATA_DIR:-/var/lib/backstage-recovery}
 mkdir -p "$RECOVERY_DATA_DIR/sqlite" "$RECOVERY_DATA_DIR/captures"
+# The database holds each captured machine's configuration, environment secrets included: only
+# root reads it, as the capture store's own files.
+chmod 700 "$RECOVERY_DATA_DIR" "$RECOVERY_DATA_DIR/sqlite"
 
 npx node -r @backstage/cli/config/nodeTransform.cjs demo/cli.ts up
 echo "demo: starting Backstage on http://localhost:3000 (backend :7007); Ctrl-C stops the demo"
