@@ -560,7 +560,7 @@ describe('recovery against what a backend, or what stands in front of it, answer
 
   it("says where the backend withheld the failed machine's console, and which permission shows it, in watch and show-run", async () => {
     const web = 'resource:default/web-01';
-    // As the backend answers a caller without recovery.run.logs.read on the run's entity.
+    // As the backend answers a caller without recovery.run.logs.read on the machine.
     const failed = {
       ...run('failed'),
       error: {
@@ -578,7 +578,7 @@ describe('recovery against what a backend, or what stands in front of it, answer
       ],
     };
     handle = (_req, res) => json(res, 200, failed);
-    const withheld = `Console of ${web} withheld: reading it needs the recovery.run.logs.read permission on component:default/web`;
+    const withheld = `Console of ${web} withheld: reading it needs the recovery.run.logs.read permission on ${web}`;
     expect((await cli('watch', 'run-1')).stderr).toBe(`${withheld}\n`);
     expect((await cli('show-run', 'run-1')).stdout).toContain(
       `\n\n${withheld}\n\nRun run-1 of component:default/web failed`,

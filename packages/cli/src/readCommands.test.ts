@@ -248,11 +248,13 @@ describe.each(databases.eachSupportedId())(
     const token = mockCredentials.service.token();
     const as = (...argv: string[]) => [...argv, '--url', url, '--token', token];
     const cli = (...argv: string[]) => runCli(as(...argv));
+    let runStore: RunStore;
 
     beforeAll(async () => {
       const knex = await databases.init(databaseId);
       await migrate(knex);
       const runs = new RunStore(knex);
+      runStore = runs;
       const captures = new CaptureStore(knex);
       // web's history: a failover that failed at web-01, a test by hand, one scheduled, one to a
       // recovery point, one interrupted.
@@ -671,12 +673,38 @@ describe.each(databases.eachSupportedId())(
       };
       expect(await readiness(DEMO_SYSTEM)).toContainEqual(
         expect.stringMatching(
-          /^ {2}- Failover d-1-failover runs degraded since 2026-11-02T11:00:00.000Z: /,
+          /^ {2}- Failover d-1-failover runs degraded \(down since 2026-11-02T11:00:00.000Z\): /,
         ),
       );
       expect(await readiness(WEB)).toContainEqual(
-        `  - Its machines ${DATA_01}, ${WEB_01} are down in failover d-1-failover of ${DEMO_SYSTEM} since 2026-11-02T11:00:00.000Z: ${DATA_01} could not be brought back on fake (${DATA_01}: not running: exited with code 3); ${WEB_01} is left stopped as it waits for ${DATA_01}; the supervision tries again at 2026-11-02T11:02:00.000Z. Production runs on that failover: look at its timeline, or ask the owners of ${DEMO_SYSTEM}`,
+        `  - Its machines ${DATA_01}, ${WEB_01} are down in failover d-1-failover of ${DEMO_SYSTEM} (down since 2026-11-02T11:00:00.000Z): ${DATA_01} could not be brought back on fake (${DATA_01}: not running: exited with code 3); ${WEB_01} is left stopped as it waits for ${DATA_01}; the supervision tries again at 2026-11-02T11:02:00.000Z. Production runs on that failover: look at its timeline, or ask the owners of ${DEMO_SYSTEM}`,
       );
+    });
+
+    it("says 'noticed down at' where the host told no stop time: the machine may have stopped earlier", async () => {
+      const stored = (await runStore.getRun('d-1-failover'))!.supervision!;
+      await runStore.setSupervision('d-1-failover', {
+        ...stored,
+        degraded: { ...stored.degraded!, sinceIs: 'noticed' },
+      });
+      try {
+        const degraded = `${DATA_01} noticed down at 2026-11-02 11:00:00 UTC, next try 2026-11-02 11:02:00 UTC`;
+        expect(lines((await cli('runs', DEMO_SYSTEM)).stdout)[1]).toMatch(
+          new RegExp(`  ${degraded}$`),
+        );
+        expect(lines((await cli('show-run', 'd-1-failover')).stdout)[2]).toBe(
+          `  running degraded: ${degraded}; it stopped on fake and could not be brought back: ${DATA_01}: not running: exited with code 3; left stopped as they wait for it: ${WEB_01}`,
+        );
+        expect(
+          lines((await cli('readiness', DEMO_SYSTEM)).stdout),
+        ).toContainEqual(
+          expect.stringMatching(
+            /^ {2}- Failover d-1-failover runs degraded \(noticed down at 2026-11-02T11:00:00.000Z\): /,
+          ),
+        );
+      } finally {
+        await runStore.setSupervision('d-1-failover', stored);
+      }
     });
 
     it('shows a run the fake host really ran with the timeline `run` printed as it went', async () => {

@@ -453,7 +453,7 @@ export function formatFailureTail(
     : undefined;
   if (machine?.logTailWithheld) {
     return [
-      `Console of ${machineRef} withheld: reading it needs the ${recoveryRunLogsReadPermission.name} permission on ${run.entityRef}`,
+      `Console of ${machineRef} withheld: reading it needs the ${recoveryRunLogsReadPermission.name} permission on ${machineRef}`,
     ];
   }
   const tail = machine?.logTail;

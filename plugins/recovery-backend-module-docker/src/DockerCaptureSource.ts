@@ -32,6 +32,7 @@ import {
 } from './captureNotes';
 import { CapturePause, refusedAsRestarting } from './capturePause';
 import { CaptureSweeps } from './captureSweeps';
+import { EngineClock } from './engineClock';
 import { counted, isStatus } from './lib/dockerStreams';
 import { inspectNetwork, saveImage, unlessAborted } from './lib/engineCalls';
 import { removeImage } from './lib/engineImages';
@@ -82,6 +83,8 @@ type CaptureOptions = Parameters<CaptureSource['capture']>[1];
 interface FoundMachine {
   container: Docker.Container;
   info: Docker.ContainerInspectInfo;
+  /** When `info` was inspected, by the engine's clock (EngineClock), against which its times read. */
+  inspectedAt: number;
   networks: Record<string, NetworkIdentity>;
   /** Asked at once, taken at the end: the engine answers at its next collection. */
   memoryInUse: Promise<number | undefined>;
@@ -150,6 +153,8 @@ export class DockerCaptureSource implements CaptureSource {
   private readonly notes: CaptureNotes;
   /** What captures leave once no note holds them: unrecorded ones, discards, commits left. */
   private readonly sweeps: CaptureSweeps;
+  /** The engine's clock, against which a container's start is judged recent (machineStateOf). */
+  private readonly clock: EngineClock;
 
   constructor(
     readonly engineId: string,
@@ -197,6 +202,7 @@ export class DockerCaptureSource implements CaptureSource {
       this.notes,
       this.stopping.signal,
     );
+    this.clock = new EngineClock(engineId, docker, options.logger);
   }
 
   capture(
@@ -313,6 +319,7 @@ export class DockerCaptureSource implements CaptureSource {
     let step = 'inspecting its container';
     try {
       let info = await this.inspectMachine(machine, container, abortSignal);
+      let inspectedAt = Date.now();
       // Before anything touches it: a machine entity may name any container on the engine.
       if (this.options.requireMachineLabel)
         refuseUnlabelled(
@@ -339,10 +346,20 @@ export class DockerCaptureSource implements CaptureSource {
         (await this.notes.settleNote(info.Id, machine.machineRef, signal))
       ) {
         info = await container.inspect({ ...abortSignal });
+        inspectedAt = Date.now();
       }
       step = 'inspecting its networks';
       const networks = await this.networksOf(info, signal);
-      return { container, info, networks, memoryInUse: memory, wantsPause };
+      // Its start is the engine's time: the backend's clock may be off from its host's by minutes.
+      inspectedAt += await this.clock.offsetMs(signal);
+      return {
+        container,
+        info,
+        inspectedAt,
+        networks,
+        memoryInUse: memory,
+        wantsPause,
+      };
     } catch (e) {
       if (signal?.aborted) throw this.stoppedError(machine, signal, step, '');
       throw this.engineFailure(machine, step, e);
@@ -559,10 +576,11 @@ export class DockerCaptureSource implements CaptureSource {
     await this.notes.rewriteNote(capture.notePath, capture.note);
     capture.heartbeat.beat(NOTE_HEARTBEAT_MS);
     capture.step = 'inspecting its container';
-    const { State } = await capture.container.inspect({
+    const { State, RestartCount } = await capture.container.inspect({
       ...(signal && { abortSignal: signal }),
     });
-    capture.info = { ...capture.info, State };
+    capture.inspectedAt = Date.now() + (await this.clock.offsetMs(signal));
+    capture.info = { ...capture.info, State, RestartCount };
     capture.step = 'committing the image';
   }
 
@@ -709,7 +727,7 @@ export class DockerCaptureSource implements CaptureSource {
     const machineState = machineStateOf(
       capture.info.State,
       capture.info.RestartCount,
-      started,
+      capture.inspectedAt,
     );
     if (machineState) captured.machineState = machineState;
     const pauseWarning =

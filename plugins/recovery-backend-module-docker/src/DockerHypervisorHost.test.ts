@@ -751,6 +751,155 @@ describe('DockerHypervisorHost restore of IPv6 addresses', () => {
   });
 });
 
+describe('DockerHypervisorHost start of a machine whose production IPv6 address is held', () => {
+  /** An engine where machine web's start finds its addresses on rr-run-1-front held by `holders`. */
+  function engineWith(
+    holders: Record<
+      string,
+      {
+        Name: string;
+        IPv4Address?: string;
+        IPv6Address?: string;
+        labels: Record<string, string>;
+      }
+    >,
+    /** The lab network's IPAM configs. */
+    ipam: Array<Record<string, string>> = [],
+  ) {
+    const connected: Array<{ Container: string; EndpointConfig: unknown }> = [];
+    const docker = {
+      getContainer: (id: string) => ({
+        start: async () => {
+          throw new Error(
+            'failed to set up container networking: Address already in use',
+          );
+        },
+        inspect: async () =>
+          id === 'web-id'
+            ? {
+                Id: 'web-id',
+                NetworkSettings: {
+                  Networks: {
+                    'rr-run-1-front': {
+                      IPAMConfig: {
+                        IPv4Address: '10.233.20.11',
+                        IPv6Address: 'fd00:233::11',
+                      },
+                    },
+                  },
+                },
+              }
+            : { Config: { Labels: holders[id].labels } },
+      }),
+      getNetwork: () => ({
+        inspect: async () => ({
+          Containers: Object.fromEntries(
+            Object.entries(holders).map(([id, { labels: _, ...c }]) => [id, c]),
+          ),
+          IPAM: { Config: ipam },
+        }),
+        disconnect: async () => {},
+        connect: async (opts: {
+          Container: string;
+          EndpointConfig: unknown;
+        }) => {
+          connected.push(opts);
+        },
+      }),
+      listContainers: async () => [],
+    } as unknown as Docker;
+    return { docker, connected };
+  }
+  const web: MachineHandle = {
+    runId: 'run-1',
+    machineRef: 'resource:default/web',
+    id: 'web-id',
+    hostnames: [],
+  };
+
+  it('names the machine that holds it, however the engine writes the address', async () => {
+    const { docker } = engineWith({
+      'db-id': {
+        Name: 'rr-run-1-db',
+        IPv4Address: '10.233.20.12/24',
+        IPv6Address: 'fd00:233:0:0:0:0:0:11/64',
+        labels: {
+          [MACHINE_REF_LABEL]: 'resource:default/db',
+          [RUN_ID_LABEL]: 'run-1',
+        },
+      },
+    });
+    await expect(
+      new DockerHypervisorHost('dr-host', docker, {
+        storeDirectory: '/nowhere',
+      }).startMachine(web),
+    ).rejects.toThrow(
+      'machine resource:default/web cannot get its production address fd00:233::11 on lab network rr-run-1-front: machine resource:default/db (container rr-run-1-db) holds it',
+    );
+  });
+
+  it("moves the lab's probe container off it, as off an IPv4 address", async () => {
+    const { docker, connected } = engineWith({
+      'probe-id': {
+        Name: 'rr-run-1-probe',
+        IPv4Address: '10.233.20.254/24',
+        IPv6Address: 'fd00:233::11/64',
+        labels: { [PROBE_LABEL]: 'true', [RUN_ID_LABEL]: 'run-1' },
+      },
+    });
+    // Moved once; the start that still fails names the probe container.
+    await expect(
+      new DockerHypervisorHost('dr-host', docker, {
+        storeDirectory: '/nowhere',
+      }).startMachine(web),
+    ).rejects.toThrow(
+      "cannot get its production address fd00:233::11 on lab network rr-run-1-front: the lab's probe container rr-run-1-probe holds it",
+    );
+    expect(connected.map(c => c.Container)).toEqual(['probe-id']);
+  });
+
+  it("gives the probe container the highest free address of each family's lab range: none of production's", async () => {
+    const { docker, connected } = engineWith(
+      {
+        'probe-id': {
+          Name: 'rr-run-1-probe',
+          IPv4Address: '10.233.20.254/24',
+          IPv6Address: 'fd00:233::11/64',
+          labels: { [PROBE_LABEL]: 'true', [RUN_ID_LABEL]: 'run-1' },
+        },
+      },
+      [
+        {
+          Subnet: '10.233.20.0/24',
+          Gateway: '10.233.20.1',
+          IPRange: '10.233.20.128/25',
+        },
+        {
+          Subnet: 'fd00:233::/64',
+          Gateway: 'fd00:233::1',
+          IPRange: 'fd00:233:0:0:8000::/65',
+        },
+      ],
+    );
+    await new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: '/nowhere',
+    })
+      .startMachine(web)
+      .catch(() => {});
+    expect(connected).toEqual([
+      {
+        Container: 'probe-id',
+        EndpointConfig: {
+          IPAMConfig: {
+            IPv4Address: '10.233.20.253',
+            IPv6Address: 'fd00:233::ffff:ffff:ffff:fffe',
+          },
+        },
+      },
+    ]);
+  });
+});
+
 describe('DockerHypervisorHost host ports', () => {
   const lab: LabHandle = { runId: 'run-1', networks: ['rr-run-1-front'] };
   const bindings = {
@@ -1004,6 +1153,88 @@ describe('DockerHypervisorHost lab networks', () => {
       { EnableIPv6: true, subnets: ['10.233.20.0/24', 'fd00:233::/64'] },
       { EnableIPv6: undefined, subnets: ['10.233.20.0/24'] },
     ]);
+  });
+
+  it("keeps the lab's own IPv6 addresses (the probe's) off production's, as its IPv4 ones: a range at the top of the subnet, the gateway explicit", async () => {
+    const asked: Docker.NetworkCreateOptions[] = [];
+    const docker = {
+      ...engineHolding([]).docker,
+      createNetwork: async (opts: Docker.NetworkCreateOptions) => {
+        asked.push(opts);
+      },
+    } as unknown as Docker;
+    const dual = (ipv4Address: string, ipv6Address: string) => ({
+      name: 'front',
+      subnet: '10.233.20.0/24',
+      ipv4Address,
+      ipv6Subnet: 'fd00:233::/64',
+      ipv6Address,
+      aliases: [],
+    });
+    await new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: '/nowhere',
+    }).createLab(
+      'run-1',
+      // A machine high in the subnet, written as production's engine may not: the range passes it.
+      [
+        dual('10.233.20.11', 'fd00:233::11'),
+        dual('10.233.20.12', 'FD00:233:0:0:F000::12'),
+      ],
+      { internal: true },
+    );
+    expect(asked.map(a => a.IPAM?.Config)).toEqual([
+      [
+        {
+          Subnet: '10.233.20.0/24',
+          Gateway: '10.233.20.1',
+          IPRange: '10.233.20.128/25',
+        },
+        {
+          Subnet: 'fd00:233::/64',
+          Gateway: 'fd00:233::1',
+          IPRange: 'fd00:233:0:0:8000::/66',
+        },
+      ],
+    ]);
+  });
+
+  it("refuses a lab where a network no run made, or a failover's, holds production's IPv6 subnet, before it makes any network, naming host, subnet and holder", async () => {
+    const dual = {
+      ...front,
+      ipv6Subnet: 'fd00:233::/64',
+      ipv6Address: 'fd00:233::11',
+    };
+    const foreign = engineHolding([
+      { name: 'lab-vpn6', subnet: 'fd00:233:0:0:8000::/65' },
+    ]);
+    const error = await new DockerHypervisorHost('dr-host', foreign.docker, {
+      storeDirectory: '/nowhere',
+    })
+      .createLab('run-1', [dual, back], { internal: true })
+      .catch(e => e);
+    expect(isLabSubnetHeld(error)).toBe(true);
+    expect(error).toMatchObject({
+      host: 'dr-host',
+      subnet: 'fd00:233::/64',
+      holder: { name: 'lab-vpn6', subnet: 'fd00:233:0:0:8000::/65' },
+    });
+    expect(error.message).toContain(
+      "hypervisor host dr-host cannot give the lab production network front's subnet fd00:233::/64: " +
+        'network lab-vpn6 (id lab-vpn6-id0) on its engine has subnet fd00:233:0:0:8000::/65, which overlaps it',
+    );
+    expect(foreign.created).toEqual([]);
+
+    const kept = engineHolding([
+      { name: 'rr-first-front', subnet: 'fd00:233::/64', runId: 'first' },
+    ]);
+    await expect(
+      new DockerHypervisorHost('dr-host', kept.docker, {
+        storeDirectory: '/nowhere',
+      }).createLab('run-1', [dual, back], { internal: false }),
+    ).rejects.toThrow(
+      'production network front (fd00:233::/64) is held on engine dr-host by network rr-first-front of failover first, whose machines kept there serve production',
+    );
+    expect(kept.created).toEqual([]);
   });
 
   it("makes the networks that get production's subnet before those whose subnet Docker chooses, which could be theirs", async () => {
@@ -1715,5 +1946,35 @@ describe('DockerHypervisorHost inspectMachine', () => {
         FinishedAt: '0001-01-01T00:00:00Z',
       }),
     ).toEqual({ running: false, exitCode: 0 });
+  });
+
+  it("says whose network namespace a machine shares, by that lab container's id, for its supervision to restart it after that one", async () => {
+    const host = new DockerHypervisorHost(
+      'dr-host',
+      {
+        getContainer: (id: string) => ({
+          inspect: async () => ({
+            State: { Running: true },
+            HostConfig: {
+              NetworkMode: id === 'sidecar' ? 'container:data-id' : 'rr-net',
+            },
+          }),
+        }),
+      } as unknown as Docker,
+      { storeDirectory: '/nonexistent' },
+    );
+    const handle = (id: string) => ({
+      runId: 'run-1',
+      machineRef: `resource:default/${id}`,
+      id,
+      hostnames: [],
+    });
+    expect(await host.inspectMachine(handle('sidecar'))).toEqual({
+      running: true,
+      sharesNetworkOf: 'data-id',
+    });
+    expect(await host.inspectMachine(handle('data'))).toEqual({
+      running: true,
+    });
   });
 });

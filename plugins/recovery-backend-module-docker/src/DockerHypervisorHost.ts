@@ -11,6 +11,8 @@ import {
   describePortBinding,
   engineError,
   failoverPorts,
+  productionSubnets,
+  sameIp,
   TransferProgressLines,
 } from '@backstage-recovery/plugin-recovery-node';
 import type {
@@ -29,6 +31,7 @@ import type {
 } from '@backstage-recovery/plugin-recovery-node';
 import {
   PRODUCTION_NETWORK_MODE_LABEL,
+  dnsInLab,
   dockerHealthcheck,
   dockerLimits,
   joinsLabNetwork,
@@ -135,27 +138,27 @@ export class DockerHypervisorHost implements HypervisorHost {
     // machines other addresses: a test would not emulate production (and fail at the ready
     // timeout where a machine needs its address), a second failover would boot apart from the
     // first. Refused before anything is made.
-    const engineNetworks = networks.some(n => n.subnet)
+    const engineNetworks = networks.some(n => productionSubnets(n).length > 0)
       ? await this.docker.listNetworks()
       : [];
     for (const network of networks) {
-      const holder = network.subnet
-        ? subnetHolder(engineNetworks, network.subnet, runId)
-        : undefined;
-      if (!holder?.failover) continue;
-      const [why, elsewhere] = options.internal
-        ? [
-            "a test lab cannot have it beside them, so its machines would not get production's addresses",
-            'Run the test on another hypervisor host',
-          ]
-        : [
-            "this failover's machines would boot on other addresses, apart from them",
-            'Fail over onto another hypervisor host',
-          ];
-      throw new ConflictError(
-        `production network ${network.name} (${network.subnet}) is held on engine ${this.id} by ${describeHolder(holder)}: ${why}. ` +
-          `${elsewhere} or, once production no longer needs what failover ${holder.runId} kept, ${releaseFirst(holder.runId!)}`,
-      );
+      for (const subnet of productionSubnets(network)) {
+        const holder = subnetHolder(engineNetworks, subnet, runId);
+        if (!holder?.failover) continue;
+        const [why, elsewhere] = options.internal
+          ? [
+              "a test lab cannot have it beside them, so its machines would not get production's addresses",
+              'Run the test on another hypervisor host',
+            ]
+          : [
+              "this failover's machines would boot on other addresses, apart from them",
+              'Fail over onto another hypervisor host',
+            ];
+        throw new ConflictError(
+          `production network ${network.name} (${subnet}) is held on engine ${this.id} by ${describeHolder(holder)}: ${why}. ` +
+            `${elsewhere} or, once production no longer needs what failover ${holder.runId} kept, ${releaseFirst(holder.runId!)}`,
+        );
+      }
     }
     // A network no run made (the host's own, one left by hand) on a production subnet: Docker
     // would give the lab another subnet, and a machine that reaches another by its address would
@@ -167,11 +170,12 @@ export class DockerHypervisorHost implements HypervisorHost {
     // Every production address the lab is told of, per network: its own range avoids them.
     const reserved = new Map<string, string[]>();
     for (const network of networks) {
-      if (network.ipv4Address)
-        reserved.set(network.name, [
-          ...(reserved.get(network.name) ?? []),
-          network.ipv4Address,
-        ]);
+      reserved.set(network.name, [
+        ...(reserved.get(network.name) ?? []),
+        ...[network.ipv4Address, network.ipv6Address].filter(
+          (a): a is string => !!a,
+        ),
+      ]);
     }
     // Host-network machines go on the lab network: a lab of only them needs one too.
     const wanted =
@@ -222,9 +226,17 @@ export class DockerHypervisorHost implements HypervisorHost {
         };
         try {
           if (network.ipv6Subnet) {
+            // The same for IPv6: Docker hands out IPv6 addresses from the bottom of the subnet too.
+            const gateway6 =
+              network.ipv6Gateway ?? firstHost(network.ipv6Subnet);
+            const range6 = helperRange(network.ipv6Subnet, [
+              ...(reserved.get(network.name) ?? []),
+              gateway6,
+            ]);
             const ipv6 = {
               Subnet: network.ipv6Subnet,
-              ...(network.ipv6Gateway ? { Gateway: network.ipv6Gateway } : {}),
+              ...(gateway6 ? { Gateway: gateway6 } : {}),
+              ...(range6 ? { IPRange: range6 } : {}),
             };
             try {
               await this.docker.createNetwork({
@@ -260,6 +272,13 @@ export class DockerHypervisorHost implements HypervisorHost {
     }
     for (const base of chosenByDocker) await this.docker.createNetwork(base);
     return { runId, networks: names };
+  }
+
+  /** Whether the engine fixes a MAC per network (API 1.44 on), not only container-wide. */
+  private async fixesMacPerNetwork(): Promise<boolean> {
+    const { ApiVersion } = await this.docker.version();
+    const [major, minor] = (ApiVersion ?? '').split('.').map(Number);
+    return major > 1 || (major === 1 && minor >= 44);
   }
 
   private async labNetworkSubnet(name: string): Promise<NetworkIdentity> {
@@ -516,6 +535,8 @@ export class DockerHypervisorHost implements HypervisorHost {
         ...new Set([...net.aliases, runtime.hostname].filter(Boolean)),
       ];
       const config: Docker.EndpointSettings = { Aliases: aliases };
+      // Production's fixed MAC: the lab is isolated, and a failover's production is gone.
+      if (net.macAddress) config.MacAddress = net.macAddress;
       const labSubnet =
         net.ipv4Address || net.ipv6Address
           ? await this.labNetworkSubnet(labNet)
@@ -586,6 +607,21 @@ export class DockerHypervisorHost implements HypervisorHost {
         HostPort: String(p.hostPort),
       });
     const published = publish.map(describePortBinding);
+    // Production's --dns servers: all in a failover, in a test lab those it reaches (dnsInLab).
+    const { dns, note: dnsNote } = dnsInLab(runtime, test);
+    if (dnsNote) adaptations.push(dnsNote);
+    // Before API 1.44 an engine fixes a MAC container-wide only: the first network's.
+    const containerWideMac =
+      endpoints.some(ep => ep.config.MacAddress) &&
+      !(await this.fixesMacPerNetwork());
+    if (containerWideMac) {
+      for (const ep of endpoints.slice(1).filter(e => e.config.MacAddress)) {
+        adaptations.push(
+          `MAC address ${ep.config.MacAddress} not fixed on lab network ${ep.network}: engine ${this.id} (Docker API before 1.44) fixes one only on a machine's first network, so Docker picks one there`,
+        );
+        delete ep.config.MacAddress;
+      }
+    }
     const [first, ...rest] = endpoints;
     const create = () =>
       this.docker.createContainer({
@@ -608,6 +644,9 @@ export class DockerHypervisorHost implements HypervisorHost {
             ),
         Healthcheck: dockerHealthcheck(runtime.healthcheck),
         Labels: labels,
+        ...(containerWideMac && first?.config.MacAddress
+          ? { MacAddress: first.config.MacAddress }
+          : {}),
         ...(stopTimeout !== undefined ? { StopTimeout: stopTimeout } : {}),
         ...(stopSignal ? { StopSignal: stopSignal } : {}),
         HostConfig: {
@@ -623,13 +662,18 @@ export class DockerHypervisorHost implements HypervisorHost {
           ...(publish.length > 0 && !sharedWith
             ? { PortBindings: portBindings }
             : {}),
+          // Docker refuses both with another's network namespace: that one's apply.
+          ...(runtime.extraHosts?.length && !sharedWith
+            ? { ExtraHosts: runtime.extraHosts }
+            : {}),
+          ...(dns.length > 0 && !sharedWith ? { Dns: dns } : {}),
         },
         NetworkingConfig:
           first && !sharedWith
             ? { EndpointsConfig: { [first.network]: first.config } }
             : undefined,
       });
-    const createOnce = () =>
+    const createImage = () =>
       create().catch(async e => {
         // The image went after it was found: the teardown of another lab that held it (a left
         // lab, torn down by this run and the cleanup task at once) removed it as unused.
@@ -641,6 +685,17 @@ export class DockerHypervisorHost implements HypervisorHost {
           throw e;
         await this.loadFor(lab.runId, capture);
         return create();
+      });
+    // A MAC the engine refuses (one it cannot give, say) costs the machine that MAC, not its run.
+    const createOnce = () =>
+      createImage().catch(async e => {
+        const fixed = endpoints.filter(ep => ep.config.MacAddress);
+        if (fixed.length === 0 || !refusesMac(e)) throw e;
+        for (const ep of fixed) {
+          adaptations.push(macRefused(this.id, ep, e));
+          delete ep.config.MacAddress;
+        }
+        return createImage();
       });
     let container: Docker.Container;
     try {
@@ -686,9 +741,16 @@ export class DockerHypervisorHost implements HypervisorHost {
         progress,
       );
       for (const ep of rest) {
-        await this.docker
-          .getNetwork(ep.network)
-          .connect({ Container: container.id, EndpointConfig: ep.config });
+        const connect = () =>
+          this.docker
+            .getNetwork(ep.network)
+            .connect({ Container: container.id, EndpointConfig: ep.config });
+        await connect().catch(async e => {
+          if (!ep.config.MacAddress || !refusesMac(e)) throw e;
+          adaptations.push(macRefused(this.id, ep, e));
+          delete ep.config.MacAddress;
+          await connect();
+        });
       }
     } catch (e) {
       // Not left for a resumed run to find and start without its data or some of its networks.
@@ -905,32 +967,41 @@ export class DockerHypervisorHost implements HypervisorHost {
     for (const [network, endpoint] of Object.entries(
       info.NetworkSettings.Networks ?? {},
     )) {
-      const address = endpoint.IPAMConfig?.IPv4Address;
-      if (!address) continue;
-      wanted.push(`${address} on lab network ${network}`);
+      const addresses = [
+        endpoint.IPAMConfig?.IPv4Address,
+        endpoint.IPAMConfig?.IPv6Address,
+      ].filter((a): a is string => !!a);
+      if (addresses.length === 0) continue;
+      for (const address of addresses)
+        wanted.push(`${address} on lab network ${network}`);
       const net = await this.docker.getNetwork(network).inspect();
-      const held = Object.entries(
-        (net.Containers ?? {}) as Record<
-          string,
-          { Name?: string; IPv4Address?: string }
-        >,
-      ).find(
-        ([id, c]) => id !== info.Id && c.IPv4Address?.split('/')[0] === address,
-      );
-      if (!held) continue;
-      const [holderId, { Name: holderName = holderId }] = held;
-      const labels =
-        (await this.docker.getContainer(holderId).inspect()).Config.Labels ??
-        {};
-      const probe =
-        labels[PROBE_LABEL] === 'true' &&
-        labels[RUN_ID_LABEL] === machine.runId;
-      const holder = probe
-        ? `the lab's probe container ${holderName}`
-        : labels[MACHINE_REF_LABEL]
-          ? `machine ${labels[MACHINE_REF_LABEL]} (container ${holderName}${labels[RUN_ID_LABEL] === machine.runId ? '' : ` of run ${labels[RUN_ID_LABEL]}`})`
-          : `container ${holderName}, not restored by this run`;
-      clashes.push({ network, address, holderId, holder, probe });
+      for (const address of addresses) {
+        // Docker lists each container's addresses of both families, with their prefix.
+        const held = Object.entries(
+          (net.Containers ?? {}) as Record<
+            string,
+            { Name?: string; IPv4Address?: string; IPv6Address?: string }
+          >,
+        ).find(
+          ([id, c]) =>
+            id !== info.Id &&
+            [c.IPv4Address, c.IPv6Address].some(a => a && sameIp(a, address)),
+        );
+        if (!held) continue;
+        const [holderId, { Name: holderName = holderId }] = held;
+        const labels =
+          (await this.docker.getContainer(holderId).inspect()).Config.Labels ??
+          {};
+        const probe =
+          labels[PROBE_LABEL] === 'true' &&
+          labels[RUN_ID_LABEL] === machine.runId;
+        const holder = probe
+          ? `the lab's probe container ${holderName}`
+          : labels[MACHINE_REF_LABEL]
+            ? `machine ${labels[MACHINE_REF_LABEL]} (container ${holderName}${labels[RUN_ID_LABEL] === machine.runId ? '' : ` of run ${labels[RUN_ID_LABEL]}`})`
+            : `container ${holderName}, not restored by this run`;
+        clashes.push({ network, address, holderId, holder, probe });
+      }
     }
     return { wanted, clashes };
   }
@@ -986,6 +1057,10 @@ export class DockerHypervisorHost implements HypervisorHost {
     const stoppedAt = info.State.Running
       ? undefined
       : dockerTime(info.State.FinishedAt);
+    // restoreMachine joins it to the lab container's namespace by that container's id.
+    const sharesNetworkOf = /^container:(.+)$/.exec(
+      info.HostConfig?.NetworkMode ?? '',
+    )?.[1];
     return {
       running: info.State.Running,
       exitCode: info.State.Running ? undefined : info.State.ExitCode,
@@ -995,7 +1070,19 @@ export class DockerHypervisorHost implements HypervisorHost {
           : undefined,
       ...(healthOutput && { healthOutput }),
       ...(stoppedAt && { stoppedAt }),
+      ...(sharesNetworkOf && { sharesNetworkOf }),
     };
+  }
+
+  restartMachine(machine: MachineHandle): Promise<void> {
+    return onEngine(
+      this.id,
+      // Its own stop timeout (the restore set production's): no shorter than a stop would be.
+      async () => {
+        await this.docker.getContainer(machine.id).restart();
+      },
+      `restarting ${machine.machineRef} in the lab of run ${machine.runId} failed`,
+    );
   }
 
   logTail(machine: MachineHandle, lines: number): Promise<string> {
@@ -1192,6 +1279,20 @@ export class DockerHypervisorHost implements HypervisorHost {
  * container where it booted in an earlier wave. None for another mode, a container no machine of
  * the run is, or captures from before the id was recorded.
  */
+/** Whether the engine's answer refuses a MAC address it was asked for. */
+function refusesMac(e: unknown): boolean {
+  return isStatus(e, 400, 403, 500) && /\bmac\b|mac.?address/i.test(String((e as Error)?.message));
+}
+
+/** The adaptation note of a production MAC the engine refused on a lab network. */
+function macRefused(
+  engineId: string,
+  ep: { network: string; config: Docker.EndpointSettings },
+  e: unknown,
+): string {
+  return `MAC address ${ep.config.MacAddress} not fixed on lab network ${ep.network}: engine ${engineId} refused it (${engineWords(engineId, e)}), so Docker picks one there`;
+}
+
 function namespaceOwner(
   mode: string | undefined,
   runCaptures: RestorableCapture[],

@@ -348,24 +348,36 @@ export class LabProbe {
     network: string,
   ): Promise<Docker.EndpointSettings> {
     const info = await this.docker.getNetwork(network).inspect();
-    const cfg = info.IPAM?.Config?.find(
-      (c: any) => c.Subnet && !c.Subnet.includes(':'),
-    );
-    if (!cfg?.Subnet || !cfg.IPRange) return {};
+    // Of each family the lab has a range of (IPv6 where production's subnet had IPv6).
+    const configs = (info.IPAM?.Config ?? []).filter(
+      (c: { Subnet?: string; IPRange?: string }) => c.Subnet && c.IPRange,
+    ) as Array<{ Subnet: string; IPRange: string; Gateway?: string }>;
+    if (configs.length === 0) return {};
     const containers = await this.docker.listContainers({
       all: true,
       filters: { label: [`${RUN_ID_LABEL}=${runId}`] },
     });
-    const address = highestFree(cfg.Subnet, cfg.IPRange, [
-      cfg.Gateway,
-      ...Object.values(
-        (info.Containers ?? {}) as Record<string, { IPv4Address?: string }>,
-      ).map(c => c.IPv4Address),
-      ...containers.map(
-        c => c.NetworkSettings?.Networks?.[network]?.IPAMConfig?.IPv4Address,
-      ),
-    ]);
-    return address ? { IPAMConfig: { IPv4Address: address } } : {};
+    const onNetwork = Object.values(
+      (info.Containers ?? {}) as Record<
+        string,
+        { IPv4Address?: string; IPv6Address?: string }
+      >,
+    );
+    const told = containers.map(
+      c => c.NetworkSettings?.Networks?.[network]?.IPAMConfig,
+    );
+    const IPAMConfig: { IPv4Address?: string; IPv6Address?: string } = {};
+    for (const cfg of configs) {
+      const address = highestFree(cfg.Subnet, cfg.IPRange, [
+        cfg.Gateway,
+        ...onNetwork.flatMap(c => [c.IPv4Address, c.IPv6Address]),
+        ...told.flatMap(c => [c?.IPv4Address, c?.IPv6Address]),
+      ]);
+      if (address)
+        IPAMConfig[address.includes(':') ? 'IPv6Address' : 'IPv4Address'] =
+          address;
+    }
+    return Object.keys(IPAMConfig).length > 0 ? { IPAMConfig } : {};
   }
 
   /** Gives the probe container another address on `network`: a machine needs the one it has. */

@@ -13,6 +13,8 @@ import type {
 import {
   describePortBinding,
   failoverPorts,
+  productionSubnets,
+  subnetsOverlap,
 } from '@backstage-recovery/plugin-recovery-node';
 
 /** Subnet and gateway of a network on the primary engine, from `docker network inspect`. */
@@ -62,18 +64,90 @@ export function joinsLabNetwork(
   return mode === 'host' || mode.startsWith('container:');
 }
 
-/** Docker adds the container's short id as an alias on user-defined networks: not identity. */
+/** Docker's default bridge network: its embedded DNS answers no names there. */
+const DEFAULT_BRIDGE = 'bridge';
+
+/**
+ * The names production's embedded DNS answered for the machine on `network`: its aliases and, on a
+ * user-defined network, its container's name (machines reach one another by it: `wget
+ * http://pg:8080`), which the lab container, named after the run, does not have. Docker adds the
+ * container's short id as an alias on user-defined networks: not identity.
+ */
 function productionAliases(
   aliases: string[] | null | undefined,
   containerId: string,
+  network: string,
+  containerName: string,
 ): string[] {
   const out: string[] = [];
-  for (const a of aliases ?? []) {
+  const names = [
+    ...(aliases ?? []),
+    ...(network !== DEFAULT_BRIDGE && containerName ? [containerName] : []),
+  ];
+  for (const a of names) {
     if (containerId.startsWith(a) && a.length >= 12) continue;
     if (!out.includes(a)) out.push(a);
   }
   return out;
 }
+
+/**
+ * The MAC address production fixed for the machine on a network (`--mac-address`): the
+ * container's `Config.MacAddress` where the engine's API still lists it (before 1.44, where it is
+ * the first network's), else the endpoint's own where it is not the one Docker derives from its
+ * IPv4 address (02:42 and the address's four bytes), which the lab derives again anyway. An engine
+ * that picks MACs at random has them carried too: harmless, the lab is isolated. A stopped
+ * machine's endpoints list none: only the configured one is known then.
+ */
+function fixedMacAddress(
+  endpoint: { MacAddress?: string; IPAddress?: string },
+  configured: string | undefined,
+  /** The network the container was created on (`--network`), the one `configured` is for. */
+  primary: boolean,
+): string | undefined {
+  const mac = endpoint.MacAddress?.toLowerCase();
+  if (!mac) return primary ? configured?.toLowerCase() || undefined : undefined;
+  if (configured?.toLowerCase() === mac) return mac;
+  const derived = endpoint.IPAddress
+    ? `02:42:${endpoint.IPAddress.split('.')
+        .map(b => Number(b).toString(16).padStart(2, '0'))
+        .join(':')}`
+    : undefined;
+  return mac === derived ? undefined : mac;
+}
+
+/**
+ * Of production's DNS servers, those the machine uses in the lab, and a note naming the others: a
+ * failover runs on production's network reach and uses them all; a test lab reaches only the
+ * machine's captured subnets (a DNS machine of the plan, say), so only servers in them.
+ */
+export function dnsInLab(
+  runtime: Pick<MachineRuntime, 'dns' | 'networks'>,
+  test: boolean,
+): { dns: string[]; note?: string } {
+  const servers = runtime.dns ?? [];
+  if (!test) return { dns: servers };
+  const subnets = runtime.networks.flatMap(productionSubnets);
+  const inLab = (ip: string) =>
+    subnets.some(s =>
+      subnetsOverlap(s, `${ip}/${ip.includes(':') ? 128 : 32}`),
+    );
+  const dns = servers.filter(inLab);
+  const outside = servers.filter(ip => !inLab(ip));
+  return {
+    dns,
+    ...(outside.length > 0
+      ? {
+          note: `DNS servers ${outside.join(', ')} not used in the test lab: outside the machine's production subnets${
+            subnets.length ? ` (${subnets.join(', ')})` : ''
+          }, the isolated lab cannot reach them (the lab's resolver answers the lab's names)`,
+        }
+      : {}),
+  };
+}
+
+/** An `--add-host` entry to the host production ran on (`name:host-gateway`, `name=host-gateway`). */
+const toHostGateway = (entry: string) => /[:=]host-gateway$/.test(entry);
 
 type Mount = Docker.ContainerInspectInfo['Mounts'][number] & {
   Type?: string;
@@ -138,6 +212,11 @@ export function adaptInspectedContainer(
         endpoint.IPAMConfig?.IPv6Address ||
         endpoint.GlobalIPv6Address ||
         undefined;
+      const mac = fixedMacAddress(
+        endpoint,
+        (config as { MacAddress?: string }).MacAddress,
+        name === networkMode,
+      );
       captured.push({
         name,
         subnet: identity.subnet,
@@ -146,7 +225,13 @@ export function adaptInspectedContainer(
         ...(identity.ipv6Subnet ? { ipv6Subnet: identity.ipv6Subnet } : {}),
         ...(identity.ipv6Gateway ? { ipv6Gateway: identity.ipv6Gateway } : {}),
         ...(ipv6 ? { ipv6Address: ipv6 } : {}),
-        aliases: productionAliases(endpoint.Aliases, info.Id),
+        aliases: productionAliases(
+          endpoint.Aliases,
+          info.Id,
+          name,
+          info.Name.replace(/^\//, ''),
+        ),
+        ...(mac ? { macAddress: mac } : {}),
       });
     }
   }
@@ -220,15 +305,19 @@ export function adaptInspectedContainer(
   if (host.UTSMode === 'host') adaptations.push('host UTS namespace dropped');
   if (host.UsernsMode === 'host')
     adaptations.push('host user namespace mode dropped');
-  if (host.ExtraHosts?.length) {
+  // The lab keeps production's addresses, so an entry means there what it meant in production;
+  // but host-gateway is the recovery host there, which a test lab cannot reach.
+  const extraHosts = ((host.ExtraHosts ?? []) as string[]).filter(
+    e => !toHostGateway(e),
+  );
+  const toGateway = ((host.ExtraHosts ?? []) as string[]).filter(toHostGateway);
+  if (toGateway.length) {
     adaptations.push(
-      `extra /etc/hosts entries dropped: ${host.ExtraHosts.join(', ')}`,
+      `extra /etc/hosts entries dropped: ${toGateway.join(', ')} (host-gateway is the recovery host in the lab, not the host production ran on)`,
     );
   }
-  if (host.Dns?.length)
-    adaptations.push(
-      `DNS servers ${host.Dns.join(', ')} dropped (the lab's resolver is used)`,
-    );
+  // Kept: which of them a run uses is the restore's choice (a test lab reaches only its subnets).
+  const dns = (host.Dns ?? []) as string[];
   if (
     host.LogConfig?.Type &&
     !['json-file', 'local'].includes(host.LogConfig.Type)
@@ -272,6 +361,8 @@ export function adaptInspectedContainer(
     productionContainerId: info.Id,
     ...(carried.length > 0 ? { volumes: carried } : {}),
     ...(portBindings.length > 0 ? { portBindings } : {}),
+    ...(extraHosts.length > 0 ? { extraHosts } : {}),
+    ...(dns.length > 0 ? { dns } : {}),
   };
   const limits = productionLimits(
     info,

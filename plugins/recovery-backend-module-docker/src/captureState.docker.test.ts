@@ -139,6 +139,7 @@ describe('the state of a machine when captured, on the primary engine', () => {
     expect(capture.machineState).toEqual({
       status: 'exited',
       exitCode: 137,
+      restartCount: 0,
       since: State.FinishedAt,
     });
     expect(capture.pausedMs).toBe(0);
@@ -197,6 +198,7 @@ describe('the state of a machine when captured, on the primary engine', () => {
     ).toEqual(capture.machineState);
     expect((await captures.captureMachine(well.locator)).machineState).toEqual({
       status: 'running',
+      restartCount: 0,
       since: expect.any(String),
       health: 'healthy',
     });

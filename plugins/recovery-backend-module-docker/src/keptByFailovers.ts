@@ -17,7 +17,7 @@ export interface SubnetHolder {
   failover: boolean;
 }
 
-/** The network of `networks` (not run `runId`'s) whose IPv4 subnet overlaps `subnet`; a failover's first. */
+/** The network of `networks` (not run `runId`'s) whose subnet overlaps `subnet` (of either family); a failover's first. */
 export function subnetHolder(
   networks: Docker.NetworkInspectInfo[],
   subnet: string,

@@ -1,8 +1,10 @@
 import type Docker from 'dockerode';
+import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { LoggerService } from '@backstage/backend-plugin-api';
 import { RUN_ID_LABEL } from '@backstage-recovery/plugin-recovery-common';
 import { dockerMessages, ReconnectDelay } from './DockerEventSource';
+import { ResumePoint } from './eventResume';
 import { MACHINE_REF_LABEL, PROBE_LABEL } from './labNames';
 
 /**
@@ -12,7 +14,8 @@ import { MACHINE_REF_LABEL, PROBE_LABEL } from './labNames';
  * only then is the machine stopped, so its `kill` and `stop` would only look too early. Read with
  * the event source's reader; it reconnects with the same backoff after a failure or an engine
  * restart, and tells `onResumed` once connected again: stops while it was away went unheard.
- * Returns what stops following.
+ * A connection that brings nothing for idleReconnectMs is opened again at once, `since` it was
+ * last known alive, so a stop it never delivered is heard then. Returns what stops following.
  */
 export function followKeptMachineStops(
   docker: Docker,
@@ -22,6 +25,12 @@ export function followKeptMachineStops(
     logger?: LoggerService;
     minBackoffMs?: number;
     maxBackoffMs?: number;
+    /**
+     * A connection that brings nothing for this long is opened again (default
+     * KEPT_STOPS_IDLE_RECONNECT_MS): one a NAT or firewall dropped without a reset stays open,
+     * silent, for good, and no TCP keepalive reaches a unix socket or an SSH tunnel.
+     */
+    idleReconnectMs?: number;
   } = {},
 ): () => void {
   const following = new AbortController();
@@ -30,47 +39,92 @@ export function followKeptMachineStops(
     options.minBackoffMs ?? 1000,
     options.maxBackoffMs ?? 30_000,
   );
+  const idleMs = options.idleReconnectMs ?? KEPT_STOPS_IDLE_RECONNECT_MS;
   const follow = async () => {
     // Stops went unheard: a connection ended or failed (the sweep at start covers those before).
     let missed = false;
+    // The stops told, against their replay by a connection opened `since` an earlier one.
+    const told = new ResumePoint(0);
+    // Where a connection opened again for being idle replays from (epoch s, the engine's clock).
+    let since: number | undefined;
     while (!signal.aborted) {
       let stream: Readable | undefined;
       const onAbort = () => stream?.destroy();
+      let idle = false;
+      let idleTimer: NodeJS.Timeout | undefined;
+      let openedAt = 0;
       try {
         stream = (await docker.getEvents({
+          ...(since !== undefined && { since }),
           filters: {
             type: ['container'],
             event: ['die'],
             label: [RUN_ID_LABEL, MACHINE_REF_LABEL],
           },
         } as any)) as unknown as Readable;
+        openedAt = engineSecondOf(stream);
         reconnect.connected();
         signal.addEventListener('abort', onAbort, { once: true });
         if (signal.aborted) onAbort();
         if (missed) onResumed();
         missed = false;
+        const watch = () => {
+          clearTimeout(idleTimer);
+          idleTimer = setTimeout(() => {
+            idle = true;
+            stream?.destroy();
+          }, idleMs);
+        };
+        watch();
         for await (const message of dockerMessages(stream, () => {})) {
+          watch();
+          if (!told.isNew(message)) continue;
           const labels = message.Actor?.Attributes;
           const runId = labels?.[RUN_ID_LABEL];
           if (runId && labels?.[PROBE_LABEL] === undefined) onStopped(runId);
         }
-        if (!signal.aborted)
+        if (!signal.aborted && !idle)
           options.logger?.info(
             "Kept machines' stop events ended; reconnecting",
           );
       } catch (e) {
         if (signal.aborted) break;
-        options.logger?.warn(
-          `Kept machines' stop events failed: ${(e as Error).message}; retrying in ${reconnect.ms} ms`,
-        );
+        if (!idle)
+          options.logger?.warn(
+            `Kept machines' stop events failed: ${(e as Error).message}; retrying in ${reconnect.ms} ms`,
+          );
       } finally {
+        clearTimeout(idleTimer);
         signal.removeEventListener('abort', onAbort);
         stream?.destroy();
       }
+      if (idle && !signal.aborted) {
+        // At once, from when it was last known alive: its opening, or its newest stop.
+        since = Math.max(openedAt, told.since);
+        continue;
+      }
+      since = undefined;
       missed = true;
       await reconnect.wait(signal);
     }
   };
   void follow();
   return () => following.abort();
+}
+
+/**
+ * How long a connection of the kept machines' stops may bring nothing before it is opened again:
+ * under the supervision's 30 s sweep, so that a dead connection is not what hears last. Cheap: one
+ * request, replaying from the engine's buffer the few seconds since the last connection opened.
+ */
+export const KEPT_STOPS_IDLE_RECONNECT_MS = 20_000;
+
+/**
+ * When the engine answered `stream` (epoch s, its own clock: the response's Date), for a later
+ * connection's `since`; the backend's clock where no Date came (a proxy that drops it).
+ */
+function engineSecondOf(stream: Readable): number {
+  const date = (stream as Partial<IncomingMessage>).headers?.date;
+  const ms = date ? Date.parse(date) : NaN;
+  return Math.floor((Number.isFinite(ms) ? ms : Date.now()) / 1000);
 }

@@ -53,6 +53,30 @@ describe('foreignSubnetHolder', () => {
     });
   });
 
+  it.each([
+    ['the same subnet, written otherwise', 'FD00:0233:0:0::/64'],
+    ['part of it', 'fd00:233::8000:0:0/97'],
+    ['a block holding it', 'fd00::/16'],
+    ['one address of it', 'fd00:233::11/128'],
+  ])(
+    "finds a network no run made on production's IPv6 subnet: %s",
+    (_, subnet) => {
+      expect(
+        foreignSubnetHolder(
+          [
+            net('bridge', ['10.200.2.0/24', 'fd00:1::/64']),
+            net('x', ['10.99.0.0/24', subnet]),
+          ],
+          [{ ...prod, ipv6Subnet: 'fd00:233::/64' }],
+        ),
+      ).toEqual({
+        network: 'prod',
+        subnet: 'fd00:233::/64',
+        holder: { name: 'x', id: 'x-0123456789abcdef', subnet },
+      });
+    },
+  );
+
   it("passes over runs' networks (ours, a failover's, another lab's), production's own network of that name, and subnets that do not touch", () => {
     const networks = [
       net('rr-run-1-prod', ['172.29.10.0/24'], { [RUN_ID_LABEL]: 'run-1' }),
@@ -96,6 +120,21 @@ describe('labSubnetHeld', () => {
         `network foreign-x (id ${'a'.repeat(12)}) on its engine holds that subnet, and no recovery run made it (it carries no ${RUN_ID_LABEL} label). ` +
         "The lab would get another subnet there, where its machines do not get production's addresses. " +
         'Remove that network if nothing on the host needs it (docker network rm foreign-x), or run the test on another hypervisor host',
+    );
+  });
+
+  it('says an IPv6 subnet written otherwise is the one held, not one overlapping it', () => {
+    const message = labSubnetHeld(
+      'dr-host',
+      {
+        network: 'prod',
+        subnet: 'fd00:233::/64',
+        holder: { name: 'x', id: 'c'.repeat(64), subnet: 'fd00:233:0:0::/64' },
+      },
+      { internal: true },
+    ).message;
+    expect(message).toContain(
+      "cannot give the lab production network prod's subnet fd00:233::/64: network x (id cccccccccccc) on its engine holds that subnet,",
     );
   });
 

@@ -2,6 +2,8 @@ import type Docker from 'dockerode';
 import { RUN_ID_LABEL } from '@backstage-recovery/plugin-recovery-common';
 import {
   LabSubnetHeldError,
+  parseCidr,
+  productionSubnets,
   subnetsOverlap,
   type CapturedNetwork,
 } from '@backstage-recovery/plugin-recovery-node';
@@ -16,7 +18,7 @@ export interface ForeignHolder {
 }
 
 /**
- * The first of `wanted`'s production subnets that a network of the engine no recovery run made
+ * The first of `wanted`'s production subnets (IPv4 or IPv6) that a network of the engine no recovery run made
  * (no run id label) holds or overlaps: Docker refuses the lab that subnet, and would give it
  * another one, where its machines lose production's addresses. Not production's own network (the
  * one of the same name): an engine that also runs production has it, and its lab can only take
@@ -28,21 +30,21 @@ export function foreignSubnetHolder(
   wanted: CapturedNetwork[],
 ): ForeignHolder | undefined {
   for (const network of wanted) {
-    const subnet = network.subnet;
-    if (!subnet) continue;
-    for (const n of engineNetworks) {
-      if (n.Labels?.[RUN_ID_LABEL] !== undefined) continue;
-      if (n.Name === network.name) continue;
-      const held = (n.IPAM?.Config ?? []).find(
-        (c: { Subnet?: string }) =>
-          c.Subnet && subnetsOverlap(c.Subnet, subnet),
-      );
-      if (held)
-        return {
-          network: network.name,
-          subnet,
-          holder: { name: n.Name, id: n.Id, subnet: held.Subnet! },
-        };
+    for (const subnet of productionSubnets(network)) {
+      for (const n of engineNetworks) {
+        if (n.Labels?.[RUN_ID_LABEL] !== undefined) continue;
+        if (n.Name === network.name) continue;
+        const held = (n.IPAM?.Config ?? []).find(
+          (c: { Subnet?: string }) =>
+            c.Subnet && subnetsOverlap(c.Subnet, subnet),
+        );
+        if (held)
+          return {
+            network: network.name,
+            subnet,
+            holder: { name: n.Name, id: n.Id, subnet: held.Subnet! },
+          };
+      }
     }
   }
   return undefined;
@@ -58,8 +60,10 @@ export function labSubnetHeld(
   options: { internal: boolean },
 ): LabSubnetHeldError {
   const { name, id, subnet } = held.holder;
+  // The same block however written (`fd00:233::/64`, `fd00:233:0:0::/64`).
   const holds =
-    subnet === held.subnet
+    subnetsOverlap(subnet, held.subnet) &&
+    parseCidr(subnet)?.prefix === parseCidr(held.subnet)?.prefix
       ? 'holds that subnet'
       : `has subnet ${subnet}, which overlaps it`;
   const free = PREDEFINED.has(name)

@@ -140,10 +140,14 @@ describe('machineStateOf', () => {
       restartCount: 12,
       since: '2026-12-06T00:59:58.5Z',
     });
-    // Up longer than the window since its policy last restarted it: running, as it serves.
-    expect(
-      machineStateOf(up, 12, lookedAt + RESTART_LOOP_WINDOW_MS),
-    ).toMatchObject({ status: 'running', since: up.StartedAt });
+    // Up longer than the window since its policy last restarted it: running, as it serves, its
+    // count kept all the same (the next capture tells how many times it restarted since).
+    expect(machineStateOf(up, 12, lookedAt + RESTART_LOOP_WINDOW_MS)).toEqual({
+      status: 'running',
+      restartCount: 12,
+      since: up.StartedAt,
+      health: 'starting',
+    });
     // Just started, never restarted by its policy (a deploy, `docker restart`): running.
     expect(machineStateOf(up, 0, lookedAt)).toMatchObject({
       status: 'running',

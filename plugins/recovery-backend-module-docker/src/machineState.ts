@@ -39,8 +39,10 @@ export const RESTART_LOOP_WINDOW_MS = 60_000;
  * A container's state as a capture records it (CapturedMachineState), from `docker inspect`'s
  * `State` and `RestartCount`, looked at `lookedAt`: its status, its last exit code and since when
  * where it is not running, and its health check's verdict with the output of the last check that
- * failed. Running, but restarted by its restart policy within RESTART_LOOP_WINDOW_MS, it is
- * `restarting`, with the count and its last exit. Undefined where the engine said nothing of it.
+ * failed, and how many times its restart policy restarted it (whatever its status). Running, but
+ * restarted by its policy within RESTART_LOOP_WINDOW_MS before `lookedAt` (the engine's time, as
+ * its `StartedAt` is: EngineClock), it is `restarting`, with its last exit. Undefined where the
+ * engine said nothing of it.
  */
 export function machineStateOf(
   state: DockerState | undefined,
@@ -86,7 +88,8 @@ export function machineStateOf(
     typeof state.ExitCode === 'number'
   )
     result.exitCode = state.ExitCode;
-  if (status === 'restarting' && restarts > 0) result.restartCount = restarts;
+  // With every capture, 0 too: the next one tells how many times its policy restarted it since.
+  if (restartCount !== undefined) result.restartCount = restartCount;
   if (!up && state.OOMKilled) result.oomKilled = true;
   if (since && status !== 'created') result.since = since;
   // A stopped machine's health is what it was when it stopped: its status says more.

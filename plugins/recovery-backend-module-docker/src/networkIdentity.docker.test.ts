@@ -10,6 +10,7 @@ import { migrate } from '../../recovery-backend/src/database/migrations';
 import { RunStore } from '../../recovery-backend/src/database/RunStore';
 import type { CatalogGraphLoader } from '../../recovery-backend/src/plan/catalogGraph';
 import { RunService } from '../../recovery-backend/src/run/RunService';
+import { FailoverSupervision } from '../../recovery-backend/src/run/supervision';
 import { CaptureService } from '../../recovery-backend/src/service/CaptureService';
 import { PlanService } from '../../recovery-backend/src/service/PlanService';
 import { ProviderRegistry } from '../../recovery-backend/src/service/ProviderRegistry';
@@ -59,6 +60,7 @@ const SIDECAR_SCRIPT =
 const databases = TestDatabases.create({ ids: ['SQLITE_3'] });
 let runStore: RunStore;
 let runs: RunService;
+let providers: ProviderRegistry;
 let dataId: string;
 const host = new DockerHypervisorHost('recovery', recovery, {
   storeDirectory: store,
@@ -75,6 +77,25 @@ function graph(): RecoveryGraph {
   );
   g.services.get(SIDECAR_SVC)!.probes = [{ kind: 'tcp', port: 8081 }];
   return g;
+}
+
+/** Whether the container's network namespace holds data's production IPv6 address: data's own. */
+async function seesDataAddress(id: string): Promise<boolean> {
+  const exec = await recovery.getContainer(id).exec({
+    Cmd: ['grep', '-q', DATA_ADDRESS6_PROC, '/proc/net/if_inet6'],
+    AttachStdout: true,
+    AttachStderr: true,
+  });
+  const stream = (await exec.start({
+    hijack: true,
+    stdin: false,
+  })) as NodeJS.ReadableStream;
+  await new Promise(resolve => {
+    stream.on('end', resolve);
+    stream.on('close', resolve);
+    stream.resume();
+  });
+  return (await exec.inspect()).ExitCode === 0;
 }
 
 async function testRun(): Promise<RecoveryRun> {
@@ -137,7 +158,7 @@ beforeAll(async () => {
   await migrate(knex);
   runStore = new RunStore(knex);
   const captureStore = new CaptureStore(knex);
-  const providers = new ProviderRegistry();
+  providers = new ProviderRegistry();
   providers.addCaptureSource(
     new DockerCaptureSource('primary', primary, { storeDirectory: store }),
   );
@@ -214,5 +235,104 @@ describe("production's IPv6 addresses and shared network namespaces in the lab (
     ).toContain(
       `shares the network namespace of ${DATA} in the lab, as it shared that machine's container's in production (network mode container:${dataId})`,
     );
+  });
+
+  it("restarts the sidecar after data when a failover's supervision brings data back: it runs in data's network namespace again", async () => {
+    const started = await runs.start({
+      entityRef: SIDECAR_SVC,
+      mode: 'failover',
+      trigger: 'user',
+    });
+    runIds.push(started.id);
+    await runs.waitFor(started.id);
+    const run = (await runStore.getRun(started.id))!;
+    expect(run.error?.message).toBeUndefined();
+    expect(run.status).toBe('succeeded');
+    const { machines } = (await host.reattach(run.id))!;
+    const data = machines.find(m => m.machineRef === DATA)!;
+    const sidecar = machines.find(m => m.machineRef === SIDECAR)!;
+    expect(await seesDataAddress(sidecar.id)).toBe(true);
+
+    // data alone dies: the sidecar runs on, its namespace without data's network.
+    await recovery.getContainer(data.id).kill();
+    expect((await host.inspectMachine(data)).running).toBe(false);
+    expect(await host.inspectMachine(sidecar)).toMatchObject({
+      running: true,
+      sharesNetworkOf: data.id,
+    });
+    expect(await seesDataAddress(sidecar.id)).toBe(false);
+
+    const t0 = Date.now();
+    const outcome = await new FailoverSupervision(
+      runStore,
+      providers,
+      mockServices.logger.mock(),
+      {
+        machineReadyTimeoutMs: READY_TIMEOUT_MS,
+        probeIntervalMs: 200,
+        stepTimeoutMs: 30_000,
+        minReadyMs: 500,
+      },
+    ).supervise(host, run.id);
+    // eslint-disable-next-line no-console
+    console.log('sidecar back in data namespace in ms', Date.now() - t0);
+    expect(outcome).toMatchObject({
+      kind: 'restarted',
+      machineRefs: [DATA, SIDECAR],
+      sharers: [{ machineRef: SIDECAR, of: DATA }],
+    });
+    expect(await seesDataAddress(sidecar.id)).toBe(true);
+    const said = (await runStore.getRun(run.id))!.steps.at(-1)!.message;
+    expect(said).toContain(
+      `${SIDECAR} restarted after ${DATA}, whose network namespace it shares: it kept running without network once ${DATA} stopped`,
+    );
+    // Production's subnets free on the recovery engine again, for the next run.
+    await runs.releaseFailover(run.id);
+  });
+
+  it("fails the test recovery before any machine is restored where a network no run made holds part of production's IPv6 subnet, naming host, subnet and network", async () => {
+    // Part of fd00:233::/64, written as a person might: the IPv4 subnet is free.
+    const name = `net-identity-foreign6-${suffix}`;
+    const foreign = await recovery.createNetwork({
+      Name: name,
+      Driver: 'bridge',
+      EnableIPv6: true,
+      IPAM: {
+        Driver: 'default',
+        Config: [
+          { Subnet: '10.233.21.0/24' },
+          { Subnet: 'FD00:233:0:0:8000::/65' },
+        ],
+      },
+    });
+    try {
+      const t0 = Date.now();
+      const run = await testRun();
+      // eslint-disable-next-line no-console
+      console.log('IPv6 subnet held: run failed in ms', Date.now() - t0);
+      expect(run.status).toBe('failed');
+      // The host's problem, not a machine's: none named, none restored.
+      expect(run.error?.machineRef).toBeUndefined();
+      const message = run.error!.message;
+      expect(message).toContain(
+        `hypervisor host recovery cannot give the lab production network ${NETWORK}'s subnet ${SUBNET6}: network ${name} (id ${foreign.id.slice(0, 12)}) on its engine has subnet`,
+      );
+      expect(message).toContain(`docker network rm ${name}`);
+      expect(
+        run.machines.map(m => [m.machineRef, m.phase, m.restoreStartedAt]),
+      ).toEqual([
+        [DATA, 'skipped', undefined],
+        [SIDECAR, 'skipped', undefined],
+      ]);
+      expect(
+        run.steps.some(st => st.message.startsWith('Created isolated network')),
+      ).toBe(false);
+      expect(await host.listLabResources(run.id)).toEqual({
+        machines: [],
+        networks: [],
+      });
+    } finally {
+      await recovery.getNetwork(foreign.id).remove();
+    }
   });
 });

@@ -251,7 +251,10 @@ export const recoveryPlugin = createBackendPlugin({
         lifecycle.addStartupHook(() => {
           stopSupervisionWatch = supervision.watch();
         });
-        lifecycle.addShutdownHook(() => stopSupervisionWatch?.());
+        lifecycle.addShutdownHook(async () => {
+          supervision.stop();
+          await stopSupervisionWatch?.();
+        });
         // What captures a stopped backend never recorded left, of every machine (the next capture
         // of a machine removes its own, but one may never be captured again): at start, and now
         // and then. A task of its own, so that an engine slow to answer holds up no run's cleanup.

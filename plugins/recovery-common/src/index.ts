@@ -144,7 +144,7 @@ export {
   captureInTurn,
 } from './captureInTurn';
 export { machinesAwaited } from './machineWaits';
-export { downInFailover } from './degradedFailover';
+export { downInFailover, downSince } from './degradedFailover';
 export { machineLabelRef, machineLabelName } from './machineLabel';
 export { type EntityRole, entityRole, isRecoveryAvailable } from './entityRole';
 export {

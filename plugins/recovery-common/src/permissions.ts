@@ -46,8 +46,9 @@ export const recoveryRunReleasePermission = createPermission({
 /**
  * Read a run's console tails (each machine's last console lines, kept as evidence when it failed):
  * they may hold what a machine prints at boot, secrets included, so seeing the entity (and its
- * runs) does not grant them. Checked on the run's entity; without it, runs come with each tail
- * left out and the machine marked `logTailWithheld`.
+ * runs) does not grant them. Checked on each machine (its Resource entity), not on the run's
+ * entity: a failover boots machines of other teams, and a console is its machine's. Where it is
+ * not granted, that machine's tail is left out and the machine marked `logTailWithheld`.
  *
  * @public
  */

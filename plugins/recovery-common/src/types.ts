@@ -60,6 +60,13 @@ export interface Capture {
    */
   pauseWarning?: string;
   /**
+   * Set where the machine's restart policy restarted it over and over since its previous capture
+   * (RESTART_GROWTH_WARNING times or more), though it may have run when captured: a crash loop
+   * caught between two crashes, or just out of one (`restarted 12 times by its restart policy
+   * since its previous capture …`).
+   */
+  restartWarning?: string;
+  /**
    * Set once the capture was found damaged (its stored content no longer matches its checksums:
    * a layer file overwritten, an archive cut short or gone), by a run's verification or restore.
    * Kept, and never restored again: a run passes over it to the machine's next older intact capture.
@@ -106,8 +113,11 @@ export interface CapturedMachineState {
   /** Killed for want of memory (the exit code is then usually 137). */
   oomKilled?: boolean;
   /**
-   * How many times its restart policy has restarted it, where it is `restarting`: also recorded
-   * for a machine caught up between two crashes (restarted by its policy within the last minute).
+   * How many times its restart policy has restarted it (the engine's count, reset when someone
+   * starts it by hand): recorded with every capture whatever its status (absent from captures
+   * before, but for `restarting`), so that a capture tells how many times it restarted since the
+   * machine's previous one (`restartWarning`). A machine caught up between two crashes (restarted
+   * by its policy within the last minute) is `restarting`.
    */
   restartCount?: number;
   /** Since when it has been so: its start for `running` and `paused`, its exit otherwise. */
@@ -310,7 +320,7 @@ export interface RunMachine {
   logTail?: string;
   /**
    * The run kept a console tail of this machine that the caller may not read: they lack
-   * recovery.run.logs.read on the run's entity. Absent where the tail is shown or none was kept.
+   * recovery.run.logs.read on this machine. Absent where the tail is shown or none was kept.
    */
   logTailWithheld?: true;
 }
@@ -353,6 +363,12 @@ export interface RunSupervision {
    */
   degraded?: {
     since: string;
+    /**
+     * What `since` is: the time its host says the machine stopped (`stopped`: Docker's
+     * FinishedAt), or the time a pass of supervision found it stopped where the host tells none
+     * (`noticed`: it may have stopped earlier). Absent on failovers degraded before it was kept.
+     */
+    sinceIs?: 'stopped' | 'noticed';
     machineRef: string;
     message: string;
     /** Left stopped with it: they wait for it. Absent where none does. */

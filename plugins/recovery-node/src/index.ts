@@ -7,6 +7,7 @@
 export {
   type MachineLocator,
   type CapturedNetwork,
+  type LabNetwork,
   type CapturedVolume,
   type MachineRuntime,
   type MachineLimits,
@@ -55,7 +56,17 @@ export {
   RecoveryTaskError,
 } from './tasks';
 export { type ErrorAnswer, httpStatusOf, answerOf } from './errorAnswer';
-export { subnetsOverlap } from './subnets';
+export {
+  type IpAddress,
+  type IpBlock,
+  familyBits,
+  formatIp,
+  parseCidr,
+  parseIp,
+  productionSubnets,
+  sameIp,
+  subnetsOverlap,
+} from './subnets';
 export {
   failoverPorts,
   describePortBinding,

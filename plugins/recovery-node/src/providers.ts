@@ -36,7 +36,22 @@ export interface CapturedNetwork {
   ipv6Subnet?: string;
   ipv6Gateway?: string;
   ipv6Address?: string;
+  /** Production's names for it on the network (`--network-alias`, and its container's name). */
   aliases: string[];
+  /** A MAC address production fixed for it (`--mac-address`); absent where its engine chose one, and in older captures. */
+  macAddress?: string;
+}
+
+/**
+ * A machine's entry of a network for createLab: its captured network, and the primary engine its
+ * capture came from. Only on that engine is a network of the same name production's own; on any
+ * other it is a twin (the same compose project on both sites), in the lab's way like any other.
+ *
+ * @public
+ */
+export interface LabNetwork extends CapturedNetwork {
+  /** The id of the primary engine the machine was captured from (Capture.engine); absent where unknown. */
+  engine?: string;
 }
 
 /**
@@ -111,6 +126,16 @@ export interface MachineRuntime {
    * and where production published none.
    */
   portBindings?: PortBinding[];
+  /**
+   * Production's extra `/etc/hosts` entries (`--add-host name:address`), but those to `host-gateway`
+   * (the host it ran on). Absent in older captures and where production added none.
+   */
+  extraHosts?: string[];
+  /**
+   * Production's DNS servers (`--dns`): a failover uses them all, a test lab those in the machine's
+   * captured subnets (the lab has those). Absent in older captures and where production set none.
+   */
+  dns?: string[];
 }
 
 /**
@@ -636,6 +661,12 @@ export interface MachineState {
   healthOutput?: string;
   /** When it stopped (ISO time), where it is not running and the host can tell. */
   stoppedAt?: string;
+  /**
+   * The id (MachineHandle.id) of the machine whose network namespace it joined (`--network
+   * container:<id>`), where it shares one: that machine's stop takes its network with it, so a
+   * kept failover's supervision restarts it after starting that machine again.
+   */
+  sharesNetworkOf?: string;
 }
 
 /**
@@ -718,7 +749,7 @@ export interface HypervisorHost {
    */
   createLab(
     runId: string,
-    networks: CapturedNetwork[],
+    networks: LabNetwork[],
     options: { internal: boolean },
   ): Promise<LabHandle>;
   /**
@@ -767,6 +798,12 @@ export interface HypervisorHost {
     },
   ): Promise<RestoredMachine>;
   startMachine(machine: MachineHandle): Promise<void>;
+  /**
+   * Stops a running machine and starts it again: one in another's network namespace
+   * (MachineState.sharesNetworkOf) keeps running without network once that one stopped, and joins
+   * its namespace again only so. A host without it leaves such a machine as it is.
+   */
+  restartMachine?(machine: MachineHandle): Promise<void>;
   inspectMachine(machine: MachineHandle): Promise<MachineState>;
   /** Runs a probe from inside the lab network, as a client there would. */
   probe(

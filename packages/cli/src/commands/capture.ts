@@ -29,11 +29,11 @@ function capturedStateWords(c: Capture): string {
 }
 
 /**
- * What a capture's line says after its figures: the machine's state when captured, and a pause
- * that came near its limit (the next capture may be refused).
+ * What a capture's line says after its figures: the machine's state when captured, a crash loop
+ * since its previous capture, and a pause that came near its limit (the next capture may be refused).
  */
 export function captureNotes(c: Capture): string {
-  return `${capturedStateWords(c)}${c.pauseWarning ? `  WARNING ${c.pauseWarning}` : ''}`;
+  return `${capturedStateWords(c)}${c.restartWarning ? `  WARNING ${c.restartWarning}` : ''}${c.pauseWarning ? `  WARNING ${c.pauseWarning}` : ''}`;
 }
 
 export function addCaptureCommand(program: Command, ctx: CliContext): void {

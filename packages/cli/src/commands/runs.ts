@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import {
+  downSince,
   formatMeasured,
   formatUtcTime,
   type RecoveryRun,
@@ -111,7 +112,7 @@ export const startedBy = (run: RecoveryRun) =>
 
 /**
  * How a kept failover runs degraded (RunSupervision.degraded): the machine its supervision could
- * not bring back, since when, and when it is tried again; none for a run that is not.
+ * not bring back, since when (or when it was noticed down), and when it is tried again; none for a run that is not.
  */
 export function degradedNote(run: RecoveryRun): string | undefined {
   const degraded = run.supervision?.degraded;
@@ -119,7 +120,7 @@ export function degradedNote(run: RecoveryRun): string | undefined {
   const retry = run.supervision?.retry;
   // Without a retry, the supervision tries it again at its next sweep.
   const next = retry ? formatUtcTime(retry.nextAt) : 'at the next sweep';
-  return `${degraded.machineRef} down since ${formatUtcTime(degraded.since)}, next try ${next}`;
+  return `${degraded.machineRef} ${downSince(degraded, formatUtcTime(degraded.since))}, next try ${next}`;
 }
 
 /** Columns shown only where a run listed has something in them. */

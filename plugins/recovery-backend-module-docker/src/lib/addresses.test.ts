@@ -24,7 +24,26 @@ describe('lab addresses', () => {
     ).toBeUndefined();
     expect(helperRange('10.0.0.0/28', ['10.0.0.1'])).toBe('10.0.0.8/29');
     expect(helperRange('10.0.0.0/30', [])).toBeUndefined();
-    expect(helperRange('fd00::/64', [])).toBeUndefined();
+  });
+
+  it("keeps an IPv6 subnet's top for the lab too, clear of production's IPv6 addresses however written", () => {
+    expect(helperRange('fd00:233::/64', ['fd00:233::1', 'fd00:233::11'])).toBe(
+      'fd00:233:0:0:8000::/65',
+    );
+    // A production address in the top half (written uncompressed): the largest block left, highest first.
+    expect(
+      helperRange('fd00:233::/64', [
+        'fd00:233::1',
+        'FD00:0233:0000:0000:ffff:0000:0000:0001',
+      ]),
+    ).toBe('fd00:233:0:0:8000::/66');
+    expect(helperRange('fd00::/125', ['fd00::1', 'fd00::5'])).toBeUndefined();
+    expect(helperRange('fd00::/124', ['fd00::1'])).toBe('fd00::8/125');
+    expect(helperRange('fd00::/126', [])).toBeUndefined();
+    // Addresses of the other family reserve nothing here.
+    expect(helperRange('10.0.0.0/24', ['fd00::1', '10.0.0.1'])).toBe(
+      '10.0.0.128/25',
+    );
   });
 
   it('gives a helper the highest free address of the range, never broadcast nor network address', () => {
@@ -45,7 +64,20 @@ describe('lab addresses', () => {
     ).toBeUndefined();
   });
 
+  it('gives a helper the highest free IPv6 address of the range, passing over those in use', () => {
+    expect(
+      highestFree('fd00:233::/64', 'fd00:233:0:0:8000::/65', [
+        'fd00:233::1',
+        'fd00:233::ffff:ffff:ffff:fffe/64',
+      ]),
+    ).toBe('fd00:233::ffff:ffff:ffff:fffd');
+    expect(
+      highestFree('fd00:233::/64', '172.29.77.128/25', []),
+    ).toBeUndefined();
+  });
+
   it('names the gateway Docker would choose', () => {
+    expect(firstHost('fd00:233::/64')).toBe('fd00:233::1');
     expect(firstHost('172.29.77.0/24')).toBe('172.29.77.1');
     expect(firstHost('172.29.77.5/24')).toBe('172.29.77.1');
     expect(firstHost('10.0.0.0/31')).toBeUndefined();

@@ -1,67 +1,60 @@
-/** IPv4 arithmetic for lab networks: which addresses the host may give its own containers. */
+import {
+  familyBits,
+  formatIp,
+  parseCidr,
+  parseIp,
+} from '@backstage-recovery/plugin-recovery-node';
 
-function toInt(ip: string): number | undefined {
-  const parts = ip.split('.');
-  if (parts.length !== 4) return undefined;
-  let n = 0;
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p) || Number(p) > 255) return undefined;
-    n = n * 256 + Number(p);
-  }
-  return n;
-}
-
-function toIp(n: number): string {
-  return [24, 16, 8, 0]
-    .map(shift => Math.floor(n / 2 ** shift) % 256)
-    .join('.');
-}
-
-function parseSubnet(
-  cidr: string,
-): { base: number; prefix: number; size: number } | undefined {
-  const [ip, bits] = cidr.split('/');
-  const n = toInt(ip);
-  const prefix = Number(bits);
-  if (n === undefined || !/^\d{1,2}$/.test(bits ?? '') || prefix > 32)
-    return undefined;
-  const size = 2 ** (32 - prefix);
-  return { base: n - (n % size), prefix, size };
-}
+// Address arithmetic for lab networks, of both families: which addresses the host may give its
+// own containers.
 
 /** The subnet's first host address: Docker's gateway when none is given. */
 export function firstHost(subnet: string): string | undefined {
-  const net = parseSubnet(subnet);
-  return net && net.size > 2 ? toIp(net.base + 1) : undefined;
+  const net = parseCidr(subnet);
+  return net && net.size > 2n
+    ? formatIp(net.family, net.value + 1n)
+    : undefined;
 }
 
 /**
  * The block of `subnet` Docker picks a lab's dynamic addresses from (its `IPRange`): the largest,
  * then highest, aligned block holding none of `reserved` (the machines' production addresses,
  * the gateway). Production hands out its own dynamic addresses from the bottom of the subnet,
- * so the top is where the lab's helpers and host-network machines collide with none of them.
+ * so the top is where the lab's helpers and host-network machines collide with none of them. An
+ * IPv6 subnet's as an IPv4 one's: Docker hands out IPv6 addresses from the bottom too.
  */
 export function helperRange(
   subnet: string,
   reserved: Iterable<string | undefined>,
 ): string | undefined {
-  const net = parseSubnet(subnet);
-  if (!net || net.prefix > 29) return undefined;
-  const taken = [...reserved]
-    .map(ip => (ip ? toInt(ip) : undefined))
-    .filter((n): n is number => n !== undefined);
-  for (let prefix = net.prefix + 1; prefix <= 30; prefix++) {
-    const size = 2 ** (32 - prefix);
+  const net = parseCidr(subnet);
+  const bits = net && familyBits(net.family);
+  if (!net || !bits || net.prefix > bits - 3) return undefined;
+  const taken = addressesOf(net.family, reserved);
+  // Each halving leaves at most one block per reserved address to pass over: few tries.
+  for (let prefix = net.prefix + 1; prefix <= bits - 2; prefix++) {
+    const size = 1n << BigInt(bits - prefix);
     for (
-      let start = net.base + net.size - size;
-      start >= net.base;
+      let start = net.value + net.size - size;
+      start >= net.value;
       start -= size
     ) {
       if (!taken.some(t => t >= start && t < start + size))
-        return `${toIp(start)}/${prefix}`;
+        return `${formatIp(net.family, start)}/${prefix}`;
     }
   }
   return undefined;
+}
+
+/** The addresses of `family` among `ips` (written with or without a prefix) as numbers. */
+function addressesOf(
+  family: 4 | 6,
+  ips: Iterable<string | undefined>,
+): bigint[] {
+  return [...ips].flatMap(ip => {
+    const address = ip ? parseIp(ip.split('/')[0]) : undefined;
+    return address?.family === family ? [address.value] : [];
+  });
 }
 
 /** The highest address of `range` (in `subnet`) that is no network or broadcast address and not in `used`. */
@@ -70,19 +63,19 @@ export function highestFree(
   range: string,
   used: Iterable<string | undefined>,
 ): string | undefined {
-  const net = parseSubnet(subnet);
-  const block = parseSubnet(range);
-  if (!net || !block) return undefined;
-  const taken = new Set(
-    [...used].map(ip => (ip ? toInt(ip.split('/')[0]) : undefined)),
-  );
-  const low = Math.max(block.base, net.base + 1);
+  const net = parseCidr(subnet);
+  const block = parseCidr(range);
+  if (!net || !block || block.family !== net.family) return undefined;
+  const taken = new Set(addressesOf(net.family, used));
+  const low = block.value > net.value ? block.value : net.value + 1n;
+  const top = block.value + block.size;
   for (
-    let n = Math.min(block.base + block.size, net.base + net.size - 1) - 1;
+    let n =
+      (top < net.value + net.size - 1n ? top : net.value + net.size - 1n) - 1n;
     n >= low;
     n--
   ) {
-    if (!taken.has(n)) return toIp(n);
+    if (!taken.has(n)) return formatIp(net.family, n);
   }
   return undefined;
 }

@@ -23,6 +23,9 @@ export interface FakeContainer {
   volumes?: string[];
   /** Its labels (none unless said). */
   labels?: Record<string, string>;
+  /** Its state as inspected (running, paused as `paused` says, unless said), and its restart count. */
+  state?: Record<string, unknown>;
+  restartCount?: number;
 }
 
 /** `docker save`'s answer: the engine's API as dockerode's modem dials it. */
@@ -53,9 +56,12 @@ export function fakePrimaryEngine(
   {
     modem = saving,
     log = () => undefined,
+    systemTime,
   }: {
     modem?: Pick<Docker['modem'], 'dial'>;
     log?: () => string[] | undefined;
+    /** Its clock (`/info`'s SystemTime), asked once a call: where not given, it has no /info. */
+    systemTime?: () => string;
   } = {},
 ) {
   const removedTags: string[] = [];
@@ -72,7 +78,8 @@ export function fakePrimaryEngine(
           return {
             Id: id,
             Name: '/web-01',
-            State: { Running: true, Paused: c.paused },
+            State: c.state ?? { Running: true, Paused: c.paused },
+            RestartCount: c.restartCount,
             Config: { Hostname: 'web-01', Env: [], Labels: c.labels ?? {} },
             HostConfig: {},
             Mounts: (c.volumes ?? []).map(destination => ({
@@ -130,6 +137,9 @@ export function fakePrimaryEngine(
         ),
     }),
     listImages: async () => [],
+    ...(systemTime && {
+      info: async () => ({ SystemTime: systemTime() }),
+    }),
     modem,
   } as unknown as Docker;
   return { docker, removedTags };

@@ -5,6 +5,7 @@ import type {
 import type { MachineRuntime } from '@backstage-recovery/plugin-recovery-node';
 import { Knex } from 'knex';
 import { ACTIVE_RUN_STATUSES } from '../run/runState';
+import { CaptureClaimStore } from './CaptureClaimStore';
 import { CaptureRequestStore } from './CaptureRequestStore';
 import {
   type CaptureRow,
@@ -34,6 +35,8 @@ export interface CaptureFailure {
 export class CaptureStore {
   /** The capture requests (POST /captures) callers poll, on the same database. */
   readonly requests: CaptureRequestStore;
+  /** The captures under way across backend replicas, one per machine, on the same database. */
+  readonly claims: CaptureClaimStore;
 
   constructor(
     private readonly db: Knex,
@@ -45,6 +48,7 @@ export class CaptureStore {
     this.requests = new CaptureRequestStore(db, {
       onChange: options.onRequestChange,
     });
+    this.claims = new CaptureClaimStore(db);
   }
 
   /** Records a capture; it clears its machine's failed capture started before it (recordCaptureFailure). */
@@ -79,6 +83,7 @@ export class CaptureStore {
         ? JSON.stringify(capture.machineState)
         : null,
       pause_warning: capture.pauseWarning ?? null,
+      restart_warning: capture.restartWarning ?? null,
       damaged_at: capture.damaged ? new Date(capture.damaged.at) : null,
       damaged_reason: capture.damaged?.reason ?? null,
       created_at: new Date(capture.createdAt),
@@ -259,6 +264,14 @@ export class CaptureStore {
       }
     }
     return result;
+  }
+
+  /** The capture recorded under `captureId`, undefined where none is (not recorded, or pruned). */
+  async getCapture(captureId: string): Promise<StoredCapture | undefined> {
+    const row = await this.db('recovery_captures')
+      .where({ id: captureId })
+      .first();
+    return row ? toCapture(row) : undefined;
   }
 
   async listCaptures(machineRef: string, limit = 20): Promise<StoredCapture[]> {

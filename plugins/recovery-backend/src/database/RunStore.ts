@@ -697,6 +697,25 @@ export class RunStore {
     return updated > 0;
   }
 
+  /**
+   * How long ago the claim on failover `runId`'s supervision was made or last renewed
+   * (claimSupervision), by the database's clock: it lapses once that passes its lease. Undefined
+   * where none holds it.
+   */
+  async supervisionClaimAgeMs(runId: string): Promise<number | undefined> {
+    const age =
+      this.db.client.dialect === 'postgresql'
+        ? this.db.raw(
+            'extract(epoch from clock_timestamp() - supervision_claimed_at) * 1000 as age_ms',
+          )
+        : this.db.raw(`${SQLITE_NOW_MS} - supervision_claimed_at as age_ms`);
+    const row: { age_ms: unknown } | undefined = await this.db('recovery_runs')
+      .where({ id: runId })
+      .whereNotNull('supervision_claim')
+      .first(age);
+    return row ? Number(row.age_ms) : undefined;
+  }
+
   /** Ends the claim `claim` made (claimSupervision); one taken over meanwhile stays its taker's. */
   async releaseSupervision(runId: string, claim: string): Promise<void> {
     await this.db('recovery_runs')

@@ -73,6 +73,7 @@ export interface CaptureRow {
   /** JSON: CapturedMachineState. */
   machine_state: string | null;
   pause_warning: string | null;
+  restart_warning?: string | null;
   /** Timestamps: a Date, epoch milliseconds or a string, by database (see iso). */
   damaged_at: unknown;
   damaged_reason: string | null;
@@ -100,6 +101,10 @@ export function toCapture(row: CaptureRow): StoredCapture {
       }),
     ...(row.pause_warning !== null &&
       row.pause_warning !== undefined && { pauseWarning: row.pause_warning }),
+    ...(row.restart_warning !== null &&
+      row.restart_warning !== undefined && {
+        restartWarning: row.restart_warning,
+      }),
     ...(row.damaged_at !== null &&
       row.damaged_at !== undefined && {
         damaged: { at: iso(row.damaged_at)!, reason: row.damaged_reason ?? '' },

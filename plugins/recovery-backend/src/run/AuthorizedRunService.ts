@@ -47,7 +47,7 @@ export interface RunQuery {
  * view of the catalog (as Backstage's AuthorizedEntitiesCatalog is to the catalog). A run of an
  * entity the catalog hides from the caller does not exist for them (404, left out of lists); each
  * run is answered with its plan's warnings as that caller may read them (PlanService.runSeenBy),
- * and its console tails only with recovery.run.logs.read on its entity (consolesSeenBy).
+ * and each of its console tails only with recovery.run.logs.read on that machine (consolesSeenBy).
  * A test recovery takes recovery.run.create on its entity; a failover, recovery.run.failover too,
  * on its entity and on each machine and service it boots (authorizeFailover); releasing one,
  * recovery.run.release on the same (a delete, granted apart from starting one).
@@ -165,7 +165,7 @@ export class AuthorizedRunService {
       : await this.runs.listRuns({ status, after }, limit, refs =>
           this.graphs.visibleTo(refs, credentials),
         );
-    // Console tails: one decision per entity of the page, not one per run.
+    // Console tails: one policy call for the machines of the whole page, not one per run.
     return consolesSeenBy(
       await Promise.all(
         items.map(run => this.plans.runSeenBy(run, credentials)),

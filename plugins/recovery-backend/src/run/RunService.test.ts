@@ -3363,6 +3363,60 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     expect(refusal).toMatchObject({ runId: undefined, entityRef: undefined });
   });
 
+  it("refuses a test recovery beside a failover that keeps production's IPv6 subnet, however the captures write it, though their IPv4 subnets differ", async () => {
+    /** A newer capture of each demo machine on `subnet` and production's IPv6 subnet as `subnet6` writes it. */
+    const captureDualStack = async (
+      tag: string,
+      subnet: string,
+      subnet6: string,
+    ) => {
+      for (const [i, n] of ['infra-01', 'data-01', 'web-01'].entries()) {
+        const [capture] = await captureStore.listCaptures(
+          `resource:default/${n}`,
+          1,
+        );
+        await captureStore.insertCapture({
+          ...capture,
+          id: `cap-${tag}-${n}`,
+          runtime: {
+            ...capture.runtime,
+            networks: [
+              {
+                name: 'prod',
+                subnet,
+                ipv6Subnet: subnet6,
+                ipv6Address: subnet6.replace(/::?\/64$/, `::${11 + i}`),
+                aliases: [],
+              },
+            ],
+          },
+          createdAt: new Date(Date.now() + 1000).toISOString(),
+        });
+      }
+    };
+    await captureDualStack('v6-kept', '172.29.10.0/24', 'fd00:29:10::/64');
+    const host = new FakeHost(needs);
+    const runs = service(host);
+    const failover = await runs.start({
+      entityRef: 'component:default/web',
+      mode: 'failover',
+      trigger: 'user',
+    });
+    await runs.waitFor(failover.id);
+    expect((await runStore.getRun(failover.id))!.status).toBe('succeeded');
+    // Captured since on another IPv4 subnet: only the IPv6 one is held.
+    await captureDualStack('v6-test', '172.29.99.0/24', 'FD00:29:10:0::/64');
+    await expect(
+      runs.start({
+        entityRef: 'component:default/web',
+        mode: 'test',
+        trigger: 'user',
+      }),
+    ).rejects.toThrow(
+      `serving production with production's subnet fd00:29:10::/64; this test recovery's isolated lab cannot have those subnets beside them`,
+    );
+  });
+
   it('refuses a test recovery beside a failover that finished between the check of what failovers keep and the admission', async () => {
     await captureOnProductionSubnet();
     const host = new FakeHost(needs);

@@ -17,9 +17,9 @@ import type {
 } from '@backstage-recovery/plugin-recovery-common';
 import { INTERRUPTED_PREFIX } from '@backstage-recovery/plugin-recovery-common';
 import type {
-  CapturedNetwork,
   HypervisorHost,
   LabHandle,
+  LabNetwork,
   RecoveryGraph,
 } from '@backstage-recovery/plugin-recovery-node';
 import { randomUUID } from 'node:crypto';
@@ -1046,12 +1046,17 @@ function entityWithoutItsMachines(
 }
 
 /** The production networks the lab must emulate: each machine's entry of each, so the host knows every address. */
-function labNetworks(captures: StoredCapture[]): CapturedNetwork[] {
+function labNetworks(captures: StoredCapture[]): LabNetwork[] {
   // Every machine's entry, not one per network: the host keeps the lab's own containers (the
-  // probe) off every production address it is told of.
+  // probe) off every production address it is told of. With the engine captured from: only
+  // there is a network of the same name production's own.
   return captures
     .flatMap(capture =>
-      capture.runtime.networks.map(network => ({ ...network, aliases: [] })),
+      capture.runtime.networks.map(network => ({
+        ...network,
+        aliases: [],
+        engine: capture.engine,
+      })),
     )
     .sort(
       (a, b) =>

@@ -185,13 +185,21 @@ export class LabBoot {
   /**
    * Starts again a machine of a kept failover that its host stopped (the engine restarted), and
    * gates it as its boot did: it runs, its health check passes, every probe answers, within its
-   * ready timeout. Throws a MachineFailure saying why it is not ready.
+   * ready timeout. Throws a MachineFailure saying why it is not ready. `running`: it still runs,
+   * in the network namespace of a machine that stopped, and is stopped and started again
+   * (HypervisorHost.restartMachine) to join that one's anew.
    */
-  async restart(machine: MachineHandle): Promise<void> {
+  async restart(
+    machine: MachineHandle,
+    { running = false }: { running?: boolean } = {},
+  ): Promise<void> {
     const { host, signal, removeLate } = this.run;
     const deadline = Date.now() + this.options.machineReadyTimeoutMs;
     await withDeadline(
-      () => host.startMachine(machine),
+      () =>
+        running && host.restartMachine
+          ? host.restartMachine(machine)
+          : host.startMachine(machine),
       this.options.machineReadyTimeoutMs,
       'start',
       signal,

@@ -12,11 +12,12 @@ import { consolesSeenBy } from './consoleTails';
 type Run = Pick<RecoveryRun, 'entityRef' | 'machines'>;
 
 const SITE = 'component:default/site';
+const machineAt = (i: number) => `resource:default/m-${i}`;
 
 const run = (...tails: (string | undefined)[]): Run => ({
   entityRef: SITE,
   machines: tails.map((logTail, i) => ({
-    machineRef: `resource:default/m-${i}`,
+    machineRef: machineAt(i),
     wave: 0,
     phase: 'failed',
     ...(logTail === undefined ? {} : { logTail }),
@@ -53,7 +54,7 @@ describe('consolesSeenBy', () => {
     const [granted] = await consolesSeenBy(
       [run('')],
       credentials,
-      authorizer([SITE]),
+      authorizer([machineAt(0)]),
     );
     expect(granted.machines[0]).not.toHaveProperty('logTail');
   });
@@ -67,15 +68,48 @@ describe('consolesSeenBy', () => {
     expect(withheld.machines[0]).not.toHaveProperty('logTailWithheld');
     expect(withheld.machines[1]).toMatchObject({ logTailWithheld: true });
     expect(JSON.stringify(withheld)).not.toContain('hunter2');
-    expect(asked).toEqual([[SITE]]);
+    expect(asked).toEqual([[machineAt(1)]]);
 
     const [shown] = await consolesSeenBy(
       [run('  ', 'listening on :80')],
       credentials,
-      authorizer([SITE]),
+      authorizer([machineAt(1)]),
     );
     expect(shown.machines[0]).not.toHaveProperty('logTail');
     expect(shown.machines[1]).toMatchObject({ logTail: 'listening on :80' });
+  });
+
+  it("decides each tail on its machine, not on the run's entity: one shown, another withheld, in one policy call for all runs", async () => {
+    // A failover of site boots m-0 (site's team's) and m-1 (another team's database machine):
+    // granted the run's entity and m-0, the caller reads m-0's console and not m-1's.
+    const failover = run('web listening on :80', 'DB_PASSWORD=hunter2');
+    const earlier = run(undefined, 'db ready');
+    const [seen, seenEarlier] = await consolesSeenBy(
+      [failover, earlier],
+      credentials,
+      authorizer([SITE, machineAt(0)]),
+    );
+    expect(seen.machines[0]).toMatchObject({ logTail: 'web listening on :80' });
+    expect(seen.machines[0]).not.toHaveProperty('logTailWithheld');
+    expect(seen.machines[1]).toMatchObject({ logTailWithheld: true });
+    expect(seen.machines[1]).not.toHaveProperty('logTail');
+    expect(seenEarlier.machines[1]).toMatchObject({ logTailWithheld: true });
+    expect(JSON.stringify([seen, seenEarlier])).not.toContain('hunter2');
+    // Each machine asked once, whatever the number of runs that kept its tail.
+    expect(asked).toEqual([[machineAt(0), machineAt(1)]]);
+
+    // Granted the other team's machine alone (the run's entity not): its tail, and only it.
+    asked.length = 0;
+    const [theirs] = await consolesSeenBy(
+      [failover],
+      credentials,
+      authorizer([machineAt(1)]),
+    );
+    expect(theirs.machines[0]).toMatchObject({ logTailWithheld: true });
+    expect(theirs.machines[1]).toMatchObject({
+      logTail: 'DB_PASSWORD=hunter2',
+    });
+    expect(asked).toEqual([[machineAt(0), machineAt(1)]]);
   });
 });
 

@@ -7,38 +7,53 @@ import type { RecoveryAuthorizer } from '../service/RecoveryAuthorizer';
 
 /**
  * Runs as a caller may read their console tails: a machine's console may print secrets at boot,
- * so seeing a run's entity is not enough; recovery.run.logs.read on it is. Where it is not
- * granted, each tail is left out and its machine marked `logTailWithheld` (hidden, not none). One
- * call to the policy for the entities of all the runs that kept a tail, none when no run did.
+ * so seeing a run's entity is not enough; recovery.run.logs.read is needed, decided per machine
+ * on the machine's own Resource entity. Where it is not granted, that tail is left out and its
+ * machine marked `logTailWithheld` (hidden, not none). One call to the policy for the machines of
+ * all the runs that kept a tail, none when no run did.
+ *
+ * Why the machine and not the run's entity: a console is the machine's, and what it prints (its
+ * services' secrets) is its owners', whatever run booted it. A conditional policy (ownership,
+ * say) decides on the resource asked about: asked on the run's entity, the owners of `web` would
+ * read the console of another team's database machine their failover booted; asked on both, a
+ * team would lose its own machine's console in another team's run. A machine the catalog no
+ * longer holds has no owner to apply a condition to, so only an unconditional grant shows it.
  */
-export async function consolesSeenBy<
-  R extends Pick<RecoveryRun, 'entityRef' | 'machines'>,
->(
+export async function consolesSeenBy<R extends Pick<RecoveryRun, 'machines'>>(
   stored: R[],
   credentials: BackstageCredentials,
   authorizer: Pick<RecoveryAuthorizer, 'permittedOn'>,
 ): Promise<R[]> {
   const runs = stored.map(withoutBlankTails);
-  const kept = (run: R) => run.machines.some(m => m.logTail !== undefined);
-  const entityRefs = [...new Set(runs.filter(kept).map(r => r.entityRef))];
-  if (entityRefs.length === 0) return runs;
+  const machineRefs = [
+    ...new Set(
+      runs.flatMap(run =>
+        run.machines
+          .filter(m => m.logTail !== undefined)
+          .map(m => m.machineRef),
+      ),
+    ),
+  ];
+  if (machineRefs.length === 0) return runs;
   const readable = new Set(
     await authorizer.permittedOn(
       credentials,
       recoveryRunLogsReadPermission,
-      entityRefs,
+      machineRefs,
     ),
   );
+  const withheld = (m: R['machines'][number]) =>
+    m.logTail !== undefined && !readable.has(m.machineRef);
   return runs.map(run =>
-    !kept(run) || readable.has(run.entityRef)
+    !run.machines.some(withheld)
       ? run
       : {
           ...run,
-          machines: run.machines.map(({ logTail, ...machine }) =>
-            logTail === undefined
-              ? machine
-              : { ...machine, logTailWithheld: true as const },
-          ),
+          machines: run.machines.map(machine => {
+            if (!withheld(machine)) return machine;
+            const { logTail, ...rest } = machine;
+            return { ...rest, logTailWithheld: true as const };
+          }),
         },
   );
 }

@@ -13,7 +13,10 @@ import type {
   HypervisorHost,
   LabResources,
 } from '@backstage-recovery/plugin-recovery-node';
-import { subnetsOverlap } from '@backstage-recovery/plugin-recovery-node';
+import {
+  productionSubnets,
+  subnetsOverlap,
+} from '@backstage-recovery/plugin-recovery-node';
 import type { CaptureStore } from '../database/CaptureStore';
 import type { RunStore } from '../database/RunStore';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
@@ -130,7 +133,7 @@ export class Failovers {
     const subnets = [
       ...new Set(
         [...captures.values()].flatMap(c =>
-          c.runtime.networks.flatMap(n => (n.subnet ? [n.subnet] : [])),
+          c.runtime.networks.flatMap(productionSubnets),
         ),
       ),
     ];
@@ -138,11 +141,9 @@ export class Failovers {
       const held = [
         ...new Set(
           failover.machines.flatMap(m =>
-            m.networks.flatMap(n =>
-              n.subnet && subnets.some(s => subnetsOverlap(s, n.subnet!))
-                ? [n.subnet]
-                : [],
-            ),
+            m.networks
+              .flatMap(productionSubnets)
+              .filter(kept => subnets.some(s => subnetsOverlap(s, kept))),
           ),
         ),
       ].sort();

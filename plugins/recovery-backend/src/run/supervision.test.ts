@@ -45,6 +45,39 @@ class StopTimeHost extends ListingHost {
       : { ...state, stoppedAt: this.stopTimes.get(machine.id) };
   }
 }
+/**
+ * A host where web-01 runs in data-01's network namespace (`--network container:`), as an engine
+ * does: data-01 stopping leaves web-01 running without network, and only a restart of web-01
+ * after data-01 started joins it to data-01's namespace again.
+ */
+class SharingHost extends ListingHost {
+  readonly restarted: string[] = [];
+  private readonly cutOff = new Set<string>();
+  exit(machineId: string, exitCode: number) {
+    super.exit(machineId, exitCode);
+    if (machineId.endsWith(`/${DATA}`)) {
+      const web = machineId.replace(DATA, WEB);
+      this.stopAnswering(web);
+      this.cutOff.add(web);
+    }
+  }
+  async inspectMachine(machine: MachineHandle) {
+    const state = await super.inspectMachine(machine);
+    return machine.machineRef === WEB
+      ? { ...state, sharesNetworkOf: machine.id.replace(WEB, DATA) }
+      : state;
+  }
+  async startMachine(machine: MachineHandle) {
+    // A running machine's start changes nothing, as the engine's (304).
+    if (this.cutOff.has(machine.id)) return;
+    await super.startMachine(machine);
+  }
+  async restartMachine(machine: MachineHandle) {
+    this.restarted.push(machine.machineRef);
+    this.cutOff.delete(machine.id);
+    await this.startMachine(machine);
+  }
+}
 /** A logger that keeps what was warned, with the fields of its children. */
 function recordingLogger(
   warned: Array<{ fields: object; message: string }>,
@@ -229,6 +262,31 @@ describe.each(databases.eachSupportedId())(
       );
     });
 
+    it("restarts, after a machine it brought back, the running machine in that one's network namespace, and says why", async () => {
+      const host = new SharingHost(chainNeeds);
+      const { runId, supervision } = await failedOver(host);
+      host.exit(`${runId}/${DATA}`, 137);
+
+      await supervision.sweep();
+
+      // data-01 started, then web-01 restarted (not started: it was running) to join its namespace again.
+      expect(host.started).toEqual([DATA, WEB]);
+      expect(host.restarted).toEqual([WEB]);
+      const [step] = await supervisionSteps(runId);
+      expect(step.message).toMatch(
+        new RegExp(
+          `^Supervision: 1 machine of 3 found stopped on fake; 2 machines started again in wave order in [0-9.]+ s \\(${DATA}, ${WEB}; ` +
+            `${WEB} restarted after ${DATA}, whose network namespace it shares: it kept running without network once ${DATA} stopped; restart 1 of this failover\\)$`,
+        ),
+      );
+      // web-01 answers again: the next pass finds every machine ready, and restarts nothing.
+      const run = (await runStore.getRun(runId))!;
+      expect(run.supervision?.degraded).toBeUndefined();
+      await supervision.sweep();
+      expect(host.restarted).toEqual([WEB]);
+      expect(await supervisionSteps(runId)).toHaveLength(1);
+    });
+
     it('says a machine that cannot be brought back down since its host says it stopped, not since its restart failed', async () => {
       vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
       const crashes: string[] = [];
@@ -246,6 +304,7 @@ describe.each(databases.eachSupportedId())(
       expect(run.supervision?.degraded).toMatchObject({
         machineRef: WEB,
         since: stoppedAt,
+        sinceIs: 'stopped',
       });
       const [step] = await supervisionSteps(runId);
       expect(step.message).toContain(
@@ -281,6 +340,7 @@ describe.each(databases.eachSupportedId())(
         lastRestartAt: steps[0].at,
         degraded: {
           since: expect.any(String),
+          sinceIs: 'noticed',
           machineRef: DATA,
           message: 'stopped with exit code 3',
           notStarted: [WEB],

@@ -25,16 +25,31 @@ export type SupervisionOutcome =
   | { kind: 'released' }
   /** Degraded, and its machine's next try not due yet (RunSupervision.retry). */
   | { kind: 'waiting'; nextAt: string }
-  | { kind: 'restarted'; machineRefs: string[]; seconds: number }
+  | {
+      kind: 'restarted';
+      machineRefs: string[];
+      seconds: number;
+      sharers?: NamespaceSharer[];
+    }
   | {
       kind: 'degraded';
       /** Started again and ready. */
       machineRefs: string[];
+      sharers?: NamespaceSharer[];
       /** The first machine, in boot order, that could not be brought back, and why. */
       failed: { machineRef: string; message: string };
       /** Left stopped: they wait for a machine that is not ready. */
       notStarted: string[];
     };
+
+/**
+ * Of the machines started again, one that was still running, restarted after machine `of`, whose
+ * network namespace it shares (`--network container:`): `of` stopping took its network with it.
+ */
+export interface NamespaceSharer {
+  machineRef: string;
+  of: string;
+}
 
 /** How often the sweep (task `recovery-failover-supervision`) looks at the kept failovers. */
 export const SUPERVISION_SWEEP_SECONDS = 30;
@@ -84,6 +99,8 @@ interface HeardStops {
 export function supervisionLeaseMs(options: LabBootOptions): number {
   return 2 * Math.max(options.stepTimeoutMs, options.machineReadyTimeoutMs);
 }
+/** A claim lapses once strictly past its lease (by the database's clock): the look again waits this more. */
+const LAPSE_SLACK_MS = 100;
 
 /** What starting stopped machines again came to. */
 type Restart = Extract<SupervisionOutcome, { kind: 'restarted' | 'degraded' }>;
@@ -107,6 +124,10 @@ export class FailoverSupervision {
   private readonly heard = new Map<string, HeardStops>();
   /** The looks the hosts' stops started, for stopping to wait for. */
   private readonly heardSweeps = new Set<Promise<void>>();
+  /** Per failover skipped for another replica's claim: the look again once that claim lapses. */
+  private readonly atLapse = new Map<string, NodeJS.Timeout>();
+  /** Stopped (stop): no look again is set any more. */
+  private stopped = false;
 
   constructor(
     private readonly runStore: RunStore,
@@ -154,6 +175,13 @@ export class FailoverSupervision {
       this.heard.clear();
       await Promise.all([...this.heardSweeps]);
     };
+  }
+
+  /** Clears the looks again set for claims to lapse (lookAtLapse); none is set from now on. */
+  stop(): void {
+    this.stopped = true;
+    for (const timer of this.atLapse.values()) clearTimeout(timer);
+    this.atLapse.clear();
   }
 
   /** A machine of run `runId` stopped on `host` (without: any may have); looked at once its stops go quiet. */
@@ -240,7 +268,7 @@ export class FailoverSupervision {
   /**
    * A pass over failover `runId`, claimed in the database first: every replica hears a kept
    * machine stop, and two passes at once would start its machines twice. Skipped where another
-   * replica's pass holds it (that one is on it; the sweep looks again later).
+   * replica's pass holds it (that one is on it), looked at again once its claim lapses.
    */
   private async claimedPass(host: HypervisorHost, runId: string) {
     const claim = randomUUID();
@@ -249,6 +277,7 @@ export class FailoverSupervision {
       this.logger
         .child({ runId, hypervisorHost: host.id })
         .debug('The failover is supervised by another replica: skipped');
+      await this.lookAtLapse(host, runId, leaseMs);
       return;
     }
     try {
@@ -261,6 +290,30 @@ export class FailoverSupervision {
     } finally {
       await this.runStore.releaseSupervision(runId, claim);
     }
+  }
+
+  /**
+   * Looks at failover `runId` again as soon as the claim that made its pass skip lapses: a replica
+   * that died mid-pass never releases it, and its stopped machines would wait for the first sweep
+   * after the lapse. One per failover: a later skip moves it to the claim's new lapse (a live
+   * claimant renews it); none where the claim was released meanwhile (its replica looked).
+   */
+  private async lookAtLapse(
+    host: HypervisorHost,
+    runId: string,
+    leaseMs: number,
+  ): Promise<void> {
+    const ageMs = await this.runStore.supervisionClaimAgeMs(runId);
+    if (ageMs === undefined || this.stopped) return;
+    clearTimeout(this.atLapse.get(runId));
+    const timer = setTimeout(
+      () => {
+        if (this.atLapse.get(runId) === timer) this.atLapse.delete(runId);
+        void this.pass(host, runId);
+      },
+      Math.max(0, leaseMs - ageMs) + LAPSE_SLACK_MS,
+    );
+    this.atLapse.set(runId, timer);
   }
 
   /**
@@ -284,9 +337,15 @@ export class FailoverSupervision {
     const stopped: MachineHandle[] = [];
     /** When each stopped machine stopped, where its host tells. */
     const stoppedAt = new Map<string, string>();
+    /** Running machines in another's network namespace, with that one's id. */
+    const inNamespaceOf = new Map<MachineHandle, string>();
     for (const machine of kept.machines) {
       const state = await host.inspectMachine(machine);
-      if (state.running) continue;
+      if (state.running) {
+        if (state.sharesNetworkOf)
+          inNamespaceOf.set(machine, state.sharesNetworkOf);
+        continue;
+      }
       stopped.push(machine);
       if (state.stoppedAt) stoppedAt.set(machine.machineRef, state.stoppedAt);
     }
@@ -311,6 +370,7 @@ export class FailoverSupervision {
       run,
       kept.lab,
       stopped,
+      host.restartMachine ? sharersOf(stopped, inNamespaceOf) : new Map(),
       renewClaim,
     );
     // Its probe helper serves nothing once its machines are verified again.
@@ -325,12 +385,17 @@ export class FailoverSupervision {
     return outcome;
   }
 
-  /** Starts `stopped` wave by wave; stops at the first wave with a machine that is not ready. */
+  /**
+   * Starts `stopped` wave by wave, and restarts `sharers` (running, each with the machine whose
+   * network namespace it shares) in their waves, after those; stops at the first wave with a
+   * machine that is not ready.
+   */
   private async restart(
     host: HypervisorHost,
     run: RecoveryRun,
     lab: LabHandle,
     stopped: MachineHandle[],
+    sharers: Map<MachineHandle, MachineHandle>,
     renewClaim: () => Promise<void>,
   ): Promise<Restart> {
     const boot = new LabBoot(
@@ -350,12 +415,22 @@ export class FailoverSupervision {
     );
     const started = Date.now();
     const restarted: string[] = [];
-    const waves = inWaveOrder(run, stopped);
+    // A sharer boots in a later wave than the machine it shares (restoreMachine shares only one
+    // booted before it), so its restart follows that one's start.
+    const waves = inWaveOrder(run, [...stopped, ...sharers.keys()]);
+    const said = (): { sharers?: NamespaceSharer[] } => {
+      const again = [...sharers]
+        .filter(([m]) => restarted.includes(m.machineRef))
+        .map(([m, of]) => ({ machineRef: m.machineRef, of: of.machineRef }));
+      return again.length > 0 ? { sharers: again } : {};
+    };
     for (const [index, wave] of waves.entries()) {
       // The first wave's claim was just made; a later one may have outlived its lease.
       if (index > 0) await renewClaim();
       const results = await Promise.allSettled(
-        wave.map(machine => boot.restart(machine)),
+        wave.map(machine =>
+          boot.restart(machine, { running: sharers.has(machine) }),
+        ),
       );
       const failedAt = results.findIndex(r => r.status === 'rejected');
       restarted.push(
@@ -367,6 +442,7 @@ export class FailoverSupervision {
         return {
           kind: 'degraded',
           machineRefs: restarted,
+          ...said(),
           failed: {
             machineRef: wave[failedAt].machineRef,
             message: messageOf(
@@ -384,6 +460,7 @@ export class FailoverSupervision {
       kind: 'restarted',
       machineRefs: restarted,
       seconds: Number(((Date.now() - started) / 1000).toFixed(1)),
+      ...said(),
     };
   }
 
@@ -450,10 +527,11 @@ export class FailoverSupervision {
       ...(outcome.kind === 'degraded' && {
         degraded: {
           // Down since it stopped where its host tells, else since this pass found it stopped.
-          since:
-            before?.degraded?.machineRef === outcome.failed.machineRef
-              ? before.degraded.since
-              : (stoppedAt ?? noticedAt),
+          ...(before?.degraded?.machineRef === outcome.failed.machineRef
+            ? { since: before.degraded.since, sinceIs: before.degraded.sinceIs }
+            : stoppedAt
+              ? { since: stoppedAt, sinceIs: 'stopped' as const }
+              : { since: noticedAt, sinceIs: 'noticed' as const }),
           ...outcome.failed,
           ...(outcome.notStarted.length > 0 && {
             notStarted: outcome.notStarted,
@@ -496,6 +574,31 @@ export function notDegraded(supervision: RunSupervision): RunSupervision {
 /** What every timeline step of supervision starts with. */
 export const SUPERVISION_STEP = 'Supervision: ';
 
+/**
+ * The running machines of `inNamespaceOf` (each with the id of the machine whose network namespace
+ * it joined) that share the namespace of a `stopped` machine, or of another such sharer: each with
+ * that machine. Still running, they lost their network with it, and get it back only restarted
+ * after it.
+ */
+export function sharersOf(
+  stopped: MachineHandle[],
+  inNamespaceOf: Map<MachineHandle, string>,
+): Map<MachineHandle, MachineHandle> {
+  const sharers = new Map<MachineHandle, MachineHandle>();
+  const down = new Map(stopped.map(m => [m.id, m]));
+  for (let more = true; more;) {
+    more = false;
+    for (const [machine, ownerId] of inNamespaceOf) {
+      const owner = down.get(ownerId);
+      if (!owner || sharers.has(machine)) continue;
+      sharers.set(machine, owner);
+      down.set(machine.id, machine);
+      more = true;
+    }
+  }
+  return sharers;
+}
+
 /** The stopped machines grouped by the plan's waves, in boot order; those it does not know last. */
 export function inWaveOrder(
   run: Pick<RecoveryRun, 'plan'>,
@@ -529,19 +632,30 @@ export function supervisionStep(
 ): string {
   const count = (n: number) => `${n} machine${n === 1 ? '' : 's'}`;
   const nth = `restart ${restart} of this failover`;
+  // Those restarted though running: why, as nothing found them stopped.
+  const sharers = outcome.sharers ?? [];
+  const shared = sharers
+    .map(
+      s =>
+        `; ${s.machineRef} restarted after ${s.of}, whose network namespace it shares: it kept running without network once ${s.of} stopped`,
+    )
+    .join('');
   if (outcome.kind === 'restarted') {
-    const all = outcome.machineRefs.length === keptCount;
+    const stopped = outcome.machineRefs.filter(
+      m => !sharers.some(s => s.machineRef === m),
+    );
+    const all = stopped.length === keptCount;
     const found =
       all && keptCount === 1
-        ? `${outcome.machineRefs[0]} found stopped on ${hostId}`
+        ? `${stopped[0]} found stopped on ${hostId}`
         : all
           ? `every machine (${keptCount}) found stopped on ${hostId}`
-          : `${count(outcome.machineRefs.length)} of ${keptCount} found stopped on ${hostId}`;
-    return `${SUPERVISION_STEP}${found}; ${count(outcome.machineRefs.length)} started again in wave order in ${outcome.seconds} s (${outcome.machineRefs.join(', ')}; ${nth})`;
+          : `${count(stopped.length)} of ${keptCount} found stopped on ${hostId}`;
+    return `${SUPERVISION_STEP}${found}; ${count(outcome.machineRefs.length)} started again in wave order in ${outcome.seconds} s (${outcome.machineRefs.join(', ')}${shared}; ${nth})`;
   }
   const again =
     outcome.machineRefs.length > 0
-      ? `; started again: ${outcome.machineRefs.join(', ')}`
+      ? `; started again: ${outcome.machineRefs.join(', ')}${shared}`
       : '';
   const left =
     outcome.notStarted.length > 0

@@ -130,9 +130,17 @@ describe('CaptureService', () => {
   });
 
   it('discards the archive and image of a capture it could not record', async () => {
-    const { knex, source, captures } = await service();
-    // The database is gone between the capture and its record.
-    await knex.destroy();
+    let gone = async () => {};
+    const source = new (class extends FakeCaptureSource {
+      async capture(...args: Parameters<FakeCaptureSource['capture']>) {
+        const captured = await super.capture(...args);
+        await gone();
+        return captured;
+      }
+    })();
+    const { knex, captures } = await service(source);
+    // The database is gone between the capture (its machine claimed there) and its record.
+    gone = () => knex.destroy();
     await expect(captures.captureMachine(locator)).rejects.toThrow();
     expect(source.captured).toEqual(['data-01']);
     expect(source.discarded).toHaveLength(1);

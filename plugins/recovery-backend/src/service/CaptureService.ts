@@ -35,8 +35,10 @@ import {
   MAX_TIMER_MS,
 } from '@backstage-recovery/plugin-recovery-node';
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CaptureStore, StoredCapture } from '../database/CaptureStore';
 import { restorable } from '../run/boot';
+import { restartWarning } from './captureRestarts';
 import { PlanService } from './PlanService';
 import { ProviderRegistry } from './ProviderRegistry';
 
@@ -67,6 +69,11 @@ interface Hold {
   requestId?: string;
   /** Not begun: the request captures machines before it. */
   queued?: boolean;
+  /**
+   * Another capture's claim on the machine in the database (another replica's, mostly): its
+   * outcome is known by watching that claim (watchClaim), not from this backend.
+   */
+  elsewhere?: boolean;
   /**
    * Its capture as it ends (or why there is none): a capture request that found the machine held
    * waits for it and counts it as its own (waitForHold).
@@ -102,7 +109,22 @@ function refusal(ref: string, hold: Hold): string {
       : `, as ${hold.machineRef}: its container ${hold.container} on engine ${hold.engine}`;
   if (hold.queued)
     return `capture of ${ref} refused: capture request ${hold.requestId}, accepted at ${hold.since}, is to capture it${as}`;
-  return `capture of ${ref} refused: it is being captured since ${hold.since} (capture ${hold.captureId}${as})`;
+  const where = hold.elsewhere ? ', by another backend' : '';
+  return `capture of ${ref} refused: it is being captured since ${hold.since} (capture ${hold.captureId}${as}${where})`;
+}
+
+/** Marks the 409 of a capture refused as another capture holds the machine's claim: that hold. */
+const CLAIMED = Symbol('claimed elsewhere');
+/** Marks the end of a watched claim whose backend stopped renewing it mid-capture. */
+const ABANDONED = Symbol('claim abandoned');
+
+/** The capture whose claim on the machine refused this capture (captureMachine), where one did. */
+function claimedElsewhere(error: unknown): Hold | undefined {
+  return (error as { [CLAIMED]?: Hold } | undefined)?.[CLAIMED];
+}
+
+function claimAbandoned(error: unknown): boolean {
+  return (error as { [ABANDONED]?: boolean } | undefined)?.[ABANDONED] === true;
 }
 
 /** How a capture request ended: its captures, and the error it failed with, if it did. */
@@ -124,6 +146,15 @@ const CAPTURE_REQUEST_RETENTION_MS = 24 * 3_600_000;
  * under way then are failed as interrupted all the same, not left capturing till they turn stale.
  */
 const REQUEST_STOP_WAIT_MS = 15_000;
+/**
+ * A capture's claim on its machine (CaptureClaimStore) not renewed for this long lost its backend,
+ * as a capture request not heard from does: another replica takes it over.
+ */
+const CAPTURE_CLAIM_LEASE_MS = CAPTURE_REQUEST_STALE_MS;
+/** How often a capture renews its claim on its machine. */
+const CAPTURE_CLAIM_RENEW_MS = REQUEST_HEARTBEAT_MS;
+/** How often a request waiting for a capture claimed in the database looks at that claim. */
+const CAPTURE_CLAIM_POLL_MS = 500;
 
 /** A capture request this backend is taking: what it captures, those taken so far, its end. */
 interface RequestUnderWay {
@@ -223,7 +254,9 @@ export class CaptureService {
    * A capture request (POST /captures) waits instead, after its other machines, for the capture
    * under way or queued of a machine it found held, and counts it (waitForHold): two requests
    * overlapping on a machine must not fail one of them with everything captured. Holds are this
-   * backend's: another replica's capture is only the source's own 409, not waited for.
+   * backend's; across replicas, each capture also claims its machine in the database
+   * (CaptureClaimStore) before its source is called: a capture another replica holds is refused
+   * or waited for alike, watching its claim (watchClaim), never sent to the source for its own 409.
    */
   private readonly holds = new Map<string, Hold>();
   /**
@@ -409,31 +442,50 @@ export class CaptureService {
     beat.unref?.();
     let captures: Capture[] = [];
     let end: CaptureRequestEnd;
+    const capture = async (locator: MachineLocator) => {
+      const progress = this.requestProgress(
+        requestId,
+        locator.machineRef,
+        stillOurs,
+        warn,
+      );
+      // Its hold serves its first capture: one taken again (a claim elsewhere abandoned) holds anew.
+      const reserved = held.get(locator.machineRef);
+      held.delete(locator.machineRef);
+      try {
+        return await this.captureMachine(
+          locator,
+          reserved,
+          lost.signal,
+          progress.listener,
+        );
+      } finally {
+        await progress.done();
+      }
+    };
     try {
       end = {
         requestId,
         captures: await this.captureInTurn(entityRef, locators, {
           busy: locator => busy.get(locator.machineRef),
-          waitFor: (locator, hold) =>
-            this.waitForHold(requestId, locator, hold, stop.signal, logger),
-          capture: async locator => {
-            const progress = this.requestProgress(
-              requestId,
-              locator.machineRef,
-              stillOurs,
-              warn,
-            );
+          waitFor: async (locator, hold) => {
             try {
-              return await this.captureMachine(
+              return await this.waitForHold(
+                requestId,
                 locator,
-                held.get(locator.machineRef),
-                lost.signal,
-                progress.listener,
+                hold,
+                stop.signal,
+                logger,
               );
-            } finally {
-              await progress.done();
+            } catch (error) {
+              if (!claimAbandoned(error)) throw error;
+              logger.warn(
+                `Capture request: ${(error as Error).message}: capturing ${locator.machineRef} for this request`,
+              );
             }
+            return capture(locator);
           },
+          capture,
           captured: async taken => {
             captures = taken;
             taking.request.captures = taken;
@@ -586,7 +638,8 @@ export class CaptureService {
 
   /**
    * Captures the machines one after another (`capture`), leaving those `busy` names to the capture
-   * under way, or with `waitFor`, counting that capture once the others are taken; `captured`
+   * under way, or with `waitFor`, counting that capture once the others are taken (as a capture
+   * refused by another's claim on the machine in the database, then waited for); `captured`
    * hears of those taken so far after each. Once `signal` aborts, the machines not begun fail with
    * its reason. Ends as captureEntity says.
    */
@@ -622,7 +675,10 @@ export class CaptureService {
       try {
         captures.push(await capture());
       } catch (error) {
-        failed.push({ ref: locator.machineRef, error });
+        // Held by a capture claimed in the database (another replica's): waited for in its turn.
+        const elsewhere = turn.waitFor && claimedElsewhere(error);
+        if (elsewhere) waiting.push({ locator, hold: elsewhere });
+        else failed.push({ ref: locator.machineRef, error });
         return;
       }
       await turn.captured?.([...captures]);
@@ -633,6 +689,7 @@ export class CaptureService {
       else if (hold) busy.push({ ref: locator.machineRef, hold });
       else await taken(locator, () => turn.capture(locator));
     }
+    // Those found claimed meanwhile are appended, and waited for in their turn too.
     for (const { locator, hold } of waiting)
       await taken(locator, () => turn.waitFor!(locator, hold));
     const kept =
@@ -712,9 +769,13 @@ export class CaptureService {
     const ms = this.timeoutMs;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let onAbort: (() => void) | undefined;
+    const watching = new AbortController();
+    if (hold.elsewhere) this.watchClaim(hold, watching.signal);
     try {
       const capture = await Promise.race([
         hold.outcome.taken.catch(error => {
+          // Refused by a claim in the database (waited for next), or its backend gone (taken over).
+          if (claimedElsewhere(error) || claimAbandoned(error)) throw error;
           throw forwarded(`${by} failed to capture it`, error, true);
         }),
         new Promise<never>((_, reject) => {
@@ -737,12 +798,135 @@ export class CaptureService {
       );
       return capture;
     } finally {
+      watching.abort();
       clearTimeout(timer);
       if (onAbort) signal.removeEventListener('abort', onAbort);
       await this.store.requests
         .progressLine(requestId, undefined)
         .catch(() => {});
     }
+  }
+
+  /**
+   * Settles `hold`, a capture claimed in the database (another replica's), as it ends: looks at its
+   * claim until it is let go or another capture's, then at the capture store for the capture it
+   * recorded, or the failure recorded of the machine since it began. A claim left unrenewed past
+   * its lease settles as abandoned (its backend stopped mid-capture): the waiter takes it over.
+   */
+  private async watchClaim(hold: Hold, stop: AbortSignal): Promise<void> {
+    const logger = this.logger.child({
+      machineRef: hold.machineRef,
+      captureId: hold.captureId,
+    });
+    while (!stop.aborted) {
+      try {
+        const holder = await this.store.claims.holder(
+          hold,
+          CAPTURE_CLAIM_LEASE_MS,
+        );
+        if (holder?.captureId !== hold.captureId) {
+          hold.outcome.settle(await this.claimedCapture(hold));
+          return;
+        }
+        if (holder.expired) {
+          hold.outcome.settle(
+            Object.assign(
+              new ServiceUnavailableError(
+                `capture ${hold.captureId} of ${hold.machineRef}, begun at ${hold.since} by another backend, lost it: its claim was not renewed for ${CAPTURE_CLAIM_LEASE_MS / 1000} s`,
+              ),
+              { [ABANDONED]: true },
+            ),
+          );
+          return;
+        }
+      } catch (error) {
+        logger.warn(
+          "Could not look at another backend's capture of the machine, waited for",
+          toError(error),
+        );
+      }
+      await sleep(CAPTURE_CLAIM_POLL_MS, undefined, { signal: stop }).catch(
+        () => {},
+      );
+    }
+  }
+
+  /** How a capture claimed in the database ended, once its claim went: its capture, or why none. */
+  private async claimedCapture(hold: Hold): Promise<Capture | Error> {
+    const recorded = await this.store.getCapture(hold.captureId);
+    if (recorded) return toApi(recorded);
+    const failure = (await this.store.captureFailures([hold.machineRef])).get(
+      hold.machineRef,
+    );
+    if (failure?.failedAt === hold.since) return new Error(failure.message);
+    return new ServiceUnavailableError(
+      `capture ${hold.captureId} of ${hold.machineRef} ended unrecorded (stopped, or refused by its capture source): capture again`,
+    );
+  }
+
+  /**
+   * Claims the machine for `hold`'s capture in the database, across replicas, and renews the claim
+   * while it runs: a 409 naming the capture that holds it otherwise (marked with that hold, for a
+   * request to wait for). Returns the claim's let-go.
+   */
+  private async claimFor(hold: Hold): Promise<() => Promise<void>> {
+    const claims = this.store.claims;
+    const holder = await claims.claim(
+      {
+        machineRef: hold.machineRef,
+        engine: hold.engine,
+        container: hold.container,
+        captureId: hold.captureId,
+        requestId: hold.requestId,
+        since: hold.since,
+      },
+      CAPTURE_CLAIM_LEASE_MS,
+    );
+    if (holder) {
+      const theirs: Hold = { ...holder, elsewhere: true, outcome: outcome() };
+      throw Object.assign(
+        new ConflictError(
+          `${refusal(hold.machineRef, theirs)}; ${ONE_AT_A_TIME}`,
+        ),
+        { [CLAIMED]: theirs },
+      );
+    }
+    const logger = this.logger.child({
+      machineRef: hold.machineRef,
+      captureId: hold.captureId,
+    });
+    let lost = false;
+    const renew = setInterval(
+      () =>
+        void claims.renew(hold, hold.captureId).then(
+          ours => {
+            if (ours || lost) return;
+            lost = true;
+            // Its source's own lock still keeps two captures of the machine apart.
+            logger.warn(
+              `The capture's claim on the machine was taken over by another capture (not renewed for ${CAPTURE_CLAIM_LEASE_MS / 1000} s): the capture goes on`,
+            );
+          },
+          error =>
+            logger.warn(
+              "Could not renew the capture's claim on the machine",
+              toError(error),
+            ),
+        ),
+      CAPTURE_CLAIM_RENEW_MS,
+    );
+    renew.unref?.();
+    return async () => {
+      clearInterval(renew);
+      await claims
+        .release(hold, hold.captureId)
+        .catch(error =>
+          logger.warn(
+            `Could not let go of the capture's claim on the machine: another capture of it waits until it expires (${CAPTURE_CLAIM_LEASE_MS / 1000} s)`,
+            toError(error),
+          ),
+        );
+    };
   }
 
   /** The capture under way in this backend of the machine, by its ref or its engine and container. */
@@ -786,7 +970,8 @@ export class CaptureService {
 
   /**
    * Captures one machine, refused (409) while this backend captures it already, unless `reserved`
-   * is the hold of it a capture request took (requestCapture). The hold is let go however the
+   * is the hold of it a capture request took (requestCapture), or while another backend's capture
+   * holds its claim in the database (claimFor). The hold and claim are let go however the
    * capture ends: recorded, failed, past its deadline (also where its source does not stop: what it
    * returns late is discarded, not recorded), stopped as the backend shuts down or as `signal`
    * aborts (its capture request ended elsewhere: no failure of the machine).
@@ -817,7 +1002,9 @@ export class CaptureService {
         };
     const keys = holdKeys(locator);
     for (const key of keys) this.holds.set(key, hold);
+    let letGoClaim: (() => Promise<void>) | undefined;
     try {
+      letGoClaim = await this.claimFor(hold);
       const capture = await this.take(
         locator,
         hold.captureId,
@@ -856,6 +1043,8 @@ export class CaptureService {
       }
       throw error;
     } finally {
+      // After its capture or failure is recorded: a replica waiting on the claim reads it then.
+      await letGoClaim?.();
       for (const key of keys)
         if (this.holds.get(key) === hold) this.holds.delete(key);
     }
@@ -914,6 +1103,10 @@ export class CaptureService {
         ...(captured.pauseWarning && { pauseWarning: captured.pauseWarning }),
         createdAt,
       };
+      // Its restart count against the one before: a crash loop between two captures, not caught in one.
+      const [previous] = await this.store.listCaptures(locator.machineRef, 1);
+      const restarted = restartWarning(previous, capture);
+      if (restarted) capture.restartWarning = restarted;
       await this.store.insertCapture(capture);
       recorded = capture;
     };
@@ -986,6 +1179,8 @@ export class CaptureService {
         );
       if (captured.pauseWarning)
         logger.warn(`Capture: ${captured.pauseWarning}`);
+      if (recorded?.restartWarning)
+        logger.warn(`Capture: ${recorded.restartWarning}`);
       // What that leaves undone the sweep of unrecorded captures finishes: not waited for past the
       // deadline (an engine gone silent since the capture), the capture being recorded.
       const tidying = this.tidyUp(source, locator);

@@ -1261,7 +1261,8 @@ describe.each(databases.eachSupportedId())(
         },
         retry: { nextAt: '2026-03-01T10:02:00.000Z', delaySeconds: 120 },
       });
-      const reason = `Failover site-degraded runs degraded since 2026-03-01T10:00:00.000Z: ${m('db-01')} stopped on recovery and could not be brought back (stopped with exit code 3), and ${m('web-01')} left stopped as it waits for it; it is tried again at 2026-03-01T10:02:00.000Z. Look at why they do not come back on recovery (the run's timeline, the machine's log) and start them there, or release the failover once production runs on its primary machines again`;
+      const why = `${m('db-01')} stopped on recovery and could not be brought back (stopped with exit code 3), and ${m('web-01')} left stopped as it waits for it; it is tried again at 2026-03-01T10:02:00.000Z. Look at why they do not come back on recovery (the run's timeline, the machine's log) and start them there, or release the failover once production runs on its primary machines again`;
+      const reason = `Failover site-degraded runs degraded (down since 2026-03-01T10:00:00.000Z): ${why}`;
       const degraded = {
         status: 'at-risk',
         reasons: [reason],
@@ -1273,6 +1274,15 @@ describe.each(databases.eachSupportedId())(
       expect((await service.readinessOf([site], everything))[0]).toMatchObject(
         degraded,
       );
+      // Its host told no stop time: the time is when the supervision noticed it down, said so.
+      const stored = (await runStore.getRun('site-degraded'))!.supervision!;
+      await runStore.setSupervision('site-degraded', {
+        ...stored,
+        degraded: { ...stored.degraded!, sinceIs: 'noticed' },
+      });
+      expect((await service.readiness(site, everything)).reasons).toEqual([
+        `Failover site-degraded runs degraded (noticed down at 2026-03-01T10:00:00.000Z): ${why}`,
+      ]);
 
       // Every machine running again (or the failover released): ready again.
       await runStore.setSupervision('site-degraded', supervision);
@@ -1312,9 +1322,9 @@ describe.each(databases.eachSupportedId())(
       const named = `. Production runs on that failover: look at its timeline, or ask the owners of ${site}`;
       const partReasons = {
         [c('database')]:
-          `Its machine ${m('db-01')} is down in failover site-parts-down of ${site} since ${since}: ${failedDb}${retry}${named}`,
+          `Its machine ${m('db-01')} is down in failover site-parts-down of ${site} (down since ${since}): ${failedDb}${retry}${named}`,
         [c('web')]:
-          `Its machines ${m('db-01')}, ${m('web-01')} are down in failover site-parts-down of ${site} since ${since}: ${failedDb}; ${m('web-01')} is left stopped as it waits for ${m('db-01')}${retry}${named}`,
+          `Its machines ${m('db-01')}, ${m('web-01')} are down in failover site-parts-down of ${site} (down since ${since}): ${failedDb}; ${m('web-01')} is left stopped as it waits for ${m('db-01')}${retry}${named}`,
       };
       const aboutFailover = [
         { reason: 0, run: { id: 'site-parts-down', entityRef: site } },
@@ -1330,6 +1340,18 @@ describe.each(databases.eachSupportedId())(
           part,
         );
       }
+      // Its host told no stop time: the time is when the supervision noticed it down, said so.
+      const stored = (await runStore.getRun('site-parts-down'))!.supervision!;
+      await runStore.setSupervision('site-parts-down', {
+        ...stored,
+        degraded: { ...stored.degraded!, sinceIs: 'noticed' },
+      });
+      expect(
+        (await service.readiness(c('database'), everything)).reasons,
+      ).toEqual([
+        `Its machine ${m('db-01')} is down in failover site-parts-down of ${site} (noticed down at ${since}): ${failedDb}${retry}${named}`,
+      ]);
+      await runStore.setSupervision('site-parts-down', stored);
       // A part none of whose machines is down: untouched.
       expect(await service.readiness(c('dns'), everything)).toMatchObject({
         status: 'ready',
@@ -1337,7 +1359,7 @@ describe.each(databases.eachSupportedId())(
       });
       // A user the catalog does not show the system, and the owners the notices tell: neither the
       // failover nor its details (the host, the machine's message) are named; no run is given.
-      const unnamed = `Its machines ${m('db-01')}, ${m('web-01')} are down in a failover of another entity since ${since}: ${m('db-01')} could not be brought back; ${m('web-01')} is left stopped as it waits for ${m('db-01')}${retry}. Production runs on that failover`;
+      const unnamed = `Its machines ${m('db-01')}, ${m('web-01')} are down in a failover of another entity (down since ${since}): ${m('db-01')} could not be brought back; ${m('web-01')} is left stopped as it waits for ${m('db-01')}${retry}. Production runs on that failover`;
       const hidden = over(messy(), [site]).service;
       for (const seen of [
         await hidden.readiness(c('web'), user),

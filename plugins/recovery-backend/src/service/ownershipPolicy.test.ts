@@ -311,4 +311,66 @@ describe('recovery permissions granted to entity owners by the real permission a
       { timeout: 15_000, interval: 50 },
     );
   });
+
+  it("shows the owner of a run's entity the console tail of their own machine and withholds another team's machine's", async () => {
+    // A recorded run of the shop that booted billing's machine too (as a failover of a service
+    // on a shared machine does), each console having printed something.
+    const machineRefs = [
+      'resource:default/shop-01',
+      'resource:default/billing-01',
+    ];
+    await runStore.insertRun(
+      {
+        id: 'shop-tails',
+        entityRef: SHOP,
+        mode: 'test',
+        trigger: 'user',
+        hypervisorHost: 'fake',
+        plan: {
+          entityRef: SHOP,
+          waves: [machineRefs],
+          machines: machineRefs.map(machineRef => ({
+            machineRef,
+            wave: 0,
+            services: [SHOP],
+            waitsFor: [],
+            probes: [],
+          })),
+        } as never,
+        options: {},
+        machines: machineRefs.map(machineRef => ({ machineRef, wave: 0 })),
+      },
+      new Date(Date.now() - 5_000),
+    );
+    await runStore.updateRun('shop-tails', { status: 'running' });
+    for (const machineRef of machineRefs)
+      await runStore.updateRunMachine('shop-tails', machineRef, {
+        phase: 'ready',
+        logTail: `${machineRef} booting: SECRET=${machineRef.split('/')[1]}`,
+      });
+    await runStore.updateRun('shop-tails', {
+      status: 'succeeded',
+      finishedAt: new Date().toISOString(),
+      rtoSeconds: 3,
+    });
+
+    const res = await request(server)
+      .get('/api/recovery/runs/shop-tails')
+      .set('authorization', ALICE);
+    expect(res.status).toBe(200);
+    // The catalog applies the ownership condition to each machine, not to the shop.
+    const byRef = new Map(
+      res.body.machines.map((m: { machineRef: string }) => [m.machineRef, m]),
+    );
+    expect(byRef.get('resource:default/shop-01')).toMatchObject({
+      logTail: 'resource:default/shop-01 booting: SECRET=shop-01',
+    });
+    expect(byRef.get('resource:default/billing-01')).toMatchObject({
+      logTailWithheld: true,
+    });
+    expect(byRef.get('resource:default/billing-01')).not.toHaveProperty(
+      'logTail',
+    );
+    expect(JSON.stringify(res.body)).not.toContain('SECRET=billing-01');
+  });
 });

@@ -10,7 +10,10 @@ import type {
   RecoveryRun,
   RunMachine,
 } from '@backstage-recovery/plugin-recovery-common';
-import { downInFailover } from '@backstage-recovery/plugin-recovery-common';
+import {
+  downInFailover,
+  downSince,
+} from '@backstage-recovery/plugin-recovery-common';
 import { capturesKeptUnder } from '../run/errors';
 import { learnedWaitsOf } from '../plan/inference';
 import {
@@ -365,7 +368,7 @@ function judgeCapture(
     }
   }
   judgeCaptureAge(c, input, uncapturable, failure, findings);
-  judgePause(c, input, uncapturable, findings);
+  judgeCaptureWarnings(c, input, uncapturable, findings);
   judgeBindMounts(c, findings);
 }
 
@@ -495,19 +498,27 @@ function replacedSinceCapture(
 }
 
 /**
- * A latest capture whose pause took over half the pause limit (its capture source's
- * `pauseWarning`, which names the pause and the limit): production was nearly paused too long, so
- * the next capture may be refused (and the RPO run out unseen until then) or pause production past
- * what the site allows. A risk, not a failure: the capture itself restores. Only of a machine a
- * capture source still serves, as the catalog names it: for one replaced since or captured no
- * more, no next capture of that container is coming.
+ * What a latest capture warns of, each a risk, not a failure (the capture itself restores):
+ *
+ * - its machine restarted over and over by its restart policy since its previous capture
+ *   (`restartWarning`): a crash loop, whose capture may hold the machine between two crashes, as
+ *   a recovery restores it whatever comes next;
+ * - its pause took over half the pause limit (its capture source's `pauseWarning`, which names the
+ *   pause and the limit): production was nearly paused too long, so the next capture may be
+ *   refused (and the RPO run out unseen until then) or pause production past what the site
+ *   allows. Only of a machine a capture source still serves, as the catalog names it: for one
+ *   replaced since or captured no more, no next capture of that container is coming.
  */
-function judgePause(
+function judgeCaptureWarnings(
   c: MachineCaptureStatus,
   input: ReadinessInput,
   uncapturable: Set<string>,
   findings: Findings,
 ): void {
+  if (c.latest?.restartWarning)
+    findings.risks.push(
+      `Latest capture of ${c.machineRef} (capture ${c.latest.id} of ${c.latest.createdAt}): the machine was ${c.latest.restartWarning}`,
+    );
   const warning = c.latest?.pauseWarning;
   if (
     !warning ||
@@ -647,7 +658,7 @@ function judgeDegradedFailovers(
     findings.aboutRun(
       findings.risks,
       run,
-      `Failover ${run.id} runs degraded since ${degraded.since}: ${degraded.machineRef} stopped on ${run.hypervisorHost} and could not be brought back (${degraded.message})${waiting}${retry}. Look at why ${down.length === 1 ? 'it does' : 'they do'} not come back on ${run.hypervisorHost} (the run's timeline, the machine's log) and start ${down.length === 1 ? 'it' : 'them'} there, or release the failover once production runs on its primary machines again`,
+      `Failover ${run.id} runs degraded (${downSince(degraded)}): ${degraded.machineRef} stopped on ${run.hypervisorHost} and could not be brought back (${degraded.message})${waiting}${retry}. Look at why ${down.length === 1 ? 'it does' : 'they do'} not come back on ${run.hypervisorHost} (the run's timeline, the machine's log) and start ${down.length === 1 ? 'it' : 'them'} there, or release the failover once production runs on its primary machines again`,
     );
   }
 }
@@ -691,7 +702,7 @@ function judgeDownInFailovers(input: ReadinessInput, findings: Findings): void {
     findings.aboutRun(
       findings.risks,
       shown,
-      `Its machine${mine.length === 1 ? '' : 's'} ${mine.join(', ')} ${mine.length === 1 ? 'is' : 'are'} down in ${which} since ${degraded.since}: ${why.join('; ')}${retry}. Production runs on that failover${named ? `: look at its timeline, or ask the owners of ${run.entityRef}` : ''}`,
+      `Its machine${mine.length === 1 ? '' : 's'} ${mine.join(', ')} ${mine.length === 1 ? 'is' : 'are'} down in ${which} (${downSince(degraded)}): ${why.join('; ')}${retry}. Production runs on that failover${named ? `: look at its timeline, or ask the owners of ${run.entityRef}` : ''}`,
     );
   }
 }

@@ -2075,14 +2075,13 @@ describe.each(databases.eachSupportedId())(
       await finished(test.body.id);
     });
 
-    /** A finished test recovery of `entityRef` on `machine`, whose console printed `tail`. */
+    /** A finished test recovery of `entityRef` on `tails`' machines, each console having printed its tail. */
     const finishedRun = async (
       id: string,
       entityRef: string,
-      machine: string,
-      tail: string,
+      tails: Record<string, string>,
     ) => {
-      const machineRef = `resource:default/${machine}`;
+      const machineRefs = Object.keys(tails).map(m => `resource:default/${m}`);
       await runStore.insertRun(
         {
           id,
@@ -2092,27 +2091,26 @@ describe.each(databases.eachSupportedId())(
           hypervisorHost: 'fake',
           plan: {
             entityRef,
-            waves: [[machineRef]],
-            machines: [
-              {
-                machineRef,
-                wave: 0,
-                services: [entityRef],
-                waitsFor: [],
-                probes: [],
-              },
-            ],
+            waves: [machineRefs],
+            machines: machineRefs.map(machineRef => ({
+              machineRef,
+              wave: 0,
+              services: [entityRef],
+              waitsFor: [],
+              probes: [],
+            })),
           } as never,
           options: {},
-          machines: [{ machineRef, wave: 0 }],
+          machines: machineRefs.map(machineRef => ({ machineRef, wave: 0 })),
         },
         new Date(Date.now() - 5_000),
       );
       await runStore.updateRun(id, { status: 'running' });
-      await runStore.updateRunMachine(id, machineRef, {
-        phase: 'ready',
-        logTail: tail,
-      });
+      for (const [machine, logTail] of Object.entries(tails))
+        await runStore.updateRunMachine(id, `resource:default/${machine}`, {
+          phase: 'ready',
+          logTail,
+        });
       await runStore.updateRun(id, {
         status: 'succeeded',
         finishedAt: new Date().toISOString(),
@@ -2122,9 +2120,9 @@ describe.each(databases.eachSupportedId())(
     const SITE_TAIL = 'web-01 booting: DB_PASSWORD=hunter2';
     const DB_TAIL = 'db-01 booting: ready to accept connections';
 
-    it("shows a run's console tails only to those granted recovery.run.logs.read on its entity, saying where one is withheld, in one policy call per answer", async () => {
-      await finishedRun('site-run', SITE, 'web-01', SITE_TAIL);
-      await finishedRun('db-run', 'component:default/db', 'db-01', DB_TAIL);
+    it("shows a run's console tails only to those granted recovery.run.logs.read on its machines, saying where one is withheld, in one policy call per answer", async () => {
+      await finishedRun('site-run', SITE, { 'web-01': SITE_TAIL });
+      await finishedRun('db-run', 'component:default/db', { 'db-01': DB_TAIL });
       const get = (path: string, as: string) =>
         request(server).get(`/api/recovery${path}`).set('authorization', as);
       const firstMachine = (run: { machines: object[] }) => run.machines[0];
@@ -2148,17 +2146,17 @@ describe.each(databases.eachSupportedId())(
       });
       expect(JSON.stringify(withheld.body)).not.toContain('hunter2');
       expect(policyCalls.slice(before)).toEqual([
-        [`recovery.run.logs.read@${SITE}`],
+        ['recovery.run.logs.read@resource:default/web-01'],
       ]);
 
-      // A list spans entities: one call for all of them, each tail as its entity's grant says.
+      // A list spans entities: one call for all their machines, each tail as its machine's grant says.
       before = policyCalls.length;
       const list = await get('/runs', BOB);
       expect(list.status).toBe(200);
       expect(policyCalls.slice(before)).toHaveLength(1);
       expect(policyCalls[before].sort()).toEqual([
-        'recovery.run.logs.read@component:default/db',
-        `recovery.run.logs.read@${SITE}`,
+        'recovery.run.logs.read@resource:default/db-01',
+        'recovery.run.logs.read@resource:default/web-01',
       ]);
       const byId = new Map(
         list.body.items.map((r: { id: string; machines: object[] }) => [
@@ -2182,6 +2180,47 @@ describe.each(databases.eachSupportedId())(
       expect(firstMachine(granted.body.lastRun)).toMatchObject({
         logTail: SITE_TAIL,
       });
+    });
+
+    it("decides each console tail on its machine, not on the run's entity: web's team reads web-01's console and not the data team's db-01", async () => {
+      // A run of web boots web-01 (web's team's) and db-01 (the data team's database machine).
+      await finishedRun('web-run', WEB, {
+        'web-01': SITE_TAIL,
+        'db-01': DB_TAIL,
+      });
+      const tails = async (as: string) => {
+        const before = policyCalls.length;
+        const answer = await request(server)
+          .get('/api/recovery/runs/web-run')
+          .set('authorization', as);
+        expect(answer.status).toBe(200);
+        // One call for all the run's machines.
+        expect(policyCalls.slice(before).map(call => call.sort())).toEqual([
+          [
+            'recovery.run.logs.read@resource:default/db-01',
+            'recovery.run.logs.read@resource:default/web-01',
+          ],
+        ]);
+        return new Map(
+          answer.body.machines.map((m: { machineRef: string }) => [
+            m.machineRef.split('/')[1],
+            m,
+          ]),
+        );
+      };
+
+      // Owning web (the run's entity) shows web-01's console, not db-01's.
+      const byAlice = await tails(ALICE);
+      expect(byAlice.get('web-01')).toMatchObject({ logTail: SITE_TAIL });
+      expect(byAlice.get('web-01')).not.toHaveProperty('logTailWithheld');
+      expect(byAlice.get('db-01')).toMatchObject({ logTailWithheld: true });
+      expect(byAlice.get('db-01')).not.toHaveProperty('logTail');
+
+      // The data team, not owning web, reads its own machine's console in web's run.
+      const byBob = await tails(BOB);
+      expect(byBob.get('db-01')).toMatchObject({ logTail: DB_TAIL });
+      expect(byBob.get('web-01')).toMatchObject({ logTailWithheld: true });
+      expect(JSON.stringify([...byBob.values()])).not.toContain('hunter2');
     });
   },
 );

@@ -170,6 +170,7 @@ export function useCaptureFlow({
           kept.push(capture.machineRef);
           if (
             machineStateWorthSaying(capture.machineState) ||
+            capture.restartWarning ||
             capture.pauseWarning
           )
             saying.push(capture);
@@ -236,7 +237,9 @@ const MachineStatesNote = ({ captures }: { captures: Capture[] }) => {
   return (
     <Alert
       severity={
-        notServing || captures.some(c => c.pauseWarning) ? 'warning' : 'info'
+        notServing || captures.some(c => c.pauseWarning || c.restartWarning)
+          ? 'warning'
+          : 'info'
       }
     >
       {captures.map(c => (
@@ -245,6 +248,8 @@ const MachineStatesNote = ({ captures }: { captures: Capture[] }) => {
             (machineNotServing(c.machineState)
               ? `${machineName(c.machineRef)} was ${describeMachineState(c.machineState!)} when captured: the capture holds a machine that was not serving. It is kept (its disk is the best copy there is), but readiness puts what it serves at risk until it is captured running and not unhealthy.`
               : `${machineName(c.machineRef)} was ${describeMachineState(c.machineState!)} when captured.`)}
+          {c.restartWarning &&
+            ` ${machineName(c.machineRef)} was ${c.restartWarning}.`}
           {c.pauseWarning &&
             ` ${machineName(c.machineRef)}'s capture paused production close to its limit: ${c.pauseWarning}.`}
         </div>

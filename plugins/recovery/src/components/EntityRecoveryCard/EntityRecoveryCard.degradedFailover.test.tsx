@@ -50,6 +50,27 @@ describe('EntityRecoveryCard, a kept failover running degraded', () => {
     );
   });
 
+  it("says 'noticed down at' where the host told no stop time: the machine may have stopped earlier", async () => {
+    const { supervision } = failover;
+    await renderCard(
+      makeReadiness({
+        status: 'at-risk',
+        lastRun: {
+          ...failover,
+          supervision: {
+            ...supervision!,
+            degraded: { ...supervision!.degraded!, sinceIs: 'noticed' },
+          },
+        },
+      }),
+    );
+    const note = await screen.findByTestId('degraded-failover');
+    expect(note).toHaveTextContent(
+      `Failover running degraded: 2 machines noticed down at ${formatTime(since)} (`,
+    );
+    expect(note).not.toHaveTextContent('down since');
+  });
+
   it('says nothing of the kind for a failover every machine of which runs', async () => {
     const { degraded: _, retry: __, ...running } = failover.supervision!;
     await renderCard(

@@ -19,6 +19,7 @@ import {
   DependencyDisagreements,
   describeMachineState,
   downInFailover,
+  downSince,
   formatScore,
   machineNotServing,
   EntityProblem,
@@ -413,7 +414,7 @@ export const LastRunSummary = ({
 /**
  * A kept failover running degraded (RunSupervision.degraded): production runs there, and a machine
  * of it, with what waits for it, is down. Said plainly on the card, not left to the run's timeline:
- * what is down, since when, why, and when it is tried again. Nothing for any other run.
+ * what is down, since when (or when it was noticed down: downSince), why, and when it is tried again. Nothing for any other run.
  */
 export const DegradedFailoverNote = ({
   run,
@@ -429,8 +430,8 @@ export const DegradedFailoverNote = ({
     <Alert severity="error" data-testid="degraded-failover">
       <AlertTitle>
         Failover running degraded:{' '}
-        {formatCount(down.length, 'machine', 'machines')} down since{' '}
-        {formatTime(degraded.since)} (
+        {formatCount(down.length, 'machine', 'machines')}{' '}
+        {downSince(degraded, formatTime(degraded.since))} (
         <TimeAgo iso={degraded.since} />)
       </AlertTitle>
       {machineName(degraded.machineRef)} stopped on {run.hypervisorHost} and

@@ -237,9 +237,9 @@ describe('RunDetails', () => {
     ).toBeNull();
   });
 
-  it('says where a log tail is withheld, and which permission shows it, rather than show nothing', async () => {
+  it('says where a log tail is withheld, and which permission on which machine shows it, rather than show nothing', async () => {
     const failed = makeRun('failed');
-    // As the backend answers a caller without recovery.run.logs.read on the run's entity.
+    // As the backend answers a caller without recovery.run.logs.read on these machines.
     const run: RecoveryRun = {
       ...failed,
       machines: failed.machines.map(({ logTail, ...m }) =>
@@ -248,16 +248,16 @@ describe('RunDetails', () => {
     };
     await renderRun(<RunDetails run={run} />);
 
-    const why = `withheld: reading it needs the recovery.run.logs.read permission on web.`;
+    const why = `withheld: reading it needs the recovery.run.logs.read permission on`;
     const outcome = screen
       .getByText('Recovery failed')
       .closest('[role="alert"]') as HTMLElement;
     expect(
       within(outcome).getByRole('note', { name: 'Log tail' }),
-    ).toHaveTextContent(`Log tail ${why}`);
+    ).toHaveTextContent(`Log tail ${why} web-1.`);
     expect(
       screen.getByRole('note', { name: 'Log tail of db' }),
-    ).toHaveTextContent(`Log tail of db ${why}`);
+    ).toHaveTextContent(`Log tail of db ${why} db.`);
     expect(screen.queryByRole('group', { name: /Log tail/ })).toBeNull();
   });
 

@@ -164,20 +164,20 @@ const ConsoleTail = ({ tail, label }: { tail: string; label: string }) => {
 };
 
 /**
- * Where the backend left a console tail out (the caller lacks the permission to read it on the
- * run's entity): said, with what shows it, so a withheld tail does not read as none kept.
+ * Where the backend left a console tail out (the caller lacks the permission to read it on its
+ * machine): said, with what shows it, so a withheld tail does not read as none kept.
  */
 const WithheldConsole = ({
-  run,
+  machineRef,
   label,
 }: {
-  run: RecoveryRun;
+  machineRef: string;
   label: string;
 }) => (
   <Typography variant="body2" role="note" aria-label={label}>
     {label} withheld: reading it needs the{' '}
     <code>{recoveryRunLogsReadPermission.name}</code> permission on{' '}
-    {entityLabel(run.entityRef)}.
+    {machineName(machineRef)}.
   </Typography>
 );
 
@@ -274,7 +274,7 @@ export const RunOutcome = ({
         <ConsoleTail tail={failed.logTail} label="Log tail" />
       ) : null}
       {failed?.logTailWithheld ? (
-        <WithheldConsole run={run} label="Log tail" />
+        <WithheldConsole machineRef={failed.machineRef} label="Log tail" />
       ) : null}
     </Alert>
   );
@@ -643,7 +643,7 @@ export const RunDetails = ({
             />
           ) : (
             <WithheldConsole
-              run={run}
+              machineRef={m.machineRef}
               label={`Log tail of ${machineName(m.machineRef)}`}
             />
           )}

@@ -1,0 +1,58 @@
+import {
+  describeMachineState,
+  type Capture,
+} from '@backstage-recovery/plugin-recovery-common';
+
+/**
+ * How many more restarts by its restart policy since a machine's previous capture make its capture
+ * warn of a crash loop: one or two between captures hours apart is a crash the policy cured (an
+ * OOM kill, a dependency not up yet at its start); three or more is a machine that keeps failing.
+ */
+export const RESTART_GROWTH_WARNING = 3;
+
+type CaptureOfMachine = Pick<Capture, 'engine' | 'container' | 'machineState'>;
+
+/**
+ * How many times the machine's restart policy restarted it since its previous capture, from the
+ * engine's count each recorded. A count lower than before was reset since (started by hand, its
+ * engine restarted, the container made anew under its name): every restart it counts came after.
+ * Undefined where it cannot be told: a count not recorded (a capture from before counts were
+ * recorded with every capture), or a previous capture of another container (the catalog's
+ * machine moved since), whose restarts are not this one's.
+ */
+export function restartsSince(
+  previous: CaptureOfMachine | undefined,
+  current: CaptureOfMachine,
+): number | undefined {
+  const before = previous?.machineState?.restartCount;
+  const now = current.machineState?.restartCount;
+  if (before === undefined || now === undefined) return undefined;
+  if (
+    previous!.engine !== current.engine ||
+    previous!.container !== current.container
+  )
+    return undefined;
+  return now >= before ? now - before : now;
+}
+
+/**
+ * What a capture says where its machine's restart policy restarted it RESTART_GROWTH_WARNING times
+ * or more since its previous capture: `restarted 12 times by its restart policy since its previous
+ * capture (cap-1 of …), running when captured: a crash loop, …`. Undefined otherwise, and for a
+ * machine captured `restarting`, whose state says its crash loop already.
+ */
+export function restartWarning(
+  previous: (CaptureOfMachine & Pick<Capture, 'id' | 'createdAt'>) | undefined,
+  current: CaptureOfMachine,
+): string | undefined {
+  const state = current.machineState;
+  const restarts = restartsSince(previous, current);
+  if (
+    !state ||
+    state.status === 'restarting' ||
+    restarts === undefined ||
+    restarts < RESTART_GROWTH_WARNING
+  )
+    return undefined;
+  return `restarted ${restarts} times by its restart policy since its previous capture (${previous!.id} of ${previous!.createdAt}), ${describeMachineState(state)} when captured: a crash loop, whose capture may hold the machine between two crashes`;
+}
