@@ -50,6 +50,9 @@ mkdir -p "$RECOVERY_DATA_DIR/sqlite" "$RECOVERY_DATA_DIR/captures"
 # root reads it, as the capture store's own files.
 chmod 700 "$RECOVERY_DATA_DIR" "$RECOVERY_DATA_DIR/sqlite"
 
+# The demo's machines go to the engine scripts/docker-engines.sh started (RECOVERY_DOCKER_RUN_DIR
+# moves it, and app-config.yaml follows).
+export RECOVERY_PRIMARY_DOCKER_HOST=${RECOVERY_PRIMARY_DOCKER_HOST:-unix://${RECOVERY_DOCKER_RUN_DIR:-/run/recovery-docker}/primary.sock}
 npx node -r @backstage/cli/config/nodeTransform.cjs demo/cli.ts up
 echo "demo: starting Backstage on http://localhost:3000 (backend :7007); Ctrl-C stops the demo"
 # Its own session, so one signal stops every process it starts; stdin from /dev/null, since
