@@ -257,8 +257,49 @@ describe('test recovery of the demo site', () => {
     ).toEqual(['resource:default/data-01', 'resource:default/infra-01']);
   });
 
+  it('cancels a test recovery mid-wave: it stops booting at once and its lab is gone', async () => {
+    // Booted in reverse, web-01 (wave 1) waits for its dependencies until machineReadyTimeout (40 s).
+    const started = await backend.api<RecoveryRun>('POST', '/runs', {
+      entityRef: 'component:default/web',
+      options: { reverseBootOrder: true },
+    });
+    expect(started.status).toBe(202);
+    const id = started.body.id;
+    runIds.push(id);
+    await vi.waitFor(
+      async () => {
+        const { body } = await backend.api<RecoveryRun>('GET', `/runs/${id}`);
+        expect(
+          body.machines.find(m => m.machineRef === 'resource:default/web-01')
+            ?.phase,
+        ).toBe('verifying');
+      },
+      { timeout: 30_000, interval: 200 },
+    );
+    expect((await labelled(id)).containers).toHaveLength(1);
+    const cancelledAt = Date.now();
+    const cancel = await backend.api<RecoveryRun>('POST', `/runs/${id}/cancel`);
+    expect(cancel.status).toBe(202);
+    const run = await timed('cancelled test recovery', () =>
+      waitForRun(backend, id),
+    );
+    // Well within the 40 s web-01 had left to wait: cancelled, not timed out.
+    expect(Date.now() - cancelledAt).toBeLessThan(20_000);
+    expect(run.status).toBe('interrupted');
+    expect(run.error).toEqual({
+      message: expect.stringMatching(/^Interrupted: cancelled by \S+ at /),
+      cancelledBy: expect.any(String),
+    });
+    expect(run.machines.map(m => m.phase).sort()).toEqual([
+      'interrupted',
+      'skipped',
+      'skipped',
+    ]);
+    expect(await labelled(id)).toEqual({ containers: [], networks: [] });
+  });
+
   it('leaves nothing labelled with any of its run ids on the hypervisor host', async () => {
-    expect(runIds).toHaveLength(3);
+    expect(runIds).toHaveLength(4);
     for (const runId of runIds) {
       expect(await labelled(runId)).toEqual({ containers: [], networks: [] });
     }

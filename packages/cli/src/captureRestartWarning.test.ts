@@ -54,7 +54,8 @@ describe('recovery capture, a machine restarted over and over since its previous
 
   it("says on the machine's line how many times it restarted since, and readiness names it", async () => {
     const token = mockCredentials.service.token();
-    const capture = () => cli('capture', 'shop', '--url', url, '--token', token);
+    const capture = () =>
+      cli('capture', 'shop', '--url', url, '--token', token);
     source.machineStates.set('shop-01', running(1));
     const first = await capture();
     expect(first.status).toBe(0);

@@ -28,6 +28,8 @@ export interface Doing {
   backend?: boolean;
   starting?: boolean;
   runId?: string;
+  /** An entity named without its kind (`data-01`), read as a Component's: a 404 for it hints at the machine's ref. */
+  bareEntity?: { given: string; entityRef: string };
 }
 
 /** One invocation of the CLI, as its subcommands share it with `main`. */

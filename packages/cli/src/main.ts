@@ -14,6 +14,7 @@ import { addCaptureCommand } from './commands/capture';
 import { addCapturesCommand } from './commands/captures';
 import { addPlanCommand } from './commands/plan';
 import { addReadinessCommand } from './commands/readiness';
+import { addCancelCommand } from './commands/cancel';
 import { addReleaseCommand } from './commands/release';
 import { addRunCommand } from './commands/run';
 import { addRunsCommand } from './commands/runs';
@@ -74,6 +75,7 @@ export async function main(
   addRunsCommand(program, ctx);
   addShowRunCommand(program, ctx);
   addReleaseCommand(program, ctx);
+  addCancelCommand(program, ctx);
 
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -103,7 +105,9 @@ function exitStatus(e: unknown, { io, hasToken, doing }: CliContext): number {
     return 2;
   }
   if (e instanceof BackendError || e instanceof ResponseError) {
-    io.stderr(`recovery: ${describeBackendError(e, hasToken)}\n`);
+    io.stderr(
+      `recovery: ${describeBackendError(e, hasToken, doing.bareEntity)}\n`,
+    );
     return 3;
   }
   io.stderr(`recovery: ${unexpectedError(e, doing)}\n`);

@@ -301,6 +301,16 @@ describe('recovery CLI against a backend', () => {
     expect(unknown.stderr).toMatch(
       /^recovery: .*component:default\/nope.* \(404\)\n$/,
     );
+    // A machine named as a service is: its bare name read as a Component's, the 404 says how to name it.
+    expect(await cli(...as('capture', 'web-01'))).toEqual({
+      status: 3,
+      stdout: '',
+      stderr:
+        "recovery: Entity component:default/web-01 not found in the catalog (404): a name without its kind is a Component's; for a machine, use resource:web-01\n",
+    });
+    expect(await cli(...as('plan', 'resource:web-01'))).toMatchObject({
+      status: 0,
+    });
 
     expect(await cli('readiness', '--url', 'ftp://x')).toMatchObject({
       status: 2,
@@ -577,6 +587,13 @@ describe('following a run', () => {
       level: 'info' as const,
       message: `Wave 1: booting ${WEB}`,
     };
+    // The restore's start as the backend words it, naming the capture: said once, not again as a phase.
+    const restoring = {
+      at: t(2),
+      machineRef: WEB,
+      level: 'info' as const,
+      message: 'Restoring capture cap-1 of 2026-12-04 09:00:00 UTC',
+    };
     const failure = {
       at: t(9),
       machineRef: WEB,
@@ -586,7 +603,7 @@ describe('following a run', () => {
     const looks = [
       {
         ...run('running'),
-        steps: [wave],
+        steps: [wave, restoring],
         machines: [
           {
             machineRef: WEB,
@@ -599,7 +616,7 @@ describe('following a run', () => {
       // Restored and started between two looks: only the phase it is in is said.
       {
         ...run('running'),
-        steps: [wave],
+        steps: [wave, restoring],
         machines: [
           {
             machineRef: WEB,
@@ -613,7 +630,7 @@ describe('following a run', () => {
       },
       {
         ...run('running'),
-        steps: [wave],
+        steps: [wave, restoring],
         machines: [
           {
             machineRef: WEB,
@@ -630,6 +647,7 @@ describe('following a run', () => {
         // The run's failure in the machine's words, as the backend records it: said once.
         steps: [
           wave,
+          restoring,
           failure,
           { at: t(9), level: 'error' as const, message: failure.message },
           { at: t(10), level: 'info' as const, message: 'Lab torn down' },
@@ -654,7 +672,7 @@ describe('following a run', () => {
     });
     expect(lines).toEqual([
       `10:00:01  Wave 1: booting ${WEB}`,
-      `10:00:02  ${WEB}: restoring its capture`,
+      `10:00:02  ${WEB}: Restoring capture cap-1 of 2026-12-04 09:00:00 UTC`,
       `10:00:04  ${WEB}: started, verifying`,
       `10:00:09  error: ${WEB} failed: probe tcp:80 did not answer`,
       '10:00:10  Lab torn down',

@@ -29,6 +29,7 @@ import {
   type RunStep,
 } from '@backstage-recovery/plugin-recovery-common';
 import { counted } from '@backstage-recovery/plugin-recovery-node';
+import type { Doing } from './cli';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Where the CLI finds the Backstage backend, from its options or the environment. */
@@ -319,9 +320,16 @@ function excerpt(body: string): string {
   return JSON.stringify(text.length > 120 ? `${text.slice(0, 119)}…` : text);
 }
 
-/** `web` → `component:default/web`, as the catalog reads a short ref; refuses what it cannot read. */
-export function entityRefArg(text: string): string {
-  return refArg(text, 'component', 'web', 'not an entity ref');
+/**
+ * `web` → `component:default/web`, as the catalog reads a short ref; refuses what it cannot read.
+ * One without its kind is noted in `doing`: a machine named so (`data-01`) is a Resource, not found
+ * as a Component, and the 404 then says so ({@link describeBackendError}).
+ */
+export function entityRefArg(text: string, doing?: Doing): string {
+  const entityRef = refArg(text, 'component', 'web', 'not an entity ref');
+  if (doing && !text.includes(':'))
+    doing.bareEntity = { given: text, entityRef };
+  return entityRef;
 }
 
 /** `--machine web-01` → `resource:default/web-01`: a machine is a Resource. */
@@ -346,10 +354,14 @@ function refArg(
   }
 }
 
-/** A backend's refusal, worded with what to do where the status says. */
+/**
+ * A backend's refusal, worded with what to do where the status says; `bareEntity`, an entity
+ * named without its kind, is hinted at as a machine's where the catalog has no Component of it.
+ */
 export function describeBackendError(
   error: unknown,
   hasToken: boolean,
+  bareEntity?: Doing['bareEntity'],
 ): string {
   if (!(error instanceof ResponseError)) return errorMessage(error);
   const { statusCode } = error;
@@ -364,7 +376,15 @@ export function describeBackendError(
     return `${message}: is the recovery plugin installed in that backend?`;
   }
   // Made of a page or an empty answer, the message already says the status.
-  return foreign ? message : `${message} (${statusCode})`;
+  if (foreign) return message;
+  // The catalog's 404 names the ref it looked for: the Component a bare name defaulted to.
+  if (
+    statusCode === 404 &&
+    bareEntity &&
+    message.includes(`${bareEntity.entityRef} `)
+  )
+    return `${message} (404): a name without its kind is a Component's; for a machine, use resource:${bareEntity.given}`;
+  return `${message} (${statusCode})`;
 }
 
 const clock = (iso: string) => iso.slice(11, 19);
@@ -380,14 +400,14 @@ export function formatStep(step: RunStep): string {
 }
 
 /**
- * The phases a machine goes through that no step says, with the time each began: a restore or
- * a verification can take minutes, and the timeline says only when the machine is ready. Nor does
- * one say which machines an interruption cut off (the run's own words are its outcome line).
+ * The phases a machine goes through that no step says, with the time each began: a start or a
+ * verification can take minutes, and the timeline says only when the machine is ready. Nor does
+ * one say which machines an interruption cut off (the run's own words are its outcome line). A
+ * restore's start is the timeline's own step, which names the capture and when it was taken.
  */
 const PHASE_LINES: Partial<
   Record<MachinePhase, { at: keyof RunMachine; words: string }>
 > = {
-  restoring: { at: 'restoreStartedAt', words: 'restoring its capture' },
   starting: { at: 'restoredAt', words: 'restored, starting' },
   verifying: { at: 'startedAt', words: 'started, verifying' },
   interrupted: { at: 'finishedAt', words: 'interrupted, not verified' },
@@ -415,8 +435,9 @@ export function formatOutcome(run: RecoveryRun): string {
     return `${of} succeeded: ${machines} machine${machines === 1 ? '' : 's'} verified, measured RTO ${formatMeasured(run.rtoSeconds)}`;
   }
   // No failed recovery: it reached no result (exit status 4, not 1).
+  // Cancelled: stopped as someone asked, not to be run again for that.
   if (isRunInterrupted(run))
-    return `${of} interrupted: ${interruptionCause(run)}. It reached no result: run it again`;
+    return `${of} interrupted: ${interruptionCause(run)}. It reached no result${run.error?.cancelledBy ? '' : ': run it again'}`;
   return `${of} ${run.status}${run.error ? `: ${run.error.message}` : ''}`;
 }
 

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import type Docker from 'dockerode';
+import { ConflictError } from '@backstage/errors';
 import { RUN_ID_LABEL } from '@backstage-recovery/plugin-recovery-common';
 import {
   hostCondition,
@@ -732,7 +733,33 @@ describe('DockerHypervisorHost restore of IPv6 addresses', () => {
     });
   });
 
-  it('says which IPv6 address the machine loses where the lab network has no IPv6, and keeps its IPv4 one', async () => {
+  it("gives a failover's machine its production IPv6 address where the lab network's IPv6 subnet is production's written otherwise", async () => {
+    const { store, capture } = storeWith({ networks: [front] });
+    const { docker, created } = restoringEngine({
+      internal: false,
+      labNetworks: {
+        'rr-run-1-front': {
+          EnableIPv6: true,
+          IPAM: {
+            Config: [
+              { Subnet: '10.233.20.0/24' },
+              { Subnet: 'FD00:233:0:0::/64' },
+            ],
+          },
+        },
+      },
+    });
+    const restored = await new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: store,
+    }).restoreMachine(lab, capture);
+    expect(restored.addressesLost).toEqual([]);
+    expect(endpoint(created)?.IPAMConfig).toEqual({
+      IPv4Address: '10.233.20.11',
+      IPv6Address: 'fd00:233::11',
+    });
+  });
+
+  it('says which IPv6 address the machine loses in a test lab, IPv4-only, and why, and keeps its IPv4 one', async () => {
     const { store, capture } = storeWith({ networks: [front] });
     const { docker, created } = restoringEngine({
       labNetworks: {
@@ -743,11 +770,74 @@ describe('DockerHypervisorHost restore of IPv6 addresses', () => {
       storeDirectory: store,
     }).restoreMachine(lab, capture);
     expect(restored.addressesLost).toEqual([
-      "network front: the lab network has no IPv6 (engine dr-host refused production's IPv6 subnet fd00:233::/64); the machine does not get its production IPv6 address fd00:233::11",
+      "network front: the test lab is IPv4-only (engine dr-host would put its IPv6 gateway on the host's bridge, through which the lab would reach the host); the machine does not get its production IPv6 address fd00:233::11",
     ]);
     expect(endpoint(created)?.IPAMConfig).toEqual({
       IPv4Address: '10.233.20.11',
     });
+  });
+});
+
+describe("DockerHypervisorHost restore in a failover whose lab did not get production's subnet", () => {
+  const lab: LabHandle = { runId: 'run-1', networks: ['rr-run-1-front'] };
+  const front = {
+    name: 'front',
+    subnet: '10.240.7.0/24',
+    ipv4Address: '10.240.7.10',
+    aliases: [],
+  };
+  /** Docker chose 10.232.1.0/24 for the lab: a test lab's network held production's subnet. */
+  function offSubnet(internal: boolean) {
+    const engine = restoringEngine({
+      internal,
+      labNetworks: {
+        'rr-run-1-front': { IPAM: { Config: [{ Subnet: '10.232.1.0/24' }] } },
+      },
+    });
+    const docker = {
+      ...engine.docker,
+      listNetworks: async () => [
+        {
+          Name: 'rr-a-test-front',
+          Id: 'a'.repeat(64),
+          Internal: true,
+          Labels: { [RUN_ID_LABEL]: 'a-test' },
+          IPAM: { Config: [{ Subnet: '10.240.7.0/24' }] },
+        },
+      ],
+    } as unknown as Docker;
+    return { ...engine, docker };
+  }
+  const lost =
+    'network front: production subnet 10.240.7.0/24 is in use on engine dr-host by network rr-a-test-front of run a-test; the lab uses 10.232.1.0/24 and the machine gets a dynamic address instead of 10.240.7.10';
+
+  it('fails the machine, naming it and the address, and creates nothing', async () => {
+    const { store, capture } = storeWith({ networks: [front] });
+    const { docker, created } = offSubnet(false);
+    const error = await new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: store,
+    })
+      .restoreMachine(lab, capture)
+      .catch(e => e);
+    expect(error).toBeInstanceOf(ConflictError);
+    expect(error.message).toBe(
+      `failover run-1 cannot give machine resource:default/web its production address on engine dr-host: ${lost}. ` +
+        "Clients that reach it by address would not find it. Free production's subnet on that engine, or fail over onto another hypervisor host",
+    );
+    expect(created).toEqual([]);
+  });
+
+  it('restores it in a test lab with a dynamic address, and says so', async () => {
+    const { store, capture } = storeWith({ networks: [front] });
+    const { docker, created } = offSubnet(true);
+    const restored = await new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: store,
+    }).restoreMachine(lab, capture);
+    expect(restored.addressesLost).toEqual([lost]);
+    expect(
+      created[0].NetworkingConfig?.EndpointsConfig?.['rr-run-1-front']
+        ?.IPAMConfig,
+    ).toBeUndefined();
   });
 });
 
@@ -1112,17 +1202,14 @@ describe('DockerHypervisorHost lab networks', () => {
     aliases: [],
   };
 
-  it("makes a lab network with production's IPv6 subnet too, and without it where the engine refuses it", async () => {
-    const made = async (refuseIPv6: boolean) => {
+  it("makes a failover's lab network with production's IPv6 subnet too, a test lab's IPv4-only, and refuses a failover where the engine refuses IPv6, naming network, subnet and the engine's words", async () => {
+    const made = async (internal: boolean, refusal?: string) => {
       const asked: Docker.NetworkCreateOptions[] = [];
       const docker = {
         ...engineHolding([]).docker,
         createNetwork: async (opts: Docker.NetworkCreateOptions) => {
           asked.push(opts);
-          if (refuseIPv6 && opts.EnableIPv6)
-            throw new Error(
-              'could not find an available, non-overlapping IPv6 address pool',
-            );
+          if (refusal && opts.EnableIPv6) throw new Error(refusal);
         },
       } as unknown as Docker;
       await new DockerHypervisorHost('dr-host', docker, {
@@ -1139,7 +1226,7 @@ describe('DockerHypervisorHost lab networks', () => {
             aliases: [],
           },
         ],
-        { internal: true },
+        { internal },
       );
       return asked.map(a => ({
         EnableIPv6: a.EnableIPv6,
@@ -1149,7 +1236,28 @@ describe('DockerHypervisorHost lab networks', () => {
     expect(await made(false)).toEqual([
       { EnableIPv6: true, subnets: ['10.233.20.0/24', 'fd00:233::/64'] },
     ]);
+    // A test lab: the engine would put the IPv6 gateway on the host's bridge.
     expect(await made(true)).toEqual([
+      { EnableIPv6: undefined, subnets: ['10.233.20.0/24'] },
+    ]);
+    // IPv6 off on the engine: refused at the lab, before any wave boots.
+    const refused = await made(
+      false,
+      'failed to enable IPv6: open /proc/sys/net/ipv6/conf/br-1/disable_ipv6: no such file or directory',
+    ).catch(e => e);
+    expect(refused).toBeInstanceOf(ConflictError);
+    expect(refused.message).toBe(
+      "failover run-1 cannot give the lab production network front's IPv6 subnet fd00:233::/64: " +
+        'engine dr-host refused lab network rr-run-1-front with it (failed to enable IPv6: open /proc/sys/net/ipv6/conf/br-1/disable_ipv6: no such file or directory), ' +
+        "so its machines would not get their production IPv6 addresses. Enable IPv6 on that engine's host, or fail over onto another hypervisor host",
+    );
+    // A subnet in use: tried again IPv4-only, whose own checks tell which family it was.
+    expect(
+      await made(
+        false,
+        'invalid pool request: Pool overlaps with other one on this address space',
+      ),
+    ).toEqual([
       { EnableIPv6: true, subnets: ['10.233.20.0/24', 'fd00:233::/64'] },
       { EnableIPv6: undefined, subnets: ['10.233.20.0/24'] },
     ]);
@@ -1180,7 +1288,7 @@ describe('DockerHypervisorHost lab networks', () => {
         dual('10.233.20.11', 'fd00:233::11'),
         dual('10.233.20.12', 'FD00:233:0:0:F000::12'),
       ],
-      { internal: true },
+      { internal: false },
     );
     expect(asked.map(a => a.IPAM?.Config)).toEqual([
       [
@@ -1198,7 +1306,7 @@ describe('DockerHypervisorHost lab networks', () => {
     ]);
   });
 
-  it("refuses a lab where a network no run made, or a failover's, holds production's IPv6 subnet, before it makes any network, naming host, subnet and holder", async () => {
+  it("refuses a failover where a network no run made, or a failover's, holds production's IPv6 subnet, before it makes any network, naming host, subnet and holder; not a test lab, which takes no IPv6", async () => {
     const dual = {
       ...front,
       ipv6Subnet: 'fd00:233::/64',
@@ -1210,7 +1318,7 @@ describe('DockerHypervisorHost lab networks', () => {
     const error = await new DockerHypervisorHost('dr-host', foreign.docker, {
       storeDirectory: '/nowhere',
     })
-      .createLab('run-1', [dual, back], { internal: true })
+      .createLab('run-1', [dual, back], { internal: false })
       .catch(e => e);
     expect(isLabSubnetHeld(error)).toBe(true);
     expect(error).toMatchObject({
@@ -1223,6 +1331,13 @@ describe('DockerHypervisorHost lab networks', () => {
         'network lab-vpn6 (id lab-vpn6-id0) on its engine has subnet fd00:233:0:0:8000::/65, which overlaps it',
     );
     expect(foreign.created).toEqual([]);
+    await new DockerHypervisorHost('dr-host', foreign.docker, {
+      storeDirectory: '/nowhere',
+    }).createLab('run-2', [dual, back], { internal: true });
+    expect(foreign.created).toEqual([
+      'rr-run-2-front 172.29.10.0/24',
+      'rr-run-2-back 172.29.20.0/24',
+    ]);
 
     const kept = engineHolding([
       { name: 'rr-first-front', subnet: 'fd00:233::/64', runId: 'first' },
@@ -1238,13 +1353,15 @@ describe('DockerHypervisorHost lab networks', () => {
   });
 
   it("makes the networks that get production's subnet before those whose subnet Docker chooses, which could be theirs", async () => {
-    // Production's own network, on an engine that is also the primary.
+    // Production's own network, on an engine that is also the primary (back was captured there).
     const { docker, created } = engineHolding([
       { name: 'back', subnet: '172.29.20.0/24' },
     ]);
     const lab = await new DockerHypervisorHost('dr-host', docker, {
       storeDirectory: '/nowhere',
-    }).createLab('run-1', [back, front], { internal: true });
+    }).createLab('run-1', [{ ...back, engine: 'dr-host' }, front], {
+      internal: true,
+    });
     expect(lab.networks).toEqual(['rr-run-1-back', 'rr-run-1-front']);
     expect(created).toEqual([
       'rr-run-1-front 172.29.10.0/24',
@@ -1281,6 +1398,56 @@ describe('DockerHypervisorHost lab networks', () => {
     expect(created).toEqual([]);
     await host.createLab('run-1', [front], { internal: false });
     expect(created).toEqual(['rr-run-1-front chosen by Docker']);
+  });
+
+  it("refuses a lab, test or failover, where a network of production's name holds its subnet on an engine the machines were not captured from (a twin), before it makes any network", async () => {
+    // The same compose project on both sites: walk-twin on the recovery engine too, same subnet.
+    const { docker, created } = engineHolding([
+      { name: 'back', subnet: '172.29.20.0/24' },
+    ]);
+    const host = new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: '/nowhere',
+    });
+    const fromPrimary = [front, { ...back, engine: 'primary' }];
+    for (const internal of [true, false]) {
+      const error = await host
+        .createLab('run-1', fromPrimary, { internal })
+        .catch(e => e);
+      expect(isLabSubnetHeld(error)).toBe(true);
+      expect(error).toMatchObject({
+        host: 'dr-host',
+        subnet: '172.29.20.0/24',
+        holder: { name: 'back', id: 'back-id'.padEnd(64, '0') },
+      });
+      expect(error.message).toContain(
+        "hypervisor host dr-host cannot give the lab production network back's subnet 172.29.20.0/24: network back (id back-id00000) on its engine holds that subnet",
+      );
+      expect(error.message).toContain('docker network rm back');
+      expect(error.message).toMatch(
+        internal
+          ? /run the test on another hypervisor host$/
+          : /fail over onto another hypervisor host$/,
+      );
+    }
+    expect(created).toEqual([]);
+  });
+
+  it("refuses a failover on the engine its machines were captured from while production's own network holds the subnet: its machines would lose their addresses", async () => {
+    const { docker, created } = engineHolding([
+      { name: 'back', subnet: '172.29.20.0/24' },
+    ]);
+    const error = await new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: '/nowhere',
+    })
+      .createLab('run-1', [front, { ...back, engine: 'dr-host' }], {
+        internal: false,
+      })
+      .catch(e => e);
+    expect(isLabSubnetHeld(error)).toBe(true);
+    expect(error.message).toMatch(
+      /^hypervisor host dr-host cannot give the lab production network back's subnet 172\.29\.20\.0\/24: network back \(id back-id00000\).*fail over onto another hypervisor host$/,
+    );
+    expect(created).toEqual([]);
   });
 
   it('refuses a lab where a network no run made holds part of a production subnet, before it makes any network, naming host, subnet and network', async () => {
@@ -1977,4 +2144,165 @@ describe('DockerHypervisorHost inspectMachine', () => {
       running: true,
     });
   });
+});
+
+describe("DockerHypervisorHost restore of production's names, hosts entries, DNS servers and MAC addresses", () => {
+  const lab: LabHandle = {
+    runId: 'run-1',
+    networks: ['rr-run-1-front', 'rr-run-1-back'],
+  };
+  const runtime = {
+    networks: [
+      {
+        name: 'front',
+        subnet: '10.240.3.0/24',
+        aliases: ['www', 'web-prod'],
+        macAddress: '02:aa:bb:00:00:01',
+      },
+      {
+        name: 'back',
+        subnet: '10.8.0.0/16',
+        aliases: [],
+        macAddress: '02:aa:bb:00:00:02',
+      },
+    ],
+    extraHosts: ['database.corp:10.240.3.10'],
+    dns: ['10.240.3.11', '8.8.8.8'],
+  };
+
+  /** restoringEngine, at a Docker API version, saying how it was asked to connect, refusing a MAC where told. */
+  function engine(options: {
+    internal: boolean;
+    apiVersion: string;
+    refuseMac?: string;
+  }) {
+    const { docker, created } = restoringEngine({
+      internal: options.internal,
+    });
+    const connected: Array<{ network: string; mac?: string }> = [];
+    const { createContainer, getNetwork } = docker;
+    const refused = (mac: string | undefined) =>
+      Object.assign(
+        new Error(`(HTTP code 400) unexpected - invalid MAC address ${mac}`),
+        { statusCode: 400 },
+      );
+    Object.assign(docker, {
+      version: async () => ({ ApiVersion: options.apiVersion }),
+      createContainer: async (opts: Docker.ContainerCreateOptions) => {
+        const mac =
+          opts.MacAddress ??
+          opts.NetworkingConfig?.EndpointsConfig?.['rr-run-1-front']
+            ?.MacAddress;
+        if (mac && mac === options.refuseMac) throw refused(mac);
+        return createContainer.call(docker, opts);
+      },
+      getNetwork: (name: string) => ({
+        ...getNetwork.call(docker, name),
+        connect: async (o: { EndpointConfig: Docker.EndpointSettings }) => {
+          const mac = o.EndpointConfig.MacAddress;
+          if (mac && mac === options.refuseMac) throw refused(mac);
+          connected.push({ network: name, ...(mac ? { mac } : {}) });
+        },
+      }),
+    });
+    return { docker, created, connected };
+  }
+
+  it("gives a test lab's machine its names, hosts entries, the DNS servers it reaches and its first network's MAC (API before 1.44: container-wide), saying what it does not get", async () => {
+    const { store, capture } = storeWith(runtime);
+    const { docker, created, connected } = engine({
+      internal: true,
+      apiVersion: '1.41',
+    });
+    const host = new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: store,
+    });
+    const { adaptations } = await host.restoreMachine(lab, capture);
+    expect(created[0].HostConfig).toMatchObject({
+      ExtraHosts: ['database.corp:10.240.3.10'],
+      Dns: ['10.240.3.11'],
+    });
+    expect(created[0].MacAddress).toBe('02:aa:bb:00:00:01');
+    expect(
+      created[0].NetworkingConfig?.EndpointsConfig?.['rr-run-1-front']?.Aliases,
+    ).toEqual(['www', 'web-prod', 'web']);
+    expect(connected).toEqual([{ network: 'rr-run-1-back' }]);
+    expect(adaptations).toEqual([
+      "DNS servers 8.8.8.8 not used in the test lab: outside the machine's production subnets it has (10.240.3.0/24, 10.8.0.0/16), the isolated lab cannot reach them (the lab's resolver answers the lab's names)",
+      "MAC address 02:aa:bb:00:00:02 not fixed on lab network rr-run-1-back: engine dr-host (Docker API before 1.44) fixes one only on a machine's first network, so Docker picks one there",
+    ]);
+  });
+
+  it('asks the engine its API version once per host, however many machines with a MAC it restores', async () => {
+    const { store, capture } = storeWith(runtime);
+    const { docker } = engine({ internal: true, apiVersion: '1.41' });
+    let asked = 0;
+    const { version } = docker as unknown as { version: () => unknown };
+    Object.assign(docker, {
+      version: async () => {
+        asked += 1;
+        return version();
+      },
+    });
+    const host = new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: store,
+    });
+    await host.restoreMachine(lab, capture);
+    await host.restoreMachine(lab, capture);
+    expect(asked).toBe(1);
+  });
+
+  it('gives a failover every DNS server and, from API 1.44, each network its MAC', async () => {
+    const { store, capture } = storeWith(runtime);
+    const { docker, created, connected } = engine({
+      internal: false,
+      apiVersion: '1.44',
+    });
+    const host = new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: store,
+    });
+    const { adaptations } = await host.restoreMachine(lab, capture);
+    expect(created[0].HostConfig?.Dns).toEqual(['10.240.3.11', '8.8.8.8']);
+    expect(created[0]).not.toHaveProperty('MacAddress');
+    expect(
+      created[0].NetworkingConfig?.EndpointsConfig?.['rr-run-1-front']
+        ?.MacAddress,
+    ).toBe('02:aa:bb:00:00:01');
+    expect(connected).toEqual([
+      { network: 'rr-run-1-back', mac: '02:aa:bb:00:00:02' },
+    ]);
+    expect(adaptations).toEqual([]);
+  });
+
+  it.each([
+    ['joining a later network', 'rr-run-1-back', '02:aa:bb:00:00:02'],
+    ['creating it', 'rr-run-1-front', '02:aa:bb:00:00:01'],
+  ])(
+    'restores the machine without a MAC its engine refuses %s, and says so',
+    async (_, network, refuseMac) => {
+      const { store, capture } = storeWith(runtime);
+      const { docker, created, connected } = engine({
+        internal: false,
+        apiVersion: '1.44',
+        refuseMac,
+      });
+      const host = new DockerHypervisorHost('dr-host', docker, {
+        storeDirectory: store,
+      });
+      const { adaptations } = await host.restoreMachine(lab, capture);
+      expect(created).toHaveLength(1);
+      expect(
+        created[0].NetworkingConfig?.EndpointsConfig?.['rr-run-1-front']
+          ?.MacAddress,
+      ).toBe(network === 'rr-run-1-front' ? undefined : '02:aa:bb:00:00:01');
+      expect(connected).toEqual([
+        network === 'rr-run-1-back'
+          ? { network: 'rr-run-1-back' }
+          : { network: 'rr-run-1-back', mac: '02:aa:bb:00:00:02' },
+      ]);
+      expect(adaptations).toEqual([
+        `MAC address ${refuseMac} not fixed on lab network ${network}: engine dr-host refused it (Docker engine 'dr-host' answered HTTP 400: invalid MAC address ${refuseMac}), so Docker picks one there`,
+      ]);
+    },
+  );
 });

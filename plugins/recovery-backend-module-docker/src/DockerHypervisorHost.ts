@@ -11,16 +11,16 @@ import {
   describePortBinding,
   engineError,
   failoverPorts,
-  productionSubnets,
   sameIp,
+  sameSubnet,
   TransferProgressLines,
 } from '@backstage-recovery/plugin-recovery-node';
 import type {
-  CapturedNetwork,
   HostPortInUse,
   HostRoom,
   HypervisorHost,
   LabHandle,
+  LabNetwork,
   LabResources,
   MachineHandle,
   MachineState,
@@ -39,7 +39,7 @@ import {
   type NetworkIdentity,
 } from './adapt';
 import { firstHost, helperRange } from './lib/addresses';
-import { engineWords, onEngine } from './lib/engineErrors';
+import { engineWords, isEngineUnreachable, onEngine } from './lib/engineErrors';
 import { artifactPath } from './captureNames';
 import { demuxDockerStream, isStatus } from './lib/dockerStreams';
 import { hasImage } from './lib/engineImages';
@@ -57,7 +57,7 @@ import {
   subnetHolder,
 } from './keptByFailovers';
 import { LabProbe } from './LabProbe';
-import { foreignSubnetHolder, labSubnetHeld } from './labSubnets';
+import { foreignSubnetHolder, labSubnetHeld, subnetsInLab } from './labSubnets';
 import { removeLab } from './labTeardown';
 import {
   describeSharedVolume,
@@ -100,6 +100,8 @@ export interface DockerHypervisorHostOptions {
  */
 export class DockerHypervisorHost implements HypervisorHost {
   private readonly labProbe: LabProbe;
+  /** The engine's answer to fixesMacPerNetwork, once asked. */
+  private macPerNetwork?: Promise<boolean>;
   /** The fills of the runs' shared volumes, by lab volume (sharedVolumes.ts). */
   private readonly volumeFills = new Map<
     string,
@@ -116,7 +118,7 @@ export class DockerHypervisorHost implements HypervisorHost {
 
   createLab(
     runId: string,
-    networks: CapturedNetwork[],
+    networks: LabNetwork[],
     options: { internal: boolean },
   ): Promise<LabHandle> {
     return onEngine(
@@ -128,7 +130,7 @@ export class DockerHypervisorHost implements HypervisorHost {
 
   private async createLabOn(
     runId: string,
-    networks: CapturedNetwork[],
+    networks: LabNetwork[],
     options: { internal: boolean },
   ): Promise<LabHandle> {
     const names: string[] = [];
@@ -138,11 +140,13 @@ export class DockerHypervisorHost implements HypervisorHost {
     // machines other addresses: a test would not emulate production (and fail at the ready
     // timeout where a machine needs its address), a second failover would boot apart from the
     // first. Refused before anything is made.
-    const engineNetworks = networks.some(n => productionSubnets(n).length > 0)
+    const engineNetworks = networks.some(
+      n => subnetsInLab(n, options).length > 0,
+    )
       ? await this.docker.listNetworks()
       : [];
     for (const network of networks) {
-      for (const subnet of productionSubnets(network)) {
+      for (const subnet of subnetsInLab(network, options)) {
         const holder = subnetHolder(engineNetworks, subnet, runId);
         if (!holder?.failover) continue;
         const [why, elsewhere] = options.internal
@@ -163,7 +167,10 @@ export class DockerHypervisorHost implements HypervisorHost {
     // A network no run made (the host's own, one left by hand) on a production subnet: Docker
     // would give the lab another subnet, and a machine that reaches another by its address would
     // fail only at its ready timeout. Refused before anything is made, naming it.
-    const foreign = foreignSubnetHolder(engineNetworks, networks);
+    const foreign = foreignSubnetHolder(engineNetworks, networks, {
+      engine: this.id,
+      internal: options.internal,
+    });
     if (foreign) throw labSubnetHeld(this.id, foreign, options);
     // Made after those that get production's subnet: a subnet Docker picks could be one of theirs.
     const chosenByDocker: Array<Parameters<Docker['createNetwork']>[0]> = [];
@@ -225,7 +232,11 @@ export class DockerHypervisorHost implements HypervisorHost {
           ...(range ? { IPRange: range } : {}),
         };
         try {
-          if (network.ipv6Subnet) {
+          // A test lab is IPv4-only: Docker puts the IPv6 gateway on the host's bridge, which
+          // inhibit_ipv4 does not keep off, and the isolated lab would reach the host (and, on a
+          // role both engine, production's ports docker-proxy publishes on [::]) through it.
+          // restoreMachine says whose IPv6 address that costs.
+          if (network.ipv6Subnet && !options.internal) {
             // The same for IPv6: Docker hands out IPv6 addresses from the bottom of the subnet too.
             const gateway6 =
               network.ipv6Gateway ?? firstHost(network.ipv6Subnet);
@@ -245,9 +256,20 @@ export class DockerHypervisorHost implements HypervisorHost {
                 IPAM: { Driver: 'default', Config: [ipv4, ipv6] },
               });
               continue;
-            } catch {
-              // Production's IPv6 subnet refused here (IPv6 off on the engine, the subnet held):
-              // the lab goes without it, and restoreMachine says whose IPv6 address that costs.
+            } catch (e) {
+              // A subnet in use (of either family) is tried again IPv4-only, whose checks below
+              // tell which. Any other refusal (IPv6 off on the engine) is IPv6's: a failover
+              // without it would fail only at its first IPv6 machine, after earlier waves booted.
+              if (isEngineUnreachable(this.id, e)) throw e;
+              // `overlaps`: Docker's `Pool overlaps with other one`, not its `non-overlapping`.
+              if (
+                !/overlaps|in use|conflict/i.test(String((e as Error).message))
+              )
+                throw new ConflictError(
+                  `failover ${runId} cannot give the lab production network ${network.name}'s IPv6 subnet ${network.ipv6Subnet}: ` +
+                    `engine ${this.id} refused lab network ${name} with it (${engineWords(this.id, e)}), so its machines would not get their production IPv6 addresses. ` +
+                    `Enable IPv6 on that engine's host, or fail over onto another hypervisor host`,
+                );
             }
           }
           await this.docker.createNetwork({
@@ -258,13 +280,18 @@ export class DockerHypervisorHost implements HypervisorHost {
         } catch (e) {
           // The subnet is in use on this engine (production's own network where it is also the
           // primary engine, another run's): Docker chooses; restoreMachine reports it.
-          if (!/overlap|in use|conflict/i.test(String((e as Error).message)))
+          if (
+            e instanceof ConflictError ||
+            !/overlap|in use|conflict/i.test(String((e as Error).message))
+          )
             throw e;
           // One made since the look above: refused as that would have (the run removes what
           // this lab made so far).
-          const since = foreignSubnetHolder(await this.docker.listNetworks(), [
-            network,
-          ]);
+          const since = foreignSubnetHolder(
+            await this.docker.listNetworks(),
+            [network],
+            { engine: this.id, internal: options.internal },
+          );
           if (since) throw labSubnetHeld(this.id, since, options);
         }
       }
@@ -274,11 +301,22 @@ export class DockerHypervisorHost implements HypervisorHost {
     return { runId, networks: names };
   }
 
-  /** Whether the engine fixes a MAC per network (API 1.44 on), not only container-wide. */
-  private async fixesMacPerNetwork(): Promise<boolean> {
-    const { ApiVersion } = await this.docker.version();
-    const [major, minor] = (ApiVersion ?? '').split('.').map(Number);
-    return major > 1 || (major === 1 && minor >= 44);
+  /**
+   * Whether the engine fixes a MAC per network (API 1.44 on), not only container-wide. Asked once
+   * per host, not per machine; a failed ask is asked again.
+   */
+  private fixesMacPerNetwork(): Promise<boolean> {
+    if (!this.macPerNetwork) {
+      const asked = this.docker.version().then(({ ApiVersion }) => {
+        const [major, minor] = (ApiVersion ?? '').split('.').map(Number);
+        return major > 1 || (major === 1 && minor >= 44);
+      });
+      this.macPerNetwork = asked;
+      asked.catch(() => {
+        if (this.macPerNetwork === asked) this.macPerNetwork = undefined;
+      });
+    }
+    return this.macPerNetwork;
   }
 
   private async labNetworkSubnet(name: string): Promise<NetworkIdentity> {
@@ -523,6 +561,9 @@ export class DockerHypervisorHost implements HypervisorHost {
           : `${why}: the lab has no network to put it on`,
       );
     }
+    // Production addresses a failover's copy would not get: createLab refuses the subnets it can
+    // tell are held; whatever it could not (a test lab on them, no IPv6 on the engine) fails here.
+    const offProduction: string[] = [];
     for (const net of runtime.networks) {
       const labNet = labNetworkName(lab.runId, net.name);
       if (!lab.networks.includes(labNet)) {
@@ -542,15 +583,22 @@ export class DockerHypervisorHost implements HypervisorHost {
           ? await this.labNetworkSubnet(labNet)
           : {};
       if (net.ipv6Address) {
-        if (net.ipv6Subnet && labSubnet.ipv6Subnet === net.ipv6Subnet) {
+        if (
+          net.ipv6Subnet &&
+          labSubnet.ipv6Subnet &&
+          sameSubnet(labSubnet.ipv6Subnet, net.ipv6Subnet)
+        ) {
           config.IPAMConfig = { IPv6Address: net.ipv6Address };
         } else {
+          // A test lab has no IPv6 (createLab says why); a failover's lacks it where the engine refused it.
           const inLab = labSubnet.ipv6Subnet
             ? `the lab network's IPv6 subnet is ${labSubnet.ipv6Subnet}`
-            : `the lab network has no IPv6${net.ipv6Subnet ? ` (engine ${this.id} refused production's IPv6 subnet ${net.ipv6Subnet})` : ''}`;
-          addressesLost.push(
-            `network ${net.name}: ${inLab}; the machine does not get its production IPv6 address ${net.ipv6Address}`,
-          );
+            : test
+              ? `the test lab is IPv4-only (engine ${this.id} would put its IPv6 gateway on the host's bridge, through which the lab would reach the host)`
+              : `the lab network has no IPv6${net.ipv6Subnet ? ` (engine ${this.id} refused production's IPv6 subnet ${net.ipv6Subnet})` : ''}`;
+          const lost = `network ${net.name}: ${inLab}; the machine does not get its production IPv6 address ${net.ipv6Address}`;
+          addressesLost.push(lost);
+          offProduction.push(lost);
         }
       }
       if (net.ipv4Address) {
@@ -567,13 +615,20 @@ export class DockerHypervisorHost implements HypervisorHost {
                 lab.runId,
               )
             : undefined;
-          addressesLost.push(
-            `network ${net.name}: production subnet ${net.subnet} is in use on engine ${this.id}${holder ? ` by ${describeHolder(holder)}` : ''}; the lab uses ${labSubnet.subnet} and the machine gets a dynamic address instead of ${net.ipv4Address}`,
-          );
+          const lost = `network ${net.name}: production subnet ${net.subnet} is in use on engine ${this.id}${holder ? ` by ${describeHolder(holder)}` : ''}; the lab uses ${labSubnet.subnet} and the machine gets a dynamic address instead of ${net.ipv4Address}`;
+          addressesLost.push(lost);
+          offProduction.push(lost);
         }
       }
       endpoints.push({ network: labNet, config });
     }
+    // A failover serves production: a copy its clients cannot reach at its address has not
+    // recovered it, so the run fails naming it rather than succeed off production's subnet.
+    if (!test && offProduction.length > 0)
+      throw new ConflictError(
+        `failover ${lab.runId} cannot give machine ${capture.machineRef} its production address on engine ${this.id}: ${offProduction.join('; ')}. ` +
+          `Clients that reach it by address would not find it. Free production's subnet on that engine, or fail over onto another hypervisor host`,
+      );
     const { labels: captured, blanked } = withoutOrchestratorLabels(
       runtime.labels,
     );
@@ -689,12 +744,10 @@ export class DockerHypervisorHost implements HypervisorHost {
     // A MAC the engine refuses (one it cannot give, say) costs the machine that MAC, not its run.
     const createOnce = () =>
       createImage().catch(async e => {
-        const fixed = endpoints.filter(ep => ep.config.MacAddress);
-        if (fixed.length === 0 || !refusesMac(e)) throw e;
-        for (const ep of fixed) {
-          adaptations.push(macRefused(this.id, ep, e));
-          delete ep.config.MacAddress;
-        }
+        // Created on its first network alone: the others' are asked as it joins them.
+        if (!first?.config.MacAddress || !refusesMac(e)) throw e;
+        adaptations.push(macRefused(this.id, first, e));
+        delete first.config.MacAddress;
         return createImage();
       });
     let container: Docker.Container;
@@ -1273,15 +1326,12 @@ export class DockerHypervisorHost implements HypervisorHost {
   }
 }
 
-/**
- * The machine of the run whose container's network namespace a machine shared in production
- * (network mode `container:<id>`), by its capture's production container id; with its lab
- * container where it booted in an earlier wave. None for another mode, a container no machine of
- * the run is, or captures from before the id was recorded.
- */
 /** Whether the engine's answer refuses a MAC address it was asked for. */
 function refusesMac(e: unknown): boolean {
-  return isStatus(e, 400, 403, 500) && /\bmac\b|mac.?address/i.test(String((e as Error)?.message));
+  return (
+    isStatus(e, 400, 403, 500) &&
+    /\bmac\b|mac.?address/i.test(String((e as Error)?.message))
+  );
 }
 
 /** The adaptation note of a production MAC the engine refused on a lab network. */
@@ -1293,6 +1343,12 @@ function macRefused(
   return `MAC address ${ep.config.MacAddress} not fixed on lab network ${ep.network}: engine ${engineId} refused it (${engineWords(engineId, e)}), so Docker picks one there`;
 }
 
+/**
+ * The machine of the run whose container's network namespace a machine shared in production
+ * (network mode `container:<id>`), by its capture's production container id; with its lab
+ * container where it booted in an earlier wave. None for another mode, a container no machine of
+ * the run is, or captures from before the id was recorded.
+ */
 function namespaceOwner(
   mode: string | undefined,
   runCaptures: RestorableCapture[],

@@ -1517,9 +1517,12 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       storeDirectory: store,
     });
     const c = captures.get('data-01')!;
-    const lab = await both.createLab(bothRunId, c.runtime.networks, {
-      internal: true,
-    });
+    // Captured from this engine: its network of that name is production's own.
+    const lab = await both.createLab(
+      bothRunId,
+      c.runtime.networks.map(n => ({ ...n, engine: 'primary' })),
+      { internal: true },
+    );
     const { adaptations, addressesLost } = await both.restoreMachine(lab, {
       captureId: c.captureId,
       machineRef: 'resource:default/data-01',

@@ -2,6 +2,7 @@ import type Docker from 'dockerode';
 import {
   PRODUCTION_NETWORK_MODE_LABEL,
   adaptInspectedContainer,
+  dnsInLab,
   dockerHealthcheck,
   dockerLimits,
   dockerName,
@@ -74,7 +75,8 @@ describe('adaptInspectedContainer', () => {
           subnet: '172.29.10.0/24',
           gateway: '172.29.10.1',
           ipv4Address: '172.29.10.12',
-          aliases: ['database', 'files'],
+          // Its container's name too: machines on the network reach it by that.
+          aliases: ['database', 'files', 'data-01'],
         },
       ],
       env: ['A=1'],
@@ -115,7 +117,7 @@ describe('adaptInspectedContainer', () => {
           CpusetCpus: '0-1',
           Privileged: true,
           CapAdd: ['NET_ADMIN'],
-          ExtraHosts: ['db:10.0.0.5'],
+          ExtraHosts: ['db:10.0.0.5', 'host.docker.internal:host-gateway'],
           Dns: ['10.0.0.53'],
         },
         Mounts: [
@@ -138,9 +140,11 @@ describe('adaptInspectedContainer', () => {
       'CPU pinning to cpus 0-1 dropped',
       'privileged mode dropped',
       'added capabilities NET_ADMIN dropped',
-      'extra /etc/hosts entries dropped: db:10.0.0.5',
-      "DNS servers 10.0.0.53 dropped (the lab's resolver is used)",
+      'extra /etc/hosts entries dropped: host.docker.internal:host-gateway (host-gateway is the recovery host in the lab, not the host production ran on)',
     ]);
+    // Kept for the restore: the entry means in the lab what it meant, the restore picks DNS servers.
+    expect(runtime.extraHosts).toEqual(['db:10.0.0.5']);
+    expect(runtime.dns).toEqual(['10.0.0.53']);
     expect(runtime.networks[0].ipv4Address).toBe('172.29.10.12');
   });
 
@@ -378,7 +382,7 @@ describe('adaptInspectedContainer', () => {
         ipv6Subnet: 'fd00:233::/64',
         ipv6Gateway: 'fd00:233::1',
         ipv6Address: 'fd00:233::11',
-        aliases: [],
+        aliases: ['data-01'],
       },
     ]);
     // IPv6 off: an IPv6 subnet listed in its IPAM configuration is not the network's.
@@ -450,6 +454,158 @@ describe('adaptInspectedContainer', () => {
     );
     expect(runtime.healthcheck).toBeUndefined();
     expect(runtime.hostname).toBe('data-01');
+  });
+});
+
+describe("a machine's network identity beyond its addresses", () => {
+  it('carries its container name as an alias on user-defined networks, where Docker resolves it, not on the default bridge', () => {
+    const { runtime, adaptations } = adaptInspectedContainer(
+      inspected({
+        Config: { Hostname: 'abcdef012345' },
+        Networks: {
+          'demo-prod': {
+            IPAddress: '172.29.10.12',
+            Aliases: ['abcdef012345'],
+          },
+          bridge: { IPAddress: '172.17.0.4', Aliases: null },
+        },
+      }),
+      { ...nets, bridge: { subnet: '172.17.0.0/16' } },
+    );
+    expect(adaptations).toEqual([]);
+    expect(runtime.networks.map(n => [n.name, n.aliases])).toEqual([
+      ['demo-prod', ['data-01']],
+      ['bridge', []],
+    ]);
+  });
+
+  it('keeps --add-host entries (production addresses mean the same in the lab) but those to host-gateway, saying why', () => {
+    const { runtime, adaptations } = adaptInspectedContainer(
+      inspected({
+        HostConfig: {
+          ExtraHosts: [
+            'database.corp:10.240.3.10',
+            'gw.corp=host-gateway',
+            'v6.corp:fd00::10',
+          ],
+        },
+      }),
+      nets,
+    );
+    expect(runtime.extraHosts).toEqual([
+      'database.corp:10.240.3.10',
+      'v6.corp:fd00::10',
+    ]);
+    expect(adaptations).toEqual([
+      'extra /etc/hosts entries dropped: gw.corp=host-gateway (host-gateway is the recovery host in the lab, not the host production ran on)',
+    ]);
+    // None to keep: none recorded.
+    expect(
+      adaptInspectedContainer(inspected(), nets).runtime.extraHosts,
+    ).toBeUndefined();
+  });
+
+  it('keeps a fixed MAC address (--mac-address), as Config.MacAddress (API before 1.44) or an endpoint MAC Docker did not derive from the address', () => {
+    const twoNetworks = {
+      'demo-prod': {
+        IPAddress: '172.29.10.12',
+        MacAddress: '02:AA:BB:00:00:01',
+        Aliases: [],
+      },
+      back: {
+        IPAddress: '10.8.0.5',
+        // Docker's own: 02:42 and 10.8.0.5.
+        MacAddress: '02:42:0a:08:00:05',
+        Aliases: [],
+      },
+    };
+    const identities = { ...nets, back: { subnet: '10.8.0.0/16' } };
+    const older = adaptInspectedContainer(
+      inspected({
+        Config: { MacAddress: '02:aa:bb:00:00:01' },
+        Networks: twoNetworks,
+      }),
+      identities,
+    );
+    expect(older.adaptations).toEqual([]);
+    expect(older.runtime.networks.map(n => [n.name, n.macAddress])).toEqual([
+      ['demo-prod', '02:aa:bb:00:00:01'],
+      ['back', undefined],
+    ]);
+    // API 1.44 on: no Config.MacAddress, the endpoint's own says it.
+    const newer = adaptInspectedContainer(
+      inspected({ Networks: twoNetworks }),
+      identities,
+    );
+    expect(newer.runtime.networks.map(n => n.macAddress)).toEqual([
+      '02:aa:bb:00:00:01',
+      undefined,
+    ]);
+    // Stopped: the endpoints list none, the configured one is the first network's.
+    const stopped = adaptInspectedContainer(
+      inspected({
+        Config: { MacAddress: '02:aa:bb:00:00:01' },
+        Networks: {
+          'demo-prod': { IPAddress: '', MacAddress: '', Aliases: [] },
+        },
+      }),
+      nets,
+    );
+    expect(stopped.runtime.networks[0].macAddress).toBe('02:aa:bb:00:00:01');
+    // Created on no named network: NetworkMode `default` (Docker 20.10), Docker's bridge.
+    const onDefault = adaptInspectedContainer(
+      inspected({
+        Config: { MacAddress: '02:aa:bb:00:00:01' },
+        HostConfig: { NetworkMode: 'default' },
+        Networks: { bridge: { IPAddress: '', MacAddress: '', Aliases: [] } },
+      }),
+      nets,
+    );
+    expect(onDefault.runtime.networks.map(n => [n.name, n.macAddress])).toEqual(
+      [['bridge', '02:aa:bb:00:00:01']],
+    );
+    // A MAC Docker derived from the address: nothing to fix.
+    expect(
+      adaptInspectedContainer(
+        inspected({
+          Networks: {
+            'demo-prod': {
+              IPAddress: '172.29.10.12',
+              MacAddress: '02:42:ac:1d:0a:0c',
+              Aliases: [],
+            },
+          },
+        }),
+        nets,
+      ).runtime.networks[0],
+    ).not.toHaveProperty('macAddress');
+  });
+});
+
+describe('dnsInLab', () => {
+  const networks = [
+    {
+      name: 'demo-prod',
+      subnet: '10.240.3.0/24',
+      ipv6Subnet: 'fd00:240::/64',
+      aliases: [],
+    },
+  ];
+  const dns = ['10.240.3.11', 'fd00:240::53', '8.8.8.8'];
+
+  it("keeps in a test lab the DNS servers in the machine's production subnets the lab has (IPv4 only), and names the others", () => {
+    expect(dnsInLab({ networks, dns }, true)).toEqual({
+      dns: ['10.240.3.11'],
+      note: "DNS servers fd00:240::53, 8.8.8.8 not used in the test lab: outside the machine's production subnets it has (10.240.3.0/24), the isolated lab cannot reach them (the lab's resolver answers the lab's names)",
+    });
+  });
+
+  it("keeps them all in a failover, which runs on production's network reach", () => {
+    expect(dnsInLab({ networks, dns }, false)).toEqual({ dns });
+  });
+
+  it('keeps none and says nothing where production set none', () => {
+    expect(dnsInLab({ networks }, true)).toEqual({ dns: [] });
   });
 });
 

@@ -13,9 +13,9 @@ import type {
 import {
   describePortBinding,
   failoverPorts,
-  productionSubnets,
   subnetsOverlap,
 } from '@backstage-recovery/plugin-recovery-node';
+import { subnetsInLab } from './labSubnets';
 
 /** Subnet and gateway of a network on the primary engine, from `docker network inspect`. */
 export interface NetworkIdentity {
@@ -119,7 +119,8 @@ function fixedMacAddress(
 /**
  * Of production's DNS servers, those the machine uses in the lab, and a note naming the others: a
  * failover runs on production's network reach and uses them all; a test lab reaches only the
- * machine's captured subnets (a DNS machine of the plan, say), so only servers in them.
+ * machine's captured subnets it has (IPv4 only: subnetsInLab), so only servers in them (a DNS
+ * machine of the plan, say).
  */
 export function dnsInLab(
   runtime: Pick<MachineRuntime, 'dns' | 'networks'>,
@@ -127,7 +128,9 @@ export function dnsInLab(
 ): { dns: string[]; note?: string } {
   const servers = runtime.dns ?? [];
   if (!test) return { dns: servers };
-  const subnets = runtime.networks.flatMap(productionSubnets);
+  const subnets = runtime.networks.flatMap(n =>
+    subnetsInLab(n, { internal: true }),
+  );
   const inLab = (ip: string) =>
     subnets.some(s =>
       subnetsOverlap(s, `${ip}/${ip.includes(':') ? 128 : 32}`),
@@ -138,7 +141,7 @@ export function dnsInLab(
     dns,
     ...(outside.length > 0
       ? {
-          note: `DNS servers ${outside.join(', ')} not used in the test lab: outside the machine's production subnets${
+          note: `DNS servers ${outside.join(', ')} not used in the test lab: outside the machine's production subnets it has${
             subnets.length ? ` (${subnets.join(', ')})` : ''
           }, the isolated lab cannot reach them (the lab's resolver answers the lab's names)`,
         }
@@ -202,6 +205,8 @@ export function adaptInspectedContainer(
     networkMode !== 'none' &&
     !networkMode.startsWith('container:')
   ) {
+    // The network it was created on: `default` is Docker's bridge (Docker 20.10 writes it so).
+    const createdOn = networkMode === 'default' ? 'bridge' : networkMode;
     for (const [name, endpoint] of Object.entries(
       info.NetworkSettings?.Networks ?? {},
     )) {
@@ -215,7 +220,7 @@ export function adaptInspectedContainer(
       const mac = fixedMacAddress(
         endpoint,
         (config as { MacAddress?: string }).MacAddress,
-        name === networkMode,
+        name === createdOn,
       );
       captured.push({
         name,

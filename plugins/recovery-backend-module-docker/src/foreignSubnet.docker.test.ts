@@ -107,11 +107,13 @@ const graph = (): RecoveryGraph =>
     { serviceRef: WEB_SVC, machineRef: WEB, container: webContainer },
   );
 
-async function testRun(): Promise<RecoveryRun & { tookMs: number }> {
+async function testRun(
+  mode: 'test' | 'failover' = 'test',
+): Promise<RecoveryRun & { tookMs: number }> {
   const t0 = Date.now();
   const started = await runs.start({
     entityRef: WEB_SVC,
-    mode: 'test',
+    mode,
     trigger: 'user',
   });
   runIds.push(started.id);
@@ -280,5 +282,33 @@ describe('a lab subnet held by a network no run made (real engines)', () => {
     timings.free_subnet_run_ms = booted.tookMs;
     expect(booted.error?.message).toBeUndefined();
     expect(booted.status).toBe('succeeded');
+  });
+
+  it("fails a test recovery and a failover where a network of production's name and subnet is on the recovery engine (a twin: the same compose project on both sites), not only one of another name", async () => {
+    // The recovery engine is not the machines' primary: its network of that name is not production's.
+    const twin = await recovery.createNetwork({
+      Name: NETWORK,
+      Driver: 'bridge',
+      IPAM: { Driver: 'default', Config: [{ Subnet: SUBNET }] },
+    });
+    foreignNetworks.push(NETWORK);
+    const foreign = { name: NETWORK, id: twin.id };
+    const test = await testRun();
+    timings.twin_test_run_ms = test.tookMs;
+    await expectRefusedAtLab(test, foreign, /holds? that subnet/);
+    expect(test.error!.message).toMatch(
+      /run the test on another hypervisor host$/,
+    );
+    expect(test.tookMs).toBeLessThan(READY_TIMEOUT_MS);
+
+    // A failover would keep its copies running off production's subnet: refused as well.
+    const failover = await testRun('failover');
+    timings.twin_failover_run_ms = failover.tookMs;
+    await expectRefusedAtLab(failover, foreign, /holds? that subnet/);
+    expect(failover.error!.message).toMatch(
+      /fail over onto another hypervisor host/,
+    );
+    expect(failover.tookMs).toBeLessThan(READY_TIMEOUT_MS);
+    await recovery.getNetwork(twin.id).remove();
   });
 });

@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import type { LoggerService } from '@backstage/backend-plugin-api';
 import { RUN_ID_LABEL } from '@backstage-recovery/plugin-recovery-common';
 import { dockerMessages, ReconnectDelay } from './DockerEventSource';
+import { engineTimeOf } from './engineClock';
 import { ResumePoint } from './eventResume';
 import { MACHINE_REF_LABEL, PROBE_LABEL } from './labNames';
 
@@ -15,7 +16,10 @@ import { MACHINE_REF_LABEL, PROBE_LABEL } from './labNames';
  * the event source's reader; it reconnects with the same backoff after a failure or an engine
  * restart, and tells `onResumed` once connected again: stops while it was away went unheard.
  * A connection that brings nothing for idleReconnectMs is opened again at once, `since` it was
- * last known alive, so a stop it never delivered is heard then. Returns what stops following.
+ * last known alive: the engine replays what its buffer still holds of that time, only its last 256
+ * events of every kind (moby's eventsLimit), so on a busy host a stop the silent connection never
+ * delivered may be gone; the supervision's 30 s sweep finds that machine stopped. Returns what
+ * stops following.
  */
 export function followKeptMachineStops(
   docker: Docker,
@@ -115,7 +119,8 @@ export function followKeptMachineStops(
 /**
  * How long a connection of the kept machines' stops may bring nothing before it is opened again:
  * under the supervision's 30 s sweep, so that a dead connection is not what hears last. Cheap: one
- * request, replaying from the engine's buffer the few seconds since the last connection opened.
+ * request, replaying from the engine's buffer (its last 256 events) the seconds since the last
+ * connection was known alive.
  */
 export const KEPT_STOPS_IDLE_RECONNECT_MS = 20_000;
 
@@ -124,7 +129,6 @@ export const KEPT_STOPS_IDLE_RECONNECT_MS = 20_000;
  * connection's `since`; the backend's clock where no Date came (a proxy that drops it).
  */
 function engineSecondOf(stream: Readable): number {
-  const date = (stream as Partial<IncomingMessage>).headers?.date;
-  const ms = date ? Date.parse(date) : NaN;
-  return Math.floor((Number.isFinite(ms) ? ms : Date.now()) / 1000);
+  const ms = engineTimeOf((stream as Partial<IncomingMessage>).headers);
+  return Math.floor((ms ?? Date.now()) / 1000);
 }

@@ -20,6 +20,8 @@ const net = (
 
 const prod = { name: 'prod', subnet: '172.29.10.0/24', aliases: [] };
 const back = { name: 'back', subnet: '10.8.0.0/16', aliases: [] };
+/** A test lab on engine dr-host. */
+const testLab = { engine: 'dr-host', internal: true };
 
 describe('foreignSubnetHolder', () => {
   it.each([
@@ -32,6 +34,7 @@ describe('foreignSubnetHolder', () => {
       foreignSubnetHolder(
         [net('bridge', ['10.200.2.0/24']), net('x', [subnet])],
         [prod],
+        testLab,
       ),
     ).toEqual({
       network: 'prod',
@@ -45,6 +48,7 @@ describe('foreignSubnetHolder', () => {
       foreignSubnetHolder(
         [net('dual', ['fd00::/64', '10.8.4.0/24', '172.29.10.0/24'])],
         [back, prod],
+        testLab,
       ),
     ).toMatchObject({
       network: 'back',
@@ -59,25 +63,25 @@ describe('foreignSubnetHolder', () => {
     ['a block holding it', 'fd00::/16'],
     ['one address of it', 'fd00:233::11/128'],
   ])(
-    "finds a network no run made on production's IPv6 subnet: %s",
+    "finds for a failover a network no run made on production's IPv6 subnet, which a test lab (IPv4-only) does not take: %s",
     (_, subnet) => {
+      const networks = [
+        net('bridge', ['10.200.2.0/24', 'fd00:1::/64']),
+        net('x', ['10.99.0.0/24', subnet]),
+      ];
+      const dual = [{ ...prod, ipv6Subnet: 'fd00:233::/64' }];
       expect(
-        foreignSubnetHolder(
-          [
-            net('bridge', ['10.200.2.0/24', 'fd00:1::/64']),
-            net('x', ['10.99.0.0/24', subnet]),
-          ],
-          [{ ...prod, ipv6Subnet: 'fd00:233::/64' }],
-        ),
+        foreignSubnetHolder(networks, dual, { ...testLab, internal: false }),
       ).toEqual({
         network: 'prod',
         subnet: 'fd00:233::/64',
         holder: { name: 'x', id: 'x-0123456789abcdef', subnet },
       });
+      expect(foreignSubnetHolder(networks, dual, testLab)).toBeUndefined();
     },
   );
 
-  it("passes over runs' networks (ours, a failover's, another lab's), production's own network of that name, and subnets that do not touch", () => {
+  it("passes over runs' networks (ours, a failover's, another lab's), production's own network of that name in a test lab on the engine captured from, and subnets that do not touch", () => {
     const networks = [
       net('rr-run-1-prod', ['172.29.10.0/24'], { [RUN_ID_LABEL]: 'run-1' }),
       net('rr-other-prod', ['172.29.10.0/24'], { [RUN_ID_LABEL]: 'other' }),
@@ -87,14 +91,63 @@ describe('foreignSubnetHolder', () => {
       net('v6', ['fd00::/64']),
       net('none', []),
     ];
-    expect(foreignSubnetHolder(networks, [prod])).toBeUndefined();
+    expect(
+      foreignSubnetHolder(networks, [{ ...prod, engine: 'dr-host' }], testLab),
+    ).toBeUndefined();
     // A production network without a subnet captured asks for none.
     expect(
       foreignSubnetHolder(
         [net('x', ['0.0.0.0/0'])],
         [{ name: 'host-net', aliases: [] }],
+        testLab,
       ),
     ).toBeUndefined();
+  });
+
+  it("finds a network of production's name on an engine the machine was not captured from (a twin), or of unknown engine", () => {
+    const twin = net('prod', ['172.29.10.0/24']);
+    const found = {
+      network: 'prod',
+      subnet: '172.29.10.0/24',
+      holder: {
+        name: 'prod',
+        id: 'prod-0123456789abcdef',
+        subnet: '172.29.10.0/24',
+      },
+    };
+    expect(
+      foreignSubnetHolder([twin], [{ ...prod, engine: 'primary' }], testLab),
+    ).toEqual(found);
+    expect(foreignSubnetHolder([twin], [prod], testLab)).toEqual(found);
+    // Docker's own bridge, 172.17.0.0/16 on every stock engine, is production's `bridge` elsewhere.
+    expect(
+      foreignSubnetHolder(
+        [net('bridge', ['172.17.0.0/16'])],
+        [
+          {
+            name: 'bridge',
+            subnet: '172.17.0.0/16',
+            aliases: [],
+            engine: 'primary',
+          },
+        ],
+        testLab,
+      ),
+    ).toMatchObject({ holder: { name: 'bridge' } });
+  });
+
+  it("finds production's own network in a failover's way, even on the engine the machine was captured from", () => {
+    expect(
+      foreignSubnetHolder(
+        [net('prod', ['172.29.10.0/24'])],
+        [{ ...prod, engine: 'dr-host' }],
+        { engine: 'dr-host', internal: false },
+      ),
+    ).toMatchObject({
+      network: 'prod',
+      subnet: '172.29.10.0/24',
+      holder: { name: 'prod', subnet: '172.29.10.0/24' },
+    });
   });
 });
 

@@ -2,11 +2,25 @@ import type Docker from 'dockerode';
 import { RUN_ID_LABEL } from '@backstage-recovery/plugin-recovery-common';
 import {
   LabSubnetHeldError,
-  parseCidr,
   productionSubnets,
+  sameSubnet,
   subnetsOverlap,
   type CapturedNetwork,
+  type LabNetwork,
 } from '@backstage-recovery/plugin-recovery-node';
+
+/**
+ * The production subnets a lab takes for `network`: both families in a failover, the IPv4 one
+ * only in a test lab, which createLab makes IPv4-only (the engine would put the IPv6 gateway on
+ * the host's bridge, through which the lab would reach the host).
+ */
+export function subnetsInLab(
+  network: CapturedNetwork,
+  lab: { internal: boolean },
+): string[] {
+  if (!lab.internal) return productionSubnets(network);
+  return network.subnet ? [network.subnet] : [];
+}
 
 /** A production subnet of the lab that a network on the engine, made by no run, holds or overlaps. */
 export interface ForeignHolder {
@@ -18,22 +32,27 @@ export interface ForeignHolder {
 }
 
 /**
- * The first of `wanted`'s production subnets (IPv4 or IPv6) that a network of the engine no recovery run made
+ * The first of the production subnets the lab takes of `wanted` (subnetsInLab) that a network of the engine no recovery run made
  * (no run id label) holds or overlaps: Docker refuses the lab that subnet, and would give it
- * another one, where its machines lose production's addresses. Not production's own network (the
- * one of the same name): an engine that also runs production has it, and its lab can only take
- * another subnet (restoreMachine says which addresses that costs). Networks of runs are left to
- * their own checks (a failover's refused by createLab, a left lab removed before the run builds).
+ * another one, where its machines lose production's addresses. Passed over: production's own
+ * network, in a test lab only, on the engine the machine was captured from (role both): the
+ * network of its name there, which the test's lab can only sit beside on another subnet
+ * (restoreMachine says which addresses that costs). A network of that name on any other engine is
+ * a twin (the same compose project on both sites, Docker's `bridge`), and a failover keeps no
+ * machine off its production address, so both are in the way. Networks of runs are left to their
+ * own checks (a failover's refused by createLab, a left lab removed before the run builds).
  */
 export function foreignSubnetHolder(
   engineNetworks: Docker.NetworkInspectInfo[],
-  wanted: CapturedNetwork[],
+  wanted: LabNetwork[],
+  lab: { engine: string; internal: boolean },
 ): ForeignHolder | undefined {
   for (const network of wanted) {
-    for (const subnet of productionSubnets(network)) {
+    const ownNetwork = lab.internal && network.engine === lab.engine;
+    for (const subnet of subnetsInLab(network, lab)) {
       for (const n of engineNetworks) {
         if (n.Labels?.[RUN_ID_LABEL] !== undefined) continue;
-        if (n.Name === network.name) continue;
+        if (ownNetwork && n.Name === network.name) continue;
         const held = (n.IPAM?.Config ?? []).find(
           (c: { Subnet?: string }) =>
             c.Subnet && subnetsOverlap(c.Subnet, subnet),
@@ -61,11 +80,9 @@ export function labSubnetHeld(
 ): LabSubnetHeldError {
   const { name, id, subnet } = held.holder;
   // The same block however written (`fd00:233::/64`, `fd00:233:0:0::/64`).
-  const holds =
-    subnetsOverlap(subnet, held.subnet) &&
-    parseCidr(subnet)?.prefix === parseCidr(held.subnet)?.prefix
-      ? 'holds that subnet'
-      : `has subnet ${subnet}, which overlaps it`;
+  const holds = sameSubnet(subnet, held.subnet)
+    ? 'holds that subnet'
+    : `has subnet ${subnet}, which overlaps it`;
   const free = PREDEFINED.has(name)
     ? `Give the engine's network ${name} another subnet (dockerd's --bip or default-address-pools)`
     : `Remove that network if nothing on the host needs it (docker network rm ${name})`;

@@ -123,7 +123,7 @@ describe('the scheduler module on the recovery plugin', () => {
     // web left out, not failed for want of a host: its opt-out was listed.
     await task('recovery-nightly-check').fn(new AbortController().signal);
     expect(logger.info).toHaveBeenCalledWith(
-      'Nightly readiness check: 0 runs for 0 entities, 0 recovered, 0 failed',
+      'Nightly readiness check: 0 entities checked by no run: 0 recovered',
     );
   });
 

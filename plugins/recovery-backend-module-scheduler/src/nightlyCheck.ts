@@ -25,7 +25,7 @@ import {
   type RecoveryTasksApi,
 } from '@backstage-recovery/plugin-recovery-node';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { answerStatus, type TaskReport } from './tasks';
+import { answerStatus, type TaskReport, withFailures } from './tasks';
 
 /** A run the nightly check plans: for `entityRef`, standing in for the runs of those it `covers`. */
 export interface NightlyTarget {
@@ -152,12 +152,17 @@ export interface NightlyReport extends TaskReport {
 }
 
 /**
- * The nightly check's summary for the task's log: how many runs for how many entities, then what
- * each run was for, how it ended and what it covered (or why it was an entity's own).
+ * The nightly check's summary for the task's log: how many entities it checked and by how many
+ * runs (a run covers every entity whose plan it holds), how many of them recovered and why the
+ * others did not, then what each run was for, how it ended and what it covered (or why it was an
+ * entity's own).
  */
 export function nightlySummary(report: NightlyReport): string {
   const entities = report.succeeded.length + report.failed.length;
-  const runs = `${report.started} run${report.started === 1 ? '' : 's'}`;
+  const runs =
+    report.started === 0
+      ? 'no run'
+      : `${report.started} run${report.started === 1 ? '' : 's'}`;
   // Entities no run was made for (a machine never captured, no plan, a failover kept on the host)
   // are said apart from those whose recovery failed, and those whose plan has no machine apart
   // again (nothing says where they run: no run could be made): the task's failures count all.
@@ -176,15 +181,40 @@ export function nightlySummary(report: NightlyReport): string {
   const noMachine = report.failed.filter(f =>
     onNoMachine.has(f.entityRef),
   ).length;
-  const failed = report.failed.length - refused - noMachine;
-  const interrupted = report.interrupted?.length
-    ? ` (${report.interrupted.length} of them not checked: their run was interrupted)`
+  // Those whose run was interrupted twice are among the failed, though no recovery of theirs failed.
+  const interrupted = report.interrupted?.length ?? 0;
+  const failed = report.failed.length - refused - noMachine - interrupted;
+  const why = [
+    ...(failed > 0 ? [`${failed} in a run that failed`] : []),
+    ...(interrupted > 0
+      ? [`${interrupted} not checked: their run was interrupted`]
+      : []),
+    ...(refused > 0 ? [`${refused} refused: no run`] : []),
+    ...(noMachine > 0 ? [`${noMachine} not checked: no machine`] : []),
+  ];
+  const not = report.failed.length
+    ? `, ${report.failed.length} not (${why.join('; ')})`
     : '';
   return [
-    `Nightly readiness check: ${runs} for ${entities} entities, ${report.succeeded.length} recovered, ${failed} failed${interrupted}${refused > 0 ? `, ${refused} refused (no run)` : ''}${noMachine > 0 ? `, ${noMachine} not checked (no machine)` : ''}`,
+    `Nightly readiness check: ${entities} ${entities === 1 ? 'entity' : 'entities'} checked by ${runs}: ${report.succeeded.length} recovered${not}`,
     ...report.runs.map(r => `  ${r}`),
     ...(report.unread ?? []).map(u => `  ${u}`),
   ].join('\n');
+}
+
+/**
+ * Ends the nightly check with its summary: at info where every entity recovered, else at warn,
+ * naming each that did not and why. An entity that does not recover is what the check is there to
+ * find, not a failure of the check: only a check that could not go on (it threw) fails its task,
+ * at error.
+ */
+export function finishNightlyCheck(
+  report: NightlyReport,
+  logger: LoggerService,
+): void {
+  const summary = nightlySummary(report);
+  if (report.failed.length === 0) logger.info(summary);
+  else logger.warn(withFailures(summary, report.failed));
 }
 
 /**
@@ -280,8 +310,9 @@ function withoutRun(
           },
     ];
   });
+  // Not recoverable is what the check finds, not its own failure: at warn.
   for (const { entityRef, message } of unplanned)
-    logger.error(`Nightly check: ${message}`, { entityRef });
+    logger.warn(`Nightly check: ${message}`, { entityRef });
   return unplanned;
 }
 
@@ -749,7 +780,8 @@ class NightlyRuns {
 
   private fail(turn: Turn, ref: string, message: string) {
     this.report.failed.push({ entityRef: ref, message });
-    this.logger.error(`${turn.label}: ${message}`, {
+    // An entity that did not recover is what the check finds, not its own failure: at warn.
+    this.logger.warn(`${turn.label}: ${message}`, {
       entityRef: ref,
       // One it was to cover: the run it waited for.
       ...(ref !== turn.entityRef && { runEntityRef: turn.entityRef }),

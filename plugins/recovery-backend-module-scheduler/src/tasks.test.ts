@@ -12,6 +12,7 @@ import {
 import { recordingLogger } from '../../recovery-backend/src/testing/logger';
 import { runsOnNoMachine } from '../../recovery-backend/src/service/readiness';
 import {
+  finishNightlyCheck,
   nightlyCheck,
   nightlySummary,
   nightlyTargets,
@@ -574,18 +575,39 @@ describe('scheduled tasks', () => {
     ]);
     // Counted apart from the refused and the failed.
     expect(nightlySummary(report).split('\n')[0]).toBe(
-      'Nightly readiness check: 1 run for 3 entities, 1 recovered, 0 failed, 1 refused (no run), 1 not checked (no machine)',
+      'Nightly readiness check: 3 entities checked by 1 run: 1 recovered, 2 not (1 refused: no run; 1 not checked: no machine)',
     );
-    // So the task ends failed, naming it.
-    expect(() =>
-      finishTask(
-        'Nightly readiness check: 1 recovered, 1 failed',
-        report.failed,
-        logger,
-      ),
-    ).toThrow(
+    // Entities that did not recover are what the check finds, not its own failure: said at warn,
+    // each named with why, and the task ends as done.
+    vi.mocked(logger.warn).mockClear();
+    finishNightlyCheck(report, logger);
+    expect(logger.error).not.toHaveBeenCalled();
+    expect(logger.info).not.toHaveBeenCalledWith(
+      expect.stringMatching(/^Nightly readiness check/),
+    );
+    expect(logger.warn).toHaveBeenCalledTimes(1);
+    const [warned] = vi.mocked(logger.warn).mock.calls[0];
+    expect(warned.startsWith(nightlySummary(report))).toBe(true);
+    expect(warned).toMatch(
       /\n {2}component:default\/loop: no boot plan, so no test recovery: Dependency cycle/,
     );
+  });
+
+  it('ends a nightly check where every entity recovered with its summary at info', () => {
+    const logger = mockServices.logger.mock();
+    const report = {
+      succeeded: ['component:default/web'],
+      failed: [],
+      runs: ['component:default/web: run r1 succeeded in 4 s'],
+      started: 1,
+      outcomes: [],
+    };
+    finishNightlyCheck(report, logger);
+    expect(logger.info).toHaveBeenCalledWith(
+      'Nightly readiness check: 1 entity checked by 1 run: 1 recovered\n  component:default/web: run r1 succeeded in 4 s',
+    );
+    expect(logger.warn).not.toHaveBeenCalled();
+    expect(logger.error).not.toHaveBeenCalled();
   });
 
   it('captures every machine and reports the ones that failed', async () => {

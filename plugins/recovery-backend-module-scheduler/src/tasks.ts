@@ -114,9 +114,15 @@ export function finishTask(
     logger.info(summary);
     return;
   }
-  throw new Error(
-    `${summary}${failed.map(f => `\n  ${f.entityRef}: ${f.message}`).join('')}`,
-  );
+  throw new Error(withFailures(summary, failed));
+}
+
+/** A task's summary followed by a line per entity (or machine) that failed, saying why. */
+export function withFailures(
+  summary: string,
+  failed: TaskReport['failed'],
+): string {
+  return `${summary}${failed.map(f => `\n  ${f.entityRef}: ${f.message}`).join('')}`;
 }
 
 /**

@@ -252,7 +252,6 @@ export const recoveryPlugin = createBackendPlugin({
           stopSupervisionWatch = supervision.watch();
         });
         lifecycle.addShutdownHook(async () => {
-          supervision.stop();
           await stopSupervisionWatch?.();
         });
         // What captures a stopped backend never recorded left, of every machine (the next capture

@@ -42,6 +42,17 @@ export const ANNOTATION_RTO = `${RECOVERY_ANNOTATION_PREFIX}rto`;
 export const ANNOTATION_NIGHTLY_CHECK = `${RECOVERY_ANNOTATION_PREFIX}nightly-check`;
 
 /**
+ * On a machine `Resource`: `"true"` (in any case) says the machine is a job that runs to
+ * completion (an init, a migration): a run boots it, counts it ready once it exits with code 0,
+ * and starts its dependents after; it is not expected to keep running. `"false"`, or none: it must
+ * keep running. Read only from the catalog: a capture of a machine that had exited with code 0
+ * may as well be of a service an operator stopped.
+ *
+ * @public
+ */
+export const ANNOTATION_JOB = `${RECOVERY_ANNOTATION_PREFIX}job`;
+
+/**
  * Label put on every resource a recovery run creates on a hypervisor host.
  *
  * @public

@@ -5,6 +5,7 @@ import type {
   ReadinessSummary,
   RecoveryRun,
   RunMode,
+  RunPage,
 } from './types';
 import type { RecoveryChanges } from './signals';
 import type { CaptureRequestProgress } from './captureRequest';
@@ -27,19 +28,24 @@ import type { CaptureRequestProgress } from './captureRequest';
  *   the last line of a large copy under way), `succeeded`
  *   (`captures`), `failed` (`statusCode` and `error` as POST answered them before it was polled); one
  *   whose backend stopped mid-capture is failed as interrupted (503). `RecoveryClient.captureNow` polls it.
- * - `GET  /captures?machineRef=&limit=` → `{ items: Capture[] }`, newest first (20 unless `limit`, at
- *   most 500)
+ * - `GET  /captures?machineRef=&limit=&cursor=` → `CapturePage`: the machine's captures newest first,
+ *   `limit` of them (20 unless given, at most 500), the next page by `pageInfo.nextCursor`
  * - `POST /runs` `{ entityRef, mode?, acceptMissingDependencies?, acceptCycles?, recoveryPoint? }` → `RecoveryRun` (202; needs
  *   `recovery.run.create`; a 409 named `MISSING_DEPENDENCIES_ERROR_NAME` (errors.ts) where the catalog names
  *   dependencies the plan cannot include, unless accepted; a 409 named `DEPENDENCY_CYCLE_ERROR_NAME` where
  *   it declares a dependency cycle, unless accepted (one edge per cycle dropped); `recoveryPoint`: each machine restores its
  *   newest capture taken at or before that time, a 409 naming those with none kept that old)
- * - `GET  /runs?entityRef=&active=true&limit=` → `{ items: RecoveryRun[] }`, newest first;
- *   `active=true`: only pending and running runs, of any entity unless `entityRef` is given
+ * - `GET  /runs?entityRef=&active=true&limit=&cursor=` → `RunPage`: newest first, `limit` runs (20
+ *   unless given, at most 500), the next page by `pageInfo.nextCursor`; `active=true`: only pending
+ *   and running runs, of any entity unless `entityRef` is given
  * - `GET  /runs/:id` → `RecoveryRun`
  * - `POST /runs/:id/release` → `RecoveryRun` (a finished failover: what it kept on its host is
  *   removed, its last step says who released it and what went; needs `recovery.run.release`;
  *   `RecoveryClient.releaseFailover`)
+ * - `POST /runs/:id/cancel` → `RecoveryRun` (202; a pending or running test recovery stops booting,
+ *   tears its lab down and ends `interrupted`, its error's `cancelledBy` and last steps saying who
+ *   cancelled it and when; needs `recovery.run.create`; a 409 for a failover or a finished run;
+ *   `RecoveryClient.cancelRun`)
  *
  * @public
  */
@@ -72,13 +78,21 @@ export interface RecoveryApi {
     recoveryPoint?: string;
   }): Promise<RecoveryRun>;
   getRun(runId: string): Promise<RecoveryRun>;
-  /** Newest first; with `before` (a run's id), the runs after it: the next page of a history. */
+  /** The newest runs, `limit` of them (20 unless said): the first page's; every page: `listRunsPage`. */
   listRuns(query: {
     entityRef?: string;
     active?: boolean;
     limit?: number;
-    before?: string;
   }): Promise<RecoveryRun[]>;
+  /** A page of runs, newest first; with `cursor` (a page's `pageInfo.nextCursor`), the page after it. */
+  listRunsPage(query: {
+    entityRef?: string;
+    active?: boolean;
+    limit?: number;
+    cursor?: string;
+  }): Promise<RunPage>;
   /** Removes what a finished failover keeps on its host (failback done); the run with that step. */
   releaseFailover(runId: string): Promise<RecoveryRun>;
+  /** Cancels a pending or running test recovery; the run as recorded once the request is (still active). */
+  cancelRun(runId: string): Promise<RecoveryRun>;
 }

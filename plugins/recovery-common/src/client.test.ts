@@ -62,14 +62,6 @@ describe('RecoveryClient', () => {
     expect(await client.listCaptures('resource:default/web 01', 500)).toEqual([
       { id: 'r1' },
     ]);
-    // The next page of a history: the runs after its last one.
-    expect(
-      await client.listRuns({
-        entityRef: 'component:default/web',
-        limit: 5,
-        before: 'run/7 a',
-      }),
-    ).toEqual([{ id: 'r1' }]);
     expect(calls.map(c => c.url)).toEqual([
       'http://backstage.test/api/recovery/readiness',
       'http://backstage.test/api/recovery/runs?entityRef=component%3Adefault%2Fweb&limit=5',
@@ -77,7 +69,29 @@ describe('RecoveryClient', () => {
       'http://backstage.test/api/recovery/runs?active=true',
       'http://backstage.test/api/recovery/captures?machineRef=resource%3Adefault%2Fweb-01',
       'http://backstage.test/api/recovery/captures?machineRef=resource%3Adefault%2Fweb+01&limit=500',
-      'http://backstage.test/api/recovery/runs?entityRef=component%3Adefault%2Fweb&limit=5&before=run%2F7+a',
+    ]);
+  });
+
+  it('reads one page of runs or captures after the cursor given, with where the next starts', async () => {
+    const page = { items: [{ id: 'r1' }], pageInfo: { nextCursor: 'c/2 b' } };
+    const { client, calls } = setup(() => json({ ...page, totalItems: 7 }));
+    // The next page of a history: the runs after the cursor of the one before.
+    expect(
+      await client.listRunsPage({
+        entityRef: 'component:default/web',
+        limit: 5,
+        cursor: 'c/1 a',
+      }),
+    ).toEqual({ ...page, totalItems: 7 });
+    expect(
+      await client.listCapturesPage('resource:default/web-01', {
+        limit: 2,
+        cursor: 'c/1 a',
+      }),
+    ).toEqual({ ...page, totalItems: 7 });
+    expect(calls.map(c => c.url)).toEqual([
+      'http://backstage.test/api/recovery/runs?entityRef=component%3Adefault%2Fweb&limit=5&cursor=c%2F1+a',
+      'http://backstage.test/api/recovery/captures?machineRef=resource%3Adefault%2Fweb-01&limit=2&cursor=c%2F1+a',
     ]);
   });
 
@@ -219,6 +233,21 @@ describe('RecoveryClient', () => {
     expect(calls[0].url).toBe(
       'http://backstage.test/api/recovery/runs/run%2F1',
     );
+  });
+
+  it('cancels a run by id with an empty JSON body, answering the run as the backend recorded it', async () => {
+    const { client, calls } = setup(() =>
+      json({ id: 'run/1', status: 'running' }, 202),
+    );
+    expect(await client.cancelRun('run/1')).toEqual({
+      id: 'run/1',
+      status: 'running',
+    });
+    expect(calls[0].url).toBe(
+      'http://backstage.test/api/recovery/runs/run%2F1/cancel',
+    );
+    expect(calls[0].init?.method).toBe('POST');
+    expect(JSON.parse(String(calls[0].init?.body))).toEqual({});
   });
 
   it('turns error responses into ResponseErrors carrying the server message', async () => {

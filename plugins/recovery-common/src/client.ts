@@ -6,12 +6,14 @@ import type { CaptureRequest, CaptureRequestProgress } from './captureRequest';
 import type { RecoveryChanges } from './signals';
 import type {
   Capture,
+  CapturePage,
   PlanResponse,
   Readiness,
   ReadinessPage,
   ReadinessSummary,
   RecoveryRun,
   RunMode,
+  RunPage,
 } from './types';
 
 /**
@@ -178,12 +180,18 @@ export class RecoveryClient implements RecoveryApi {
   }
 
   async listCaptures(machineRef: string, limit?: number): Promise<Capture[]> {
+    return (await this.listCapturesPage(machineRef, { limit })).items;
+  }
+
+  /** One page of `GET /captures`: a machine's captures newest first, `limit` of them after `cursor`. */
+  async listCapturesPage(
+    machineRef: string,
+    query: { limit?: number; cursor?: string } = {},
+  ): Promise<CapturePage> {
     const params = new URLSearchParams({ machineRef });
-    if (limit !== undefined) params.set('limit', String(limit));
-    const body = await this.request<{ items: Capture[] }>(
-      `/captures?${params}`,
-    );
-    return body.items;
+    if (query.limit !== undefined) params.set('limit', String(query.limit));
+    if (query.cursor !== undefined) params.set('cursor', query.cursor);
+    return this.request<CapturePage>(`/captures?${params}`);
   }
 
   async startRun(request: {
@@ -217,22 +225,39 @@ export class RecoveryClient implements RecoveryApi {
     );
   }
 
+  /**
+   * Cancels a pending or running test recovery: it stops booting, tears its lab down and ends
+   * `interrupted`, naming who cancelled it. Answers the run once the cancel is recorded, before
+   * that. Needs `recovery.run.create` on the run's entity; a failover or a finished run is a 409.
+   */
+  async cancelRun(runId: string): Promise<RecoveryRun> {
+    return this.request<RecoveryRun>(
+      `/runs/${encodeURIComponent(runId)}/cancel`,
+      { method: 'POST', body: {} },
+    );
+  }
+
   async listRuns(query: {
     entityRef?: string;
     active?: boolean;
     limit?: number;
-    before?: string;
   }): Promise<RecoveryRun[]> {
+    return (await this.listRunsPage(query)).items;
+  }
+
+  async listRunsPage(query: {
+    entityRef?: string;
+    active?: boolean;
+    limit?: number;
+    cursor?: string;
+  }): Promise<RunPage> {
     const params = new URLSearchParams();
     if (query.entityRef) params.set('entityRef', query.entityRef);
     if (query.active) params.set('active', 'true');
     if (query.limit !== undefined) params.set('limit', String(query.limit));
-    if (query.before !== undefined) params.set('before', query.before);
+    if (query.cursor !== undefined) params.set('cursor', query.cursor);
     const qs = params.toString();
-    const body = await this.request<{ items: RecoveryRun[] }>(
-      `/runs${qs ? `?${qs}` : ''}`,
-    );
-    return body.items;
+    return this.request<RunPage>(`/runs${qs ? `?${qs}` : ''}`);
   }
 
   private async request<T>(

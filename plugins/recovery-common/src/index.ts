@@ -10,6 +10,7 @@ export {
   ANNOTATION_RPO,
   ANNOTATION_RTO,
   ANNOTATION_NIGHTLY_CHECK,
+  ANNOTATION_JOB,
   RUN_ID_LABEL,
   MACHINE_LABEL,
   SERVICE_LABEL,
@@ -67,6 +68,8 @@ export {
   type MachineCaptureSummary,
   type ReadinessSummary,
   type ReadinessPage,
+  type RunPage,
+  type CapturePage,
   failedMachine,
   isFullRun,
   formatScore,
@@ -78,6 +81,7 @@ export {
   byEntityName,
   READINESS_STATUS_LABELS,
   runModeName,
+  runStartedBy,
   CLOCK_AHEAD_TOLERANCE_SECONDS,
 } from './readinessWords';
 export {
@@ -177,5 +181,7 @@ export {
   machineStateWorthSaying,
   describeMachineState,
   notServingWhenCaptured,
+  exitedWithZero,
+  jobAnnotationHint,
 } from './machineState';
 export { bindMountDropped, droppedBindMounts } from './bindMounts';

@@ -1,3 +1,4 @@
+import { ANNOTATION_JOB } from './annotations';
 import type { Capture, CapturedMachineState } from './types';
 
 /** Longest a failing health check's output is kept on a capture: its last line or two. */
@@ -116,4 +117,28 @@ export function notServingWhenCaptured(
 ): string | undefined {
   if (!machineNotServing(capture.machineState)) return undefined;
   return `${capture.machineRef} was ${describeMachineState(capture.machineState!)} when captured at ${capture.createdAt}: the capture holds a machine that was not serving`;
+}
+
+/**
+ * Whether a machine in this state had exited with code 0 on its own (not killed for want of
+ * memory): a job that completed, or as well a service an operator stopped cleanly. Only the job
+ * annotation tells the two apart (ANNOTATION_JOB); this state can only suggest it.
+ *
+ * @public
+ */
+export function exitedWithZero(
+  state: CapturedMachineState | undefined,
+): boolean {
+  return state?.status === 'exited' && state.exitCode === 0 && !state.oomKilled;
+}
+
+/**
+ * What readiness and a run suggest of a machine that exited with code 0, where the catalog does not
+ * say it is a job: `if … is a job that runs to completion (an init, a migration), annotate its
+ * Resource with recovery.backstage-recovery.io/job: 'true'`.
+ *
+ * @public
+ */
+export function jobAnnotationHint(machineRef: string): string {
+  return `if ${machineRef} is a job that runs to completion (an init, a migration), annotate its Resource with ${ANNOTATION_JOB}: 'true' and a run counts it ready once it exits with code 0`;
 }

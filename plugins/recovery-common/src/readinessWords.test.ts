@@ -2,6 +2,7 @@ import {
   READINESS_RISK_RANK,
   READINESS_STATUS_LABELS,
   runModeName,
+  runStartedBy,
 } from './readinessWords';
 import type { ReadinessStatus } from './types';
 
@@ -21,6 +22,20 @@ describe('readiness words', () => {
       'not-recoverable': 'not recoverable',
       unknown: 'unknown',
     });
+  });
+
+  it("say who started a run in one word for the scheduler's, as the portal and the CLI both do", () => {
+    expect(runStartedBy({ trigger: 'schedule' })).toBe('scheduled');
+    expect(
+      runStartedBy({ trigger: 'user', createdBy: 'user:default/ada' }),
+    ).toBe('user:default/ada');
+    expect(
+      runStartedBy(
+        { trigger: 'user', createdBy: 'user:default/ada' },
+        ref => ref.split('/')[1],
+      ),
+    ).toBe('ada');
+    expect(runStartedBy({ trigger: 'user' })).toBe('a user');
   });
 
   it('call a run by its mode, capitalized to start a sentence', () => {

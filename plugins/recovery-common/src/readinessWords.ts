@@ -1,4 +1,4 @@
-import type { ReadinessStatus, RunMode } from './types';
+import type { ReadinessStatus, RecoveryRun, RunMode } from './types';
 
 /**
  * Lower is riskier: the order the overview, `GET /readiness` and the CLI list entities in.
@@ -90,6 +90,21 @@ export function runModeName(mode: RunMode, capitalized = false): string {
   return capitalized
     ? name[0].toLocaleUpperCase('en-US') + name.slice(1)
     : name;
+}
+
+/**
+ * Who started a run, as the portal's run history and the CLI say it: `scheduled` for one the
+ * scheduler started (trigger `schedule`: the nightly check), else its user's ref (as `label`
+ * words it), or `a user` where none was recorded.
+ *
+ * @public
+ */
+export function runStartedBy(
+  run: Pick<RecoveryRun, 'trigger' | 'createdBy'>,
+  label: (userRef: string) => string = ref => ref,
+): string {
+  if (run.trigger === 'schedule') return 'scheduled';
+  return run.createdBy ? label(run.createdBy) : 'a user';
 }
 
 /**

@@ -144,6 +144,11 @@ export interface BootPlanMachine {
   waitsFor: string[];
   /** Probes gating this machine's readiness, from its services' annotations. */
   probes: ProbeSpec[];
+  /**
+   * A job (ANNOTATION_JOB): ready once it exits with code 0, not expected to keep running.
+   * Absent for a machine that must keep running, and in plans kept before it was.
+   */
+  job?: boolean;
 }
 
 /**
@@ -416,6 +421,8 @@ export interface RecoveryRun {
     probe?: string;
     message: string;
     hostUnreachable?: boolean;
+    /** Who cancelled an interrupted test recovery (POST /runs/{id}/cancel): a user or service ref. */
+    cancelledBy?: string;
   };
   plan: BootPlan;
   machines: RunMachine[];
@@ -691,6 +698,30 @@ export type ReadinessSummary = Omit<
 export interface ReadinessPage {
   items: ReadinessSummary[];
   /** Entities in every page together. */
+  totalItems: number;
+  pageInfo: { nextCursor?: string };
+}
+
+/**
+ * A page of `GET /runs`, newest first: `pageInfo.nextCursor` asks for the next (absent on the
+ * last), as ReadinessPage's. No `totalItems`: which runs a caller may see is the catalog's to say.
+ *
+ * @public
+ */
+export interface RunPage {
+  items: RecoveryRun[];
+  pageInfo: { nextCursor?: string };
+}
+
+/**
+ * A page of `GET /captures`: one machine's kept captures, newest first; `pageInfo.nextCursor`
+ * asks for the next (absent on the last), as ReadinessPage's.
+ *
+ * @public
+ */
+export interface CapturePage {
+  items: Capture[];
+  /** Captures of the machine kept, in every page together. */
   totalItems: number;
   pageInfo: { nextCursor?: string };
 }

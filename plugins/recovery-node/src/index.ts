@@ -65,6 +65,7 @@ export {
   parseIp,
   productionSubnets,
   sameIp,
+  sameSubnet,
   subnetsOverlap,
 } from './subnets';
 export {

@@ -3,6 +3,7 @@ import {
   parseCidr,
   parseIp,
   sameIp,
+  sameSubnet,
   subnetsOverlap,
 } from './subnets';
 
@@ -93,6 +94,24 @@ describe('IP addresses of both families', () => {
     expect(sameIp('172.29.10.5/24', '172.29.10.5')).toBe(true);
     expect(sameIp('::ac1d:a05', '172.29.10.5')).toBe(false);
     expect(sameIp('', '')).toBe(false);
+  });
+
+  it('reads a dotted IPv4 group only as the last of an address, never before `::`', () => {
+    expect(parseIp('::ffff:1.2.3.4')?.value).toBe(0xffff01020304n);
+    expect(parseIp('1:2:3:4:5:6:1.2.3.4')?.family).toBe(6);
+    expect(parseIp('1.2.3.4::')).toBeUndefined();
+    expect(parseIp('1:2:1.2.3.4::5')).toBeUndefined();
+    expect(parseCidr('1.2.3.4::/64')).toBeUndefined();
+  });
+
+  it('tells the same block however written, never one of another prefix or family', () => {
+    expect(sameSubnet('fd00:233::/64', 'FD00:233:0:0::/64')).toBe(true);
+    expect(sameSubnet('fd00:233::11/64', 'fd00:233::/64')).toBe(true);
+    expect(sameSubnet('172.29.10.0/24', '172.29.10.0/24')).toBe(true);
+    expect(sameSubnet('fd00:233::/64', 'fd00:233::/65')).toBe(false);
+    expect(sameSubnet('172.29.10.0/24', '172.29.0.0/16')).toBe(false);
+    expect(sameSubnet('0.0.0.0/0', '::/0')).toBe(false);
+    expect(sameSubnet('', '')).toBe(false);
   });
 
   it('clears the host bits of a block and counts its addresses', () => {

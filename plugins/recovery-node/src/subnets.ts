@@ -42,11 +42,14 @@ function ipv4Value(ip: string): bigint | undefined {
   return n;
 }
 
-/** The hextets of `groups` (a dotted IPv4 tail counts as two); undefined where one is malformed. */
-function hextets(groups: string[]): number[] | undefined {
+/**
+ * The hextets of `groups` (a dotted IPv4 tail, where `endsAddress`, counts as two); undefined
+ * where one is malformed. Only the address's last group may be dotted: not one before `::`.
+ */
+function hextets(groups: string[], endsAddress: boolean): number[] | undefined {
   const out: number[] = [];
   for (const [i, g] of groups.entries()) {
-    if (i === groups.length - 1 && g.includes('.')) {
+    if (endsAddress && i === groups.length - 1 && g.includes('.')) {
       const v4 = ipv4Value(g);
       if (v4 === undefined) return undefined;
       out.push(Number(v4 >> 16n), Number(v4 & 0xffffn));
@@ -63,8 +66,8 @@ function ipv6Value(ip: string): bigint | undefined {
   const halves = ip.split('::');
   if (halves.length > 2) return undefined;
   const split = (s: string) => (s === '' ? [] : s.split(':'));
-  const head = hextets(split(halves[0]));
-  const tail = halves.length === 2 ? hextets(split(halves[1])) : [];
+  const head = hextets(split(halves[0]), halves.length === 1);
+  const tail = halves.length === 2 ? hextets(split(halves[1]), true) : [];
   if (!head || !tail) return undefined;
   // `::` stands for one zero group at least.
   const missing = 8 - head.length - tail.length;
@@ -146,6 +149,24 @@ export function sameIp(a: string, b: string): boolean {
   const x = parseIp(a.split('/')[0]);
   const y = parseIp(b.split('/')[0]);
   return !!x && !!y && x.family === y.family && x.value === y.value;
+}
+
+/**
+ * Whether two CIDR blocks are the same one, however each is written (`fd00:233::/64`,
+ * `fd00:233:0:0::/64`): same family, first address and prefix; false for anything that is no block.
+ *
+ * @public
+ */
+export function sameSubnet(a: string, b: string): boolean {
+  const x = parseCidr(a);
+  const y = parseCidr(b);
+  return (
+    !!x &&
+    !!y &&
+    x.family === y.family &&
+    x.value === y.value &&
+    x.prefix === y.prefix
+  );
 }
 
 /**

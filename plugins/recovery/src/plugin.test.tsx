@@ -131,6 +131,12 @@ describe('recovery plugin (new frontend system)', () => {
     const row = (
       await screen.findByRole('link', { name: 'web' }, { timeout: 20_000 })
     ).closest('tr')!;
+    // The app gives the page its header: the page is the <main> landmark all the same, once.
+    await waitFor(() =>
+      expect(screen.getByRole('main')).toContainElement(
+        screen.getByRole('link', { name: 'web' }),
+      ),
+    );
     expect(within(row).getByTitle('Run run-1')).toHaveAttribute(
       'href',
       '/recovery/runs/run-1',
@@ -144,6 +150,9 @@ describe('recovery plugin (new frontend system)', () => {
       ).toBeInTheDocument();
     }, LOADED);
     expect(screen.getByText('Recovery failed')).toBeInTheDocument();
+    expect(screen.getByRole('main')).toContainElement(
+      screen.getByText('Recovery failed'),
+    );
     expect(api.getRun).toHaveBeenCalledWith('run-1');
   });
 

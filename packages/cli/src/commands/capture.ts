@@ -59,7 +59,7 @@ export async function capture(
   const { io } = ctx;
   // A machine at a time, each said as it is taken: a site's images take minutes to save.
   const items: Capture[] = [];
-  const entityRef = entityRefArg(entity);
+  const entityRef = entityRefArg(entity, ctx.doing);
   const client = connect(ctx, opts);
   // A large copy's progress as a run's timeline says it: the backend paces its lines, and the
   // client hands over only new ones, so each is printed (a wait for another request included).

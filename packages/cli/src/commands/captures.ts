@@ -61,7 +61,8 @@ export async function captures(
       : limitArg(opts.limit, 'captures of each machine', API_LIMIT_MAX);
   const machineRef =
     opts.machine === undefined ? undefined : machineRefArg(opts.machine);
-  const entityRef = entity === undefined ? undefined : entityRefArg(entity);
+  const entityRef =
+    entity === undefined ? undefined : entityRefArg(entity, ctx.doing);
   const client = connect(ctx, opts);
   const machines = machineRef
     ? [machineRef]

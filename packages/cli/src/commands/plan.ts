@@ -36,7 +36,9 @@ export async function plan(
   entity: string,
   opts: BackendCliOptions,
 ): Promise<void> {
-  const answer = await connect(ctx, opts).getBootPlan(entityRefArg(entity));
+  const answer = await connect(ctx, opts).getBootPlan(
+    entityRefArg(entity, ctx.doing),
+  );
   ctx.io.stdout(opts.json ? json(answer) : formatPlan(answer));
 }
 

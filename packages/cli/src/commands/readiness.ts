@@ -28,7 +28,7 @@ export async function readiness(
   const { io } = ctx;
   const client = connect(ctx, opts);
   if (entity) {
-    const answer = await client.getReadiness(entityRefArg(entity));
+    const answer = await client.getReadiness(entityRefArg(entity, ctx.doing));
     io.stdout(opts.json ? json(answer) : formatReadiness(answer));
   } else {
     const items = await client.listReadiness();

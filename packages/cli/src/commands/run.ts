@@ -26,7 +26,7 @@ export function addRunCommand(program: Command, ctx: CliContext): void {
     program
       .command('run')
       .description(
-        'start a test recovery of an entity (or a failover) and follow it to its end; exit status 1 if it fails, 3 if the backend cannot be reached or refuses, 4 if it is interrupted (no result: run it again)',
+        'start a test recovery of an entity (or a failover) and follow it to its end; exit status 1 if it fails, 3 if the backend cannot be reached or refuses, 4 if it is interrupted (no result: run it again). Ctrl-C stops following, not the run: recovery cancel RUN stops a test recovery',
       )
       .argument(
         '<entity>',
@@ -74,7 +74,7 @@ export async function run(
   }
   const recoveryPoint = read?.point;
   ctx.doing.starting = true;
-  const started = await startRun(client, entityRefArg(entity), {
+  const started = await startRun(client, entityRefArg(entity, ctx.doing), {
     ...opts,
     recoveryPoint,
   });

@@ -4,6 +4,7 @@ import {
   formatMeasured,
   formatUtcTime,
   type RecoveryRun,
+  runStartedBy,
   type RunStatus,
 } from '@backstage-recovery/plugin-recovery-common';
 import { entityRefArg } from '../remote';
@@ -68,7 +69,8 @@ export async function runs(
   opts: RunsOptions,
 ): Promise<void> {
   const limit = limitArg(opts.limit, 'runs to list');
-  const entityRef = entity === undefined ? undefined : entityRefArg(entity);
+  const entityRef =
+    entity === undefined ? undefined : entityRefArg(entity, ctx.doing);
   const items = await listRuns(connect(ctx, opts), {
     entityRef,
     status: opts.status,
@@ -83,8 +85,8 @@ export async function runs(
 
 /**
  * Up to `limit` runs newest first, of `status` only where it is given, reading page after page
- * of GET /runs (each after the last run of the one before) until enough are found or none is
- * left. The API filters no status: a page of them is read whole and filtered here.
+ * of GET /runs (each at the `pageInfo.nextCursor` of the one before) until enough are found or
+ * none is left. The API filters no status: a page of them is read whole and filtered here.
  */
 async function listRuns(
   client: Client,
@@ -92,23 +94,18 @@ async function listRuns(
 ): Promise<RecoveryRun[]> {
   const { entityRef, status, limit } = query;
   const found: RecoveryRun[] = [];
-  let before: string | undefined;
+  let cursor: string | undefined;
   for (;;) {
     const asked = status
       ? API_LIMIT_MAX
       : Math.min(API_LIMIT_MAX, limit - found.length);
-    const page = await client.listRuns({ entityRef, limit: asked, before });
-    found.push(...page.filter(r => !status || r.status === status));
-    // A page shorter than asked is the last.
-    if (found.length >= limit || page.length < asked)
-      return found.slice(0, limit);
-    before = page[page.length - 1].id;
+    const page = await client.listRunsPage({ entityRef, limit: asked, cursor });
+    found.push(...page.items.filter(r => !status || r.status === status));
+    // The last page has no next cursor.
+    cursor = page.pageInfo.nextCursor;
+    if (found.length >= limit || !cursor) return found.slice(0, limit);
   }
 }
-
-/** Who started a run: a user, or the schedule (the nightly check). */
-export const startedBy = (run: RecoveryRun) =>
-  run.trigger === 'schedule' ? 'the schedule' : (run.createdBy ?? 'a user');
 
 /**
  * How a kept failover runs degraded (RunSupervision.degraded): the machine its supervision could
@@ -158,7 +155,7 @@ export function formatRunList(
       run.status,
       formatUtcTime(run.startedAt ?? run.createdAt),
       formatMeasured(run.rtoSeconds),
-      startedBy(run),
+      runStartedBy(run),
       // A run to a recovery point proves that point boots, not the latest captures.
       run.recoveryPoint ? formatUtcTime(run.recoveryPoint) : '',
       degradedNote(run) ?? '',

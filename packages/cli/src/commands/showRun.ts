@@ -3,12 +3,13 @@ import {
   formatUtcTime,
   type RecoveryRun,
   runModeName,
+  runStartedBy,
   timelineSteps,
 } from '@backstage-recovery/plugin-recovery-common';
 import { formatFailureTail, formatOutcome, formatStep } from '../remote';
 import { type CliContext, json, table } from '../cli';
 import { againstBackend, type BackendCliOptions, connect } from './backend';
-import { degradedNote, startedBy } from './runs';
+import { degradedNote } from './runs';
 
 export function addShowRunCommand(program: Command, ctx: CliContext): void {
   againstBackend(
@@ -45,7 +46,7 @@ export function formatRun(run: RecoveryRun): string {
     ...(run.finishedAt ? [`finished ${formatUtcTime(run.finishedAt)}`] : []),
   ];
   const out = [
-    `Run ${run.id} of ${run.entityRef}: ${runModeName(run.mode)} on ${run.hypervisorHost}, started by ${startedBy(run)}`,
+    `Run ${run.id} of ${run.entityRef}: ${runModeName(run.mode)} on ${run.hypervisorHost}, ${run.trigger === 'schedule' ? '' : 'started by '}${runStartedBy(run)}`,
     `  ${times.join(', ')}`,
   ];
   if (run.recoveryPoint)

@@ -13,7 +13,7 @@ export function addWatchCommand(program: Command, ctx: CliContext): void {
     program
       .command('watch')
       .description(
-        'follow a run to its end; exit status 1 if it failed, 3 if the backend cannot be reached or refuses, 4 if it was interrupted (no result: run it again)',
+        'follow a run to its end; exit status 1 if it failed, 3 if the backend cannot be reached or refuses, 4 if it was interrupted (no result: run it again). Ctrl-C stops following, not the run: recovery cancel RUN stops a test recovery',
       )
       .argument('<run>', 'run id')
       .option('--interval <seconds>', 'how often to look at the run', '1'),

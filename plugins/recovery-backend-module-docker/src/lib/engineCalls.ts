@@ -1,4 +1,5 @@
 import type Docker from 'dockerode';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 
 // Engine calls as a capture makes them: stopped by its signal where dockerode would not pass one on.
@@ -93,6 +94,37 @@ export function inspectNetwork(
       },
       (err, data) =>
         err ? reject(err) : resolve(data as Docker.NetworkInspectInfo),
+    );
+  });
+}
+
+/**
+ * `docker ping` (`GET /_ping`), answering its headers where dockerode's `ping()` gives only the
+ * body ("OK"): the cheapest call an engine answers, its `Date` the engine's clock.
+ */
+export function pingHeaders(
+  docker: Docker,
+  signal: AbortSignal,
+): Promise<IncomingHttpHeaders> {
+  return new Promise((resolve, reject) => {
+    docker.modem.dial(
+      {
+        path: '/_ping',
+        method: 'GET',
+        isStream: true,
+        abortSignal: signal,
+        statusCodes: { 200: true, 500: 'server error' },
+      },
+      (err, data) => {
+        if (err) {
+          reject(err);
+          return;
+        }
+        const answer = data as IncomingMessage;
+        // Its body ("OK") read to the end, so its connection is free again.
+        answer.resume();
+        resolve(answer.headers);
+      },
     );
   });
 }

@@ -9,6 +9,13 @@ import { createTar } from '../lib/tar';
 export const engineError = (statusCode: number, message: string) =>
   Object.assign(new Error(message), { statusCode });
 
+/** An engine's answer to `/_ping` as dockerode's modem gives it (a stream), dated `date` (its HTTP Date). */
+export const pingAnswer = (date?: string) =>
+  Object.assign(Readable.from(['OK']), {
+    statusCode: 200,
+    headers: date === undefined ? {} : { date },
+  });
+
 export interface FakeContainer {
   paused: boolean;
   /** Unpauses the engine carried out. */
@@ -56,12 +63,12 @@ export function fakePrimaryEngine(
   {
     modem = saving,
     log = () => undefined,
-    systemTime,
+    engineNow,
   }: {
     modem?: Pick<Docker['modem'], 'dial'>;
     log?: () => string[] | undefined;
-    /** Its clock (`/info`'s SystemTime), asked once a call: where not given, it has no /info. */
-    systemTime?: () => string;
+    /** Its clock (epoch ms), asked once a `/_ping` (its Date): where not given, pings fail. */
+    engineNow?: () => number;
   } = {},
 ) {
   const removedTags: string[] = [];
@@ -137,10 +144,14 @@ export function fakePrimaryEngine(
         ),
     }),
     listImages: async () => [],
-    ...(systemTime && {
-      info: async () => ({ SystemTime: systemTime() }),
-    }),
-    modem,
+    modem: {
+      dial: ((options, callback) => {
+        if (options.path !== '/_ping') return modem.dial(options, callback);
+        return engineNow
+          ? callback!(null, pingAnswer(new Date(engineNow()).toUTCString()))
+          : callback!(engineError(500, 'no ping here'), null);
+      }) as Docker['modem']['dial'],
+    },
   } as unknown as Docker;
   return { docker, removedTags };
 }

@@ -1,5 +1,5 @@
 import { Knex } from 'knex';
-import { dbNow, heardBefore, iso } from './rows';
+import { dbNow, heardBefore, heardBeforeColumn, iso } from './rows';
 
 const TABLE = 'recovery_capture_claims';
 
@@ -84,12 +84,11 @@ export class CaptureClaimStore {
     machine: { engine: string; container: string },
     leaseMs: number,
   ): Promise<(CaptureClaim & { expired: boolean }) | undefined> {
-    const row = await this.db(TABLE).where(key(machine)).first();
+    // One read: the claim and whether it is stale, of one row at one moment.
+    const row = await this.db(TABLE)
+      .where(key(machine))
+      .first('*', heardBeforeColumn(this.db, 'heard_at', leaseMs, 'expired'));
     if (!row) return undefined;
-    const stale = await this.db(TABLE)
-      .where({ ...key(machine), capture_id: row.capture_id })
-      .modify(heardBefore, 'heard_at', leaseMs)
-      .first('capture_id');
     return {
       machineRef: row.machine_ref,
       engine: row.engine,
@@ -97,7 +96,7 @@ export class CaptureClaimStore {
       captureId: row.capture_id,
       ...(row.request_id && { requestId: row.request_id }),
       since: iso(row.since)!,
-      expired: stale !== undefined,
+      expired: Boolean(row.expired),
     };
   }
 }

@@ -113,6 +113,43 @@ describe.each(databases.eachSupportedId())('CaptureStore on %p', databaseId => {
     ]);
   });
 
+  it("lists a machine's captures after a given one, newest first, the id breaking ties of one instant, and counts them", async () => {
+    const m = 'resource:default/paged-01';
+    const at = '2026-11-22T12:00:00.123Z';
+    const ms = (delta: number) =>
+      new Date(new Date(at).getTime() + delta).toISOString();
+    for (const [id, createdAt] of [
+      ['p-old', ms(-1)],
+      ['p-a', at],
+      ['p-b', at],
+      ['p-c', at],
+      ['p-new', ms(1)],
+    ])
+      await captureStore.insertCapture(fullCaptureOf(id, m, createdAt));
+    await captureStore.insertCapture(
+      fullCaptureOf('p-other', 'resource:default/other-01', at),
+    );
+
+    const ids = (captures: Array<{ id: string }>) => captures.map(c => c.id);
+    const all = ids(await captureStore.listCaptures(m));
+    expect(all).toEqual(['p-new', 'p-c', 'p-b', 'p-a', 'p-old']);
+    // Pages of two, each after the last capture of the one before: every capture once, in order,
+    // a page ending between captures of one instant.
+    const read: string[] = [];
+    let page = await captureStore.listCaptures(m, 2);
+    // Bounded: a page that does not move on would repeat for good.
+    while (page.length > 0 && read.length <= all.length) {
+      read.push(...ids(page));
+      page = await captureStore.listCaptures(m, 2, page.at(-1));
+    }
+    expect(read).toEqual(all);
+    expect(
+      ids(await captureStore.listCaptures(m, 20, { id: 'p-b', createdAt: at })),
+    ).toEqual(['p-a', 'p-old']);
+    expect(await captureStore.countCaptures(m)).toBe(5);
+    expect(await captureStore.countCaptures('resource:default/none')).toBe(0);
+  });
+
   it('keeps the newest intact captures: a damaged one is not counted, and goes once that many intact ones are newer', async () => {
     const m = 'resource:default/damaged-01';
     const damage = {

@@ -274,12 +274,30 @@ export class CaptureStore {
     return row ? toCapture(row) : undefined;
   }
 
-  async listCaptures(machineRef: string, limit = 20): Promise<StoredCapture[]> {
-    const rows = await this.db('recovery_captures')
+  /**
+   * A machine's captures, newest first. With `after` (the last capture of a previous page), those
+   * that follow it in that order: the next page, without reading the earlier ones again.
+   */
+  async listCaptures(
+    machineRef: string,
+    limit = 20,
+    after?: Pick<StoredCapture, 'createdAt' | 'id'>,
+  ): Promise<StoredCapture[]> {
+    const q = this.db('recovery_captures')
       .where({ machine_ref: machineRef })
       .orderBy(NEWEST_FIRST)
       .limit(limit);
-    return rows.map(toCapture);
+    // Keyset on NEWEST_FIRST. created_at is written from a Date (ms), so its ISO form is exact.
+    if (after) q.modify(olderThan, new Date(after.createdAt), after.id);
+    return (await q).map(toCapture);
+  }
+
+  /** How many captures of a machine are kept: every page of listCaptures together. */
+  async countCaptures(machineRef: string): Promise<number> {
+    const [{ count }] = await this.db('recovery_captures')
+      .where({ machine_ref: machineRef })
+      .count({ count: '*' });
+    return Number(count);
   }
 
   /**

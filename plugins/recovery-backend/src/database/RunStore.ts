@@ -54,6 +54,12 @@ export interface RunOutcome {
   unfinishedReason?: string;
 }
 
+/** Who asked to cancel a test run (a user or service's ref), and when (ISO). */
+export interface CancelRequest {
+  by: string;
+  at: string;
+}
+
 export interface NewRun {
   id: string;
   entityRef: string;
@@ -413,6 +419,33 @@ export class RunStore {
   }
 
   /**
+   * Records that `request.by` asked to cancel the active run: the replica driving it reads it at
+   * its next heartbeat (cancelRequest). The first request stands, and is returned; undefined where
+   * the run is no longer active.
+   */
+  async requestCancel(
+    runId: string,
+    request: CancelRequest,
+  ): Promise<CancelRequest | undefined> {
+    const recorded = await this.db('recovery_runs')
+      .where({ id: runId })
+      .whereIn('status', ACTIVE_RUN_STATUSES)
+      .whereNull('cancel_request')
+      .update({ cancel_request: JSON.stringify(request) });
+    if (recorded > 0) this.changed(runId);
+    return this.cancelRequest(runId);
+  }
+
+  /** Who asked to cancel the active run, and when; undefined where no one did, or it has finished. */
+  async cancelRequest(runId: string): Promise<CancelRequest | undefined> {
+    const row = await this.db('recovery_runs')
+      .where({ id: runId })
+      .whereIn('status', ACTIVE_RUN_STATUSES)
+      .first('cancel_request');
+    return json<CancelRequest>(row?.cancel_request);
+  }
+
+  /**
    * Keeps with an active run the result it reached, before its teardown (see RunOutcome); refreshes
    * its heartbeat too, so that no claim applies an older one. False when the run is no longer active.
    */
@@ -695,25 +728,6 @@ export class RunStore {
         supervision_claimed_at: dbNow(this.db),
       });
     return updated > 0;
-  }
-
-  /**
-   * How long ago the claim on failover `runId`'s supervision was made or last renewed
-   * (claimSupervision), by the database's clock: it lapses once that passes its lease. Undefined
-   * where none holds it.
-   */
-  async supervisionClaimAgeMs(runId: string): Promise<number | undefined> {
-    const age =
-      this.db.client.dialect === 'postgresql'
-        ? this.db.raw(
-            'extract(epoch from clock_timestamp() - supervision_claimed_at) * 1000 as age_ms',
-          )
-        : this.db.raw(`${SQLITE_NOW_MS} - supervision_claimed_at as age_ms`);
-    const row: { age_ms: unknown } | undefined = await this.db('recovery_runs')
-      .where({ id: runId })
-      .whereNotNull('supervision_claim')
-      .first(age);
-    return row ? Number(row.age_ms) : undefined;
   }
 
   /** Ends the claim `claim` made (claimSupervision); one taken over meanwhile stays its taker's. */

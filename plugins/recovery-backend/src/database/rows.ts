@@ -203,12 +203,29 @@ export function heardBefore(
   column: string,
   ms: number,
 ): void {
-  if (q.client.dialect === 'postgresql') {
-    q.whereRaw(
-      `?? < clock_timestamp() - ?::float8 * interval '1 millisecond'`,
-      [column, ms],
-    );
-  } else {
-    q.whereRaw(`?? < ${SQLITE_NOW_MS} - ?`, [column, ms]);
-  }
+  q.whereRaw(heardBeforeSql(q.client.dialect), [column, ms]);
+}
+
+/**
+ * Whether `column` (a heartbeat) is older than `ms` by the database's clock, selected as `as`
+ * (truthy where so: 1 on SQLite, true on PostgreSQL): heardBefore as a column, where the row is
+ * read whether stale or not.
+ */
+export function heardBeforeColumn(
+  db: Knex,
+  column: string,
+  ms: number,
+  as: string,
+): Knex.Raw {
+  return db.raw(`(${heardBeforeSql(db.client.dialect)}) as ??`, [
+    column,
+    ms,
+    as,
+  ]);
+}
+
+function heardBeforeSql(dialect: string): string {
+  return dialect === 'postgresql'
+    ? `?? < clock_timestamp() - ?::float8 * interval '1 millisecond'`
+    : `?? < ${SQLITE_NOW_MS} - ?`;
 }

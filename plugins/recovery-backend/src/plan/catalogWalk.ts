@@ -16,6 +16,7 @@ import {
   dependsOnTargets,
   misplacedMachineAnnotations,
   partTargets,
+  readJob,
   readMachine,
   readProbes,
   relationTargets,
@@ -111,13 +112,15 @@ export class CatalogWalk {
     const { locator, problems: machineProblems } = readMachine(entity);
     // Its own probes gate it besides its services' (a database machine's `tcp:5432`).
     const { probes, problems: probeProblems } = readProbes(entity);
+    const { job, problems: jobProblems } = readJob(entity);
     this.machines.set(ref, {
       ref,
       locator,
       ...(probes.length > 0 && { probes }),
       ...systemOf(entity),
+      ...(job && { job }),
     });
-    this.problems.push(...machineProblems, ...probeProblems);
+    this.problems.push(...machineProblems, ...probeProblems, ...jobProblems);
     if (ref === this.rootRef) {
       // A machine recovered on its own is its own service.
       this.services.set(ref, {

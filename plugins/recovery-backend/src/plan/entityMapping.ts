@@ -7,6 +7,7 @@ import {
 import {
   ANNOTATION_CONTAINER,
   ANNOTATION_ENGINE,
+  ANNOTATION_JOB,
   ANNOTATION_PROBES,
   ANNOTATION_RPO,
   ANNOTATION_RTO,
@@ -56,7 +57,35 @@ export function readMachine(entity: Entity): {
 }
 
 /**
- * The machine annotations (engine, container) on an entity that is no machine: they are read only
+ * Whether a machine is a job that runs to completion (its job annotation, `true` or `false` in any
+ * case). The annotation is the one signal: a capture of a machine that had exited with code 0 under
+ * restart policy `no` is as likely of a service an operator stopped cleanly, which must run again.
+ * Any other value is a problem, and the machine boots as one that must keep running.
+ */
+export function readJob(entity: Entity): {
+  job: boolean;
+  problems: EntityProblem[];
+} {
+  const value = entity.metadata.annotations?.[ANNOTATION_JOB];
+  const said = value?.trim().toLowerCase();
+  if (value === undefined || said === 'false')
+    return { job: false, problems: [] };
+  if (said === 'true') return { job: true, problems: [] };
+  const entityRef = stringifyEntityRef(entity);
+  return {
+    job: false,
+    problems: [
+      {
+        entityRef,
+        annotation: ANNOTATION_JOB,
+        message: `Machine ${entityRef}: ${ANNOTATION_JOB} "${value}" is neither 'true' nor 'false', so it is booted as a machine that must keep running; set it to 'true' if it runs to completion (an init, a migration)`,
+      },
+    ],
+  };
+}
+
+/**
+ * The machine annotations (engine, container, job) on an entity that is no machine: they are read only
  * on a machine Resource, so here they are ignored and the machine they were meant for is not
  * captured by them. Each is a problem naming the entity and the annotation.
  */
@@ -76,7 +105,7 @@ export function misplacedMachineAnnotations(entity: Entity): EntityProblem[] {
     kind === 'resource'
       ? `, or, if ${entityRef} is itself a machine, set its spec.type to ${MACHINE_RESOURCE_TYPE}`
       : '';
-  return [ANNOTATION_ENGINE, ANNOTATION_CONTAINER]
+  return [ANNOTATION_ENGINE, ANNOTATION_CONTAINER, ANNOTATION_JOB]
     .filter(annotation => annotations[annotation] !== undefined)
     .map(annotation => ({
       entityRef,

@@ -110,6 +110,7 @@ function catalog(held: string[] = [WEB, DB, VAULT, WEB_01, DB_01, VAULT_01]) {
 function runService(stored: RecoveryRun[] = []) {
   const started: StartRunRequest[] = [];
   const released: Array<[string, string | undefined]> = [];
+  const cancelled: Array<[string, string]> = [];
   const listed: Array<{ query: unknown; limit: number; filtered: boolean }> =
     [];
   const runs = {
@@ -144,8 +145,12 @@ function runService(stored: RecoveryRun[] = []) {
       released.push([id, releasedBy]);
       return stored.find(run => run.id === id)!;
     },
+    cancel: async (id: string, cancelledBy: string) => {
+      cancelled.push([id, cancelledBy]);
+      return stored.find(run => run.id === id)!;
+    },
   };
-  return { runs, started, released, listed };
+  return { runs, started, released, cancelled, listed };
 }
 
 /** Each answer as PlanService.runSeenBy gives it to its reader: marked with who read it. */
@@ -308,18 +313,19 @@ describe('AuthorizedRunService.get and list', () => {
 
   it("lists runs of any entity filtered by what the caller may see; one entity's, once the catalog shows it them, unfiltered", async () => {
     const { runs, listed } = service({ allowed: {}, stored });
-    expect((await runs.list({ limit: 20 }, ALICE)).map(r => r.id)).toEqual([
-      'web-run',
-    ]);
     expect(
-      (await runs.list({ entityRef: WEB, limit: 5, active: true }, ALICE)).map(
-        r => r.id,
-      ),
+      (await runs.list({ limit: 20 }, ALICE)).items.map(r => r.id),
     ).toEqual(['web-run']);
+    expect(
+      (
+        await runs.list({ entityRef: WEB, limit: 5, active: true }, ALICE)
+      ).items.map(r => r.id),
+    ).toEqual(['web-run']);
+    // One more than asked: whether a next page holds any.
     expect(listed).toEqual([
       {
         query: { status: undefined, after: undefined },
-        limit: 20,
+        limit: 21,
         filtered: true,
       },
       {
@@ -328,7 +334,7 @@ describe('AuthorizedRunService.get and list', () => {
           status: ['pending', 'running'],
           after: undefined,
         },
-        limit: 5,
+        limit: 6,
         filtered: false,
       },
     ]);
@@ -337,22 +343,21 @@ describe('AuthorizedRunService.get and list', () => {
     ).rejects.toBeInstanceOf(NotFoundError);
   });
 
-  it('pages after a run the caller may see; one hidden from them is as unknown as none', async () => {
+  it('pages after the position given, and names the last run of a page only where a next one holds any', async () => {
     const { runs, listed } = service({ allowed: {}, stored });
-    await runs.list({ limit: 20, before: 'web-run' }, ALICE);
-    expect(listed[0].query).toMatchObject({
-      after: { createdAt: '2026-01-01T00:00:00.000Z', id: 'web-run' },
+    const after = { createdAt: '2026-01-03T00:00:00.000Z', id: 'later' };
+    expect(await runs.list({ limit: 1, after }, SCHEDULER)).toMatchObject({
+      items: [{ id: 'web-run' }],
+      next: { id: 'web-run' },
     });
-    await expect(
-      runs.list({ limit: 20, before: 'vault-run' }, ALICE),
-    ).rejects.toMatchObject({
-      name: 'InputError',
-      message: 'Query parameter before: no run "vault-run"',
-    });
-    await expect(
-      runs.list({ limit: 20, before: 'nope' }, ALICE),
-    ).rejects.toMatchObject({
-      message: 'Query parameter before: no run "nope"',
+    expect(listed[0].query).toMatchObject({ after });
+    // The page holds every run left: none follows it.
+    const last = await runs.list({ limit: 2 }, SCHEDULER);
+    expect(last.items.map(r => r.id)).toEqual(['web-run', 'vault-run']);
+    expect(last.next).toBeUndefined();
+    // What the caller may not see neither fills a page nor makes a next one.
+    expect(await runs.list({ limit: 1 }, ALICE)).toEqual({
+      items: [expect.objectContaining({ id: 'web-run' })],
     });
   });
 });
@@ -474,5 +479,46 @@ describe('AuthorizedRunService.release', () => {
     });
     expect(calls).toEqual([]);
     expect(released).toEqual([]);
+  });
+});
+
+describe('AuthorizedRunService.cancel', () => {
+  const running = runOf('run-1', WEB, { mode: 'test', status: 'running' });
+  const hidden = runOf('run-2', VAULT, { mode: 'test', status: 'running' });
+
+  it("cancels as the caller with recovery.run.create on the run's entity, what starting it takes", async () => {
+    const { runs, calls, cancelled } = service({
+      allowed: { 'user:default/alice': [`recovery.run.create@${WEB}`] },
+      stored: [running],
+    });
+    await runs.cancel('run-1', ALICE);
+    expect(cancelled).toEqual([['run-1', 'user:default/alice']]);
+    expect(calls).toEqual([[`recovery.run.create@${WEB}`]]);
+  });
+
+  it('refuses a caller without recovery.run.create on its entity, naming it, and cancels nothing', async () => {
+    const { runs, cancelled } = service({
+      allowed: { 'user:default/alice': [`recovery.run.create@${DB}`] },
+      stored: [running],
+    });
+    await expect(runs.cancel('run-1', ALICE)).rejects.toThrow(
+      `Missing permission recovery.run.create on ${WEB}`,
+    );
+    expect(cancelled).toEqual([]);
+  });
+
+  it('answers a run the caller may not see, or none, as absent (404), before asking the policy', async () => {
+    const { runs, calls, cancelled } = service({
+      allowed: { 'user:default/alice': ['recovery.run.create@*'] },
+      stored: [hidden],
+    });
+    await expect(runs.cancel('run-2', ALICE)).rejects.toThrow(
+      'Run run-2 not found',
+    );
+    await expect(runs.cancel('nope', ALICE)).rejects.toThrow(
+      'Run nope not found',
+    );
+    expect(calls).toEqual([]);
+    expect(cancelled).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
 import type { BackstageCredentials } from '@backstage/backend-plugin-api';
-import { InputError, NotAllowedError, NotFoundError } from '@backstage/errors';
+import { NotAllowedError, NotFoundError } from '@backstage/errors';
 import {
   type BootPlan,
   failoverEntityRefs,
@@ -33,13 +33,16 @@ export type RunRequest = Pick<
   | 'recoveryPoint'
 >;
 
-/** Runs newest first: one entity's, or of any the caller may see; `before`: a run's id, the page after it. */
+/**
+ * Runs newest first: one entity's, or of any the caller may see; `after`: where the page before
+ * ended (a run's time and id, the store's keyset), the page that follows it.
+ */
 export interface RunQuery {
   entityRef?: string;
   /** Only pending and running runs: what holds the hypervisor host. */
   active?: boolean;
   limit: number;
-  before?: string;
+  after?: Pick<RecoveryRun, 'createdAt' | 'id'>;
 }
 
 /**
@@ -56,7 +59,7 @@ export class AuthorizedRunService {
   constructor(
     private readonly runs: Pick<
       RunService,
-      'start' | 'getRun' | 'listRuns' | 'releaseFailover'
+      'start' | 'getRun' | 'listRuns' | 'releaseFailover' | 'cancel'
     >,
     private readonly authorizer: Pick<
       RecoveryAuthorizer,
@@ -130,49 +133,39 @@ export class AuthorizedRunService {
   }
 
   /**
-   * A page of runs, newest first. A `before` the caller may not see is as unknown as one that
-   * does not exist (400); an `entityRef` they may not see, the 404 of its other answers. Runs of
-   * any entity are only those of entities the caller may see in the catalog (console tails and
-   * plans tell about them), a page of `limit` of them (listVisibleRuns): so the active runs are
-   * those the caller may see, and a hidden one may hold the host all the same.
+   * A page of runs, newest first, and the last run of it where a next page holds any (`next`).
+   * An `entityRef` the caller may not see is the 404 of its other answers. Runs of any entity
+   * are only those of entities the caller may see in the catalog (console tails and plans tell
+   * about them), a page of `limit` of them (listVisibleRuns): so the active runs are those the
+   * caller may see, and a hidden one may hold the host all the same. `after` is only a place in
+   * the order: a position no run of the caller's holds reveals nothing.
    */
   async list(
     query: RunQuery,
     credentials: BackstageCredentials,
-  ): Promise<RecoveryRun[]> {
-    const { before, limit } = query;
-    // The next page of a history: the runs after this one, newest first (the store's keyset).
-    const beforeRun =
-      before === undefined ? undefined : await this.runs.getRun(before);
-    if (
-      before !== undefined &&
-      (!beforeRun || !(await this.isVisible(beforeRun, credentials)))
-    ) {
-      throw new InputError(`Query parameter before: no run "${before}"`);
-    }
-    const after = beforeRun && {
-      createdAt: beforeRun.createdAt,
-      id: beforeRun.id,
-    };
+  ): Promise<{ items: RecoveryRun[]; next?: RecoveryRun }> {
+    const { after, limit } = query;
     const entityRef =
       query.entityRef === undefined
         ? undefined
         : await this.graphs.requireVisible(query.entityRef, credentials);
     // What holds the hypervisor host: the entity card checks it before offering a run.
     const status = query.active ? ACTIVE_RUN_STATUSES : undefined;
-    const items = entityRef
-      ? await this.runs.listRuns({ entityRef, status, after }, limit)
-      : await this.runs.listRuns({ status, after }, limit, refs =>
+    // One more than asked tells whether a next page holds any.
+    const read = entityRef
+      ? await this.runs.listRuns({ entityRef, status, after }, limit + 1)
+      : await this.runs.listRuns({ status, after }, limit + 1, refs =>
           this.graphs.visibleTo(refs, credentials),
         );
     // Console tails: one policy call for the machines of the whole page, not one per run.
-    return consolesSeenBy(
+    const items = await consolesSeenBy(
       await Promise.all(
-        items.map(run => this.plans.runSeenBy(run, credentials)),
+        read.slice(0, limit).map(run => this.plans.runSeenBy(run, credentials)),
       ),
       credentials,
       this.authorizer,
     );
+    return { items, ...(read.length > limit && { next: items.at(-1) }) };
   }
 
   /**
@@ -227,6 +220,31 @@ export class AuthorizedRunService {
       principalName(credentials.principal),
     );
     return this.seenBy(released, credentials);
+  }
+
+  /**
+   * Cancels a pending or running test recovery of an entity the caller may see (else a 404, as
+   * GET /runs/:id): RunService.cancel, named as cancelled by the caller. It takes what starting
+   * one takes, recovery.run.create on the run's entity.
+   */
+  async cancel(
+    runId: string,
+    credentials: BackstageCredentials,
+  ): Promise<RecoveryRun> {
+    const run = await this.runs.getRun(runId);
+    if (!run || !(await this.isVisible(run, credentials))) {
+      throw new NotFoundError(`Run ${runId} not found`);
+    }
+    await this.authorizer.authorizeOn(
+      credentials,
+      recoveryRunCreatePermission,
+      run.entityRef,
+    );
+    const cancelled = await this.runs.cancel(
+      run.id,
+      principalName(credentials.principal) ?? 'an unnamed caller',
+    );
+    return this.seenBy(cancelled, credentials);
   }
 
   /** A run as the caller may read it: its plan's warnings (runSeenBy) and its console tails (consolesSeenBy). */

@@ -8,9 +8,11 @@ import type {
 } from '@backstage-recovery/plugin-recovery-common';
 import {
   describeMachineState,
+  exitedWithZero,
   formatMeasured,
   formatSeconds,
   formatSecondsAgainst,
+  jobAnnotationHint,
   machineNotServing,
 } from '@backstage-recovery/plugin-recovery-common';
 import type { RestoredMachine } from '@backstage-recovery/plugin-recovery-node';
@@ -158,14 +160,19 @@ export class RunRecorder {
         );
       }
       // A capture of a machine that was not serving (stopped, restarting, paused, unhealthy): the
-      // run restores that state, so its success is no proof production was well.
-      if (machineNotServing(capture.machineState)) {
+      // run restores that state, so its success is no proof production was well. A job done
+      // (exited with code 0) is as it should be between runs.
+      const completed = exitedWithZero(capture.machineState);
+      const job = run.plan.machines.some(
+        m => m.machineRef === machineRef && m.job,
+      );
+      if (machineNotServing(capture.machineState) && !(job && completed)) {
         await this.step(
           `Restores its capture of ${capture.createdAt}, taken while ${machineRef} was ${describeMachineState(capture.machineState!)}: the capture holds a machine that was not serving, so ${
             run.mode === 'test'
               ? 'this run passing proves that capture boots, not that production was well'
               : 'what is recovered is the state production was in then, not one it was serving from'
-          }`,
+          }${completed ? `; ${jobAnnotationHint(machineRef)}` : ''}`,
           machineRef,
           'warning',
         );

@@ -12,6 +12,7 @@ import { ConflictError, ServiceUnavailableError } from '@backstage/errors';
 import type {
   HypervisorHost,
   LabHandle,
+  LabNetwork,
   LabResources,
   MachineHandle,
   RecoveryGraph,
@@ -838,6 +839,28 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         'resource:default/data-01',
       ],
     });
+  });
+
+  it("tells the host, with each network of the lab, the engine its machine was captured from: only there is a network of that name production's own", async () => {
+    await captureStore.insertCapture({
+      ...storedCapture('web-01'),
+      id: 'cap-web-01-elsewhere',
+      engine: 'site-b',
+      createdAt: new Date(Date.now() + 1_000).toISOString(),
+    });
+    const host = new FakeHost(needs);
+    const createLab = host.createLab.bind(host);
+    let told: LabNetwork[] = [];
+    host.createLab = async (runId, networks) => {
+      told = networks;
+      return createLab(runId, networks);
+    };
+    expect((await testRunOfWeb(service(host))).status).toBe('succeeded');
+    expect(told.map(n => `${n.name} ${n.engine}`).sort()).toEqual([
+      'prod primary',
+      'prod primary',
+      'prod site-b',
+    ]);
   });
 
   it("says with a machine's failure that the lab could not use production's addresses", async () => {

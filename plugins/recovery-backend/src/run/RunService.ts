@@ -5,6 +5,7 @@ import {
 import {
   ConflictError,
   InputError,
+  NotFoundError,
   ServiceUnavailableError,
   toError,
 } from '@backstage/errors';
@@ -15,7 +16,10 @@ import type {
   RunMode,
   RunStatus,
 } from '@backstage-recovery/plugin-recovery-common';
-import { INTERRUPTED_PREFIX } from '@backstage-recovery/plugin-recovery-common';
+import {
+  ANNOTATION_JOB,
+  INTERRUPTED_PREFIX,
+} from '@backstage-recovery/plugin-recovery-common';
 import type {
   HypervisorHost,
   LabHandle,
@@ -26,6 +30,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CaptureStore, StoredCapture } from '../database/CaptureStore';
 import {
+  type CancelRequest,
   NewRun,
   RunOptions,
   preemptingFailover,
@@ -47,6 +52,7 @@ import {
   messageOf,
   MissingDependenciesError,
   noPlanError,
+  RunCancelled,
   RunSuperseded,
   runFailure,
 } from './errors';
@@ -444,7 +450,8 @@ export class RunService {
 
   /**
    * Beats the run's heartbeat while this backend drives it: a beat that finds the run no longer
-   * active (another replica failed it, as it looked orphaned) aborts `superseded`.
+   * active (another replica failed it, as it looked orphaned) aborts `superseded`; one that finds
+   * it cancelled through another replica (RunStore.requestCancel) interrupts it, as cancel does here.
    */
   private beat(runId: string): { superseded: AbortSignal; stop: () => void } {
     const superseded = new AbortController();
@@ -452,7 +459,12 @@ export class RunService {
       () =>
         this.runStore
           .heartbeat(runId)
-          .then(active => active || superseded.abort())
+          .then(async active => {
+            if (!active) return superseded.abort();
+            const cancel = await this.runStore.cancelRequest(runId);
+            if (cancel) this.interrupt(runId, cancel);
+            return undefined;
+          })
           .catch(() => {}),
       this.options.heartbeatIntervalMs,
     );
@@ -617,10 +629,17 @@ export class RunService {
     await boot.holdReady();
     await boot.finalCheck();
     const verified = waves.flat().length;
+    // Jobs completed and stay stopped: the final check looks only at the others.
+    const jobs = recorder
+      .machines()
+      .filter(m => boot.isJob(m.machineRef)).length;
+    const all = verified === 1 ? '1 machine' : `All ${verified} machines`;
     await recorder.step(
-      verified === 1
-        ? `1 machine verified in ${rtoSeconds} s; the final check found it still running and answering`
-        : `All ${verified} machines verified in ${rtoSeconds} s; the final check found them all still running and answering`,
+      jobs === 0
+        ? `${all} verified in ${rtoSeconds} s; the final check found ${verified === 1 ? 'it' : 'them all'} still running and answering`
+        : jobs === verified
+          ? `${all} verified in ${rtoSeconds} s: ${jobs === 1 ? 'a job' : 'jobs'} (${ANNOTATION_JOB}) that completed, which the final check does not look at`
+          : `${all} verified in ${rtoSeconds} s, ${jobs} of them ${jobs === 1 ? 'a job' : 'jobs'} (${ANNOTATION_JOB}) that completed; the final check found the others still running and answering`,
     );
   }
 
@@ -671,7 +690,12 @@ export class RunService {
       return;
     }
     const interrupted = interrupt.aborted;
-    const { failure, reason, hostDown } = runFailure(error, interrupted);
+    const { failure, reason, hostDown } = runFailure(
+      error,
+      interrupted && { reason: interrupt.reason },
+    );
+    const cancelled =
+      interrupt.reason instanceof RunCancelled ? interrupt.reason : undefined;
     // A machine's failure was logged where it failed; anything else (the lab, a bug) here.
     if (!interrupted && failure.machineRef === undefined) {
       logger.warn('Run failed', failure);
@@ -692,7 +716,7 @@ export class RunService {
         // An interruption is no machine's failure: the error names none.
         {
           error: interrupted
-            ? { message }
+            ? { message, ...(cancelled && { cancelledBy: cancelled.by }) }
             : {
                 machineRef: failure.machineRef,
                 probe: failure.probe,
@@ -853,6 +877,44 @@ export class RunService {
    */
   releaseFailover(runId: string, releasedBy?: string): Promise<RecoveryRun> {
     return this.failovers.release(runId, releasedBy);
+  }
+
+  /**
+   * Cancels a pending or running test recovery for `cancelledBy`: it stops booting at once where
+   * this backend drives it, else at its driver's next heartbeat (the request is recorded with the
+   * run), tears its lab down as always and ends `interrupted`, its error and last step naming who
+   * cancelled it and when. Answers the run as recorded once the request is: still active.
+   * Not a failover (its machines stand in for production: it is released once finished), nor a
+   * finished run: 409s.
+   */
+  async cancel(runId: string, cancelledBy: string): Promise<RecoveryRun> {
+    const run = await this.runStore.getRun(runId);
+    if (!run) throw new NotFoundError(`Run ${runId} not found`);
+    if (run.mode === 'failover') {
+      throw new ConflictError(
+        `Run ${runId} is a failover: its machines stand in for production, so it cannot be cancelled. ` +
+          `Once it has finished and production is back, release it (POST /runs/${runId}/release)`,
+      );
+    }
+    const request = await this.runStore.requestCancel(runId, {
+      by: cancelledBy,
+      at: now(),
+    });
+    if (!request) {
+      const { status } = (await this.runStore.getRun(runId)) ?? run;
+      throw new ConflictError(
+        `Run ${runId} has already finished (${status}): there is nothing to cancel`,
+      );
+    }
+    this.interrupt(runId, request);
+    return (await this.runStore.getRun(runId))!;
+  }
+
+  /** Interrupts a run this backend drives, as cancelled by `request` (none elsewhere). */
+  private interrupt(runId: string, request: CancelRequest): void {
+    const controller = this.driving.get(runId);
+    if (controller && !controller.signal.aborted)
+      controller.abort(new RunCancelled(request.by, request.at));
   }
 
   /** A run as recorded, or undefined where there is none of that id. */

@@ -5,8 +5,12 @@ import type {
   ProbeSpec,
 } from '@backstage-recovery/plugin-recovery-common';
 import {
+  ANNOTATION_JOB,
   ANNOTATION_PROBES,
   describeProbe,
+  exitedWithZero,
+  formatUtcTime,
+  jobAnnotationHint,
 } from '@backstage-recovery/plugin-recovery-common';
 import type {
   HypervisorHost,
@@ -119,6 +123,11 @@ export class LabBoot {
     private readonly logger: LoggerService,
   ) {}
 
+  /** Whether a machine of the plan is a job (ANNOTATION_JOB): ready once it completed. */
+  isJob(machineRef: string): boolean {
+    return this.run.planned.get(machineRef)?.job === true;
+  }
+
   /** Boots the waves in boot order, each once the one before it is ready. */
   async waves(waves: string[][]): Promise<void> {
     const { recorder, signal } = this.run;
@@ -148,8 +157,12 @@ export class LabBoot {
    */
   async holdReady(): Promise<void> {
     const { recorder, signal } = this.run;
+    // A job done stays done: only what must keep running is held.
     const lastReady = Math.max(
-      ...recorder.machines().map(m => Date.parse(m.readyAt!)),
+      ...recorder
+        .machines()
+        .filter(m => !this.isJob(m.machineRef))
+        .map(m => Date.parse(m.readyAt!)),
     );
     const waitMs = lastReady + this.options.minReadyMs - Date.now();
     if (!(waitMs > 0)) return;
@@ -165,11 +178,13 @@ export class LabBoot {
    * their probes against it while it still answered). One look each, no retries: the machine
    * still runs, its health check does not report unhealthy and every probe passes. Each call
    * gets the step deadline. The first machine in boot order that fell over fails the run; every
-   * one that did is recorded failed, with its console tail.
+   * one that did is recorded failed, with its console tail. A job is not looked at: it was ready
+   * once it completed, and is stopped since.
    */
   async finalCheck(): Promise<void> {
     const results = await Promise.allSettled(
       this.run.recorder.machines().map(async ({ machineRef }) => {
+        if (this.isJob(machineRef)) return;
         const handle = this.booted.get(machineRef)!;
         try {
           await this.recheck(handle, this.run.planned.get(machineRef)!);
@@ -226,9 +241,10 @@ export class LabBoot {
       await recorder.machine(machineRef, 'restoring', {
         restoreStartedAt: now(),
       });
-      // When it was taken: what the machine comes back as (the CLI's watch shows no machine table).
+      // When it was taken: what the machine comes back as (the CLI's watch shows no machine table),
+      // written as the portal and the CLI write a time.
       await recorder.step(
-        `Restoring capture ${capture.id} of ${capture.createdAt}`,
+        `Restoring capture ${capture.id} of ${formatUtcTime(capture.createdAt)}`,
         machineRef,
       );
       // A large capture takes a while to read back and put in place: its lines say how far it is.
@@ -263,17 +279,22 @@ export class LabBoot {
       );
       signal.throwIfAborted();
       await recorder.machine(machineRef, 'verifying', { startedAt: now() });
-      const healthChecked = await this.verify(handle, planned, deadline);
+      const healthChecked = planned.job
+        ? await this.completed(handle, deadline)
+        : await this.verify(handle, planned, deadline);
       await recorder.machine(machineRef, 'ready', {
         readyAt: now(),
         finishedAt: now(),
       });
       const m = recorder.machines().find(x => x.machineRef === machineRef)!;
+      const after = seconds(m.startedAt, m.readyAt);
       await recorder.step(
-        `Ready: restored in ${seconds(m.restoreStartedAt, m.restoredAt)} s, verified ${seconds(m.startedAt, m.readyAt)} s after start`,
+        planned.job
+          ? `Ready: a job (${ANNOTATION_JOB}), restored in ${seconds(m.restoreStartedAt, m.restoredAt)} s, completed with exit code 0 ${after} s after start${planned.probes.length > 0 ? `; its probes (${planned.probes.map(p => probeText(p, planned)).join(', ')}) were not checked: a job done serves nothing` : ''}`
+          : `Ready: restored in ${seconds(m.restoreStartedAt, m.restoredAt)} s, verified ${after} s after start`,
         machineRef,
       );
-      if (!healthChecked && planned.probes.length === 0) {
+      if (!planned.job && !healthChecked && planned.probes.length === 0) {
         await recorder.step(
           `Ready only in that it runs: it has no health check and neither it nor its services have probes, so nothing showed them answering (annotate them, or the machine, with ${ANNOTATION_PROBES})`,
           machineRef,
@@ -429,6 +450,65 @@ export class LabBoot {
   }
 
   /**
+   * Gates a job's readiness (ANNOTATION_JOB): it exits with code 0 within its ready timeout, counted
+   * from its start. Exiting otherwise fails it naming the code; its console tail is kept (failed).
+   * Its health check and probes are not looked at: it serves nothing once done. Returns false: no
+   * health check gated it.
+   */
+  private async completed(
+    machine: MachineHandle,
+    deadline: number,
+  ): Promise<false> {
+    const { host, signal, removeLate } = this.run;
+    const timeoutText = `${this.options.machineReadyTimeoutMs / 1000} s`;
+    const notDone = () =>
+      new MachineFailure(
+        `a job (${ANNOTATION_JOB}) that did not complete within ${timeoutText} of its start: it still runs (recovery.runs.machineReadyTimeout)`,
+      );
+    for (;;) {
+      const state = await withDeadline(
+        () => host.inspectMachine(machine),
+        Math.max(0, deadline - Date.now()),
+        notDone,
+        signal,
+        removeLate,
+      );
+      if (!state.running) {
+        if (state.exitCode === 0) return false;
+        throw new MachineFailure(
+          `a job (${ANNOTATION_JOB}) that exited with code ${state.exitCode ?? 'unknown'}, not 0`,
+        );
+      }
+      if (Date.now() > deadline) throw notDone();
+      await sleep(this.options.probeIntervalMs, undefined, { signal });
+    }
+  }
+
+  /**
+   * What a machine that must keep running and stopped says: its exit code, and where it exited
+   * with code 0 as its capture shows it did in production under a restart policy that lets it stay
+   * stopped (`no`, `on-failure`), that it may be a job the catalog does not say is one. Only a
+   * hint: a service stopped cleanly by an operator is captured just so.
+   */
+  private stopped(
+    machine: MachineHandle,
+    state: MachineState,
+    when = '',
+  ): string {
+    const said = `stopped with exit code ${state.exitCode ?? 'unknown'}${when}`;
+    if (state.exitCode !== 0) return said;
+    const capture = this.run.captures.get(machine.machineRef);
+    const policy = capture?.runtime.restartPolicy?.name ?? 'no';
+    if (
+      !capture ||
+      !exitedWithZero(capture.machineState) ||
+      !['no', 'on-failure'].includes(policy)
+    )
+      return said;
+    return `${said}, as its capture of ${capture.createdAt} shows it had in production (restart policy ${policy}): ${jobAnnotationHint(machine.machineRef)}`;
+  }
+
+  /**
    * Gates readiness: the machine runs, its health check passes, then every probe answers.
    * Each call to the engine gets what is left until `deadline` (its ready timeout, counted from
    * its start), so a hung one fails the machine at the deadline; a late answer still says why it
@@ -467,9 +547,7 @@ export class LabBoot {
       );
       last = state;
       if (!state.running) {
-        throw new MachineFailure(
-          `stopped with exit code ${state.exitCode ?? 'unknown'}`,
-        );
+        throw new MachineFailure(this.stopped(machine, state));
       }
       if (state.health === 'unhealthy') {
         throw new MachineFailure(
@@ -584,7 +662,7 @@ export class LabBoot {
     );
     if (!state.running) {
       throw new MachineFailure(
-        `stopped with exit code ${state.exitCode ?? 'unknown'} after it was ready`,
+        this.stopped(machine, state, ' after it was ready'),
       );
     }
     if (state.health === 'unhealthy') {

@@ -1,4 +1,5 @@
 import { TestDatabases } from '@backstage/backend-test-utils';
+import { formatUtcTime } from '@backstage-recovery/plugin-recovery-common';
 import { CaptureStore } from '../database/CaptureStore';
 import { migrate } from '../database/migrations';
 import { RunStore } from '../database/RunStore';
@@ -81,13 +82,14 @@ describe.each(databases.eachSupportedId())(
             'more than taking them one after another would (6 s), so the machines come back as they were at different moments, and what they exchanged in between may be on one side only',
         ],
       ]);
-      // Each machine's restore names the capture it restores and when it was taken.
+      // Each machine's restore names the capture it restores and when it was taken, written as
+      // the portal and the CLI write a time.
       for (const m of run.machines)
         expect(run.steps).toContainEqual(
           expect.objectContaining({
             machineRef: m.machineRef,
             level: 'info',
-            message: `Restoring capture ${m.captureId} of ${m.capturedAt}`,
+            message: `Restoring capture ${m.captureId} of ${formatUtcTime(m.capturedAt)}`,
           }),
         );
     });

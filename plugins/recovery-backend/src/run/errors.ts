@@ -33,6 +33,19 @@ export class MachineFailure extends Error {
   }
 }
 
+/**
+ * Why a test run's driver was aborted where someone cancelled it (POST /runs/:id/cancel): it ends
+ * `interrupted`, as at a shutdown, its error naming who cancelled it and when.
+ */
+export class RunCancelled extends Error {
+  constructor(
+    readonly by: string,
+    readonly at: string,
+  ) {
+    super(`${INTERRUPTED_PREFIX}cancelled by ${by} at ${at}`);
+  }
+}
+
 /** The run was finished elsewhere (another replica failed it): this driver must stop. */
 export class RunSuperseded extends Error {}
 
@@ -110,7 +123,8 @@ export { messageOf };
  */
 export function runFailure(
   error: unknown,
-  interrupted: boolean,
+  /** Set where the run was interrupted: why (a RunCancelled where someone cancelled it). */
+  interrupted: false | { reason: unknown },
 ): {
   failure: Error & { machineRef?: string; probe?: string };
   reason: string;
@@ -119,10 +133,13 @@ export function runFailure(
   const failure = (
     error instanceof Error ? error : new Error(messageOf(error))
   ) as Error & { machineRef?: string; probe?: string };
+  const interruption = interrupted && interrupted.reason;
   return {
     failure,
     reason: interrupted
-      ? `${INTERRUPTED_PREFIX}the backend is shutting down`
+      ? interruption instanceof RunCancelled
+        ? interruption.message
+        : `${INTERRUPTED_PREFIX}the backend is shutting down`
       : failure.message,
     // The teardown, which cannot reach the host either, then need not say why again.
     hostDown: !interrupted && failure instanceof HostUnreachable,

@@ -134,7 +134,9 @@ describe.each(databases.eachSupportedId())(
       expect(machineLines).toEqual([
         'Verifying volume /data: 8.0 MiB of 64.0 MiB',
         'Verified volume /data: 64.0 MiB in 2.0 s',
-        expect.stringMatching(/^Restoring capture \S+ of \S+$/),
+        expect.stringMatching(
+          /^Restoring capture \S+ of \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/,
+        ),
         'Restoring volume /data: 8.0 MiB of 64.0 MiB',
         'Restored volume /data: 64.0 MiB in 3.0 s',
       ]);

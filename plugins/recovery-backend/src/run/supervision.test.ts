@@ -287,6 +287,27 @@ describe.each(databases.eachSupportedId())(
       expect(await supervisionSteps(runId)).toHaveLength(1);
     });
 
+    it('says a sharer left behind by a machine it could not bring back runs without network, not that it was left stopped', async () => {
+      const crashes: string[] = [];
+      const host = new SharingHost(chainNeeds, crashes);
+      const { runId, supervision } = await failedOver(host);
+      crashes.push(DATA);
+      host.exit(`${runId}/${DATA}`, 137);
+
+      await supervision.sweep();
+
+      expect(host.restarted).toEqual([]);
+      const degraded = (await runStore.getRun(runId))!.supervision?.degraded;
+      expect(degraded).toMatchObject({ machineRef: DATA });
+      // Readiness and the card say notStarted "left stopped": web-01 runs.
+      expect(degraded?.notStarted).toBeUndefined();
+      const [step] = await supervisionSteps(runId);
+      expect(step.message).toContain(
+        `could not be brought back: stopped with exit code 3; left running without network: ${WEB} (shares ${DATA}'s network namespace) (restart 1`,
+      );
+      expect(step.message).not.toContain('not started');
+    });
+
     it('says a machine that cannot be brought back down since its host says it stopped, not since its restart failed', async () => {
       vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
       const crashes: string[] = [];

@@ -40,6 +40,8 @@ export type SupervisionOutcome =
       failed: { machineRef: string; message: string };
       /** Left stopped: they wait for a machine that is not ready. */
       notStarted: string[];
+      /** Left running without network: their restart waits for a machine that is not ready. */
+      withoutNetwork?: NamespaceSharer[];
     };
 
 /**
@@ -99,8 +101,6 @@ interface HeardStops {
 export function supervisionLeaseMs(options: LabBootOptions): number {
   return 2 * Math.max(options.stepTimeoutMs, options.machineReadyTimeoutMs);
 }
-/** A claim lapses once strictly past its lease (by the database's clock): the look again waits this more. */
-const LAPSE_SLACK_MS = 100;
 
 /** What starting stopped machines again came to. */
 type Restart = Extract<SupervisionOutcome, { kind: 'restarted' | 'degraded' }>;
@@ -124,10 +124,6 @@ export class FailoverSupervision {
   private readonly heard = new Map<string, HeardStops>();
   /** The looks the hosts' stops started, for stopping to wait for. */
   private readonly heardSweeps = new Set<Promise<void>>();
-  /** Per failover skipped for another replica's claim: the look again once that claim lapses. */
-  private readonly atLapse = new Map<string, NodeJS.Timeout>();
-  /** Stopped (stop): no look again is set any more. */
-  private stopped = false;
 
   constructor(
     private readonly runStore: RunStore,
@@ -175,13 +171,6 @@ export class FailoverSupervision {
       this.heard.clear();
       await Promise.all([...this.heardSweeps]);
     };
-  }
-
-  /** Clears the looks again set for claims to lapse (lookAtLapse); none is set from now on. */
-  stop(): void {
-    this.stopped = true;
-    for (const timer of this.atLapse.values()) clearTimeout(timer);
-    this.atLapse.clear();
   }
 
   /** A machine of run `runId` stopped on `host` (without: any may have); looked at once its stops go quiet. */
@@ -268,7 +257,8 @@ export class FailoverSupervision {
   /**
    * A pass over failover `runId`, claimed in the database first: every replica hears a kept
    * machine stop, and two passes at once would start its machines twice. Skipped where another
-   * replica's pass holds it (that one is on it), looked at again once its claim lapses.
+   * replica's pass holds it (that one is on it); a claim its replica left as it died mid-pass
+   * lapses with its lease, and the first sweep after takes the failover over.
    */
   private async claimedPass(host: HypervisorHost, runId: string) {
     const claim = randomUUID();
@@ -277,7 +267,6 @@ export class FailoverSupervision {
       this.logger
         .child({ runId, hypervisorHost: host.id })
         .debug('The failover is supervised by another replica: skipped');
-      await this.lookAtLapse(host, runId, leaseMs);
       return;
     }
     try {
@@ -290,30 +279,6 @@ export class FailoverSupervision {
     } finally {
       await this.runStore.releaseSupervision(runId, claim);
     }
-  }
-
-  /**
-   * Looks at failover `runId` again as soon as the claim that made its pass skip lapses: a replica
-   * that died mid-pass never releases it, and its stopped machines would wait for the first sweep
-   * after the lapse. One per failover: a later skip moves it to the claim's new lapse (a live
-   * claimant renews it); none where the claim was released meanwhile (its replica looked).
-   */
-  private async lookAtLapse(
-    host: HypervisorHost,
-    runId: string,
-    leaseMs: number,
-  ): Promise<void> {
-    const ageMs = await this.runStore.supervisionClaimAgeMs(runId);
-    if (ageMs === undefined || this.stopped) return;
-    clearTimeout(this.atLapse.get(runId));
-    const timer = setTimeout(
-      () => {
-        if (this.atLapse.get(runId) === timer) this.atLapse.delete(runId);
-        void this.pass(host, runId);
-      },
-      Math.max(0, leaseMs - ageMs) + LAPSE_SLACK_MS,
-    );
-    this.atLapse.set(runId, timer);
   }
 
   /**
@@ -339,7 +304,13 @@ export class FailoverSupervision {
     const stoppedAt = new Map<string, string>();
     /** Running machines in another's network namespace, with that one's id. */
     const inNamespaceOf = new Map<MachineHandle, string>();
+    // A job (ANNOTATION_JOB) completed at the failover's boot and stays stopped: started again, it
+    // would run its work once more (a migration, a seed) over what production wrote since.
+    const jobs = new Set(
+      run.plan.machines.filter(m => m.job).map(m => m.machineRef),
+    );
     for (const machine of kept.machines) {
+      if (jobs.has(machine.machineRef)) continue;
       const state = await host.inspectMachine(machine);
       if (state.running) {
         if (state.sharesNetworkOf)
@@ -356,7 +327,7 @@ export class FailoverSupervision {
         await this.runStore.appendStep(runId, {
           at: now(),
           level: 'info',
-          message: `${SUPERVISION_STEP}failover no longer degraded: every machine of it runs on ${host.id}`,
+          message: `${SUPERVISION_STEP}failover no longer degraded: every machine of it${jobs.size > 0 ? ' that must keep running (not its jobs, done)' : ''} runs on ${host.id}`,
         });
       }
       return { kind: 'running' };
@@ -375,7 +346,8 @@ export class FailoverSupervision {
     );
     // Its probe helper serves nothing once its machines are verified again.
     await host.removeProbes?.(runId).catch(() => []);
-    await this.record(run, host, kept.machines.length, outcome, {
+    const supervised = kept.machines.filter(m => !jobs.has(m.machineRef));
+    await this.record(run, host, supervised.length, outcome, {
       triedAt,
       stoppedAt:
         outcome.kind === 'degraded'
@@ -418,10 +390,12 @@ export class FailoverSupervision {
     // A sharer boots in a later wave than the machine it shares (restoreMachine shares only one
     // booted before it), so its restart follows that one's start.
     const waves = inWaveOrder(run, [...stopped, ...sharers.keys()]);
-    const said = (): { sharers?: NamespaceSharer[] } => {
-      const again = [...sharers]
-        .filter(([m]) => restarted.includes(m.machineRef))
+    const sharersAmong = (machineRefs: string[]): NamespaceSharer[] =>
+      [...sharers]
+        .filter(([m]) => machineRefs.includes(m.machineRef))
         .map(([m, of]) => ({ machineRef: m.machineRef, of: of.machineRef }));
+    const said = (): { sharers?: NamespaceSharer[] } => {
+      const again = sharersAmong(restarted);
       return again.length > 0 ? { sharers: again } : {};
     };
     for (const [index, wave] of waves.entries()) {
@@ -439,6 +413,9 @@ export class FailoverSupervision {
           .map(m => m.machineRef),
       );
       if (failedAt >= 0) {
+        // A sharer left behind still runs, without network: said apart from those left stopped.
+        const left = waves.slice(index + 1).flat();
+        const withoutNetwork = sharersAmong(left.map(m => m.machineRef));
         return {
           kind: 'degraded',
           machineRefs: restarted,
@@ -449,10 +426,8 @@ export class FailoverSupervision {
               (results[failedAt] as PromiseRejectedResult).reason,
             ),
           },
-          notStarted: waves
-            .slice(index + 1)
-            .flat()
-            .map(m => m.machineRef),
+          notStarted: left.filter(m => !sharers.has(m)).map(m => m.machineRef),
+          ...(withoutNetwork.length > 0 && { withoutNetwork }),
         };
       }
     }
@@ -661,8 +636,14 @@ export function supervisionStep(
     outcome.notStarted.length > 0
       ? `; not started, as they wait for it: ${outcome.notStarted.join(', ')}`
       : '';
+  const cutOff = (outcome.withoutNetwork ?? [])
+    .map(s => `${s.machineRef} (shares ${s.of}'s network namespace)`)
+    .join(', ');
+  const withoutNetwork = cutOff
+    ? `; left running without network: ${cutOff}`
+    : '';
   const stopped = down.stoppedAt
     ? `stopped on ${hostId} at ${formatUtcTime(down.stoppedAt)}`
     : `stopped on ${hostId} (noticed down at ${formatUtcTime(down.noticedAt)})`;
-  return `${SUPERVISION_STEP}failover running degraded: ${outcome.failed.machineRef} ${stopped} and could not be brought back: ${outcome.failed.message}${again}${left} (${nth}; next try at ${formatUtcTime(down.nextAt)}, each failed try doubling the wait up to ${formatSeconds(down.maxSeconds)})`;
+  return `${SUPERVISION_STEP}failover running degraded: ${outcome.failed.machineRef} ${stopped} and could not be brought back: ${outcome.failed.message}${again}${left}${withoutNetwork} (${nth}; next try at ${formatUtcTime(down.nextAt)}, each failed try doubling the wait up to ${formatSeconds(down.maxSeconds)})`;
 }

@@ -627,6 +627,21 @@ describe.each(databases.eachSupportedId())(
       });
       expect(one.status).toBe('succeeded');
       expect(one.captures.map(c => c.machineRef)).toEqual([DB_01]);
+      // Pages of one, the next at the nextCursor of the newest: the capture listed before.
+      const newest = await call('get', `/captures?machineRef=${DB_01}&limit=1`);
+      expect(newest.body).toMatchObject({
+        items: [{ id: one.captures[0].id }],
+        totalItems: 2,
+      });
+      const next = encodeURIComponent(newest.body.pageInfo.nextCursor);
+      expect(
+        (
+          await call(
+            'get',
+            `/captures?machineRef=${DB_01}&limit=1&cursor=${next}`,
+          )
+        ).body,
+      ).toEqual({ items: listed.body.items, totalItems: 2, pageInfo: {} });
 
       // Refused at once (POST's own status), or accepted and failed (its request's statusCode).
       const failed = (statusCode: number) => ({ status: 'failed', statusCode });
@@ -1079,10 +1094,10 @@ describe.each(databases.eachSupportedId())(
         ['get', `/runs/${'r'.repeat(5000)}`, {}, 404],
         [
           'get',
-          '/runs?before=%00',
+          '/runs?cursor=%00',
           {},
           400,
-          'Query parameter before: no run "\u0000"',
+          'Query parameter cursor must be given once, a pageInfo.nextCursor of GET /runs, got "\\u0000"',
         ],
         ['post', '/runs/%00/release', {}, 404],
         ['get', '/captures/requests/%00', {}, 404],
@@ -1216,21 +1231,28 @@ describe.each(databases.eachSupportedId())(
         'Request body: unknown "Mode"; the fields are entityRef, mode, acceptMissingDependencies, acceptCycles, recoveryPoint, options',
       );
       // The next page of a history: after the crashed run, the shop's run; none after that.
+      const newest = await call('get', '/runs?limit=1');
+      expect(newest.body.items.map((r: { id: string }) => r.id)).toEqual([
+        crashed.body.id,
+      ]);
+      const next = encodeURIComponent(newest.body.pageInfo.nextCursor);
+      const older = await call('get', `/runs?limit=1&cursor=${next}`);
+      expect(older.body).toEqual({
+        items: [expect.objectContaining({ id: started.body.id })],
+        pageInfo: {},
+      });
       expect(
-        (
-          await call('get', `/runs?limit=1&before=${crashed.body.id}`)
-        ).body.items.map((r: { id: string }) => r.id),
-      ).toEqual([started.body.id]);
+        (await call('get', `/runs?entityRef=${SHOP}`)).body.pageInfo,
+      ).toEqual({});
       expect(
-        (await call('get', `/runs?entityRef=${SHOP}&before=${started.body.id}`))
-          .body.items,
-      ).toEqual([]);
-      expect(
-        (await call('get', '/runs?before=no-such-run')).body.error.message,
-      ).toBe('Query parameter before: no run "no-such-run"');
+        (await call('get', '/runs?cursor=no-such-cursor')).body.error.message,
+      ).toBe(
+        'Query parameter cursor must be given once, a pageInfo.nextCursor of GET /runs, got "no-such-cursor"',
+      );
       for (const [query, status] of [
         ['?active=false', 400],
         ['?limit=501', 400],
+        ['?cursor=no-such-cursor', 400],
         ['?before=no-such-run', 400],
         [`?entityRef=${OPS}`, 404],
       ] as const) {
@@ -1704,6 +1726,64 @@ describe.each(databases.eachSupportedId())(
       expect(released.body.steps.at(-1).message).toMatch(
         /^Released by user:default\/dr: removed 2 containers \(.*\) and 1 network \(.*\) it kept on fake$/,
       );
+    });
+
+    it('cancels a pending test recovery, and refuses a failover, a finished run and a caller without recovery.run.create', async () => {
+      // Pending, and driven by no backend here: a cancel is recorded for a driver to see. Each on
+      // a host of its own, which it would otherwise hold.
+      const runStore = new RunStore(knex);
+      const ids = ['to-cancel', 'cancel-done', 'cancel-failover'];
+      for (const id of ids)
+        await runStore.insertRun(
+          {
+            id,
+            entityRef: SHOP,
+            mode: id === 'cancel-failover' ? 'failover' : 'test',
+            trigger: 'user',
+            hypervisorHost: `host-of-${id}`,
+            plan: { entityRef: SHOP, waves: [], machines: [] },
+            options: {},
+            machines: [],
+          },
+          new Date(),
+        );
+      await runStore.updateRun('cancel-done', { status: 'succeeded' });
+      try {
+        const refused: Array<[string, unknown, number, string?]> = [
+          ['to-cancel', { force: true }, 400],
+          ['to-cancel', HUGE_JSON, 413],
+          ['to-cancel', undefined, 403, GUEST],
+          ['no-such-run', undefined, 404],
+          ['%00', undefined, 404],
+          ['cancel-done', undefined, 409],
+          ['cancel-failover', undefined, 409, DR],
+        ];
+        for (const [run, body, status, as] of refused) {
+          expect({
+            run,
+            status: (await call('post', `/runs/${run}/cancel`, { body, as }))
+              .status,
+          }).toEqual({ run, status });
+        }
+        expect(
+          (
+            await call('post', '/runs/to-cancel/cancel', {
+              body: '{}',
+              type: 'text/plain',
+            })
+          ).status,
+        ).toBe(415);
+        const cancelled = await call('post', '/runs/to-cancel/cancel', {
+          body: {},
+        });
+        expect(cancelled.status).toBe(202);
+        expect(cancelled.body).toMatchObject({
+          id: 'to-cancel',
+          status: 'pending',
+        });
+      } finally {
+        await knex('recovery_runs').whereIn('id', ids).delete();
+      }
     });
 
     it('gives each entity its own outcome of the night the nightly check recorded (in-process)', async () => {

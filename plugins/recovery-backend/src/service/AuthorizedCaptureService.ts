@@ -20,7 +20,11 @@ export class AuthorizedCaptureService {
   constructor(
     private readonly captures: Pick<
       CaptureService,
-      'captureEntity' | 'requestCapture' | 'captureRequest' | 'listCaptures'
+      | 'captureEntity'
+      | 'requestCapture'
+      | 'captureRequest'
+      | 'listCaptures'
+      | 'countCaptures'
     >,
     private readonly authorizer: Pick<RecoveryAuthorizer, 'authorizeOn'>,
     private readonly graphs: Pick<
@@ -80,6 +84,30 @@ export class AuthorizedCaptureService {
   ): Promise<Capture[]> {
     const ref = await this.graphs.requireVisible(machineRef, credentials);
     return this.captures.listCaptures(ref, limit);
+  }
+
+  /**
+   * A page of a machine's captures, newest first (`GET /captures`), if the caller may see the
+   * machine: `limit` of them after `after`, how many are kept in all, and where the next page
+   * starts (absent on the last).
+   */
+  async listPage(
+    credentials: BackstageCredentials,
+    machineRef: string,
+    page: { limit: number; after?: Pick<Capture, 'createdAt' | 'id'> },
+  ): Promise<{ items: Capture[]; totalItems: number; next?: Capture }> {
+    const ref = await this.graphs.requireVisible(machineRef, credentials);
+    // One more than asked tells whether a next page holds any.
+    const [read, totalItems] = await Promise.all([
+      this.captures.listCaptures(ref, page.limit + 1, page.after),
+      this.captures.countCaptures(ref),
+    ]);
+    const items = read.slice(0, page.limit);
+    return {
+      items,
+      totalItems,
+      ...(read.length > page.limit && { next: items.at(-1) }),
+    };
   }
 
   /** The entity, if the caller may see it, and their grant to capture it. */

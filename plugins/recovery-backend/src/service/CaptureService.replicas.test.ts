@@ -49,8 +49,11 @@ describe.each(databases.eachSupportedId())(
       await migrate(knex);
     });
 
-    /** One backend replica over the shared database and capture source: db runs on data-01. */
-    function replica(source: GatedCaptureSource) {
+    /**
+     * One backend replica over the shared database and capture source: db runs on data-01. Its
+     * captures' deadline is `timeoutMs` (the default where undefined).
+     */
+    function replica(source: GatedCaptureSource, timeoutMs?: number) {
       const providers = new ProviderRegistry();
       providers.addCaptureSource(source);
       const graphs = new CatalogGraphLoader(
@@ -73,6 +76,7 @@ describe.each(databases.eachSupportedId())(
         new PlanService(graphs),
         mockServices.logger.mock(),
         3,
+        timeoutMs,
       );
       const ends: CaptureRequestEnd[] = [];
       const request = () =>
@@ -259,6 +263,94 @@ describe.each(databases.eachSupportedId())(
       expect(source.captured).toEqual(['data-01', 'data-01']);
       expect(await b.store.getCapture(scheduled.id)).toBeDefined();
       expect(await claimOf()).toBeUndefined();
+    });
+
+    it('keeps the claim, renewed, of a capture given up at its deadline while its source still captures, until the source is done', async () => {
+      // The source ignores the deadline: it may still pause and commit data-01 after it.
+      const source = new GatedCaptureSource();
+      source.gated.add('data-01');
+      const a = replica(source, 1_000);
+      const b = replica(source);
+      let failure: Error;
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      try {
+        const capturing = a.captures.captureMachine(DATA_01).catch(e => e);
+        await vi.waitFor(() =>
+          expect(source.waiting.has('data-01')).toBe(true),
+        );
+        // The deadline, then the grace a source has to stop at it.
+        await vi.advanceTimersByTimeAsync(61_000);
+        failure = await capturing;
+      } finally {
+        vi.useRealTimers();
+      }
+      expect(failure.message).toContain(
+        'and its capture source did not stop within 60 s of it',
+      );
+      const given = (await claimOf())?.capture_id;
+      expect(given).toBeDefined();
+      await expect(b.captures.captureMachine(DATA_01)).rejects.toMatchObject({
+        name: 'ConflictError',
+        message: expect.stringContaining(
+          `(capture ${given}, by another backend)`,
+        ),
+      });
+      // Still renewed: a claim heard from 50 s ago is heard from again within the renewal period.
+      const renewedAfter = new Date(Date.now() - 50_000);
+      await knex('recovery_capture_claims')
+        .where({ capture_id: given })
+        .update({ heard_at: renewedAfter });
+      await vi.waitFor(
+        async () =>
+          expect(
+            new Date((await claimOf())!.heard_at).getTime(),
+          ).toBeGreaterThan(renewedAfter.getTime() + 40_000),
+        { timeout: 7_000 },
+      );
+
+      // The source done at last: what it returns is discarded, and the claim let go.
+      source.letThrough('data-01');
+      await vi.waitFor(
+        async () => expect(await claimOf()).toBeUndefined(),
+        slow,
+      );
+      expect(source.discarded).toHaveLength(1);
+      const taken = await b.captures.captureMachine(DATA_01);
+      expect(await b.store.getCapture(taken.id)).toBeDefined();
+    }, 15_000);
+
+    it("reads a claim's holder and whether it expired, by the database's clock, in one query", async () => {
+      const claims = new CaptureStore(knex).claims;
+      const since = new Date().toISOString();
+      await claims.claim({ ...DATA_01, captureId: 'c1', since }, 60_000);
+      const queries: string[] = [];
+      const heard = (query: { sql: string }) => queries.push(query.sql);
+      knex.on('query', heard);
+      try {
+        expect(await claims.holder(DATA_01, 60_000)).toEqual({
+          ...DATA_01,
+          captureId: 'c1',
+          since,
+          expired: false,
+        });
+      } finally {
+        knex.removeListener('query', heard);
+      }
+      expect(queries).toHaveLength(1);
+
+      await knex('recovery_capture_claims')
+        .where({ capture_id: 'c1' })
+        .update({ heard_at: new Date(Date.now() - 120_000) });
+      expect(await claims.holder(DATA_01, 60_000)).toMatchObject({
+        captureId: 'c1',
+        expired: true,
+      });
+      expect(await claims.holder(DATA_01, 180_000)).toMatchObject({
+        expired: false,
+      });
+      expect(
+        await claims.holder({ ...DATA_01, container: 'web-01' }, 60_000),
+      ).toBeUndefined();
     });
 
     it('migrates the claims table down and up again', async () => {

@@ -990,7 +990,8 @@ describe('CaptureService', () => {
     await vi.waitFor(() => expect(stuck.signals).toHaveLength(2));
     expect((await again).name).toBe('ServiceUnavailableError');
 
-    // Its source ignores the deadline: given up after the grace, and the machine let go then.
+    // Its source ignores the deadline: given up after the grace, but the machine stays claimed
+    // while the source may still pause and commit it, and is let go once the source is done.
     const deaf = new StuckSource(false);
     const givenUp = await serviceWithin(1000, deaf);
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
@@ -1001,14 +1002,26 @@ describe('CaptureService', () => {
       expect((await capturing).message).toContain(
         'its capture source did not stop within 60 s of it',
       );
-      const next = givenUp.captures.captureMachine(locator).catch(e => e);
-      await vi.waitFor(() => expect(deaf.signals).toHaveLength(2));
-      await vi.advanceTimersByTimeAsync(61_000);
-      expect((await next).name).toBe('ServiceUnavailableError');
+      await expect(
+        givenUp.captures.captureMachine(locator),
+      ).rejects.toMatchObject({ name: 'ConflictError' });
+      expect(deaf.signals).toHaveLength(1);
     } finally {
       vi.useRealTimers();
     }
     deaf.release();
+    await vi.waitFor(async () =>
+      expect(await givenUp.knex('recovery_capture_claims').first()).toBe(
+        undefined,
+      ),
+    );
+    expect(deaf.discarded).toHaveLength(1);
+    const next = givenUp.captures.captureMachine(locator);
+    await vi.waitFor(() => expect(deaf.signals).toHaveLength(2));
+    deaf.release();
+    await expect(next).resolves.toMatchObject({
+      machineRef: locator.machineRef,
+    });
 
     // Stopped as the backend shuts down: the source fails at its own signal, as the Docker one does.
     const shuttingDown = new AbortController();

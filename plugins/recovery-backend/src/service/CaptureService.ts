@@ -973,8 +973,9 @@ export class CaptureService {
    * is the hold of it a capture request took (requestCapture), or while another backend's capture
    * holds its claim in the database (claimFor). The hold and claim are let go however the
    * capture ends: recorded, failed, past its deadline (also where its source does not stop: what it
-   * returns late is discarded, not recorded), stopped as the backend shuts down or as `signal`
-   * aborts (its capture request ended elsewhere: no failure of the machine).
+   * returns late is discarded, not recorded, and the claim is kept until the source is done),
+   * stopped as the backend shuts down or as `signal` aborts (its capture request ended elsewhere:
+   * no failure of the machine).
    */
   async captureMachine(
     locator: MachineLocator,
@@ -1003,6 +1004,7 @@ export class CaptureService {
     const keys = holdKeys(locator);
     for (const key of keys) this.holds.set(key, hold);
     let letGoClaim: (() => Promise<void>) | undefined;
+    let sourceDone: Promise<void> | undefined;
     try {
       letGoClaim = await this.claimFor(hold);
       const capture = await this.take(
@@ -1011,6 +1013,9 @@ export class CaptureService {
         hold.since,
         signal,
         progress,
+        done => {
+          sourceDone = done;
+        },
       );
       // After the answer and the hold: reading every marked capture may take the capture deadline.
       this.recheckLater(locator.machineRef, capture.id);
@@ -1044,7 +1049,10 @@ export class CaptureService {
       throw error;
     } finally {
       // After its capture or failure is recorded: a replica waiting on the claim reads it then.
-      await letGoClaim?.();
+      // A source given up at the deadline may still pause and commit the machine: the claim, still
+      // renewed, keeps other replicas' captures off it until the source is done.
+      if (sourceDone && letGoClaim) void sourceDone.then(letGoClaim);
+      else await letGoClaim?.();
       for (const key of keys)
         if (this.holds.get(key) === hold) this.holds.delete(key);
     }
@@ -1056,6 +1064,8 @@ export class CaptureService {
     createdAt: string,
     signal?: AbortSignal,
     progress?: TransferProgressListener,
+    /** Told, where the capture is given up while its source goes on, when the source is done. */
+    sourceGoesOn?: (sourceDone: Promise<void>) => void,
   ): Promise<Capture> {
     const source = this.providers.captureSource(locator.engine);
     const logger = this.logger.child({
@@ -1125,13 +1135,14 @@ export class CaptureService {
           },
         }),
         deadline.signal,
-        () => {
+        sourceDone => {
           gaveUp = true;
+          sourceGoesOn?.(sourceDone);
         },
-        late => {
+        async late => {
           // Settled after the capture failed, and never recorded: its files go.
           if (!recorded) {
-            source
+            await source
               .discard({
                 captureId,
                 artifact: late.artifact,
@@ -1377,22 +1388,23 @@ export class CaptureService {
 
   /**
    * Waits for a source's capture: past the deadline, for no longer than the grace a source has to
-   * stop (then `giveUp`, and `late` with what it still returns). A failure after the deadline
-   * names the deadline, whatever the source said.
+   * stop (then `giveUp`, told when the source is done at last, after `late` with what it still
+   * returns, where it returns anything). A failure after the deadline names the deadline, whatever
+   * the source said.
    */
   private async withinDeadline(
     capture: Promise<CapturedMachine>,
     deadline: AbortSignal,
-    giveUp: () => void,
-    late: (captured: CapturedMachine) => void,
+    giveUp: (sourceDone: Promise<void>) => void,
+    late: (captured: CapturedMachine) => void | Promise<void>,
   ): Promise<CapturedMachine> {
     let grace: NodeJS.Timeout | undefined;
     let startGrace = () => {};
     const abandoned = new Promise<never>((_resolve, reject) => {
       startGrace = () => {
         grace = setTimeout(() => {
-          giveUp();
-          capture.then(late, () => {});
+          // `late` runs a turn later than `giveUp`: the record it refuses is refused by then.
+          giveUp(capture.then(late, () => {}));
           reject(
             new ServiceUnavailableError(
               `${(deadline.reason as Error).message}, and its capture source did not stop within ${SOURCE_STOP_GRACE_MS / 1000} s of it`,
@@ -1438,9 +1450,18 @@ export class CaptureService {
     }
   }
 
-  /** A machine's captures as the API gives them, newest first: the last `limit`. */
-  async listCaptures(machineRef: string, limit: number): Promise<Capture[]> {
-    return (await this.store.listCaptures(machineRef, limit)).map(toApi);
+  /** A machine's captures as the API gives them, newest first: `limit` of them, after `after` if given. */
+  async listCaptures(
+    machineRef: string,
+    limit: number,
+    after?: Pick<Capture, 'createdAt' | 'id'>,
+  ): Promise<Capture[]> {
+    return (await this.store.listCaptures(machineRef, limit, after)).map(toApi);
+  }
+
+  /** How many captures of a machine are kept (every page of listCaptures). */
+  countCaptures(machineRef: string): Promise<number> {
+    return this.store.countCaptures(machineRef);
   }
 
   private readonly recordedCaptureIds = async (

@@ -284,7 +284,7 @@ describe('readiness notices in the inboxes of a backend', () => {
     await run(WEB, 'failed');
     await sweep();
     expect((await inbox(ALICE)).map(n => n.payload.title)).toEqual([
-      "web and database are not recoverable: web's test recovery failed",
+      "database and web are not recoverable: web's test recovery failed",
     ]);
     const toDave = (await inbox(DAVE)).map(n => n.id);
 
@@ -299,7 +299,7 @@ describe('readiness notices in the inboxes of a backend', () => {
     // One notice to team-a for both, as the alarm was.
     expect((await inbox(ALICE)).map(n => n.payload.title)).toEqual([
       'database and web are recoverable again',
-      "Resolved: web and database are not recoverable: web's test recovery failed",
+      "Resolved: database and web are not recoverable: web's test recovery failed",
     ]);
     // Dave is told of shop, his, alone: its alarm resolved in place, and one new notice.
     const daves = await inbox(DAVE);

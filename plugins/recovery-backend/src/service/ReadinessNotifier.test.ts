@@ -155,8 +155,17 @@ describe.each(databases.eachSupportedId())(
          */
         runs: new Map<
           string,
-          { id: string; entityRef: string; message: string; failedAt?: string }
+          {
+            id: string;
+            entityRef: string;
+            message: string;
+            failedAt?: string;
+            /** When it ended: RUN_AT where not given. */
+            finishedAt?: string;
+          }
         >(),
+        /** When the last run of an entity without a failed one ended, succeeded: none where not given. */
+        recovered: new Map<string, string>(),
         /**
          * Reasons of an entity without such a run, as readiness for owners words them (`told`) and as
          * the plugin sees them (`whole`, runs of other entities named), with the runs of other
@@ -197,11 +206,21 @@ describe.each(databases.eachSupportedId())(
             const run = state.runs.get(entityRef);
             const view = state.views.get(entityRef);
             if (!run) {
+              const recoveredAt = state.recovered.get(entityRef);
+              const succeeded: RunSummary | undefined = recoveredAt
+                ? {
+                    mode: 'test',
+                    status: 'succeeded',
+                    createdAt: recoveredAt,
+                    finishedAt: recoveredAt,
+                  }
+                : undefined;
               if (!view)
                 return {
                   entityRef,
                   status,
                   reasons: ['why'],
+                  ...(succeeded && { lastRun: succeeded }),
                 } as ReadinessSummary;
               const reasonRuns = options?.ownRunsOnly
                 ? view.runs?.map(({ reason }) => ({ reason }))
@@ -219,7 +238,7 @@ describe.each(databases.eachSupportedId())(
               mode: 'test',
               status: 'failed',
               createdAt: '2026-12-05T23:55:00.000Z',
-              finishedAt: RUN_AT,
+              finishedAt: run.finishedAt ?? RUN_AT,
               ...(run.failedAt && { failedAt: run.failedAt }),
               ...(!withheld && { id: run.id, entityRef: run.entityRef }),
             };
@@ -460,7 +479,7 @@ describe.each(databases.eachSupportedId())(
       expect(state.sent.map(s => [recipientsOf(s), s.payload.title])).toEqual([
         [
           [WEB, DB, SHOP],
-          "web, database and system shop are not recoverable: web's test recovery failed",
+          "database, web and system shop are not recoverable: web's test recovery failed",
         ],
         [DNS, 'dns is not recoverable: its test recovery failed'],
         [
@@ -471,7 +490,7 @@ describe.each(databases.eachSupportedId())(
       const [all, dns, reports] = state.sent.map(s => s.payload);
       expect(all.description).toBe(
         "web's test recovery (run run-web) failed at 2026-12-05 23:56:05 UTC: Creating the lab failed: connect ENOENT /run/recovery.sock; " +
-          'it was the last test recovery of web, database and system shop, not recoverable until one succeeds',
+          'it was the last test recovery of database, web and system shop, not recoverable until one succeeds',
       );
       expect(all.link).toBe('/recovery/runs/run-web');
       expect(dns.description).toBe(
@@ -493,10 +512,10 @@ describe.each(databases.eachSupportedId())(
         failed: 0,
       });
       expect(state.sent.slice(3).map(s => s.payload.title)).toEqual([
-        'web, database and system shop are recoverable again',
+        'database, web and system shop are recoverable again',
         'dns is recoverable again (ready)',
         'reports is recoverable again (ready)',
-        "Resolved: web, database and system shop are not recoverable: web's test recovery failed",
+        "Resolved: database, web and system shop are not recoverable: web's test recovery failed",
         'Resolved: dns is not recoverable: its test recovery failed',
         'Resolved: reports is not recoverable: a test recovery of another entity failed',
       ]);
@@ -670,7 +689,7 @@ describe.each(databases.eachSupportedId())(
       await sweeper.sweep();
       expect(state.sent.map(s => [s.payload.title, recipientsOf(s)])).toEqual([
         [
-          "web and database are not recoverable: web's test recovery failed",
+          "database and web are not recoverable: web's test recovery failed",
           [WEB, DB],
         ],
       ]);
@@ -685,7 +704,7 @@ describe.each(databases.eachSupportedId())(
       );
       expect(resolved.map(s => [s.payload.title, recipientsOf(s)])).toEqual([
         [
-          "Resolved: web and database are not recoverable: web's test recovery failed",
+          "Resolved: database and web are not recoverable: web's test recovery failed",
           [TEAM_A, ALICE],
         ],
       ]);
@@ -694,9 +713,9 @@ describe.each(databases.eachSupportedId())(
       expect(
         state.sent.slice(1).map(s => [s.payload.title, recipientsOf(s)]),
       ).toEqual([
-        ['web and database are recoverable again', [TEAM_A, ALICE]],
+        ['database and web are recoverable again', [TEAM_A, ALICE]],
         [
-          "Resolved: web and database are not recoverable: web's test recovery failed",
+          "Resolved: database and web are not recoverable: web's test recovery failed",
           [TEAM_A, ALICE],
         ],
       ]);
@@ -710,7 +729,7 @@ describe.each(databases.eachSupportedId())(
       for (const ref of [WEB, DB]) state.statuses.set(ref, 'not-recoverable');
       await sweeper.sweep();
       const [first] = state.sent;
-      expect(first.payload.title).toBe('web and database are not recoverable');
+      expect(first.payload.title).toBe('database and web are not recoverable');
       // web recovers (the alarm waits for database), then is lost again: a new alarm of its own.
       state.statuses.set(WEB, 'ready');
       await sweeper.sweep();
@@ -736,7 +755,7 @@ describe.each(databases.eachSupportedId())(
         resolved.map(s => [s.payload.title, s.payload.scope, recipientsOf(s)]),
       ).toEqual([
         [
-          'Resolved: web and database are not recoverable',
+          'Resolved: database and web are not recoverable',
           first.payload.scope,
           [TEAM_A, ALICE],
         ],
@@ -770,7 +789,7 @@ describe.each(databases.eachSupportedId())(
         state.statuses.set(ref, 'not-recoverable');
       await sweeper.sweep();
       expect(state.sent.map(s => s.payload.title)).toEqual([
-        'web, database and system shop are not recoverable',
+        'database, web and system shop are not recoverable',
       ]);
       const scope = state.sent[0].payload.scope;
 
@@ -799,7 +818,7 @@ describe.each(databases.eachSupportedId())(
       ).toEqual([
         ['web is recoverable again (at risk)', false],
         ['system shop is no longer assessed for recovery', false],
-        ['Resolved: web, database and system shop are not recoverable', true],
+        ['Resolved: database, web and system shop are not recoverable', true],
       ]);
       expect(state.sent.at(-1)!.payload.description).toMatch(
         /The newer notices about database, web and system shop say what became of them$/,
@@ -905,6 +924,67 @@ describe.each(databases.eachSupportedId())(
         at('2026-12-08T10:15:00.000Z');
         expect(await sweeper.sweep()).toMatchObject({ sent: 2, failed: 0 });
         expect(said()).toHaveLength(1);
+      } finally {
+        vi.useRealTimers();
+      }
+    });
+
+    it('counts an outage a run made from when that run ended to when the run that recovered it ended, not from the sweeps that saw them', async () => {
+      const { sweeper, notices, state, seenRecoverable } = await notifier();
+      const DNS = 'component:default/dns';
+      const at = (iso: string) => vi.setSystemTime(new Date(iso));
+      vi.useFakeTimers({
+        toFake: ['Date'],
+        now: new Date('2026-12-06T02:20:00.000Z'),
+      });
+      try {
+        await seenRecoverable(WEB, DNS);
+        state.owners.set(DNS, [TEAM_A]);
+        state.runs.set(WEB, {
+          id: 'run-web',
+          entityRef: WEB,
+          message: 'resource:default/web-01 did not pass probe tcp:80',
+          finishedAt: '2026-12-06T02:26:29.000Z',
+        });
+        state.statuses.set(WEB, 'not-recoverable');
+        // dns is not recoverable for its reasons alone: seen so at the sweep.
+        state.statuses.set(DNS, 'not-recoverable');
+        at('2026-12-06T02:26:47.000Z');
+        expect(await sweeper.sweep()).toMatchObject({ sent: 2 });
+        expect((await notices.all()).get(WEB)!.alarm).toMatchObject({
+          sentAt: '2026-12-06T02:26:47.000Z',
+          lostAt: '2026-12-06T02:26:29.000Z',
+        });
+        expect((await notices.all()).get(DNS)!.alarm).toMatchObject({
+          lostAt: '2026-12-06T02:26:47.000Z',
+        });
+        state.runs.clear();
+        state.recovered.set(WEB, '2026-12-06T02:32:56.000Z');
+        for (const ref of [WEB, DNS]) state.statuses.set(ref, 'ready');
+        at('2026-12-06T02:33:48.000Z');
+        expect(await sweeper.sweep()).toMatchObject({ sent: 4 });
+        expect(
+          state.sent
+            .slice(2)
+            .map(s => [s.payload.metadata?.entityRefs, s.payload.description]),
+        ).toEqual([
+          [
+            [WEB],
+            'Not recoverable for 6 min, from 2026-12-06 02:26:29 UTC to 2026-12-06 02:32:56 UTC; now ready: why',
+          ],
+          [
+            [DNS],
+            'Not recoverable for 7 min, from 2026-12-06 02:26:47 UTC to 2026-12-06 02:33:48 UTC; now ready: why',
+          ],
+          [
+            [DNS],
+            'It was not recoverable for 7 min, from 2026-12-06 02:26:47 UTC to 2026-12-06 02:33:48 UTC. The newer notice about dns says what became of it',
+          ],
+          [
+            [WEB],
+            'It was not recoverable for 6 min, from 2026-12-06 02:26:29 UTC to 2026-12-06 02:32:56 UTC. The newer notice about web says what became of it',
+          ],
+        ]);
       } finally {
         vi.useRealTimers();
       }
@@ -1258,7 +1338,7 @@ describe.each(databases.eachSupportedId())(
       state.statuses.set(DB, 'ready');
       await sweeper.sweep();
       expect(state.sent.at(-1)!.payload.title).toBe(
-        'Resolved: web and database are not recoverable',
+        'Resolved: database and web are not recoverable',
       );
       expect((await notices.all()).get(WEB)).toEqual({
         entityRef: WEB,
@@ -1426,7 +1506,7 @@ describe.each(databases.eachSupportedId())(
       });
       expect(state.reads).toBe(1);
       expect(state.sent[3].payload.title).toBe(
-        's3, s13, s23 and 97 more are not recoverable',
+        's103, s113, s123 and 97 more are not recoverable',
       );
       expect(state.sent[3].recipients).toEqual({
         type: 'entity',

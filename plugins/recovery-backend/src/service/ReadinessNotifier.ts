@@ -23,11 +23,13 @@ import type {
 } from '../database/ReadinessNoticeStore';
 import { groupBy } from '../lib/groupBy';
 import {
+  byEntityRef,
   type Closing,
   closingNotice,
   type Loss,
   type LossCause,
   lossNotice,
+  lostAt,
   noticeScope,
   resolvedAlarm,
 } from './notices/noticeText';
@@ -232,8 +234,6 @@ function failedRunOf(
 }
 
 /** Entities in the order of their refs, for notices in an order that does not depend on the database's. */
-const byRef = (a: { entityRef: string }, b: { entityRef: string }) =>
-  a.entityRef < b.entityRef ? -1 : a.entityRef > b.entityRef ? 1 : 0;
 
 /** One entity as a sweep finds it: readiness now, what was kept of it, and what changed. */
 interface Assessed {
@@ -459,12 +459,23 @@ function regainedClosing(
     usersReached(before.owners ?? [], groups).map(refKey),
   );
   const covered = (before.users ?? []).every(u => reached.has(refKey(u)));
+  // Recoverable again since the run that proved it ended, where one did after the loss: the sweep
+  // only saw it later.
+  const run = item.lastRun;
+  const recoveredAt =
+    run?.status === 'succeeded' &&
+    run.finishedAt &&
+    Date.parse(run.finishedAt) > Date.parse(lostAt(before.alarm)) &&
+    Date.parse(run.finishedAt) <= Date.parse(at)
+      ? run.finishedAt
+      : undefined;
   return {
     before,
     now: {
       status: item.status,
       reasons: covered ? facts.toldReasons(item, told) : item.reasons,
     },
+    ...(recoveredAt && { recoveredAt }),
     key: JSON.stringify([
       'regained',
       before.alarm.scope,
@@ -472,7 +483,7 @@ function regainedClosing(
     ]),
     after: {
       ...notice,
-      alarm: { ...before.alarm, closedAt: at },
+      alarm: { ...before.alarm, closedAt: recoveredAt ?? at },
       ...(before.owners && { owners: before.owners }),
       ...(before.users && { users: before.users }),
     },
@@ -494,7 +505,7 @@ function goneFromList(sweep: Sweep): {
   const closings: ClosingTold[] = [];
   const absent: ReadinessNotice[] = [];
   const forgotten: string[] = [];
-  for (const before of [...sweep.told.values()].sort(byRef)) {
+  for (const before of [...sweep.told.values()].sort(byEntityRef)) {
     if (sweep.listed.has(before.entityRef)) continue;
     // Told it is gone already, or in an earlier alarm: that alarm waits for the others it named.
     if (before.alarm?.closedAt) continue;
@@ -542,7 +553,8 @@ function closedAlarms(kept: Map<string, ReadinessNotice>) {
   ]);
   const alarms = groupBy(
     memberships.sort(
-      (a, b) => a.alarm.sentAt.localeCompare(b.alarm.sentAt) || byRef(a, b),
+      (a, b) =>
+        a.alarm.sentAt.localeCompare(b.alarm.sentAt) || byEntityRef(a, b),
     ),
     m => m.alarm.scope,
   );
@@ -750,6 +762,16 @@ export class ReadinessNotifier {
     );
     // Counted from when each was first seen lost, at a sweep that could not send it.
     const seenLost = (d: Assessed) => d.seen!.lossSeen ?? at;
+    // A loss a failed run made began when that run ended, which the sweep saw later; not before
+    // the status it ended began.
+    const began = ({ d, loss }: { d: Assessed; loss: Loss }) => {
+      const ended = loss.cause && Date.parse(loss.cause.at);
+      return ended &&
+        ended <= Date.parse(seenLost(d)) &&
+        ended >= Date.parse(d.seen!.since)
+        ? new Date(ended).toISOString()
+        : seenLost(d);
+    };
     const lost: ReadinessNotice[] = [];
     for (const group of byCause.values()) {
       const refs = group.map(g => g.loss.entityRef);
@@ -766,7 +788,7 @@ export class ReadinessNotifier {
           scope,
           title: payload.title,
           sentAt: at,
-          lostAt: group.map(({ d }) => seenLost(d)).sort()[0],
+          lostAt: group.map(began).sort()[0],
         };
         const saved = group.map(({ d }) => {
           const owners = facts.ownersOf(d.item.entityRef);

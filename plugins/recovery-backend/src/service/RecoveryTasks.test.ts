@@ -91,6 +91,7 @@ function tasks(allowed: string[]) {
         captureRequest: async () => undefined,
         listCaptures: async (machineRef: string, limit: number) =>
           [capture(machineRef), capture('older')].slice(0, limit),
+        countCaptures: async () => 2,
       },
       authorizer,
       graphs,

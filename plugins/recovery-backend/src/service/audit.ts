@@ -117,6 +117,15 @@ export function runReleasedMeta(run: RecoveryRun): AuditMeta {
   };
 }
 
+/** The test recovery cancelled, as run-cancel records it. */
+export function runCancelledMeta(run: RecoveryRun): AuditMeta {
+  return {
+    runId: run.id,
+    entityRef: run.entityRef,
+    hypervisorHost: run.hypervisorHost,
+  };
+}
+
 /** What a sweep of every system analysed, as analysis-create records it. */
 export function sweptMeta(swept: {
   analysed: string[];

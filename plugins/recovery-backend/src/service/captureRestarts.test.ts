@@ -26,7 +26,9 @@ const running = (restartCount?: number): CapturedMachineState => ({
 
 const of = (
   state: CapturedMachineState | undefined,
-  more: Partial<Capture> = {},
+  more: Partial<Capture> & {
+    runtime?: { productionContainerId?: string };
+  } = {},
 ) => ({
   id: 'cap-1',
   createdAt: '2026-12-06T00:00:00.000Z',
@@ -44,6 +46,24 @@ describe('restartsSince', () => {
 
   it('takes a count lower than before as reset since (started by hand): every restart it counts came after', () => {
     expect(restartsSince(of(running(30)), of(running(4)))).toBe(4);
+  });
+
+  it('takes the count of a container made anew under its name (another production container id) as started over, whatever it counts', () => {
+    const id = (productionContainerId: string) => ({
+      runtime: { productionContainerId },
+    });
+    expect(
+      restartsSince(of(running(2), id('aaa')), of(running(14), id('bbb'))),
+    ).toBe(14);
+    expect(
+      restartsSince(of(running(5), id('aaa')), of(running(5), id('bbb'))),
+    ).toBe(5);
+    // The same container: its count grew by its restarts.
+    expect(
+      restartsSince(of(running(2), id('aaa')), of(running(14), id('aaa'))),
+    ).toBe(12);
+    // Either captured without its id (an older capture): told by the counts alone.
+    expect(restartsSince(of(running(2)), of(running(14), id('bbb')))).toBe(12);
   });
 
   it('cannot tell without both counts, or across containers', () => {
@@ -69,16 +89,10 @@ describe('restartWarning', () => {
       'restarted 12 times by its restart policy since its previous capture (cap-1 of 2026-12-06T00:00:00.000Z), running when captured: a crash loop, whose capture may hold the machine between two crashes',
     );
     expect(
-      restartWarning(
-        of(running(2)),
-        of(running(2 + RESTART_GROWTH_WARNING)),
-      ),
+      restartWarning(of(running(2)), of(running(2 + RESTART_GROWTH_WARNING))),
     ).toMatch(/^restarted 3 times/);
     expect(
-      restartWarning(
-        of(running(2)),
-        of(running(1 + RESTART_GROWTH_WARNING)),
-      ),
+      restartWarning(of(running(2)), of(running(1 + RESTART_GROWTH_WARNING))),
     ).toBeUndefined();
   });
 
@@ -120,6 +134,19 @@ describe.each(databases.eachSupportedId())(
       );
       return { source, captures, store, logger };
     }
+
+    it('counts every restart of a container made anew under its name since the previous capture', async () => {
+      const { source, captures } = await service();
+      source.containerIds.set('web-01', 'a'.repeat(64));
+      source.machineStates.set('web-01', running(2));
+      const first = await captures.captureMachine(locator);
+      // Removed and run again under its name: its count started over, 4 restarts since.
+      source.containerIds.set('web-01', 'b'.repeat(64));
+      source.machineStates.set('web-01', running(4));
+      expect((await captures.captureMachine(locator)).restartWarning).toBe(
+        `restarted 4 times by its restart policy since its previous capture (${first.id} of ${first.createdAt}), running when captured: a crash loop, whose capture may hold the machine between two crashes`,
+      );
+    });
 
     it('records the restart count with each capture, warns where it grew, and keeps the warning', async () => {
       const { source, captures, store, logger } = await service();

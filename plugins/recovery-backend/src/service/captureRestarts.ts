@@ -2,6 +2,7 @@ import {
   describeMachineState,
   type Capture,
 } from '@backstage-recovery/plugin-recovery-common';
+import type { MachineRuntime } from '@backstage-recovery/plugin-recovery-node';
 
 /**
  * How many more restarts by its restart policy since a machine's previous capture make its capture
@@ -10,14 +11,20 @@ import {
  */
 export const RESTART_GROWTH_WARNING = 3;
 
-type CaptureOfMachine = Pick<Capture, 'engine' | 'container' | 'machineState'>;
+type CaptureOfMachine = Pick<
+  Capture,
+  'engine' | 'container' | 'machineState'
+> & {
+  runtime?: Pick<MachineRuntime, 'productionContainerId'>;
+};
 
 /**
  * How many times the machine's restart policy restarted it since its previous capture, from the
  * engine's count each recorded. A count lower than before was reset since (started by hand, its
- * engine restarted, the container made anew under its name): every restart it counts came after.
- * Undefined where it cannot be told: a count not recorded (a capture from before counts were
- * recorded with every capture), or a previous capture of another container (the catalog's
+ * engine restarted): every restart it counts came after. So was the count of a container made anew
+ * under its name (another production container id, where both captures recorded one), whatever it
+ * counts. Undefined where it cannot be told: a count not recorded (a capture from before counts
+ * were recorded with every capture), or a previous capture of another container (the catalog's
  * machine moved since), whose restarts are not this one's.
  */
 export function restartsSince(
@@ -32,6 +39,9 @@ export function restartsSince(
     previous!.container !== current.container
   )
     return undefined;
+  const was = previous!.runtime?.productionContainerId;
+  const is = current.runtime?.productionContainerId;
+  if (was && is && was !== is) return now;
   return now >= before ? now - before : now;
 }
 

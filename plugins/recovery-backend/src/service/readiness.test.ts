@@ -211,6 +211,48 @@ describe('assessReadiness', () => {
     }
   });
 
+  it("counts a job's capture that exited with code 0 as done, and suggests the job annotation for one the catalog does not say is a job", () => {
+    const exitedZero = {
+      ...capture('resource:default/data-01', 60),
+      latest: {
+        ...capture('resource:default/data-01', 60).latest,
+        createdAt: '2026-12-06T01:00:00.000Z',
+        machineState: {
+          status: 'exited' as const,
+          exitCode: 0,
+          since: '2026-12-06T00:59:00Z',
+        },
+      },
+    };
+    const web = capture('resource:default/web-01', 60);
+    expect(
+      assessReadiness({ ...base, captures: [exitedZero, web] }).reasons,
+    ).toEqual([
+      "resource:default/data-01 was exited (code 0, since 2026-12-06T00:59:00Z) when captured at 2026-12-06T01:00:00.000Z: the capture holds a machine that was not serving; a recovery would restore it so, until a capture of it is taken while it runs and is not unhealthy; if resource:default/data-01 is a job that runs to completion (an init, a migration), annotate its Resource with recovery.backstage-recovery.io/job: 'true' and a run counts it ready once it exits with code 0",
+    ]);
+    const jobPlan = {
+      ...plan,
+      machines: plan.machines.map(m =>
+        m.machineRef === 'resource:default/data-01' ? { ...m, job: true } : m,
+      ),
+    };
+    expect(
+      assessReadiness({ ...base, plan: jobPlan, captures: [exitedZero, web] }),
+    ).toMatchObject({ status: 'ready', reasons: [] });
+    // A job that failed when captured is no job done.
+    const failed = {
+      ...exitedZero,
+      latest: {
+        ...exitedZero.latest,
+        machineState: { ...exitedZero.latest.machineState, exitCode: 1 },
+      },
+    };
+    expect(
+      assessReadiness({ ...base, plan: jobPlan, captures: [failed, web] })
+        .status,
+    ).toBe('at-risk');
+  });
+
   it('never words an amount over its objective as the objective itself', () => {
     // Hourly captures against an RPO of an hour, one 20 s late; a recovery 10 s over its 5 min.
     expect(

@@ -23,17 +23,20 @@ import {
 import {
   ANNOTATION_CONTAINER,
   ANNOTATION_ENGINE,
+  ANNOTATION_JOB,
   ANNOTATION_PROBES,
   ANNOTATION_RPO,
   ANNOTATION_RTO,
   byRisk,
   CLOCK_AHEAD_TOLERANCE_SECONDS,
   droppedBindMounts,
+  exitedWithZero,
   failedWithin,
   failureBeyondPlan,
   formatSeconds,
   formatSecondsAgainst,
   isFullRun,
+  jobAnnotationHint,
   notServingWhenCaptured,
   planNotRecovered,
   runModeName,
@@ -178,7 +181,13 @@ export function hiddenRun(run: RecoveryRun): HiddenRun {
  * not recoverable (and alarm their owners). What stops a recovery (a machine that cannot be
  * captured, a declared dependency the catalog does not hold) is blocking.
  */
-const PLAN_WHOLE = new Set([ANNOTATION_PROBES, ANNOTATION_RPO, ANNOTATION_RTO]);
+const PLAN_WHOLE = new Set([
+  ANNOTATION_PROBES,
+  ANNOTATION_RPO,
+  ANNOTATION_RTO,
+  // Not read, the machine boots as one that must keep running.
+  ANNOTATION_JOB,
+]);
 /**
  * Annotations read on a machine alone. Missing or bad on a machine of the plan, nothing captures
  * it: blocking. Put on another entity (a Component), they are ignored and named: the plan is whole.
@@ -360,10 +369,15 @@ function judgeCapture(
     // Kept (a stopped machine's disk is the best copy there is), but a recovery from it, or a test
     // recovery that passes on it, proves a state production was not in: at risk until the machine
     // is captured while it runs and is not unhealthy.
-    const notServing = notServingWhenCaptured(c.latest);
+    const completed = exitedWithZero(c.latest.machineState);
+    const job = input.plan?.machines.some(
+      m => m.machineRef === c.machineRef && m.job,
+    );
+    // A job done is its state between runs, not a machine that stopped serving.
+    const notServing = !(job && completed) && notServingWhenCaptured(c.latest);
     if (notServing) {
       findings.risks.push(
-        `${notServing}; a recovery would restore it so, until a capture of it is taken while it runs and is not unhealthy`,
+        `${notServing}; a recovery would restore it so, until a capture of it is taken while it runs and is not unhealthy${completed ? `; ${jobAnnotationHint(c.machineRef)}` : ''}`,
       );
     }
   }

@@ -1,6 +1,7 @@
 import { InputError } from '@backstage/errors';
 import { READINESS_PAGE_MAX } from '@backstage-recovery/plugin-recovery-common';
 import { describeValue } from '@backstage-recovery/plugin-recovery-node';
+import { cursorPosition, pageCursor } from './paging';
 
 /** Entities a page of `GET /readiness` holds unless `limit` says. */
 export const READINESS_PAGE_DEFAULT = 100;
@@ -28,9 +29,7 @@ export function readinessPageFrom(query: {
 
 /** The cursor of the page after the one that ends at `entityRef`: opaque to callers, as the catalog's. */
 export function readinessCursor(entityRef: string): string {
-  return Buffer.from(JSON.stringify({ after: entityRef })).toString(
-    'base64url',
-  );
+  return pageCursor({ after: entityRef });
 }
 
 /** Entity refs in the order pages split them: by code unit, as every replica and database compares. */
@@ -51,17 +50,5 @@ function limitOf(value: unknown): number {
 }
 
 function afterOf(value: unknown): string {
-  if (typeof value === 'string' && value.length > 0) {
-    try {
-      const { after } = JSON.parse(
-        Buffer.from(value, 'base64url').toString('utf8'),
-      );
-      if (typeof after === 'string' && after.length > 0) return after;
-    } catch {
-      // Said below.
-    }
-  }
-  throw new InputError(
-    `Query parameter cursor must be given once, a pageInfo.nextCursor of GET /readiness, got ${describeValue(value)}`,
-  );
+  return cursorPosition(value, 'GET /readiness', ['after']).after;
 }

@@ -23,6 +23,7 @@ import { catalogHidingFromUsers } from '../testing/catalog';
 import {
   componentEntity,
   machineEntity,
+  captureOf,
   storedCapture,
 } from '../testing/entities';
 import { FakeHost } from '../testing/FakeHost';
@@ -583,7 +584,31 @@ describe.each(databases.eachSupportedId())(
         .delete();
     });
 
-    it('pages the runs with before, newest first, ties broken by id, for an entity and for all', async () => {
+    /** Every page of a list, each at the `pageInfo.nextCursor` of the one before: its items' ids. */
+    const everyPage = async (path: string) => {
+      const pages: string[][] = [];
+      const totals: unknown[] = [];
+      let cursor: string | undefined;
+      do {
+        const query = cursor
+          ? `${path}&cursor=${encodeURIComponent(cursor)}`
+          : path;
+        const res = await request(server).get(`/api/recovery${query}`);
+        expect({ query, status: res.status }).toEqual({ query, status: 200 });
+        pages.push(res.body.items.map((item: { id: string }) => item.id));
+        totals.push(res.body.totalItems);
+        cursor = res.body.pageInfo.nextCursor;
+        // Bounded: a cursor that does not move on would repeat for good.
+      } while (cursor && pages.length < 10);
+      return { pages, totals };
+    };
+    /** A GET's status and error message. */
+    const answer = async (path: string) => {
+      const res = await request(server).get(`/api/recovery${path}`);
+      return { path, status: res.status, message: res.body.error?.message };
+    };
+
+    it('pages the runs by cursor, newest first, ties broken by id, for an entity and for all', async () => {
       const runStore = new RunStore(knex);
       const insert = insertRecentRun(runStore, []);
       await insert('page-a', 'component:default/web', 0);
@@ -593,44 +618,27 @@ describe.each(databases.eachSupportedId())(
       await insert('page-d', 'component:default/web', 2_000);
       await insert('page-hidden', HIDDEN, 3_000);
       await insert('page-e', 'component:default/web', 4_000);
-      const ids = async (query: string) => {
-        const res = await request(server).get(`/api/recovery/runs${query}`);
-        expect({ query, status: res.status }).toEqual({ query, status: 200 });
-        return res.body.items.map((r: { id: string }) => r.id);
-      };
-      const web = '?entityRef=component:default/web&limit=2';
-      expect(await ids(web)).toEqual(['page-e', 'page-d']);
-      expect(await ids(`${web}&before=page-d`)).toEqual(['page-c', 'page-a']);
-      expect(await ids(`${web}&before=page-a`)).toEqual([]);
-      // Any entity's: the hidden run is left out, the page still full.
-      expect(await ids('?limit=2&before=page-e')).toEqual(['page-d', 'page-c']);
-      expect(await ids('?limit=2&before=page-c')).toEqual(['page-b', 'page-a']);
-      // The cursor may be a run of another entity: only its place in the order counts.
-      expect(await ids(`${web}&before=page-b`)).toEqual(['page-a']);
+      const web = '/runs?entityRef=component:default/web';
+      // No run lost or read twice, a page ending between the two of one instant or not; the
+      // last page has no next cursor, and no page a count (the catalog says what is seen).
+      expect(await everyPage(`${web}&limit=1`)).toEqual({
+        pages: [['page-e'], ['page-d'], ['page-c'], ['page-a']],
+        totals: [undefined, undefined, undefined, undefined],
+      });
+      expect((await everyPage(`${web}&limit=2`)).pages).toEqual([
+        ['page-e', 'page-d'],
+        ['page-c', 'page-a'],
+      ]);
+      // Any entity's: the hidden run is left out, each page still full.
+      expect((await everyPage('/runs?limit=2')).pages).toEqual([
+        ['page-e', 'page-d'],
+        ['page-c', 'page-b'],
+        ['page-a'],
+      ]);
+      // A page that holds every run left says so: no cursor to an empty page.
+      const whole = await request(server).get(`/api/recovery${web}&limit=4`);
+      expect(whole.body.pageInfo).toEqual({});
 
-      // A run the caller may not see is as unknown as one that does not exist.
-      for (const [query, message] of [
-        ['?before=no-such-run', 'Query parameter before: no run "no-such-run"'],
-        [
-          `${web}&before=page-hidden`,
-          'Query parameter before: no run "page-hidden"',
-        ],
-        [
-          '?before=page-a&before=page-b',
-          'Query parameter before must be given once, the id of a run',
-        ],
-        [
-          '?before=',
-          'Query parameter before must be given once, the id of a run',
-        ],
-      ]) {
-        const res = await request(server).get(`/api/recovery/runs${query}`);
-        expect({
-          query,
-          status: res.status,
-          message: res.body.error?.message,
-        }).toEqual({ query, status: 400, message });
-      }
       await knex('recovery_runs')
         .whereIn('id', [
           'page-a',
@@ -641,6 +649,76 @@ describe.each(databases.eachSupportedId())(
           'page-e',
         ])
         .delete();
+    });
+
+    it("pages a machine's captures by cursor, newest first, ties broken by id, each page with how many are kept", async () => {
+      const captures = new CaptureStore(knex);
+      const vault = 'resource:default/vault-01';
+      const at = (s: number) =>
+        new Date(Date.UTC(2026, 10, 1, 0, 0, s)).toISOString();
+      // Two captures of one instant: the id orders them, and a page may end between them.
+      for (const [id, createdAt] of [
+        ['pc-a', at(0)],
+        ['pc-b', at(1)],
+        ['pc-c', at(1)],
+        ['pc-d', at(2)],
+      ])
+        await captures.insertCapture(captureOf(id, vault, createdAt));
+      const path = `/captures?machineRef=${vault}`;
+      expect(await everyPage(`${path}&limit=1`)).toEqual({
+        pages: [['pc-d'], ['pc-c'], ['pc-b'], ['pc-a']],
+        totals: [4, 4, 4, 4],
+      });
+      expect((await everyPage(`${path}&limit=3`)).pages).toEqual([
+        ['pc-d', 'pc-c', 'pc-b'],
+        ['pc-a'],
+      ]);
+      expect((await everyPage(path)).pages).toEqual([
+        ['pc-d', 'pc-c', 'pc-b', 'pc-a'],
+      ]);
+      await knex('recovery_captures')
+        .whereIn('id', ['pc-a', 'pc-b', 'pc-c', 'pc-d'])
+        .delete();
+    });
+
+    it('refuses a cursor that is not a nextCursor of the list it is given to, naming the parameter', async () => {
+      const cursorOf = (position: object) =>
+        Buffer.from(JSON.stringify(position)).toString('base64url');
+      const ofRuns = cursorOf({
+        run: 'r-1',
+        createdAt: '2026-11-01T00:00:00.000Z',
+      });
+      const ofCaptures = cursorOf({
+        capture: 'c-1',
+        createdAt: '2026-11-01T00:00:00.000Z',
+      });
+      const captures = '/captures?machineRef=resource:default/vault-01';
+      for (const [path, list, got] of [
+        ['/runs?cursor=nope', 'GET /runs', '"nope"'],
+        ['/runs?cursor=', 'GET /runs', '""'],
+        ['/runs?cursor=a&cursor=b', 'GET /runs', 'an array (["a","b"])'],
+        // Another list's cursor, or one whose time is none.
+        [`/runs?cursor=${ofCaptures}`, 'GET /runs', `"${ofCaptures}"`],
+        [
+          `/runs?cursor=${cursorOf({ run: 'r-1', createdAt: 'yesterday' })}`,
+          'GET /runs',
+          `"${cursorOf({ run: 'r-1', createdAt: 'yesterday' })}"`,
+        ],
+        [`${captures}&cursor=${ofRuns}`, 'GET /captures', `"${ofRuns}"`],
+        [`${captures}&cursor=%7B%7D`, 'GET /captures', '"{}"'],
+      ])
+        expect(await answer(path)).toEqual({
+          path,
+          status: 400,
+          message: `Query parameter cursor must be given once, a pageInfo.nextCursor of ${list}, got ${got}`,
+        });
+      // The old parameter is gone, not ignored: a page from the top would pass for the next.
+      expect(await answer('/runs?before=r-1')).toEqual({
+        path: '/runs?before=r-1',
+        status: 400,
+        message:
+          'Unknown query parameter "before" for GET /api/recovery/runs; it takes entityRef, active, limit, cursor',
+      });
     });
 
     it("keeps runs of what the catalog hides from a user out of that user's answers, as if they were not there", async () => {
@@ -1109,7 +1187,7 @@ describe.each(databases.eachSupportedId())(
           request(server).get(
             '/api/recovery/runs?entity=component:default/shop',
           ),
-          'Unknown query parameter "entity" for GET /api/recovery/runs; it takes entityRef, active, limit, before',
+          'Unknown query parameter "entity" for GET /api/recovery/runs; it takes entityRef, active, limit, cursor',
         ],
         [
           request(server).get(

@@ -26,6 +26,7 @@ import {
   auditSucceeded,
   capturedMeta,
   named,
+  runCancelledMeta,
   runReleasedMeta,
   runStartedMeta,
   sweptMeta,
@@ -34,6 +35,7 @@ import { futureEventWarnings } from './futureEvents';
 import type { AuthorizedAnalysisService } from './AuthorizedAnalysisService';
 import type { AuthorizedCaptureService } from './AuthorizedCaptureService';
 import { PlanService } from './PlanService';
+import { newestFirstCursor, newestFirstPositionFrom } from './paging';
 import { readinessCursor, readinessPageFrom } from './readinessPaging';
 import { ReadinessService } from './ReadinessService';
 import type { RecoveryAuthorizer } from './RecoveryAuthorizer';
@@ -241,22 +243,37 @@ export async function createRouter(
     res.json(request);
   });
 
-  router.get('/captures', query('machineRef', 'limit'), async (req, res) => {
-    const credentials = await httpAuth.credentials(req);
-    const machineRef = req.query.machineRef;
-    if (typeof machineRef !== 'string') {
-      throw new InputError(
-        'Query parameter machineRef is required, e.g. resource:default/web-01',
+  router.get(
+    '/captures',
+    query('machineRef', 'limit', 'cursor'),
+    async (req, res) => {
+      const credentials = await httpAuth.credentials(req);
+      const machineRef = req.query.machineRef;
+      if (typeof machineRef !== 'string') {
+        throw new InputError(
+          'Query parameter machineRef is required, e.g. resource:default/web-01',
+        );
+      }
+      const limit = limitFrom(req);
+      const after = newestFirstPositionFrom(
+        req.query.cursor,
+        'GET /captures',
+        'capture',
       );
-    }
-    res.json({
-      items: await captures.list(
+      const { items, totalItems, next } = await captures.listPage(
         credentials,
         refFromInput('machineRef', machineRef, 'resource'),
-        limitFrom(req),
-      ),
-    });
-  });
+        { limit, after },
+      );
+      res.json({
+        items,
+        totalItems,
+        pageInfo: next
+          ? { nextCursor: newestFirstCursor('capture', next) }
+          : {},
+      });
+    },
+  );
 
   router.post(
     '/events',
@@ -463,7 +480,7 @@ export async function createRouter(
 
   router.get(
     '/runs',
-    query('entityRef', 'active', 'limit', 'before'),
+    query('entityRef', 'active', 'limit', 'cursor'),
     async (req, res) => {
       const credentials = await httpAuth.credentials(req);
       const entityRef = req.query.entityRef;
@@ -480,25 +497,24 @@ export async function createRouter(
         );
       }
       const limit = limitFrom(req);
-      const before = req.query.before;
-      if (
-        before !== undefined &&
-        (typeof before !== 'string' || before.length === 0)
-      ) {
-        throw new InputError(
-          'Query parameter before must be given once, the id of a run',
-        );
-      }
+      const after = newestFirstPositionFrom(
+        req.query.cursor,
+        'GET /runs',
+        'run',
+      );
       const ref =
         entityRef === undefined
           ? undefined
           : refFromInput('entityRef', entityRef);
-      // Of any entity, only those the caller may see (AuthorizedRunService.list).
+      // Of any entity, only those the caller may see (AuthorizedRunService.list). No totalItems:
+      // what the caller may see is the catalog's to say, run by run, not a count in the store.
+      const { items, next } = await runs.list(
+        { entityRef: ref, active: active === 'true', limit, after },
+        credentials,
+      );
       res.json({
-        items: await runs.list(
-          { entityRef: ref, active: active === 'true', limit, before },
-          credentials,
-        ),
+        items,
+        pageInfo: next ? { nextCursor: newestFirstCursor('run', next) } : {},
       });
     },
   );
@@ -528,6 +544,29 @@ export async function createRouter(
       const run = await runs.release(req.params.id, credentials);
       await auditSucceeded(res, runReleasedMeta(run));
       res.json(run);
+    },
+  );
+
+  // Cancels a pending or running test recovery: see AuthorizedRunService.cancel. Answered once the
+  // request is recorded (202): the run stops booting, tears its lab down and ends interrupted.
+  router.post(
+    '/runs/:id/cancel',
+    audit(
+      auditor,
+      'run-cancel',
+      req => ({
+        severityLevel: 'medium',
+        meta: { runId: req.params.id },
+      }),
+      jsonBody,
+    ),
+    query(),
+    async (req, res) => {
+      const credentials = await httpAuth.credentials(req);
+      bodyFrom(req, []);
+      const run = await runs.cancel(req.params.id, credentials);
+      await auditSucceeded(res, runCancelledMeta(run));
+      res.status(202).json(run);
     },
   );
 

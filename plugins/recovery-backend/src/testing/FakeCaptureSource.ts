@@ -13,6 +13,8 @@ export class FakeCaptureSource implements CaptureSource {
   readonly machineStates = new Map<string, CapturedMachineState>();
   /** The pause warning each container's capture carries (by container name). */
   readonly pauseWarnings = new Map<string, string>();
+  /** The production container id each container is captured with (by name); none where not set. */
+  readonly containerIds = new Map<string, string>();
 
   constructor(readonly engineId = 'primary') {}
 
@@ -43,6 +45,9 @@ export class FakeCaptureSource implements CaptureSource {
         env: [],
         exposedPorts: [],
         labels: {},
+        ...(this.containerIds.has(machine.container) && {
+          productionContainerId: this.containerIds.get(machine.container),
+        }),
       },
       adaptations: [],
       durationMs: 5,

@@ -342,6 +342,7 @@ export function buildBootPlan(
         })),
       ),
     ]),
+    ...(graph.machines.get(machineRef)?.job && { job: true }),
   }));
   return {
     entityRef: graph.rootRef,

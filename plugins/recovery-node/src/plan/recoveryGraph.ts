@@ -44,6 +44,8 @@ export interface MachineNode {
   probes?: ProbeSpec[];
   /** The System it is part of (spec.system, as a ref). */
   system?: string;
+  /** A job that runs to completion (its job annotation): ready once it exits with code 0. */
+  job?: boolean;
 }
 
 /**

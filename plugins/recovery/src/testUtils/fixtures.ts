@@ -314,7 +314,13 @@ export function fakeRecoveryApi(overrides: Partial<RecoveryApi> = {}): {
     startRun: async () => makeRun('pending'),
     getRun: async () => makeRun('succeeded'),
     listRuns: async () => [],
+    // The runs listRuns answers, as one page and the last: tests that page override it.
+    listRunsPage: async query => ({
+      items: await spied.listRuns(query),
+      pageInfo: {},
+    }),
     releaseFailover: async () => makeRun('succeeded', { mode: 'failover' }),
+    cancelRun: async () => makeRun('running'),
     ...overrides,
   };
   const spied: any = {};

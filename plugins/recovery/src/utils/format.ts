@@ -4,6 +4,7 @@ import {
   CLOCK_AHEAD_TOLERANCE_SECONDS,
   failedMachine,
   formatDuration,
+  formatMeasured,
   formatUtcTime,
   interruptionCause,
   type MachinePhase,
@@ -31,11 +32,14 @@ export {
   runModeName,
 } from '@backstage-recovery/plugin-recovery-common';
 
-/** How long a capture paused production: `420 ms`, `2.5 s`; `not paused`; `—` where unknown. */
+/**
+ * How long a capture paused production, to the millisecond as an RTO is written: `0.42s`,
+ * `2.5s`; `not paused`; `—` where unknown.
+ */
 export function formatPause(ms: number | undefined): string {
   if (ms === undefined) return '—';
   if (ms === 0) return 'not paused';
-  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+  return formatMeasured(ms / 1000);
 }
 
 /** `1, 'machine', 'machines'` → `1 machine`; `3, …` → `3 machines`. */
@@ -58,6 +62,19 @@ function utcDate(iso: string | undefined): string | undefined {
   if (!iso) return undefined;
   const ms = Date.parse(iso);
   return Number.isNaN(ms) ? undefined : new Date(ms).toISOString().slice(0, 10);
+}
+
+/** An instant as the backend writes one in its messages: `2026-12-07T02:14:13.549Z`. */
+const ISO_INSTANT =
+  /\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})(?!\w)/g;
+
+/**
+ * A backend's message (a timeline step, a readiness reason, a failure) with each ISO time in it
+ * written as the portal writes times, `2026-12-07 02:14:13 UTC`, and the rest as it came: an ISO
+ * time beside the steps' `02:16:34 UTC` reads as another clock, and breaks mid-token.
+ */
+export function readableTimes(message: string): string {
+  return message.replace(ISO_INSTANT, iso => formatTime(iso));
 }
 
 /**
@@ -204,6 +221,7 @@ export function runFailure(run: RecoveryRun): {
     'Unknown error';
   if (machineRef && reason.startsWith(prefix))
     reason = reason.slice(prefix.length);
+  reason = readableTimes(reason);
   const probe = run.error?.probe ?? (named ? machine?.probe : undefined);
   return {
     machineRef,

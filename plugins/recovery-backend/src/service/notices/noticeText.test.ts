@@ -43,6 +43,46 @@ describe('readiness notices', () => {
         'component:default/files',
       ]),
     ).toBe('web, database, system shop and 2 more');
+    // One past the names shown is named: `and 1 more` would hide it in as many words.
+    expect(entityNames([WEB, DB, SHOP, 'component:default/dns'])).toBe(
+      'web, database, system shop and dns',
+    );
+  });
+
+  it('name the entities of an alarm and of the notice that closes it in the same order, whatever order they were given in', () => {
+    const cause = {
+      runId: 'r-1',
+      runEntityRef: WEB,
+      mode: 'test' as const,
+      at: T0,
+      named: true,
+      message: 'failed',
+    };
+    const lost = lossNotice(
+      [DB, WEB, SHOP].map(entityRef => ({ entityRef, reasons: [], cause })),
+      's',
+    );
+    expect(lost.title).toBe(
+      "database, web and system shop are not recoverable: web's test recovery failed",
+    );
+    const before = (entityRef: string) => ({
+      entityRef,
+      status: 'not-recoverable' as const,
+      since: T0,
+      alarm: ALARM,
+    });
+    const closed = closingNotice(
+      [SHOP, WEB, DB].map(ref => ({
+        before: before(ref),
+        now: { status: 'ready' as const, reasons: [] },
+      })),
+      T1,
+      's',
+    );
+    expect(closed.title).toBe(
+      'database, web and system shop are recoverable again',
+    );
+    expect(closed.metadata).toMatchObject({ entityRefs: [DB, WEB, SHOP] });
   });
 
   it('give each notice a scope of its own, made of what it is about', () => {
@@ -145,10 +185,10 @@ describe('readiness notices', () => {
     );
     expect(all).toMatchObject({
       title:
-        "web, database and system shop are not recoverable: web's test recovery failed",
+        "database, web and system shop are not recoverable: web's test recovery failed",
       description:
         "web's test recovery (run r-1) failed at 2026-12-05 23:56:05 UTC: recovery engine unreachable; it was the last test recovery of " +
-        'web, database and system shop, not recoverable until one succeeds. database is not recoverable for more reasons too: see its Recovery tab',
+        'database, web and system shop, not recoverable until one succeeds. database is not recoverable for more reasons too: see its Recovery tab',
       severity: 'high',
     });
   });
@@ -237,7 +277,7 @@ describe('readiness notices', () => {
       's',
     );
     expect(several).toMatchObject({
-      title: 'web, database and system shop are recoverable again',
+      title: 'database, web and system shop are recoverable again',
       description:
         'Not recoverable for 24 h, from 2026-12-01 00:00:00 UTC to 2026-12-02 00:00:00 UTC; now ready: web and system shop; not yet test-recovered: database (their Recovery tabs say why)',
     });
@@ -270,9 +310,9 @@ describe('readiness notices', () => {
         's',
       ),
     ).toMatchObject({
-      title: 'web and database are no longer assessed for recovery',
+      title: 'database and web are no longer assessed for recovery',
       description:
-        'web and database left the catalog, or run on no machine now; they had been not recoverable for 24 h, from 2026-12-01 00:00:00 UTC to 2026-12-02 00:00:00 UTC',
+        'database and web left the catalog, or run on no machine now; they had been not recoverable for 24 h, from 2026-12-01 00:00:00 UTC to 2026-12-02 00:00:00 UTC',
     });
   });
 

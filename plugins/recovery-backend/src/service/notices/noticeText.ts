@@ -75,15 +75,28 @@ export function entityName(entityRef: string): string {
   }
 }
 
-/** `web`, `web and database`, `web, database and dns`; past `max`, the rest counted: `web, database, dns and 3 more`. */
+/**
+ * `web`, `web and database`, `web, database and dns`; past `max`, the rest counted: `web, database,
+ * dns and 3 more`. One past `max` is named rather than counted: `and 1 more` hides a name in as
+ * many words.
+ */
 export function entityNames(entityRefs: string[], max = TITLE_NAMES): string {
   const names = entityRefs.map(entityName);
-  if (names.length > max)
+  if (names.length > max + 1)
     return `${names.slice(0, max).join(', ')} and ${names.length - max} more`;
   return names.length === 1
     ? names[0]
     : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
 }
+
+/**
+ * The order notices name entities in, by ref: an alarm and the notices that close it name them
+ * alike, whatever order the catalog listed them in at each sweep.
+ */
+export const byEntityRef = (
+  a: { entityRef: string },
+  b: { entityRef: string },
+) => (a.entityRef < b.entityRef ? -1 : a.entityRef > b.entityRef ? 1 : 0);
 
 /** A title the notifications backend can store. */
 export function clipped(title: string): string {
@@ -115,8 +128,8 @@ export function quoted(reasons: string[]): string {
     : shown;
 }
 
-/** When the loss an alarm told was first seen: when it was sent, for one sent before that was kept. */
-const lostAt = (alarm: ReadinessAlarm) => alarm.lostAt ?? alarm.sentAt;
+/** When the loss an alarm told began: when it was sent, for one sent before that was kept. */
+export const lostAt = (alarm: ReadinessAlarm) => alarm.lostAt ?? alarm.sentAt;
 
 /** A failed run an entity is not recoverable by (its last run), as its owners are told of it. */
 export interface LossCause {
@@ -147,10 +160,8 @@ export interface Loss {
  * owners, in a scope of its own. High severity.
  */
 export function lossNotice(told: Loss[], scope: string): NotificationPayload {
-  // The entity of the run that failed first, where it is one of them.
-  const ran = (l: Loss) =>
-    l.cause && refKey(l.cause.runEntityRef) === refKey(l.entityRef) ? 0 : 1;
-  const losses = [...told].sort((a, b) => ran(a) - ran(b));
+  // In the order the notices that close it name them (the run's entity is named in the title).
+  const losses = [...told].sort(byEntityRef);
   const refs = losses.map(l => l.entityRef);
   const [first] = losses;
   const are = refs.length === 1 ? 'is' : 'are';
@@ -225,6 +236,8 @@ export function lossNotice(told: Loss[], scope: string): NotificationPayload {
 export interface Closing {
   before: ReadinessNotice & { alarm: ReadinessAlarm };
   now?: Pick<ReadinessSummary, 'status' | 'reasons'>;
+  /** ISO time it became recoverable again where a run says so: the end of the run that proved it. */
+  recoveredAt?: string;
 }
 
 /**
@@ -235,10 +248,12 @@ export interface Closing {
  * it as new; the alarm is resolved in place besides (resolvedAlarm).
  */
 export function closingNotice(
-  closings: Closing[],
+  told: Closing[],
   at: string,
   scope: string,
 ): NotificationPayload {
+  // In the order the alarm named them.
+  const closings = [...told].sort((a, b) => byEntityRef(a.before, b.before));
   const refs = closings.map(c => c.before.entityRef);
   const [first] = closings;
   const since = closings.map(c => lostAt(c.before.alarm)).sort()[0];
@@ -265,13 +280,18 @@ export function closingNotice(
         `${one ? 'it' : 'they'} had been not recoverable ${lasted(since, until)}`,
     };
   }
+  // Until the run that proved them recoverable ended, where one did; else until this sweep saw it.
+  const until = closings
+    .map(c => c.recoveredAt ?? at)
+    .sort()
+    .at(-1)!;
   if (refs.length === 1) {
     const words = STATUS_WORDS[first.now.status];
     return {
       ...common,
       metadata: { entityRefs: refs, status: first.now.status },
       title: clipped(`${entityNames(refs)} is recoverable again (${words})`),
-      description: `Not recoverable ${lasted(since, at)}${
+      description: `Not recoverable ${lasted(since, until)}${
         first.now.reasons.length > 0
           ? `; now ${words}: ${quoted(first.now.reasons)}`
           : ''
@@ -293,7 +313,7 @@ export function closingNotice(
     ...common,
     metadata: { entityRefs: refs, status: 'recoverable' },
     title: clipped(`${entityNames(refs)} are recoverable again`),
-    description: `Not recoverable ${lasted(since, at)}; now ${statuses.join('; ')}${
+    description: `Not recoverable ${lasted(since, until)}; now ${statuses.join('; ')}${
       closings.some(c => c.now!.status !== 'ready')
         ? ' (their Recovery tabs say why)'
         : ''

@@ -32,6 +32,7 @@ import {
   formatTime,
   sameRef,
   machineName,
+  readableTimes,
 } from '../../utils/format';
 
 /** A machine's capture left unanswered past its bound, and what its captures said after. */
@@ -84,7 +85,7 @@ type CaptureResult = (
 
 /**
  * "Capture now" from the card: a machine a request, each shown as it is taken (a site's images
- * take minutes to save). `onCaptured` is called once a capture was kept, for readiness to be
+ * take minutes to save). `onCaptured` is called as each capture is kept, for readiness to be
  * reloaded. `capturing` is undefined when none is under way.
  */
 export function useCaptureFlow({
@@ -168,6 +169,8 @@ export function useCaptureFlow({
         },
         captured: ({ capture }) => {
           kept.push(capture.machineRef);
+          // Its "Last capture" moves on now, not once every machine of the plan is captured.
+          if (mounted()) onCaptured();
           if (
             machineStateWorthSaying(capture.machineState) ||
             capture.restartWarning ||
@@ -178,7 +181,6 @@ export function useCaptureFlow({
       });
       if (!mounted()) return;
       setCaptureResult({ ok: true, count: captures.length, saying });
-      onCaptured();
     } catch (e) {
       const machine = current;
       if (e instanceof NoAnswerError && machine) {
@@ -211,13 +213,12 @@ export function useCaptureFlow({
           kept,
           saying,
         });
-        if (kept.length > 0 || taken) onCaptured();
+        // Those kept reloaded readiness as each was taken; one taken unanswered has not.
+        if (taken) onCaptured();
         return;
       }
       if (!mounted()) return;
       setCaptureResult({ ok: false, error: e as Error, kept, saying });
-      // Those captured before it are kept: readiness has moved on.
-      if (kept.length > 0) onCaptured();
     } finally {
       if (mounted()) setCapturing(undefined);
     }
@@ -310,10 +311,12 @@ const CaptureElapsed = ({
     const timer = setInterval(() => setNow(Date.now()), 1000);
     return () => clearInterval(timer);
   }, [since]);
+  const seconds = (now - since) / 1000;
   return (
     <Typography variant="caption" color="textSecondary" role="timer">
-      Capture of {machineName(machineRef)} under way for{' '}
-      {formatDuration((now - since) / 1000)}
+      Capture of {machineName(machineRef)} under way
+      {/* "for 0s" as each machine starts reads as a capture that took no time. */}
+      {seconds >= 1 ? ` for ${formatDuration(seconds)}` : ''}
     </Typography>
   );
 };
@@ -337,7 +340,7 @@ const CaptureProgressLine = ({
   return (
     <>
       <Typography variant="caption" color="textSecondary" component="div">
-        {machineName(progress.machineRef)}: {progress.message}
+        {machineName(progress.machineRef)}: {readableTimes(progress.message)}
       </Typography>
       <LinearProgress
         variant={percent === undefined ? 'indeterminate' : 'determinate'}

@@ -1,4 +1,4 @@
-import { screen, waitFor } from '@testing-library/react';
+import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import {
   type CaptureRequest,
@@ -6,7 +6,12 @@ import {
   RecoveryClient,
 } from '@backstage-recovery/plugin-recovery-common';
 import { EntityRecoveryCard } from './EntityRecoveryCard';
-import { DB, fakeRecoveryApi, makeReadiness } from '../../testUtils/fixtures';
+import {
+  DB,
+  fakeRecoveryApi,
+  makeReadiness,
+  WEB,
+} from '../../testUtils/fixtures';
 import { renderWithApis } from '../../testUtils/render';
 
 const BASE = 'http://backend/api/recovery';
@@ -116,5 +121,63 @@ describe('EntityRecoveryCard, a capture saying its progress', () => {
     expect(
       screen.queryByRole('progressbar', { name: 'Copy of db' }),
     ).not.toBeInTheDocument();
+  });
+});
+
+describe('EntityRecoveryCard, a capture of several machines', () => {
+  it("moves each machine's last capture on as it is taken, not once all are", async () => {
+    const captured = new Set<string>();
+    let finishWeb: () => void = () => {};
+    const api = fakeRecoveryApi({
+      // db answers at once; web-1 when the test says.
+      captureNow: async (_entityRef, machineRef) => {
+        const latest = makeReadiness().captures[0].latest!;
+        if (machineRef === WEB)
+          await new Promise<void>(resolve => {
+            finishWeb = resolve;
+          });
+        captured.add(machineRef!);
+        return [
+          {
+            ...latest,
+            id: `new-${machineRef}`,
+            machineRef: machineRef!,
+            createdAt: new Date().toISOString(),
+          },
+        ];
+      },
+      // As the backend answers: each machine captured since is 0 s old.
+      getReadiness: async () => {
+        const readiness = makeReadiness();
+        return {
+          ...readiness,
+          captures: readiness.captures.map(c =>
+            captured.has(c.machineRef)
+              ? {
+                  ...c,
+                  ageSeconds: 0,
+                  latest: { ...c.latest!, createdAt: new Date().toISOString() },
+                }
+              : c,
+          ),
+        };
+      },
+    });
+    await renderWithApis(<EntityRecoveryCard pollIntervalMs={10} />, { api });
+    const button = await screen.findByRole('button', { name: /capture now/i });
+    await waitFor(() => expect(button).toBeEnabled());
+    await userEvent.click(button);
+    await screen.findByRole('button', { name: /capturing web-1 \(2 of 2\)/i });
+
+    // web-1 still under way: db's line already says its new capture.
+    const captures = screen.getByRole('table', { name: 'Captures' });
+    const row = (name: string) =>
+      within(captures).getByText(name).closest('tr')!;
+    await waitFor(() => expect(row('db')).toHaveTextContent('just now'));
+    expect(row('web-1')).not.toHaveTextContent('just now');
+
+    finishWeb();
+    expect(await screen.findByText('Captured 2 machines.')).toBeInTheDocument();
+    await waitFor(() => expect(row('web-1')).toHaveTextContent('just now'));
   });
 });

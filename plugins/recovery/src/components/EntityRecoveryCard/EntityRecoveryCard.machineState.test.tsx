@@ -1,4 +1,4 @@
-import { screen, waitFor } from '@testing-library/react';
+import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import type {
   Capture,
@@ -81,11 +81,23 @@ describe('EntityRecoveryCard, a machine not serving when captured', () => {
         getReadiness: async () => ({ ...readiness, captures }),
       }),
     );
-    expect(
-      await screen.findByText(
-        'not serving when captured: running but unhealthy (2 failing health checks in a row; the last said: "pg_isready: no response")',
-      ),
-    ).toBeInTheDocument();
+    const note = await screen.findByText(
+      'db not serving when captured: running but unhealthy (2 failing health checks in a row; the last said: "pg_isready: no response")',
+    );
     expect(screen.getAllByText(/not serving when captured/)).toHaveLength(1);
+    // A long note has a row of its own, under db's and as wide as the table: in the "Against
+    // RPO" cell it squeezed the others into "Machi ne", "Last captur e".
+    const noteCell = note.closest('td')!;
+    expect(noteCell).toHaveAttribute('colspan', '4');
+    const dbRow = within(screen.getByRole('table', { name: 'Captures' }))
+      .getByText('db')
+      .closest('tr')!;
+    expect(dbRow.nextElementSibling).toBe(noteCell.closest('tr'));
+    expect(dbRow).not.toHaveTextContent(/not serving/);
+    // Its machine, age and pause do not break mid-word, whatever squeezes them.
+    const [machine, age, , paused] = Array.from(dbRow.cells);
+    for (const cell of [machine, age, paused]) {
+      expect(getComputedStyle(cell).whiteSpace).toBe('nowrap');
+    }
   });
 });

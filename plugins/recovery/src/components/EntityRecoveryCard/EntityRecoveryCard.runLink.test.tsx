@@ -30,6 +30,14 @@ describe("EntityRecoveryCard, links to a run's page", () => {
     expect(link).toHaveAttribute('title', 'Run run-9');
   });
 
+  it('offers the last run\'s page by an explicit "View run" link, not only by its time', async () => {
+    await renderCard(makeReadiness({ lastRun: siteRun }));
+    const lastRun = await screen.findByTestId('last-run');
+    expect(
+      within(lastRun).getByRole('link', { name: 'View run' }),
+    ).toHaveAttribute('href', '/recovery/runs/run-9');
+  });
+
   it('links no last run of an entity the catalog hides: its id is not told', async () => {
     const { mode, status, createdAt, startedAt, finishedAt, rtoSeconds } =
       siteRun;

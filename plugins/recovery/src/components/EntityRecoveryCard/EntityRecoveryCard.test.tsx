@@ -90,7 +90,8 @@ describe('EntityRecoveryCard', () => {
       `${dbCapture.slice(0, 10)} ${dbCapture.slice(11, 19)} UTC`,
     );
     // How long each capture paused production; unknown for one stored before it was recorded.
-    expect(within(captures).getByText('420 ms')).toBeInTheDocument();
+    // Written as the RTO is, to the millisecond, not `420 ms`.
+    expect(within(captures).getByText('0.42s')).toBeInTheDocument();
     expect(within(captures).getByText('—')).toBeInTheDocument();
 
     expect(screen.getByTestId('last-run')).toHaveTextContent(
@@ -470,10 +471,11 @@ describe('EntityRecoveryCard', () => {
 
     const dbRow = within(section).getByTestId('run-machine-db');
     expect(dbRow).toHaveTextContent('Ready');
-    expect(dbRow).toHaveTextContent('12.0s'); // restore 1s → 13s
-    expect(dbRow).toHaveTextContent('1.0s after restore'); // start 13s → 14s
-    expect(dbRow).toHaveTextContent('6.0s'); // boot 14s → 20s
-    expect(dbRow).toHaveTextContent('19.0s in all'); // total 1s → 20s
+    // As the RTO is written (`12s`, not `12.0s`).
+    expect(dbRow).toHaveTextContent('12s'); // restore 1s → 13s
+    expect(dbRow).toHaveTextContent('1s after restore'); // start 13s → 14s
+    expect(dbRow).toHaveTextContent('6s'); // boot 14s → 20s
+    expect(dbRow).toHaveTextContent('19s in all'); // total 1s → 20s
     const webRow = within(section).getByTestId('run-machine-web-1');
     expect(webRow).toHaveTextContent('Restoring');
     expect(webRow).toHaveTextContent('…');
@@ -600,7 +602,7 @@ describe('EntityRecoveryCard', () => {
     expect(getComputedStyle(table.parentElement!).overflowX).toBe('auto');
   });
 
-  it('keeps a long machine name inside a narrow card: captures break it, the boot plan cuts its chip short', async () => {
+  it('keeps a long machine name inside a narrow card: captures and the boot plan cut it short cuts its chip short', async () => {
     const long =
       'resource:default/payments-ledger-postgres-primary-eu-west-1-az-b-replica-01';
     const base = makeReadiness();
@@ -638,10 +640,16 @@ describe('EntityRecoveryCard', () => {
     await renderCard({ api });
 
     const captures = await screen.findByRole('table', { name: 'Captures' });
-    const cell = within(captures)
-      .getByText(/payments-ledger/)
-      .closest('td')!;
-    expect(getComputedStyle(cell).overflowWrap).toBe('anywhere');
+    // Cut short, its full ref on hover, rather than broken mid-word.
+    const name = within(captures).getByRole('link', {
+      name: /payments-ledger/,
+    }).parentElement!;
+    expect(getComputedStyle(name)).toMatchObject({
+      maxWidth: '14em',
+      overflow: 'hidden',
+      textOverflow: 'ellipsis',
+    });
+    expect(getComputedStyle(name.closest('td')!).whiteSpace).toBe('nowrap');
     const chip = within(
       screen.getByRole('group', { name: 'Boot waves' }),
     ).getByTitle(long);
@@ -683,7 +691,7 @@ describe('EntityRecoveryCard', () => {
     const captures = await screen.findByRole('table', { name: 'Captures' });
     const row = within(captures).getAllByRole('row')[1];
     expect(row).toHaveTextContent(
-      /^db3h in the futuredated ahead of the clock420 ms$/,
+      /^db3h in the futuredated ahead of the clock0.42s$/,
     );
     expect(row).not.toHaveTextContent(/within RPO/);
   });
@@ -768,7 +776,7 @@ describe('EntityRecoveryCard', () => {
       `Recovery failedMachine web-1 failed: ${reason}`,
     );
     expect(screen.getByTestId('last-run')).toHaveTextContent(
-      new RegExp(`ago — Machine web-1 failed: ${reason}$`),
+      new RegExp(`ago — Machine web-1 failed: ${reason} · View run$`),
     );
   });
 
@@ -783,7 +791,7 @@ describe('EntityRecoveryCard', () => {
     await renderCard({ api });
     const lastRun = await screen.findByTestId('last-run');
     expect(lastRun).toHaveTextContent(
-      /measured RTO 4m 12s vs objective 15m \(in the test recovery of demo-site, which booted and probed all of its machines\)$/,
+      /measured RTO 4m 12s vs objective 15m \(in the test recovery of demo-site, which booted and probed all of its machines\) · View run$/,
     );
   });
 
@@ -801,7 +809,7 @@ describe('EntityRecoveryCard', () => {
       name: 'Last failover',
     });
     expect(within(section).getByTestId('last-run')).toHaveTextContent(
-      /measured RTO 4m 12s vs objective 15m \(in the failover of demo-site, which booted and probed all of its machines\)$/,
+      /measured RTO 4m 12s vs objective 15m \(in the failover of demo-site, which booted and probed all of its machines\) · View run$/,
     );
     expect(
       screen.queryByRole('region', { name: 'Last test recovery' }),
@@ -845,7 +853,7 @@ describe('EntityRecoveryCard', () => {
     await renderCard({ api });
     const lastRun = await screen.findByTestId('last-run');
     expect(lastRun).toHaveTextContent(
-      /Machine web-1 failed probe http:80\/healthz: no answer within 60s \(in the test recovery of demo-site\)$/,
+      /Machine web-1 failed probe http:80\/healthz: no answer within 60s \(in the test recovery of demo-site\) · View run$/,
     );
     expect(lastRun).not.toHaveTextContent(/booted/);
   });
@@ -1607,12 +1615,12 @@ describe('EntityRecoveryCard', () => {
     await userEvent.click(again);
     expect(told).toHaveLength(1);
 
-    // A reload is another readiness.
+    // A reload is another readiness: one as each of the 2 machines is captured.
     await userEvent.click(
       await screen.findByRole('button', { name: /capture now/i }),
     );
-    await waitFor(() => expect(api.getReadiness).toHaveBeenCalledTimes(2));
-    await waitFor(() => expect(told).toHaveLength(2));
+    await waitFor(() => expect(api.getReadiness).toHaveBeenCalledTimes(3));
+    await waitFor(() => expect(told).toHaveLength(3));
   });
 
   it("captures now a machine at a time in the plan's order, showing which and how far along, and reloads readiness", async () => {
@@ -1642,7 +1650,8 @@ describe('EntityRecoveryCard', () => {
       ['component:default/web', DB, polled],
       ['component:default/web', WEB, polled],
     ]);
-    await waitFor(() => expect(api.getReadiness).toHaveBeenCalledTimes(2));
+    // Reloaded as each machine was captured: its "Last capture" moves on then.
+    await waitFor(() => expect(api.getReadiness).toHaveBeenCalledTimes(3));
     expect(screen.getByRole('button', { name: /capture now/i })).toBeEnabled();
   });
 
@@ -1681,7 +1690,7 @@ describe('EntityRecoveryCard', () => {
       ['component:default/web', WEB, polled],
     ]);
     expect(api.getBootPlan).not.toHaveBeenCalled();
-    await waitFor(() => expect(api.getReadiness).toHaveBeenCalledTimes(2));
+    await waitFor(() => expect(api.getReadiness).toHaveBeenCalledTimes(3));
   });
 
   it('says which machine a capture failed on and that those before it are kept, and reloads readiness', async () => {

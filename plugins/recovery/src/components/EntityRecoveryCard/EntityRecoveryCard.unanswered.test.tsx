@@ -149,8 +149,9 @@ describe('EntityRecoveryCard, a capture', () => {
     expect(
       await screen.findByRole('button', { name: 'Capturing db (1 of 2)…' }),
     ).toBeDisabled();
+    // Not "for 0s" as it starts: a capture that took no time.
     expect(screen.getByRole('timer')).toHaveTextContent(
-      'Capture of db under way for 0s',
+      /^Capture of db under way$/,
     );
 
     await act(() => vi.advanceTimersByTimeAsync(65_000));

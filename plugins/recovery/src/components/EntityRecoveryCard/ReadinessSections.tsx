@@ -10,6 +10,7 @@ import {
   Typography,
 } from '@material-ui/core';
 import { Alert, AlertTitle } from '@material-ui/lab';
+import { Fragment } from 'react';
 import { EntityRefLink } from '@backstage/plugin-catalog-react';
 import {
   ANNOTATION_CONTAINER,
@@ -42,6 +43,7 @@ import {
   sameRef,
   entityLabel,
   machineName,
+  readableTimes,
 } from '../../utils/format';
 import { ReadinessStatusView, RunStatusView, Status } from '../common';
 import { TimeAgo } from '../common';
@@ -79,9 +81,34 @@ const useStyles = makeStyles(theme => ({
     margin: theme.spacing(0.25),
     maxWidth: '100%',
   },
-  // Half a page wide, a long machine name breaks rather than push the table out of the card.
-  machineCell: {
-    overflowWrap: 'anywhere',
+  // A short cell of the captures table (machine, age, pause) is kept on one line: the theme's
+  // cells break words anywhere ("Machi ne") when a long note squeezes the row, and nowrap
+  // leaves no place to break.
+  keepWhole: {
+    whiteSpace: 'nowrap',
+  },
+  // Half a page wide, a long machine name is cut short (the link says its full ref on hover)
+  // rather than push the table out of the card.
+  machineName: {
+    display: 'inline-block',
+    maxWidth: '14em',
+    overflow: 'hidden',
+    textOverflow: 'ellipsis',
+    verticalAlign: 'bottom',
+  },
+  // A machine with a note under it: one row to the eye, shaded as its machine's row.
+  withNote: {
+    '& > td': { borderBottom: 'none' },
+  },
+  noteCell: {
+    paddingTop: 0,
+  },
+  // Rows shaded machine by machine, not row by row: a note's row is its machine's.
+  shaded: {
+    '&&&': { backgroundColor: theme.palette.background.default },
+  },
+  unshaded: {
+    '&&&': { backgroundColor: 'transparent' },
   },
   // Read out, not shown: the chip's colour says it to the eye.
   screenReaderOnly: {
@@ -112,7 +139,7 @@ export const ReadinessSummary = ({ readiness }: { readiness: Readiness }) => {
         <ul className={classes.reasons} aria-label="Reasons">
           {readiness.reasons.map(reason => (
             <li key={reason}>
-              <Typography variant="body2">{reason}</Typography>
+              <Typography variant="body2">{readableTimes(reason)}</Typography>
             </li>
           ))}
         </ul>
@@ -244,14 +271,14 @@ export const CaptureTable = ({
     <Table size="small" aria-label="Captures">
       <TableHead>
         <TableRow>
-          <TableCell>Machine</TableCell>
-          <TableCell>Last capture</TableCell>
+          <TableCell className={classes.keepWhole}>Machine</TableCell>
+          <TableCell className={classes.keepWhole}>Last capture</TableCell>
           <TableCell>Against RPO</TableCell>
           <TableCell>Production paused</TableCell>
         </TableRow>
       </TableHead>
       <TableBody>
-        {captures.map(c => {
+        {captures.map((c, i) => {
           const age =
             c.ageSeconds ??
             (c.latest
@@ -286,45 +313,59 @@ export const CaptureTable = ({
               <Status kind="ok">within RPO {formatDuration(rpoSeconds)}</Status>
             );
           }
+          // Kept, but a recovery from it restores a machine production was not serving from. A
+          // long note: in a row of its own under the machine's, not squeezing its cells.
+          const notServing =
+            c.latest && machineNotServing(c.latest.machineState)
+              ? describeMachineState(c.latest.machineState!)
+              : undefined;
+          const shade = i % 2 === 0 ? classes.shaded : classes.unshaded;
           return (
-            <TableRow key={c.machineRef}>
-              <TableCell className={classes.machineCell}>
-                <EntityRefLink
-                  entityRef={c.machineRef}
-                  defaultKind="resource"
-                />
-              </TableCell>
-              <TableCell>
-                <TimeAgo iso={c.latest?.createdAt} />
-              </TableCell>
-              <TableCell>
-                {verdict}
-                {/* Kept, but a recovery from it restores a machine production was not serving from. */}
-                {c.latest && machineNotServing(c.latest.machineState) && (
-                  <div>
+            <Fragment key={c.machineRef}>
+              <TableRow
+                className={`${shade} ${notServing ? classes.withNote : ''}`}
+              >
+                <TableCell className={classes.keepWhole}>
+                  <span className={classes.machineName}>
+                    <EntityRefLink
+                      entityRef={c.machineRef}
+                      defaultKind="resource"
+                    />
+                  </span>
+                </TableCell>
+                <TableCell className={classes.keepWhole}>
+                  <TimeAgo iso={c.latest?.createdAt} />
+                </TableCell>
+                <TableCell>
+                  {verdict}
+                  {/* Never restored again: a recovery restores an older intact capture (the reasons say which). */}
+                  {c.latest?.damaged && (
+                    <div title={c.latest.damaged.reason}>
+                      <Status kind="error">damaged: no run restores it</Status>
+                    </div>
+                  )}
+                </TableCell>
+                <TableCell className={classes.keepWhole}>
+                  {formatPause(c.latest?.pausedMs)}
+                  {/* Its volumes grow the pause: a little more and a capture is refused. */}
+                  {c.latest?.pauseWarning && (
+                    <div title={c.latest.pauseWarning}>
+                      <Status kind="warning">near the pause limit</Status>
+                    </div>
+                  )}
+                </TableCell>
+              </TableRow>
+              {notServing && (
+                <TableRow className={shade}>
+                  <TableCell colSpan={4} className={classes.noteCell}>
                     <Status kind="warning">
-                      not serving when captured:{' '}
-                      {describeMachineState(c.latest.machineState!)}
+                      {machineName(c.machineRef)} not serving when captured:{' '}
+                      {notServing}
                     </Status>
-                  </div>
-                )}
-                {/* Never restored again: a recovery restores an older intact capture (the reasons say which). */}
-                {c.latest?.damaged && (
-                  <div title={c.latest.damaged.reason}>
-                    <Status kind="error">damaged: no run restores it</Status>
-                  </div>
-                )}
-              </TableCell>
-              <TableCell>
-                {formatPause(c.latest?.pausedMs)}
-                {/* Its volumes grow the pause: a little more and a capture is refused. */}
-                {c.latest?.pauseWarning && (
-                  <div title={c.latest.pauseWarning}>
-                    <Status kind="warning">near the pause limit</Status>
-                  </div>
-                )}
-              </TableCell>
-            </TableRow>
+                  </TableCell>
+                </TableRow>
+              )}
+            </Fragment>
           );
         })}
       </TableBody>
@@ -364,7 +405,7 @@ export const LastRunSummary = ({
     // A hidden run's error already says what is left out.
     detail = isFullRun(run)
       ? formatRunFailure(run)
-      : (run.error?.message ?? 'failed');
+      : readableTimes(run.error?.message ?? 'failed');
   } else {
     detail = 'in progress';
   }
@@ -406,6 +447,13 @@ export const LastRunSummary = ({
             )
           </>
         ) : null}
+        {/* Said as a link: its time alone does not look like the way to the run's page. */}
+        {isFullRun(run) ? (
+          <>
+            {' · '}
+            <RunLink runId={run.id}>View run</RunLink>
+          </>
+        ) : null}
       </Typography>
     </Box>
   );
@@ -435,7 +483,7 @@ export const DegradedFailoverNote = ({
         <TimeAgo iso={degraded.since} />)
       </AlertTitle>
       {machineName(degraded.machineRef)} stopped on {run.hypervisorHost} and
-      could not be brought back: {degraded.message}.
+      could not be brought back: {readableTimes(degraded.message)}.
       {degraded.notStarted && degraded.notStarted.length > 0 && (
         <>
           {' '}

@@ -86,13 +86,28 @@ const SelectRunButton = ({ run }: { run: RecoveryRun }) => {
       color="textPrimary"
       underline="always"
       aria-pressed={selected}
-      style={{ fontWeight: selected ? 'bold' : undefined, display: 'block' }}
+      style={{
+        fontWeight: selected ? 'bold' : undefined,
+        display: 'block',
+        whiteSpace: 'nowrap',
+      }}
       onClick={() => select(run.id)}
     >
       {formatTime(run.startedAt ?? run.createdAt)}
     </Link>
   );
 };
+
+/**
+ * A failure of many words in two lines, its whole text on hover and in the run's details: a row
+ * stays a row, not 40 lines of a narrow column.
+ */
+const clampedResult = {
+  display: '-webkit-box',
+  WebkitLineClamp: 2,
+  WebkitBoxOrient: 'vertical',
+  overflow: 'hidden',
+} as const;
 
 const columns: TableColumn<RecoveryRun>[] = [
   {
@@ -104,7 +119,8 @@ const columns: TableColumn<RecoveryRun>[] = [
   {
     title: 'Started',
     field: 'createdAt',
-    cellStyle: { whiteSpace: 'nowrap' },
+    // Its time on one line (the button's own), its caption wrapping: unbroken, the caption took
+    // the room of the Result column.
     render: run => (
       <>
         <SelectRunButton run={run} />
@@ -132,7 +148,15 @@ const columns: TableColumn<RecoveryRun>[] = [
   {
     title: 'Result',
     sorting: false,
-    render: run => <Typography variant="body2">{runResult(run)}</Typography>,
+    cellStyle: { minWidth: '16em' },
+    render: run => {
+      const result = runResult(run);
+      return (
+        <Typography variant="body2" title={result} style={clampedResult}>
+          {result}
+        </Typography>
+      );
+    },
   },
   {
     // Its page, to follow it or share it; the id's start names it, as a commit's does.
@@ -171,11 +195,16 @@ export function mergeRunHistory(
 }
 
 /** The runs loaded past the newest page, for one entity; `end` once a page came back short. */
-type OlderRuns = { entityRef: string; runs: RecoveryRun[]; end: boolean };
+/** The older pages loaded; `nextCursor`: where the page after them starts (absent: none left). */
+type OlderRuns = {
+  entityRef: string;
+  runs: RecoveryRun[];
+  nextCursor?: string;
+};
 
 /**
  * The entity's run history; each run can be opened for details. A page of `limit` runs first;
- * when it is full, "Show older runs" loads the runs after the last one shown, a page at a time.
+ * while the API says a next page starts ("pageInfo.nextCursor"), "Show older runs" loads it.
  */
 export const RecoveryRunHistory = ({
   entityRef,
@@ -201,17 +230,18 @@ export const RecoveryRunHistory = ({
   // One failed poll does not blank the history: the last list loaded stays on screen. One left
   // unanswered fails as the run's poll does, and is retried.
   const {
-    value: shown,
+    value: newestPage,
     loading,
     error,
     retry,
   } = useKeptAsyncRetry(
-    () => api.listRuns({ entityRef, limit }),
+    () => api.listRunsPage({ entityRef, limit }),
     [api, entityRef, limit, refreshKey],
     entityRef,
     answerTimeoutMs(intervalMs),
   );
   const [selectedId, setSelectedId] = useState<string | undefined>();
+  const shown = newestPage?.items;
   const newest = shown ?? [];
   // Older pages, kept while the newest page is polled. Each poll's runs are kept with them: a
   // run that newer runs push off the newest page stays between it and the older pages.
@@ -237,33 +267,34 @@ export const RecoveryRunHistory = ({
   // The newest page as last loaded, for a page of older runs that arrives after a poll.
   const newestNow = useRef(newest);
   newestNow.current = newest;
-  const last = runs[runs.length - 1];
+  // The page after the oldest run shown: after the older pages once any is loaded, else after
+  // the newest page as last polled.
+  const nextCursor = older ? older.nextCursor : newestPage?.pageInfo.nextCursor;
   const showOlder = useCallback(async () => {
-    if (!last) return;
+    if (!nextCursor) return;
     setOlderLoad({ entityRef });
     try {
       // Unanswered, it fails: the button would otherwise say "Loading older runs…" for good.
       const page = await answerWithin(
-        api.listRuns({ entityRef, limit, before: last.id }),
+        api.listRunsPage({ entityRef, limit, cursor: nextCursor }),
         answerTimeoutMs(),
       );
       if (!mounted()) return;
       setOlder(o => ({
         entityRef,
         // With the newest page: newer runs may push its runs off it before the next poll is kept.
-        runs: mergeRunHistory(page, [
+        runs: mergeRunHistory(page.items, [
           ...newestNow.current,
           ...(o?.entityRef === entityRef ? o.runs : []),
         ]),
-        end: page.length < limit,
+        nextCursor: page.pageInfo.nextCursor,
       }));
       setOlderLoad(undefined);
     } catch (e) {
       if (mounted()) setOlderLoad({ entityRef, error: e as Error });
     }
-  }, [api, entityRef, limit, last, mounted]);
-  // A full page may have more after it; a short one (first or older) is the end.
-  const more = older ? !older.end : newest.length >= limit;
+  }, [api, entityRef, limit, nextCursor, mounted]);
+  const more = nextCursor !== undefined;
   const selected = runs.find(r => r.id === selectedId) ?? runs[0];
   const selection = useMemo(
     () => ({ selectedId: selected?.id, select: setSelectedId }),

@@ -24,15 +24,21 @@ const starts = () =>
     .queryAllByRole('button', { name: /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/ })
     .map(b => b.textContent!.slice(0, 10));
 
+/** A page of runs as GET /runs answers it: `nextCursor` where the next starts, none on the last. */
+const page = (items: RecoveryRun[], nextCursor?: string) => ({
+  items,
+  pageInfo: nextCursor ? { nextCursor } : {},
+});
+
 describe('RecoveryRunHistory paging', () => {
-  it('loads older runs a page at a time under a full page, and says when there are no more', async () => {
+  it('loads older runs a page at a time while the API gives a next cursor, and says when there are no more', async () => {
+    const pages: Record<string, ReturnType<typeof page>> = {
+      first: page([run(5), run(4)], 'after-4'),
+      'after-4': page([run(3), run(2)], 'after-2'),
+      'after-2': page([run(1)]),
+    };
     const api = fakeRecoveryApi({
-      listRuns: async ({ before }) => {
-        if (before === undefined) return [run(5), run(4)];
-        if (before === 'run-4') return [run(3), run(2)];
-        if (before === 'run-2') return [run(1)];
-        return [];
-      },
+      listRunsPage: async ({ cursor }) => pages[cursor ?? 'first'],
     });
     await renderWithApis(<RecoveryRunHistory entityRef={WEB} limit={2} />, {
       api,
@@ -51,24 +57,24 @@ describe('RecoveryRunHistory paging', () => {
         '2024-05-02',
       ]),
     );
-    expect(api.listRuns).toHaveBeenCalledWith({
+    expect(api.listRunsPage).toHaveBeenCalledWith({
       entityRef: WEB,
       limit: 2,
-      before: 'run-4',
+      cursor: 'after-4',
     });
     expect(screen.queryByText(/No older runs/)).toBeNull();
 
-    // A short page is the last one.
+    // A page without a next cursor is the last one.
     await userEvent.click(
       screen.getByRole('button', { name: 'Show older runs' }),
     );
     expect(
       await screen.findByText('No older runs: 5 runs in all.'),
     ).toBeInTheDocument();
-    expect(api.listRuns).toHaveBeenLastCalledWith({
+    expect(api.listRunsPage).toHaveBeenLastCalledWith({
       entityRef: WEB,
       limit: 2,
-      before: 'run-2',
+      cursor: 'after-2',
     });
     expect(starts()).toEqual([
       '2024-05-05',
@@ -82,13 +88,15 @@ describe('RecoveryRunHistory paging', () => {
     ).toBeNull();
   });
 
-  it('offers no older runs under a page that is not full', async () => {
-    const api = fakeRecoveryApi({ listRuns: async () => [run(5)] });
+  it('offers no older runs where the API gives no next cursor, a full page too', async () => {
+    const api = fakeRecoveryApi({
+      listRunsPage: async () => page([run(5), run(4)]),
+    });
     await renderWithApis(<RecoveryRunHistory entityRef={WEB} limit={2} />, {
       api,
       entity: null,
     });
-    await waitFor(() => expect(starts()).toEqual(['2024-05-05']));
+    await waitFor(() => expect(starts()).toEqual(['2024-05-05', '2024-05-04']));
     expect(
       screen.queryByRole('button', { name: 'Show older runs' }),
     ).toBeNull();
@@ -98,15 +106,15 @@ describe('RecoveryRunHistory paging', () => {
   it('keeps the older runs loaded while it polls the newest page, and the run newer ones push off it', async () => {
     let olderLoaded = false;
     const api = fakeRecoveryApi({
-      listRuns: async ({ before }) => {
-        if (before === 'run-4') {
+      listRunsPage: async ({ cursor }) => {
+        if (cursor === 'after-4') {
           olderLoaded = true;
-          return [run(3)];
+          return page([run(3)]);
         }
         // Once the older page is in, a new run starts: run-4 is no longer on the newest page.
         return olderLoaded
-          ? [run(6, 'running'), run(5)]
-          : [run(5, 'running'), run(4)];
+          ? page([run(6, 'running'), run(5)], 'after-5')
+          : page([run(5, 'running'), run(4)], 'after-4');
       },
     });
     await renderWithApis(
@@ -130,10 +138,14 @@ describe('RecoveryRunHistory paging', () => {
       screen.getByText('No older runs: 4 runs in all.'),
     ).toBeInTheDocument();
     // Still polled: the new run is in progress.
-    const polls = api.listRuns.mock.calls.length;
+    const polls = api.listRunsPage.mock.calls.length;
     await waitFor(() =>
-      expect(api.listRuns.mock.calls.length).toBeGreaterThan(polls + 2),
+      expect(api.listRunsPage.mock.calls.length).toBeGreaterThan(polls + 2),
     );
+    // The older pages end where the one loaded said: not at the newest page's cursor since.
+    expect(
+      screen.queryByRole('button', { name: 'Show older runs' }),
+    ).toBeNull();
     expect(starts()).toEqual([
       '2024-05-06',
       '2024-05-05',
@@ -145,11 +157,11 @@ describe('RecoveryRunHistory paging', () => {
   it('says why older runs could not be loaded, and loads them on another click', async () => {
     let tries = 0;
     const api = fakeRecoveryApi({
-      listRuns: async ({ before }) => {
-        if (before === undefined) return [run(5), run(4)];
+      listRunsPage: async ({ cursor }) => {
+        if (cursor === undefined) return page([run(5), run(4)], 'after-4');
         tries += 1;
         if (tries === 1) throw new Error('backend unavailable');
-        return [run(3)];
+        return page([run(3)]);
       },
     });
     await renderWithApis(<RecoveryRunHistory entityRef={WEB} limit={2} />, {
@@ -231,10 +243,10 @@ describe('RecoveryRunHistory, a load left unanswered', () => {
       const user = userEvent.setup({ advanceTimers: vi.advanceTimersByTime });
       let tries = 0;
       const api = fakeRecoveryApi({
-        listRuns: async ({ before }) => {
-          if (before === undefined) return [run(5), run(4)];
+        listRunsPage: async ({ cursor }) => {
+          if (cursor === undefined) return page([run(5), run(4)], 'after-4');
           tries += 1;
-          return tries === 1 ? unanswered() : [run(3)];
+          return tries === 1 ? unanswered() : page([run(3)]);
         },
       });
       await renderWithApis(<RecoveryRunHistory entityRef={WEB} limit={2} />, {

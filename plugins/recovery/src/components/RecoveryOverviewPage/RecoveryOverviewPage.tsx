@@ -26,6 +26,7 @@ import {
   formatMeasured,
   READINESS_LABELS,
   READINESS_RISK_RANK,
+  readableTimes,
   runModeName,
   shortRef,
 } from '../../utils/format';
@@ -142,7 +143,9 @@ const columns: TableColumn<OverviewRow>[] = [
       <>
         {r.reasons.length ? (
           <>
-            <Typography variant="body2">{r.reasons[0]}</Typography>
+            <Typography variant="body2">
+              {readableTimes(r.reasons[0])}
+            </Typography>
             {r.reasons.length > 1 && (
               <Typography variant="caption" color="textSecondary">
                 and {r.reasons.length - 1} more
@@ -307,21 +310,19 @@ export const RecoveryOverviewContent = ({
   );
 };
 
-/** The `/recovery` page. `noHeader` when the app already renders a page header. */
+/**
+ * The `/recovery` page. `noHeader` when the app already renders a page header: a Page all the
+ * same, as the catalog's entity pages are, whose <main> landmark a screen reader jumps to.
+ */
 export const RecoveryOverviewPage = ({ noHeader }: { noHeader?: boolean }) => {
-  if (noHeader) {
-    return (
-      <Content>
-        <RecoveryOverviewContent />
-      </Content>
-    );
-  }
   return (
     <Page themeId="tool">
-      <Header
-        title="Recovery"
-        subtitle="Can each service be recovered now, within its objectives?"
-      />
+      {noHeader ? null : (
+        <Header
+          title="Recovery"
+          subtitle="Can each service be recovered now, within its objectives?"
+        />
+      )}
       <Content>
         <RecoveryOverviewContent />
       </Content>

@@ -613,3 +613,80 @@ describe('releasing a failover', () => {
     ).toBeNull();
   });
 });
+
+describe('cancelling a test recovery', () => {
+  const running = makeRun('running', { id: 'run-7' });
+
+  it('asks first, then cancels the running test recovery and says it stops; keeps it when told to', async () => {
+    const api = fakeRecoveryApi();
+    await renderWithApis(<RunDetails run={running} />, { api, entity: null });
+    const button = await screen.findByRole('button', {
+      name: 'Cancel test recovery',
+    });
+    await waitFor(() => expect(button).toBeEnabled());
+    await userEvent.click(button);
+    await userEvent.click(
+      within(await screen.findByRole('dialog')).getByRole('button', {
+        name: 'Keep running',
+      }),
+    );
+    await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
+    expect(api.cancelRun).not.toHaveBeenCalled();
+
+    await userEvent.click(button);
+    const dialog = await screen.findByRole('dialog');
+    expect(dialog).toHaveTextContent(/^Cancel the test recovery of .+\?/);
+    expect(dialog).toHaveTextContent(/its lab on .+ is torn down/);
+    await userEvent.click(
+      within(dialog).getByRole('button', { name: 'Cancel the run' }),
+    );
+    expect(
+      await screen.findByText(
+        'Cancelling: the run stops booting, tears its lab down and ends interrupted.',
+      ),
+    ).toBeInTheDocument();
+    expect(api.cancelRun).toHaveBeenCalledWith('run-7');
+    await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
+    expect(screen.getByRole('button', { name: 'Cancelling…' })).toBeDisabled();
+  });
+
+  it('says why a cancel was refused, and offers none for a failover or a finished run', async () => {
+    const api = fakeRecoveryApi({
+      cancelRun: async () => {
+        throw new Error(
+          'Run run-7 has already finished (succeeded): there is nothing to cancel',
+        );
+      },
+    });
+    const { rerender } = await renderWithApis(<RunDetails run={running} />, {
+      api,
+      entity: null,
+    });
+    const button = await screen.findByRole('button', {
+      name: 'Cancel test recovery',
+    });
+    await waitFor(() => expect(button).toBeEnabled());
+    await userEvent.click(button);
+    await userEvent.click(
+      within(await screen.findByRole('dialog')).getByRole('button', {
+        name: 'Cancel the run',
+      }),
+    );
+    expect(
+      await screen.findByText(
+        'Not cancelled: Run run-7 has already finished (succeeded): there is nothing to cancel',
+      ),
+    ).toBeInTheDocument();
+
+    rerender(
+      <RunDetails run={makeRun('running', { id: 'fo-2', mode: 'failover' })} />,
+    );
+    expect(
+      screen.queryByRole('button', { name: 'Cancel test recovery' }),
+    ).toBeNull();
+    rerender(<RunDetails run={makeRun('succeeded', { id: 'run-8' })} />);
+    expect(
+      screen.queryByRole('button', { name: 'Cancel test recovery' }),
+    ).toBeNull();
+  });
+});

@@ -34,7 +34,9 @@ import {
   runModeName,
   entityLabel,
   machineName,
+  readableTimes,
 } from '../../utils/format';
+import { CancelRun } from '../CancelRun';
 import { ReleaseFailover } from '../ReleaseFailover';
 import { RunLink } from './RunLink';
 import { PhaseView, RunStatusView } from '../common';
@@ -305,12 +307,13 @@ function span(from: string, to: string | number, step: number): number {
   return (at(to) - at(from)) * step;
 }
 
-/** A duration to the tenth of a second under a minute when `step` is 0.1: `4.2s`. */
-function formatSpan(seconds: number, step: number): string {
+/**
+ * A span already rounded to its `step` (tenths under a minute, `4.2s`), written as the RTO is,
+ * so the machines' times read in the same form as the run's RTO they add up to.
+ */
+function formatSpan(seconds: number): string {
   if (!Number.isFinite(seconds)) return '—';
-  return step < 1 && seconds < 60
-    ? `${Math.max(0, seconds).toFixed(1)}s`
-    : formatDuration(seconds);
+  return formatMeasured(Math.max(0, seconds));
 }
 
 function phaseDuration(
@@ -322,9 +325,9 @@ function phaseDuration(
   if (!start) return '—';
   if (!end) {
     const s = span(start, now, step);
-    return Number.isFinite(s) ? `${formatSpan(s, step)}…` : '…';
+    return Number.isFinite(s) ? `${formatSpan(s)}…` : '…';
   }
-  return formatSpan(span(start, end, step), step);
+  return formatSpan(span(start, end, step));
 }
 
 /** Machine by machine: phase, restore / start / ready times and durations. */
@@ -420,7 +423,6 @@ export const RunMachinesTable = ({
                     ? caption(
                         `${formatSpan(
                           span(m.restoredAt, m.startedAt, step),
-                          step,
                         )} after restore`,
                       )
                     : null}
@@ -433,7 +435,6 @@ export const RunMachinesTable = ({
                     ? caption(
                         `${formatSpan(
                           span(m.restoreStartedAt, m.readyAt, step),
-                          step,
                         )} in all`,
                       )
                     : null}
@@ -550,7 +551,7 @@ export const RunTimeline = ({
                 {step.level === 'warning' && (
                   <WarningIcon titleAccess="Warning" />
                 )}
-                {step.message}
+                {readableTimes(step.message)}
               </TableCell>
             </TableRow>
           ))}
@@ -615,6 +616,7 @@ export const RunDetails = ({
       {run.mode === 'failover' && !isRunActive(run) ? (
         <ReleaseFailover run={run} />
       ) : null}
+      {run.mode === 'test' && isRunActive(run) ? <CancelRun run={run} /> : null}
       <Typography
         variant="subtitle2"
         component={heading}

@@ -136,10 +136,12 @@ export const RunPage = ({
       />
     </Content>
   );
-  if (noHeader) return content;
+  // A Page without its header too, as the catalog's entity pages: its <main> landmark.
   return (
     <Page themeId="tool">
-      <Header title={`Run ${runId}`} type="Recovery" typeLink={overview()} />
+      {noHeader ? null : (
+        <Header title={`Run ${runId}`} type="Recovery" typeLink={overview()} />
+      )}
       {content}
     </Page>
   );

@@ -1,0 +1,1 @@
+export { CancelRun } from './CancelRun';
