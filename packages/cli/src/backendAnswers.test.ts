@@ -165,7 +165,7 @@ describe('recovery against what a backend, or what stands in front of it, answer
     expect(await cli('readiness', 'nope')).toMatchObject({
       status: 3,
       stderr:
-        'recovery: No entity component:default/nope in the catalog (404)\n',
+        "recovery: No entity component:default/nope in the catalog (404): a name without its kind is a Component's; for a machine, use resource:nope\n",
     });
     const kept =
       'component:default/web cannot be test-recovered on dr-host now: failover run-0 of component:default/web (succeeded at 2026-12-04T10:00:00.000Z) keeps 1 container there, ' +

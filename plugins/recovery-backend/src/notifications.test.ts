@@ -282,7 +282,7 @@ describe('readiness notices through the notifications plugin', () => {
     await failRun();
     await sweep();
     expect((await inbox(ALICE)).map(n => n.payload.title)).toEqual([
-      "web and database are not recoverable: web's test recovery failed",
+      "database and web are not recoverable: web's test recovery failed",
     ]);
     expect((await inbox(DAVE)).map(n => n.payload.title)).toEqual([
       'system shop is not recoverable: a test recovery of another entity failed',
@@ -306,7 +306,7 @@ describe('readiness notices through the notifications plugin', () => {
       origin: 'plugin:recovery',
       payload: {
         title:
-          "web and database are not recoverable: web's test recovery failed",
+          "database and web are not recoverable: web's test recovery failed",
         severity: 'high',
         // The failed run's page, which says why.
         link: `/recovery/runs/${failed.id}`,
@@ -316,7 +316,7 @@ describe('readiness notices through the notifications plugin', () => {
     expect(alarm.payload.description).toMatch(
       new RegExp(
         `^web's test recovery \\(run ${failed.id}\\) failed at \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC: .*OCI runtime create failed: exec format error.*; ` +
-          'it was the last test recovery of web and database, not recoverable until one succeeds$',
+          'it was the last test recovery of database and web, not recoverable until one succeeds$',
       ),
     );
     expect((await inbox(CAROL)).map(n => n.id)).toHaveLength(1);
@@ -374,7 +374,7 @@ describe('readiness notices through the notifications plugin', () => {
       created: alarm.created,
       payload: {
         title:
-          "Resolved: web and database are not recoverable: web's test recovery failed",
+          "Resolved: database and web are not recoverable: web's test recovery failed",
         severity: 'low',
       },
     });
@@ -392,7 +392,7 @@ describe('readiness notices through the notifications plugin', () => {
     const [again, ...earlier] = await inbox(ALICE);
     expect(Date.parse(again.created)).toBeGreaterThan(Date.parse(back.created));
     expect(again.payload).toMatchObject({
-      title: "web and database are not recoverable: web's test recovery failed",
+      title: "database and web are not recoverable: web's test recovery failed",
       severity: 'high',
     });
     expect(earlier.map(n => [n.id, n.payload.title])).toEqual([
@@ -409,7 +409,7 @@ describe('readiness notices through the notifications plugin', () => {
     await sweep();
     const [lost] = await inbox(ALICE);
     expect(lost.payload.title).toBe(
-      "web and database are not recoverable: web's test recovery failed",
+      "database and web are not recoverable: web's test recovery failed",
     );
     const dave = (await inbox(DAVE)).map(n => n.id);
 
@@ -471,7 +471,7 @@ describe('readiness notices through the notifications plugin', () => {
     expect(more).toEqual([]);
     for (const notice of [lost, lostToCarol])
       expect(notice.payload.title).toBe(
-        "web and database are not recoverable: web's test recovery failed",
+        "database and web are not recoverable: web's test recovery failed",
       );
 
     // The teams are removed: the notifications plugin resolves web, and the groups, to no one.

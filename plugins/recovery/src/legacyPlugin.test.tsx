@@ -47,7 +47,8 @@ function answerAsTheBackend() {
         return json(makeReadiness({ status: 'ready' }));
       if (url.pathname === '/api/recovery/readiness')
         return json({ items: [makeReadinessSummary({ status: 'ready' })] });
-      if (url.pathname === '/api/recovery/runs') return json({ items: [] });
+      if (url.pathname === '/api/recovery/runs')
+        return json({ items: [], pageInfo: {} });
       if (url.pathname === '/api/recovery/runs/run-1')
         return json(makeRun('succeeded'));
       return new Response('{}', { status: 404 });

@@ -233,8 +233,6 @@ function failedRunOf(
   };
 }
 
-/** Entities in the order of their refs, for notices in an order that does not depend on the database's. */
-
 /** One entity as a sweep finds it: readiness now, what was kept of it, and what changed. */
 interface Assessed {
   item: ReadinessSummary;

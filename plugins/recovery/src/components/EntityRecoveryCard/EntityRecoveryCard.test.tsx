@@ -602,7 +602,7 @@ describe('EntityRecoveryCard', () => {
     expect(getComputedStyle(table.parentElement!).overflowX).toBe('auto');
   });
 
-  it('keeps a long machine name inside a narrow card: captures and the boot plan cut it short cuts its chip short', async () => {
+  it('keeps a long machine name inside a narrow card: captures and the boot plan cut it short', async () => {
     const long =
       'resource:default/payments-ledger-postgres-primary-eu-west-1-az-b-replica-01';
     const base = makeReadiness();

@@ -392,7 +392,7 @@ describe('EntityRecoveryContent', () => {
       screen.getByText('Recovery failed').closest('[role="alert"]'),
     ).toHaveTextContent(`Recovery failed${words}`);
     expect(await screen.findByTestId('last-run')).toHaveTextContent(
-      new RegExp(`ago — ${words}$`),
+      new RegExp(`ago — ${words} · View run$`),
     );
   });
 
