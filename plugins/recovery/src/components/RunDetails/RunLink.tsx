@@ -17,7 +17,13 @@ export const RunLink = ({
 }) => {
   const runPage = useRouteRef(runRouteRef);
   return (
-    <Link to={runPage({ runId })} title={`Run ${runId}`}>
+    <Link
+      to={runPage({ runId })}
+      title={`Run ${runId}`}
+      // It opens the run's page: a table row it sits in is not selected as well (material-table
+      // selects 250 ms after the click, on a page gone by then).
+      onClick={event => event.stopPropagation()}
+    >
       {children ?? runId}
     </Link>
   );
