@@ -10,6 +10,7 @@ import { EventBatches } from './eventBatches';
 import { nanoOf, ResumePoint, resumeSecond } from './eventResume';
 import { DockerEventMapper, type DockerEventMessage } from './events';
 import { isStatus } from './lib/dockerStreams';
+import { IdleWatch } from './lib/idleWatch';
 import { sleep } from './lib/sleep';
 
 /** Longest event line kept; a container event is a few KB even with many labels. */
@@ -192,8 +193,8 @@ export class DockerEventSource implements InitializationEventSource {
     const idleMs = this.options.idleReconnectMs ?? 5 * 60_000;
     let stream: Readable | undefined;
     let resync = false; // storing failed while reading waited: the engine may have skipped events
-    let idle = false; // nothing came for idleMs: reopened, in case the connection is dead
-    let idleTimer: NodeJS.Timeout | undefined;
+    // Nothing came for idleMs: reopened, in case the connection is dead.
+    let idle: IdleWatch | undefined;
     try {
       stream = (await this.docker.getEvents({
         since: collection.position.since,
@@ -203,23 +204,17 @@ export class DockerEventSource implements InitializationEventSource {
       const onAbort = () => stream?.destroy();
       signal.addEventListener('abort', onAbort, { once: true });
       if (signal.aborted) onAbort(); // stopped while connecting
-      const watch = () => {
-        clearTimeout(idleTimer);
-        idleTimer = setTimeout(() => {
-          idle = true;
-          stream?.destroy();
-        }, idleMs);
-      };
-      watch();
+      const watch = new IdleWatch(stream, idleMs);
+      idle = watch;
       try {
-        resync = await this.read(collection, stream, watch);
+        resync = await this.read(collection, stream, () => watch.heard());
       } finally {
-        clearTimeout(idleTimer);
+        watch.stop();
         signal.removeEventListener('abort', onAbort);
         if (resync) stream.destroy();
       }
       if (signal.aborted) return 'stopped';
-      if (idle) return 'reopen'; // at once, from the newest event seen
+      if (watch.idle) return 'reopen'; // at once, from the newest event seen
       if (resync) {
         this.logger?.info(
           'Storing events recovered; re-reading since the last event',
@@ -229,9 +224,9 @@ export class DockerEventSource implements InitializationEventSource {
       this.logger?.info('Event stream ended; reconnecting');
       return 'retry';
     } catch (e) {
-      clearTimeout(idleTimer);
+      idle?.stop();
       if (signal.aborted) return 'stopped';
-      if (idle) return 'reopen';
+      if (idle?.idle) return 'reopen';
       this.logger?.warn(
         `Event stream failed: ${(e as Error).message}; retrying in ${collection.reconnect.ms} ms`,
       );

@@ -6,6 +6,7 @@ import { RUN_ID_LABEL } from '@backstage-recovery/plugin-recovery-common';
 import { dockerMessages, ReconnectDelay } from './DockerEventSource';
 import { engineTimeOf } from './engineClock';
 import { ResumePoint } from './eventResume';
+import { IdleWatch } from './lib/idleWatch';
 import { MACHINE_REF_LABEL, PROBE_LABEL } from './labNames';
 
 /**
@@ -54,8 +55,7 @@ export function followKeptMachineStops(
     while (!signal.aborted) {
       let stream: Readable | undefined;
       const onAbort = () => stream?.destroy();
-      let idle = false;
-      let idleTimer: NodeJS.Timeout | undefined;
+      let idle: IdleWatch | undefined;
       let openedAt = 0;
       try {
         stream = (await docker.getEvents({
@@ -72,37 +72,30 @@ export function followKeptMachineStops(
         if (signal.aborted) onAbort();
         if (missed) onResumed();
         missed = false;
-        const watch = () => {
-          clearTimeout(idleTimer);
-          idleTimer = setTimeout(() => {
-            idle = true;
-            stream?.destroy();
-          }, idleMs);
-        };
-        watch();
+        idle = new IdleWatch(stream, idleMs);
         for await (const message of dockerMessages(stream, () => {})) {
-          watch();
+          idle.heard();
           if (!told.isNew(message)) continue;
           const labels = message.Actor?.Attributes;
           const runId = labels?.[RUN_ID_LABEL];
           if (runId && labels?.[PROBE_LABEL] === undefined) onStopped(runId);
         }
-        if (!signal.aborted && !idle)
+        if (!signal.aborted && !idle.idle)
           options.logger?.info(
             "Kept machines' stop events ended; reconnecting",
           );
       } catch (e) {
         if (signal.aborted) break;
-        if (!idle)
+        if (!idle?.idle)
           options.logger?.warn(
             `Kept machines' stop events failed: ${(e as Error).message}; retrying in ${reconnect.ms} ms`,
           );
       } finally {
-        clearTimeout(idleTimer);
+        idle?.stop();
         signal.removeEventListener('abort', onAbort);
         stream?.destroy();
       }
-      if (idle && !signal.aborted) {
+      if (idle?.idle && !signal.aborted) {
         // At once, from when it was last known alive: its opening, or its newest stop.
         since = Math.max(openedAt, told.since);
         continue;

@@ -125,10 +125,7 @@ export class AuthorizedRunService {
     runId: string,
     credentials: BackstageCredentials,
   ): Promise<RecoveryRun> {
-    const run = await this.runs.getRun(runId);
-    if (!run || !(await this.isVisible(run, credentials))) {
-      throw new NotFoundError(`Run ${runId} not found`);
-    }
+    const run = await this.visibleRun(runId, credentials);
     return this.seenBy(run, credentials);
   }
 
@@ -231,10 +228,7 @@ export class AuthorizedRunService {
     runId: string,
     credentials: BackstageCredentials,
   ): Promise<RecoveryRun> {
-    const run = await this.runs.getRun(runId);
-    if (!run || !(await this.isVisible(run, credentials))) {
-      throw new NotFoundError(`Run ${runId} not found`);
-    }
+    const run = await this.visibleRun(runId, credentials);
     await this.authorizer.authorizeOn(
       credentials,
       recoveryRunCreatePermission,
@@ -258,6 +252,18 @@ export class AuthorizedRunService {
       this.authorizer,
     );
     return seen;
+  }
+
+  /** The run, where the caller may see it; else a 404, as one that does not exist. */
+  private async visibleRun(
+    runId: string,
+    credentials: BackstageCredentials,
+  ): Promise<RecoveryRun> {
+    const run = await this.runs.getRun(runId);
+    if (!run || !(await this.isVisible(run, credentials))) {
+      throw new NotFoundError(`Run ${runId} not found`);
+    }
+    return run;
   }
 
   private isVisible(
