@@ -24,7 +24,12 @@ export interface Config {
         host?: string;
         /** TCP port, an integer from 1 to 65535. Default 2376 with https, 2375 with http. */
         port?: number;
-        /** Default https when ca, cert or key is given, else http; http with any of them is refused. */
+        /**
+         * Default https when ca, cert or key is given, else http; http with any of them is refused.
+         * Plain http to a host other than this machine (localhost, 127.0.0.0/8, ::1) is refused
+         * unless set here explicitly: Docker's API is unauthenticated there, root on that host to
+         * anyone who reaches its port, and carries captures (their secrets) unencrypted.
+         */
         protocol?: 'http' | 'https';
         /** TLS CA, client certificate and key: PEM text or file paths. */
         ca?: string;

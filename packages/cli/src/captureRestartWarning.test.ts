@@ -67,7 +67,7 @@ describe('recovery capture, a machine restarted over and over since its previous
     expect(second.status).toBe(0);
     expect(second.stdout.trimEnd()).toMatch(
       new RegExp(
-        `^resource:default/shop-01 {2}capture \\S+ .*\\(1 of 1\\) {2}WARNING restarted 12 times by its restart policy since its previous capture \\(${firstId} of \\S+\\), running when captured: a crash loop, whose capture may hold the machine between two crashes$`,
+        `^resource:default/shop-01 {2}capture \\S+ .*\\(1 of 1\\) {2}WARNING restarted 12 times by its restart policy since its previous capture \\(${firstId} of ${UTC_TIME}\\), running when captured: a crash loop, whose capture may hold the machine between two crashes$`,
       ),
     );
 
@@ -89,7 +89,24 @@ describe('recovery capture, a machine restarted over and over since its previous
         ),
       ]),
     );
+    // In words, the backend's ISO times read as the CLI writes its own (and the portal the same).
+    const words = await cli(
+      'readiness',
+      'shop',
+      '--url',
+      url,
+      '--token',
+      token,
+    );
+    expect(words.stdout).toMatch(
+      new RegExp(
+        `\\n {2}- Latest capture of resource:default/shop-01 \\(capture \\S+ of ${UTC_TIME}\\): the machine was restarted 12 times by its restart policy since its previous capture \\(${firstId} of ${UTC_TIME}\\)`,
+      ),
+    );
+    expect(words.stdout).not.toMatch(/\dT\d/);
   });
 });
 
 const cli = (...argv: string[]) => runCli(argv);
+/** A time as the CLI writes one, `2026-12-07 02:14:13 UTC`, as a pattern. */
+const UTC_TIME = '\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC';

@@ -131,7 +131,7 @@ describe('captures found damaged, in the CLI', () => {
     expect(formatReadiness(readiness).split('\n').slice(-4)).toEqual([
       'Captures:',
       '  resource:default/db-01  1m old',
-      `  ${WEB_01}  1h old (damaged, found so at 2026-11-04T00:00:00.000Z: no run restores it)`,
+      `  ${WEB_01}  1h old (damaged, found so at 2026-11-04 00:00:00 UTC: no run restores it)`,
       '',
     ]);
   });

@@ -21,9 +21,10 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { runCli } from './testing/runCli';
 import { ResponseError } from '@backstage/errors';
-import type {
-  Readiness,
-  RecoveryRun,
+import {
+  formatUtcTime,
+  type Readiness,
+  type RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
 import {
   BackendError,
@@ -201,9 +202,10 @@ describe('recovery CLI against a backend', () => {
         `^Run \\S+ of component:default/web to the recovery point ${then.createdAt} started \\(Ctrl-C stops following, not the run\\)$`,
       ),
     );
+    // The step's time as the CLI writes times; its own lines keep the point to the millisecond.
     expect(lines).toContainEqual(
       expect.stringContaining(
-        `Test recovery of component:default/web on fake: 1 wave, 1 machine, to the recovery point ${then.createdAt}`,
+        `Test recovery of component:default/web on fake: 1 wave, 1 machine, to the recovery point ${formatUtcTime(then.createdAt)}`,
       ),
     );
     expect(lines.at(-1)).toMatch(
@@ -791,6 +793,42 @@ describe('following a run', () => {
     );
     expect(formatOutcome({ ...recovered, rtoSeconds: 252.104 })).toBe(
       'Run run-1 of component:default/web succeeded: 1 machine verified, measured RTO 4m 12.104s',
+    );
+  });
+
+  it("writes the ISO times of the backend's steps and failures as it writes its own, as the portal does", () => {
+    expect(
+      formatStep({
+        at: '2026-12-07T02:16:34.120Z',
+        machineRef: 'resource:default/db-01',
+        level: 'warning',
+        message:
+          'Restores its capture of 2026-12-06T01:00:00.549Z, 1d 1h old when the run was admitted, over the RPO of 1d',
+      }),
+    ).toBe(
+      '02:16:34  resource:default/db-01: warning: Restores its capture of 2026-12-06 01:00:00 UTC, 1d 1h old when the run was admitted, over the RPO of 1d',
+    );
+    const failed = {
+      ...run('failed'),
+      error: {
+        message:
+          'resource:default/db-01 failed: it stopped at 2026-12-07T04:16:34+02:00 (exited with code 3)',
+      },
+    } as RecoveryRun;
+    expect(formatOutcome(failed)).toBe(
+      'Run run-1 of component:default/web failed: resource:default/db-01 failed: it stopped at 2026-12-07 02:16:34 UTC (exited with code 3)',
+    );
+    // A cancelled run's outcome, as its timeline's last step above it says the same time.
+    const cancelled = {
+      ...run('interrupted'),
+      error: {
+        message:
+          'Interrupted: cancelled by user:default/dr at 2026-12-07T02:16:40.100Z',
+        cancelledBy: 'user:default/dr',
+      },
+    } as RecoveryRun;
+    expect(formatOutcome(cancelled)).toBe(
+      'Run run-1 of component:default/web interrupted: cancelled by user:default/dr at 2026-12-07 02:16:40 UTC. It reached no result',
     );
   });
 });

@@ -9,6 +9,7 @@ import {
   formatAgainst,
   formatDuration,
   formatMeasured,
+  formatUtcTime,
   hostBusy,
   interruptionCause,
   isRunActive,
@@ -19,6 +20,7 @@ import {
   recoveryRunLogsReadPermission,
   type RecoveryPointTooEarly,
   recoveryPointTooEarly,
+  readableTimes,
   timelineSteps,
   type MachinePhase,
   type Readiness,
@@ -59,7 +61,8 @@ export class BackendError extends Error {
 /**
  * The recovery API of the backend at `--url` (else `RECOVERY_URL`, else localhost:7007), sending
  * `--token` (else `RECOVERY_TOKEN`) as a bearer token: a static token from the backend's
- * `backend.auth.externalAccess`, whose subject the permission policy must allow.
+ * `backend.auth.externalAccess`: a service, limited by its `accessRestrictions` (never by the
+ * permission policy).
  */
 export function backendClient(
   options: BackendOptions,
@@ -389,6 +392,9 @@ export function describeBackendError(
 
 const clock = (iso: string) => iso.slice(11, 19);
 
+// Its commands write a backend's messages as the portal shows them.
+export { readableTimes };
+
 /** One line of a run's timeline, as a terminal shows it: a machine's step names the machine. */
 export function formatStep(step: RunStep): string {
   const level = step.level === 'info' ? '' : `${step.level}: `;
@@ -396,7 +402,7 @@ export function formatStep(step: RunStep): string {
     step.machineRef && !step.message.startsWith(step.machineRef)
       ? `${step.machineRef}: `
       : '';
-  return `${clock(step.at)}  ${machine}${level}${step.message}`;
+  return `${clock(step.at)}  ${machine}${level}${readableTimes(step.message)}`;
 }
 
 /**
@@ -437,8 +443,8 @@ export function formatOutcome(run: RecoveryRun): string {
   // No failed recovery: it reached no result (exit status 4, not 1).
   // Cancelled: stopped as someone asked, not to be run again for that.
   if (isRunInterrupted(run))
-    return `${of} interrupted: ${interruptionCause(run)}. It reached no result${run.error?.cancelledBy ? '' : ': run it again'}`;
-  return `${of} ${run.status}${run.error ? `: ${run.error.message}` : ''}`;
+    return `${of} interrupted: ${readableTimes(interruptionCause(run))}. It reached no result${run.error?.cancelledBy ? '' : ': run it again'}`;
+  return `${of} ${run.status}${run.error ? `: ${readableTimes(run.error.message)}` : ''}`;
 }
 
 /** How many of the failed machine's console lines are printed before a failed run's outcome. */
@@ -512,7 +518,7 @@ export function formatFailureTail(
  */
 export function formatRelease(run: RecoveryRun): string {
   const step = run.steps.findLast(s => s.message.startsWith('Released by '));
-  return `Failover ${run.id} of ${run.entityRef}: ${step?.message ?? 'released'}`;
+  return `Failover ${run.id} of ${run.entityRef}: ${step ? readableTimes(step.message) : 'released'}`;
 }
 
 /**
@@ -732,7 +738,7 @@ export function formatReadinessList(items: ReadinessSummary[]): string {
   const refWidth = Math.max(...items.map(i => i.entityRef.length));
   return `${items
     .map(i =>
-      `${statusWords(i.status).padEnd(width)}  ${i.entityRef.padEnd(refWidth)}  ${i.reasons[0] ?? ''}`.trimEnd(),
+      `${statusWords(i.status).padEnd(width)}  ${i.entityRef.padEnd(refWidth)}  ${readableTimes(i.reasons[0] ?? '')}`.trimEnd(),
     )
     .join('\n')}\n`;
 }
@@ -741,7 +747,7 @@ export function formatReadinessList(items: ReadinessSummary[]): string {
 export function formatReadiness(r: Readiness): string {
   const { rpoSeconds, rtoSeconds } = r.objectives;
   const out = [`${r.entityRef}: ${statusWords(r.status)}`];
-  for (const reason of r.reasons) out.push(`  - ${reason}`);
+  for (const reason of r.reasons) out.push(`  - ${readableTimes(reason)}`);
   out.push(
     `Objectives: RPO ${formatDuration(rpoSeconds)} · RTO ${formatDuration(rtoSeconds)}`,
   );
@@ -755,7 +761,7 @@ export function formatReadiness(r: Readiness): string {
     // An age over the RPO never reads as the RPO itself (`1h 0m 40s`, not `1h`).
     for (const c of r.captures) {
       const damaged = c.latest?.damaged
-        ? ` (damaged, found so at ${c.latest.damaged.at}: no run restores it)`
+        ? ` (damaged, found so at ${formatUtcTime(c.latest.damaged.at)}: no run restores it)`
         : '';
       out.push(
         `  ${c.machineRef}  ${c.latest ? `${formatAgainst(c.ageSeconds ?? 0, rpoSeconds)} old${damaged}` : 'never captured'}`,

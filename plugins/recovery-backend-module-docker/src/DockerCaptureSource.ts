@@ -1,6 +1,7 @@
 import type Docker from 'dockerode';
 import { mkdir, rm } from 'node:fs/promises';
 import type { LoggerService } from '@backstage/backend-plugin-api';
+import type { MetricsServiceHistogram } from '@backstage/backend-plugin-api/alpha';
 import { NotFoundError, ServiceUnavailableError } from '@backstage/errors';
 import type {
   CaptureSource,
@@ -52,7 +53,7 @@ import { refuseUnlabelled } from './machineLabel';
 import { memoryInUse } from './machineMemory';
 import { machineStateOf } from './machineState';
 import { NoteHeartbeat } from './noteHeartbeat';
-import { capturePauseWarning } from './pauseWarning';
+import { capturePauseWarning, pauseWords } from './pauseWarning';
 import { quiesce, QUIESCE_TIMEOUT_MS } from './captureQuiesce';
 import { isStoreError, storeFailure } from './storeFailures';
 import { exportVolumes, type ExportedVolumes } from './volumeArchives';
@@ -186,6 +187,8 @@ export class DockerCaptureSource implements CaptureSource {
        * or keep it paused past the limit.
        */
       engineConnection?: Docker.DockerOptions;
+      /** Records how long each capture kept its machine paused, in seconds (recovery.captures.pause). */
+      pauseSeconds?: MetricsServiceHistogram;
     },
   ) {
     this.notes = new CaptureNotes(
@@ -647,6 +650,8 @@ export class DockerCaptureSource implements CaptureSource {
     if (!capture.pauses) return;
     try {
       await capture.pause.unpause();
+      // A machine removed under the capture was paused no time we could measure.
+      if (!capture.pause.removed) this.recordPause(capture.pause.pausedMs);
     } catch (e) {
       capture.pause.unpauseError = e as Error;
       if (copied) throw e;
@@ -654,6 +659,11 @@ export class DockerCaptureSource implements CaptureSource {
       this.pausedNow.delete(capture.pause.unpause);
       capture.pause.releaseGuard();
     }
+  }
+
+  /** recovery.captures.pause: also of a capture whose unpause failed, once its retry unpaused it. */
+  private recordPause(ms: number) {
+    this.options.pauseSeconds?.record(ms / 1000);
   }
 
   /**
@@ -846,7 +856,7 @@ export class DockerCaptureSource implements CaptureSource {
         capture.info.Id,
         kept,
         undefined,
-        capture.pause.guardRelease,
+        capture.pause.afterRetry(ms => this.recordPause(ms)),
       );
   }
 
@@ -911,10 +921,15 @@ export class DockerCaptureSource implements CaptureSource {
 
   /** What a failed capture left of production: unpaused, or paused still and how that is undone. */
   private productionAfter(capture: CaptureUnderWay): string {
-    const { unpauseError } = capture.pause;
+    const { unpauseError, pausedSoFarMs } = capture.pause;
     if (!unpauseError) return 'unpaused';
+    // How long production waits on the retry, the unpause's outcome still unknown: a bound.
+    const sofar =
+      pausedSoFarMs === undefined
+        ? ''
+        : ` (paused at least ${pauseWords(pausedSoFarMs)} so far)`;
     return (
-      `could not unpause it (${engineWords(this.engineId, unpauseError)}): production stays paused; ` +
+      `could not unpause it (${engineWords(this.engineId, unpauseError)}): production stays paused${sofar}; ` +
       `the backend tries again in ${UNPAUSE_RETRY_FIRST_MS / 1000} s, then at least every ${UNPAUSE_RETRY_MAX_MS / 1000} s ` +
       `(by hand: docker unpause ${capture.machine.container}, on engine ${this.engineId})`
     );

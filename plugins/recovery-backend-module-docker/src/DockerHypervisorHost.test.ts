@@ -20,7 +20,11 @@ import {
   type MachineHandle,
   type RestorableCapture,
 } from '@backstage-recovery/plugin-recovery-node';
-import { PRODUCTION_NETWORK_MODE_LABEL } from './adapt';
+import {
+  PRODUCTION_IPC_MODE_LABEL,
+  PRODUCTION_NETWORK_MODE_LABEL,
+  PRODUCTION_PID_MODE_LABEL,
+} from './adapt';
 import { DockerHypervisorHost } from './DockerHypervisorHost';
 import {
   MACHINE_REF_LABEL,
@@ -530,6 +534,55 @@ describe('DockerHypervisorHost restore', () => {
     ]);
   });
 
+  it('gives a machine whose stored runtime was changed no more than the capture would have: no added privilege, no unconfined option; no IPv6 sysctl in a test lab', async () => {
+    const { store, capture } = storeWith({
+      limits: {
+        capAdd: ['ALL', 'NET_BIND_SERVICE'],
+        securityOpt: [
+          'seccomp=unconfined',
+          'apparmor=unconfined',
+          'no-new-privileges',
+        ],
+        sysctls: {
+          'net.core.somaxconn': '1024',
+          'net.ipv6.conf.all.disable_ipv6': '0',
+        },
+      },
+    });
+    const test = restoringEngine({ internal: true });
+    const { adaptations } = await new DockerHypervisorHost(
+      'dr-host',
+      test.docker,
+      { storeDirectory: store },
+    ).restoreMachine(lab, capture);
+    expect(test.created[0].HostConfig).toEqual({
+      CapAdd: ['NET_BIND_SERVICE'],
+      SecurityOpt: ['no-new-privileges'],
+      Sysctls: { 'net.core.somaxconn': '1024' },
+      NetworkMode: 'none',
+      RestartPolicy: { Name: 'no' },
+    });
+    expect(adaptations).toEqual([
+      'added capabilities ALL dropped',
+      "security option seccomp=unconfined dropped: the lab keeps the engine's default confinement",
+      "security option apparmor=unconfined dropped: the lab keeps the engine's default confinement",
+      "IPv6 sysctls not applied in the test lab: net.ipv6.conf.all.disable_ipv6=0 (the test lab is IPv4-only; IPv6 on would give the machine a link-local path to the recovery host's bridge)",
+    ]);
+    // A failover runs on production's network reach: its IPv6 sysctls are kept, not privileges.
+    const failover = restoringEngine({ internal: false });
+    await new DockerHypervisorHost('dr-host', failover.docker, {
+      storeDirectory: store,
+    }).restoreMachine(lab, capture);
+    expect(failover.created[0].HostConfig).toMatchObject({
+      CapAdd: ['NET_BIND_SERVICE'],
+      SecurityOpt: ['no-new-privileges'],
+      Sysctls: {
+        'net.core.somaxconn': '1024',
+        'net.ipv6.conf.all.disable_ipv6': '0',
+      },
+    });
+  });
+
   it('keeps no restart policy in a failover either: its supervision starts the machines again in boot order', async () => {
     const { store, capture } = storeWith({
       restartPolicy: { name: 'on-failure', maximumRetryCount: 5 },
@@ -695,6 +748,61 @@ describe("DockerHypervisorHost restore of a machine that shared another containe
     expect(old.restored.addressesLost).toEqual([
       `shared the network namespace of container ${dbId} in production, no machine of this run (or one whose capture is too old to tell: capture it again): on lab network rr-run-1-prod with an address Docker picks, not the addresses it had in production`,
     ]);
+  });
+
+  it("shares the PID and IPC namespaces of the machine it shared them with, where it booted earlier; else its own, said; the donor's IPC shareable", async () => {
+    const mode = `container:${dbId}`;
+    const sharer = async (booted: MachineHandle[]) => {
+      const { store, capture } = storeWith({
+        hostname: 'debug',
+        labels: {
+          [PRODUCTION_PID_MODE_LABEL]: mode,
+          [PRODUCTION_IPC_MODE_LABEL]: mode,
+        },
+      });
+      const { docker, created } = restoringEngine();
+      const restored = await new DockerHypervisorHost('dr-host', docker, {
+        storeDirectory: store,
+      }).restoreMachine(lab, capture, { runCaptures: [db, capture], booted });
+      return { restored, created: created[0], capture, store };
+    };
+    const shared = await sharer([dbInLab]);
+    expect([
+      shared.created.HostConfig?.PidMode,
+      shared.created.HostConfig?.IpcMode,
+    ]).toEqual(['container:lab-db-id', 'container:lab-db-id']);
+    expect(shared.restored.adaptations).toEqual([
+      `shares the PID namespace of resource:default/db in the lab, as it shared that machine's container's in production (PID mode ${mode})`,
+      `shares the IPC namespace of resource:default/db in the lab, as it shared that machine's container's in production (IPC mode ${mode})`,
+    ]);
+
+    const later = await sharer([]);
+    expect(later.created.HostConfig).not.toHaveProperty('PidMode');
+    expect(later.created.HostConfig).not.toHaveProperty('IpcMode');
+    expect(later.restored.adaptations).toEqual([
+      `PID namespace of its own in the lab: it shared resource:default/db's in production (PID mode ${mode}), which does not boot in an earlier wave, so it does not see that machine's processes`,
+      `IPC namespace of its own in the lab: it shared resource:default/db's in production (IPC mode ${mode}), which does not boot in an earlier wave, so it does not see that machine's shared memory and semaphores`,
+    ]);
+
+    // The donor, restored first: Docker lets none join a private IPC namespace.
+    const { docker, created } = restoringEngine({
+      labNetworks: {
+        'rr-run-1-prod': { IPAM: { Config: [{ Subnet: '10.233.20.0/24' }] } },
+      },
+    });
+    await new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: shared.store,
+    }).restoreMachine(
+      lab,
+      {
+        ...db,
+        artifact: shared.capture.artifact,
+        checksum: shared.capture.checksum,
+      },
+      { runCaptures: [db, shared.capture] },
+    );
+    expect(created[0].HostConfig?.IpcMode).toBe('shareable');
+    expect(created[0].HostConfig).not.toHaveProperty('PidMode');
   });
 });
 
@@ -2113,6 +2221,25 @@ describe('DockerHypervisorHost inspectMachine', () => {
         FinishedAt: '0001-01-01T00:00:00Z',
       }),
     ).toEqual({ running: false, exitCode: 0 });
+  });
+
+  it("says when a running machine started, from the engine's StartedAt: a sharer started before its namespace's owner lost its network", async () => {
+    expect(
+      await inspecting({
+        Running: true,
+        StartedAt: '2026-12-06T01:00:00.123456789Z',
+        FinishedAt: '2026-12-06T00:59:59Z',
+      }),
+    ).toEqual({ running: true, startedAt: '2026-12-06T01:00:00.123456789Z' });
+    expect(
+      (
+        await inspecting({
+          Running: false,
+          ExitCode: 0,
+          StartedAt: '2026-12-06T01:00:00Z',
+        })
+      ).startedAt,
+    ).toBeUndefined();
   });
 
   it("says whose network namespace a machine shares, by that lab container's id, for its supervision to restart it after that one", async () => {

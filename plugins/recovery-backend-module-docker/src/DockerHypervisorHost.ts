@@ -23,6 +23,7 @@ import type {
   LabNetwork,
   LabResources,
   MachineHandle,
+  MachineLimits,
   MachineState,
   ProbeResult,
   RestorableCapture,
@@ -30,12 +31,16 @@ import type {
   TransferProgressListener,
 } from '@backstage-recovery/plugin-recovery-node';
 import {
+  PRODUCTION_IPC_MODE_LABEL,
   PRODUCTION_NETWORK_MODE_LABEL,
+  PRODUCTION_PID_MODE_LABEL,
+  confinedLimits,
   dnsInLab,
   dockerHealthcheck,
   dockerLimits,
   joinsLabNetwork,
   networkIdentity,
+  sysctlsInLab,
   type NetworkIdentity,
 } from './adapt';
 import { firstHost, helperRange } from './lib/addresses';
@@ -59,6 +64,7 @@ import {
 import { LabProbe } from './LabProbe';
 import { foreignSubnetHolder, labSubnetHeld, subnetsInLab } from './labSubnets';
 import { removeLab } from './labTeardown';
+import { withTmpfsMountpoints } from './tmpfsMountpoints';
 import {
   describeSharedVolume,
   fillSharedVolume,
@@ -561,6 +567,12 @@ export class DockerHypervisorHost implements HypervisorHost {
           : `${why}: the lab has no network to put it on`,
       );
     }
+    const namespaces = sharedNamespaces(
+      capture,
+      runCaptures,
+      booted,
+      adaptations,
+    );
     // Production addresses a failover's copy would not get: createLab refuses the subnets it can
     // tell are held; whatever it could not (a test lab on them, no IPv6 on the engine) fails here.
     const offProduction: string[] = [];
@@ -648,6 +660,14 @@ export class DockerHypervisorHost implements HypervisorHost {
       stopSignal,
       stopTimeout,
     } = await this.limitsInLab(test, runtime, adaptations);
+    // Its tmpfs mounts get production's mode, not the mountpoint's the capture holds.
+    const image = await withTmpfsMountpoints(
+      this.docker,
+      lab.runId,
+      capture,
+      confined.Tmpfs,
+      adaptations,
+    );
     // A failover publishes production's host ports (failoverPorts says which), so clients that
     // reached production by them reach it here; a test lab publishes none. What is not published,
     // and why, the capture's adaptations say.
@@ -683,7 +703,7 @@ export class DockerHypervisorHost implements HypervisorHost {
         name,
         // Docker refuses a hostname and exposed ports of one sharing another's namespace: that one's apply.
         ...(sharedWith ? {} : { Hostname: runtime.hostname }),
-        Image: capture.imageId,
+        Image: image,
         Env: runtime.env,
         Cmd: runtime.cmd,
         Entrypoint: runtime.entrypoint,
@@ -706,6 +726,7 @@ export class DockerHypervisorHost implements HypervisorHost {
         ...(stopSignal ? { StopSignal: stopSignal } : {}),
         HostConfig: {
           ...confined,
+          ...namespaces,
           ...(sharedMounts.length > 0 && {
             Mounts: [...(confined.Mounts ?? []), ...sharedMounts],
           }),
@@ -855,7 +876,7 @@ export class DockerHypervisorHost implements HypervisorHost {
       hostConfig,
       stopSignal,
       stopTimeout: production,
-    } = dockerLimits(runtime.limits ?? {});
+    } = dockerLimits(restorableLimits(test, runtime.limits, adaptations));
     hostConfig.RestartPolicy = { Name: 'no' };
     // A test lab's machines are removed, not stopped, and need no grace. A failover's serve
     // production: stopped with the recovery engine, they get the time to shut down cleanly that
@@ -1110,6 +1131,9 @@ export class DockerHypervisorHost implements HypervisorHost {
     const stoppedAt = info.State.Running
       ? undefined
       : dockerTime(info.State.FinishedAt);
+    const startedAt = info.State.Running
+      ? dockerTime(info.State.StartedAt)
+      : undefined;
     // restoreMachine joins it to the lab container's namespace by that container's id.
     const sharesNetworkOf = /^container:(.+)$/.exec(
       info.HostConfig?.NetworkMode ?? '',
@@ -1123,6 +1147,7 @@ export class DockerHypervisorHost implements HypervisorHost {
           : undefined,
       ...(healthOutput && { healthOutput }),
       ...(stoppedAt && { stoppedAt }),
+      ...(startedAt && { startedAt }),
       ...(sharesNetworkOf && { sharesNetworkOf }),
     };
   }
@@ -1334,6 +1359,22 @@ function refusesMac(e: unknown): boolean {
   );
 }
 
+/**
+ * The capture's limits as the lab applies them: confined again (the record comes from the
+ * database), without IPv6 sysctls in a test lab (sysctlsInLab).
+ */
+function restorableLimits(
+  test: boolean,
+  limits: MachineLimits | undefined,
+  adaptations: string[],
+): MachineLimits {
+  const confined = confinedLimits(limits ?? {}, adaptations);
+  const { sysctls, note } = sysctlsInLab(confined.sysctls, test);
+  if (note) adaptations.push(note);
+  delete confined.sysctls;
+  return { ...confined, ...(sysctls ? { sysctls } : {}) };
+}
+
 /** The adaptation note of a production MAC the engine refused on a lab network. */
 function macRefused(
   engineId: string,
@@ -1365,4 +1406,49 @@ function namespaceOwner(
     machineRef: owner.machineRef,
     booted: booted.find(b => b.machineRef === owner.machineRef),
   };
+}
+
+/**
+ * The PID and IPC namespaces of the machine's lab container: those of the machine whose container's
+ * it shared in production (`--pid`/`--ipc container:<id>`), where that machine booted in an earlier
+ * wave (namespaceOwner), else its own, said. IPC shareable where a machine of the run shared this
+ * one's: Docker lets no container join a private IPC namespace.
+ */
+function sharedNamespaces(
+  capture: RestorableCapture,
+  runCaptures: RestorableCapture[],
+  booted: MachineHandle[],
+  adaptations: string[],
+): { PidMode?: string; IpcMode?: string } {
+  const modes: { PidMode?: string; IpcMode?: string } = {};
+  const kinds = [
+    ['PID', PRODUCTION_PID_MODE_LABEL, 'PidMode'],
+    ['IPC', PRODUCTION_IPC_MODE_LABEL, 'IpcMode'],
+  ] as const;
+  for (const [kind, label, key] of kinds) {
+    const mode = capture.runtime.labels[label];
+    if (!mode?.startsWith('container:')) continue;
+    const owner = namespaceOwner(mode, runCaptures, booted);
+    if (owner?.booted) {
+      modes[key] = `container:${owner.booted.id}`;
+      adaptations.push(
+        `shares the ${kind} namespace of ${owner.machineRef} in the lab, as it shared that machine's container's in production (${kind} mode ${mode})`,
+      );
+      continue;
+    }
+    const whose = owner
+      ? `${owner.machineRef}'s in production (${kind} mode ${mode}), which does not boot in an earlier wave`
+      : `container ${mode.slice('container:'.length)}'s in production, no machine of this run`;
+    adaptations.push(
+      `${kind} namespace of its own in the lab: it shared ${whose}, so it does not see that machine's ${kind === 'PID' ? 'processes' : 'shared memory and semaphores'}`,
+    );
+  }
+  const donor = runCaptures.some(
+    c =>
+      c.machineRef !== capture.machineRef &&
+      namespaceOwner(c.runtime.labels[PRODUCTION_IPC_MODE_LABEL], [capture], [])
+        ?.machineRef === capture.machineRef,
+  );
+  if (donor && !modes.IpcMode) modes.IpcMode = 'shareable';
+  return modes;
 }

@@ -94,6 +94,9 @@ const pausedContainer = `paused-${suffix}`;
 const volumeName = `vol-data-${suffix}`;
 const unwritableCaptureId = `cap-unwritable-${suffix}`;
 const isolatedRunId = `it-isolated-${suffix}`;
+const ipv6RunId = `it-ipv6-${suffix}`;
+const ipv6Container = `ipv6-${suffix}`;
+const ipv6ProdNetwork = `ipv6-prod-${suffix}`;
 const reloadRunId = `it-reload-${suffix}`;
 const killedRunId = `it-killed-${suffix}`;
 const loadStoppedRunId = `it-load-stopped-${suffix}`;
@@ -1610,6 +1613,90 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     }
   });
 
+  it("keeps IPv6 off in an isolated lab, whatever production's sysctls turned on: no link-local (fe80::) path to the recovery host", async () => {
+    await primary.createNetwork({
+      Name: ipv6ProdNetwork,
+      IPAM: { Config: [{ Subnet: '172.29.83.0/24' }] },
+    });
+    try {
+      const c = await primary.createContainer({
+        name: ipv6Container,
+        Image: DEMO_IMAGE,
+        Cmd: IDLE,
+        HostConfig: {
+          NetworkMode: ipv6ProdNetwork,
+          Sysctls: { 'net.ipv6.conf.all.disable_ipv6': '0' },
+        },
+      });
+      await c.start();
+      // Production had it on.
+      expect(
+        await execOut(primary, c.id, [
+          'cat',
+          '/proc/sys/net/ipv6/conf/eth0/disable_ipv6',
+        ]),
+      ).toBe('0\n');
+      const captureId = `cap-ipv6-${suffix}`;
+      const captured = await source.capture(
+        {
+          machineRef: 'resource:default/ipv6',
+          engine: 'primary',
+          container: ipv6Container,
+        },
+        { captureId },
+      );
+      const lab = await host.createLab(ipv6RunId, captured.runtime.networks, {
+        internal: true,
+      });
+      const { machine, adaptations } = await host.restoreMachine(
+        lab,
+        restorableOf('resource:default/ipv6', { ...captured, captureId }),
+      );
+      expect(adaptations).toContain(
+        "IPv6 sysctls not applied in the test lab: net.ipv6.conf.all.disable_ipv6=0 (the test lab is IPv4-only; IPv6 on would give the machine a link-local path to the recovery host's bridge)",
+      );
+      await host.startMachine(machine);
+      // As the machine sees it: IPv6 off on its lab interface, no link-local address, and so
+      // nothing of the host's bridge answers on fe80:: (with it on, the host's side does).
+      expect(
+        await execOut(recovery, machine.id, [
+          'cat',
+          '/proc/sys/net/ipv6/conf/eth0/disable_ipv6',
+        ]),
+      ).toBe('1\n');
+      expect(
+        await execOut(recovery, machine.id, [
+          'ip',
+          '-6',
+          'addr',
+          'show',
+          'dev',
+          'eth0',
+        ]),
+      ).toBe('');
+      expect(
+        await exitCodeOf(recovery, machine.id, [
+          'ping6',
+          '-c',
+          '1',
+          '-W',
+          '2',
+          'ff02::1%eth0',
+        ]),
+      ).not.toBe(0);
+    } finally {
+      await host.teardown(ipv6RunId);
+      await primary
+        .getContainer(ipv6Container)
+        .remove({ force: true })
+        .catch(() => {});
+      await primary
+        .getNetwork(ipv6ProdNetwork)
+        .remove()
+        .catch(() => {});
+    }
+  });
+
   it('streams start and die events from the primary engine as initialization events', async () => {
     const src = new DockerEventSource('primary', primary, {
       minBackoffMs: 200,
@@ -2952,12 +3039,24 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
         lab,
         restorable,
       );
-      expect(adaptations).toEqual([]);
+      // /run/app, which the image lacks: its mountpoint (755) is in the capture, /tmp is the image's.
+      expect(adaptations).toEqual([
+        'tmpfs at /run/app gets mode 1770 as in production: the captured filesystem holds its mountpoint with mode 755, which Docker would give the tmpfs',
+      ]);
       await host.startMachine(machine);
       const mounts = await execOut(recovery, machine.id, [
         'cat',
         '/proc/mounts',
       ]);
+      expect(
+        await execOut(recovery, machine.id, [
+          'stat',
+          '-c',
+          '%a',
+          '/tmp',
+          '/run/app',
+        ]),
+      ).toBe('1777\n1770\n');
       expect(mounts).toMatch(/^\S+ \/ \S+ ro[,\s]/m);
       expect(mounts).toMatch(/^tmpfs \/tmp tmpfs rw,.*size=1024k/m);
       expect(mounts).toMatch(

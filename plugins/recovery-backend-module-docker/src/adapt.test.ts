@@ -1,7 +1,10 @@
 import type Docker from 'dockerode';
 import {
+  PRODUCTION_IPC_MODE_LABEL,
   PRODUCTION_NETWORK_MODE_LABEL,
+  PRODUCTION_PID_MODE_LABEL,
   adaptInspectedContainer,
+  confinedLimits,
   dnsInLab,
   dockerHealthcheck,
   dockerLimits,
@@ -9,6 +12,7 @@ import {
   dockerTag,
   joinsLabNetwork,
   networkIdentity,
+  sysctlsInLab,
   volumeMounts,
 } from './adapt';
 
@@ -447,6 +451,35 @@ describe('adaptInspectedContainer', () => {
     expect(joinsLabNetwork(labelled.runtime)).toBe(false);
   });
 
+  it('records a shared PID or IPC namespace for the restore, said, and no production label of that name', () => {
+    const donor = `container:${'d'.repeat(64)}`;
+    const { runtime, adaptations } = adaptInspectedContainer(
+      inspected({
+        HostConfig: { PidMode: donor, IpcMode: donor },
+        Config: { Labels: { [PRODUCTION_PID_MODE_LABEL]: 'container:x' } },
+      }),
+      nets,
+    );
+    expect(runtime.labels).toEqual({
+      [PRODUCTION_PID_MODE_LABEL]: donor,
+      [PRODUCTION_IPC_MODE_LABEL]: donor,
+    });
+    expect(adaptations).toEqual([
+      `shared PID namespace (${donor}): the restore shares that machine's where it boots in an earlier wave, else gives the machine its own`,
+      `shared IPC namespace (${donor}): the restore shares that machine's where it boots in an earlier wave, else gives the machine its own`,
+    ]);
+
+    const own = adaptInspectedContainer(
+      inspected({
+        HostConfig: { PidMode: '', IpcMode: 'shareable' },
+        Config: { Labels: { [PRODUCTION_IPC_MODE_LABEL]: donor } },
+      }),
+      nets,
+    );
+    expect(own.runtime.labels).toEqual({});
+    expect(own.adaptations).toEqual([]);
+  });
+
   it('ignores a disabled health check and falls back to the container name', () => {
     const { runtime } = adaptInspectedContainer(
       inspected({ Config: { Hostname: '', Healthcheck: { Test: ['NONE'] } } }),
@@ -712,6 +745,111 @@ describe('production limits', () => {
       stopSignal: 'SIGQUIT',
       stopTimeout: 30,
     });
+  });
+
+  it('treats a seccomp profile that allows every system call as unconfined: dropped, the engine default applies', () => {
+    const allowAll = JSON.stringify({
+      defaultAction: 'SCMP_ACT_ALLOW',
+      syscalls: [{ names: ['ptrace'], action: 'SCMP_ACT_LOG' }],
+    });
+    const denying = JSON.stringify({
+      defaultAction: 'SCMP_ACT_ALLOW',
+      syscalls: [{ names: ['ptrace'], action: 'SCMP_ACT_ERRNO' }],
+    });
+    const { runtime, adaptations } = adaptInspectedContainer(
+      inspected({
+        HostConfig: {
+          SecurityOpt: [
+            `seccomp=${allowAll}`,
+            'seccomp={"defaultAction":"SCMP_ACT_ALLOW"}',
+            `seccomp:${denying}`,
+          ],
+        },
+      }),
+      nets,
+    );
+    expect(runtime.limits?.securityOpt).toEqual([`seccomp:${denying}`]);
+    expect(adaptations).toEqual([
+      "security option seccomp dropped (a profile that allows every system call, as unconfined does): the lab keeps the engine's default confinement",
+      "security option seccomp dropped (a profile that allows every system call, as unconfined does): the lab keeps the engine's default confinement",
+    ]);
+  });
+
+  it('says a production container runtime (runsc, kata) is not carried: the machine runs under the recovery engine default', () => {
+    const { adaptations } = adaptInspectedContainer(
+      inspected({ HostConfig: { Runtime: 'runsc' } }),
+      nets,
+    );
+    expect(adaptations).toEqual([
+      "container runtime runsc not carried: the restored machine runs under the recovery engine's default runtime (runc unless that engine sets another), without what runsc gave it in production (a sandbox such as runsc or kata isolates it from its host more than runc)",
+    ]);
+    for (const Runtime of ['runc', 'io.containerd.runc.v2', undefined])
+      expect(
+        adaptInspectedContainer(inspected({ HostConfig: { Runtime } }), nets)
+          .adaptations,
+      ).toEqual([]);
+  });
+
+  it("confines a restore's limits again as the capture did: a changed record gets no capability beyond the defaults, nor unconfined options", () => {
+    const notes: string[] = [];
+    const limits = confinedLimits(
+      {
+        memoryBytes: 1024,
+        capDrop: ['NET_RAW'],
+        capAdd: ['ALL', 'SYS_ADMIN', 'NET_BIND_SERVICE'],
+        securityOpt: [
+          'seccomp=unconfined',
+          'apparmor=unconfined',
+          'systempaths=unconfined',
+          'label=disable',
+          'seccomp={"defaultAction":"SCMP_ACT_ALLOW"}',
+          'no-new-privileges',
+        ],
+        sysctls: { 'net.core.somaxconn': '1024' },
+      },
+      notes,
+    );
+    expect(limits).toEqual({
+      memoryBytes: 1024,
+      capDrop: ['NET_RAW'],
+      capAdd: ['NET_BIND_SERVICE'],
+      securityOpt: ['no-new-privileges'],
+      sysctls: { 'net.core.somaxconn': '1024' },
+    });
+    expect(notes).toEqual([
+      'added capabilities ALL, SYS_ADMIN dropped',
+      "security option seccomp=unconfined dropped: the lab keeps the engine's default confinement",
+      "security option apparmor=unconfined dropped: the lab keeps the engine's default confinement",
+      "security option systempaths=unconfined dropped: the lab keeps the engine's default confinement",
+      "security option label=disable dropped: the lab keeps the engine's default confinement",
+      "security option seccomp dropped (a profile that allows every system call, as unconfined does): the lab keeps the engine's default confinement",
+    ]);
+    // What a capture kept passes as it is, without a note.
+    const kept: string[] = [];
+    expect(
+      confinedLimits(
+        { capAdd: ['CHOWN'], securityOpt: ['no-new-privileges:true'] },
+        kept,
+      ),
+    ).toEqual({ capAdd: ['CHOWN'], securityOpt: ['no-new-privileges:true'] });
+    expect(kept).toEqual([]);
+  });
+
+  it("keeps IPv6 sysctls out of a test lab, IPv4-only, saying so; a failover's machine gets them", () => {
+    const sysctls = {
+      'net.core.somaxconn': '1024',
+      'net.ipv6.conf.all.disable_ipv6': '0',
+      'net.ipv6.conf.default.forwarding': '1',
+    };
+    expect(sysctlsInLab(sysctls, true)).toEqual({
+      sysctls: { 'net.core.somaxconn': '1024' },
+      note: "IPv6 sysctls not applied in the test lab: net.ipv6.conf.all.disable_ipv6=0, net.ipv6.conf.default.forwarding=1 (the test lab is IPv4-only; IPv6 on would give the machine a link-local path to the recovery host's bridge)",
+    });
+    expect(sysctlsInLab(sysctls, false)).toEqual({ sysctls });
+    expect(
+      sysctlsInLab({ 'net.ipv6.conf.all.disable_ipv6': '0' }, true).sysctls,
+    ).toBeUndefined();
+    expect(sysctlsInLab(undefined, true)).toEqual({ sysctls: undefined });
   });
 
   it("keeps no limits or restart policy where production left the engine's defaults", () => {

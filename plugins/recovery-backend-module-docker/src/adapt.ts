@@ -56,6 +56,16 @@ const DEFAULT_SHM_BYTES = 64 * 1024 * 1024;
 export const PRODUCTION_NETWORK_MODE_LABEL =
   'recovery.backstage-recovery.io/production-network-mode';
 
+/**
+ * Runtime labels recording the PID and IPC namespaces a machine shared with another container in
+ * production (`--pid container:<id>`, `--ipc container:<id>`), for the restore to share its
+ * machine's in the lab as it does a network namespace.
+ */
+export const PRODUCTION_PID_MODE_LABEL =
+  'recovery.backstage-recovery.io/production-pid-mode';
+export const PRODUCTION_IPC_MODE_LABEL =
+  'recovery.backstage-recovery.io/production-ipc-mode';
+
 /** Whether the machine goes on the lab network with an address Docker picks (host or shared namespace in production). */
 export function joinsLabNetwork(
   runtime: Pick<MachineRuntime, 'labels'>,
@@ -282,7 +292,8 @@ export function adaptInspectedContainer(
         );
       }
     }
-    // A tmpfs is empty at every start: recreated in the lab (with the limits), nothing is lost.
+    // A tmpfs is empty at every start: recreated in the lab (with the limits), at production's
+    // mode (tmpfsMountpoints.ts), nothing is lost.
   }
 
   // Devices and host-specific hardware.
@@ -298,15 +309,22 @@ export function adaptInspectedContainer(
   if (host.CpusetMems)
     adaptations.push(`memory node pinning to ${host.CpusetMems} dropped`);
   if (host.Privileged) adaptations.push('privileged mode dropped');
-  // Added back after a drop, a capability any machine has is no privilege: only the others go.
-  const capAdd = (host.CapAdd ?? []) as string[];
-  const beyondDefault = capAdd.filter(
-    c => !DEFAULT_CAPABILITIES.has(capabilityName(c)),
-  );
-  if (beyondDefault.length)
-    adaptations.push(`added capabilities ${beyondDefault.join(', ')} dropped`);
+  const capAdd = keptCapabilities((host.CapAdd ?? []) as string[], adaptations);
+  // A sandboxing runtime (runsc, kata) is the production engine's: the recovery engine may lack it.
+  const runtimeName = (host as { Runtime?: string }).Runtime;
+  if (runtimeName && !RUNC.includes(runtimeName))
+    adaptations.push(runtimeNotCarried(runtimeName));
   if (host.PidMode === 'host') adaptations.push('host PID namespace dropped');
   if (host.IpcMode === 'host') adaptations.push('host IPC namespace dropped');
+  for (const [kind, mode] of [
+    ['PID', host.PidMode ?? ''],
+    ['IPC', host.IpcMode ?? ''],
+  ]) {
+    if (mode.startsWith('container:'))
+      adaptations.push(
+        `shared ${kind} namespace (${mode}): the restore shares that machine's where it boots in an earlier wave, else gives the machine its own`,
+      );
+  }
   if (host.UTSMode === 'host') adaptations.push('host UTS namespace dropped');
   if (host.UsernsMode === 'host')
     adaptations.push('host user namespace mode dropped');
@@ -352,6 +370,13 @@ export function adaptInspectedContainer(
   if (networkMode === 'host' || networkMode.startsWith('container:')) {
     labels[PRODUCTION_NETWORK_MODE_LABEL] = networkMode;
   }
+  for (const [label, mode] of [
+    [PRODUCTION_PID_MODE_LABEL, host.PidMode ?? ''],
+    [PRODUCTION_IPC_MODE_LABEL, host.IpcMode ?? ''],
+  ]) {
+    delete labels[label];
+    if (mode.startsWith('container:')) labels[label] = mode;
+  }
   const runtime: MachineRuntime = {
     hostname: config.Hostname || info.Name.replace(/^\//, ''),
     networks: captured,
@@ -369,12 +394,7 @@ export function adaptInspectedContainer(
     ...(extraHosts.length > 0 ? { extraHosts } : {}),
     ...(dns.length > 0 ? { dns } : {}),
   };
-  const limits = productionLimits(
-    info,
-    capAdd.filter(c => !beyondDefault.includes(c)),
-    carried,
-    adaptations,
-  );
+  const limits = productionLimits(info, capAdd, carried, adaptations);
   if (Object.keys(limits).length > 0) runtime.limits = limits;
   const restart = host.RestartPolicy;
   if (restart?.Name && restart.Name !== 'no') {
@@ -454,6 +474,141 @@ const DEFAULT_CAPABILITIES = new Set([
 ]);
 
 const capabilityName = (c: string) => c.toUpperCase().replace(/^CAP_/, '');
+
+/**
+ * Of the capabilities production added, those a restored machine keeps: added back after a drop,
+ * a capability any machine has is no privilege; the others (`ALL`, `SYS_ADMIN`…) go, noted.
+ */
+function keptCapabilities(capAdd: string[], adaptations: string[]): string[] {
+  const beyondDefault = capAdd.filter(
+    c => !DEFAULT_CAPABILITIES.has(capabilityName(c)),
+  );
+  if (beyondDefault.length)
+    adaptations.push(`added capabilities ${beyondDefault.join(', ')} dropped`);
+  return capAdd.filter(c => !beyondDefault.includes(c));
+}
+
+/** Seccomp actions that let the call through (SCMP_ACT_LOG: and log it). */
+const SECCOMP_ALLOWS = ['SCMP_ACT_ALLOW', 'SCMP_ACT_LOG'];
+
+/**
+ * Whether an inline seccomp profile (`seccomp=<json>`) lets every system call through, as
+ * `seccomp=unconfined` does: it allows by default and no rule denies. One that does not parse is
+ * left to the engine to refuse.
+ */
+function allowsEverything(profile: string): boolean {
+  let parsed: {
+    defaultAction?: unknown;
+    syscalls?: Array<{ action?: unknown }> | null;
+  };
+  try {
+    parsed = JSON.parse(profile);
+  } catch {
+    return false;
+  }
+  if (typeof parsed !== 'object' || parsed === null) return false;
+  return (
+    SECCOMP_ALLOWS.includes(String(parsed.defaultAction)) &&
+    (parsed.syscalls ?? []).every(rule =>
+      SECCOMP_ALLOWS.includes(String(rule?.action)),
+    )
+  );
+}
+
+/**
+ * Of production's security options, those that confine the machine (no new privileges, a seccomp
+ * profile that denies something): kept. The others, unconfined or the production host's own, go,
+ * noted, and the recovery engine's default confinement applies.
+ */
+function keptSecurityOptions(
+  securityOpt: string[],
+  adaptations: string[],
+): string[] {
+  const kept: string[] = [];
+  for (const opt of securityOpt) {
+    const [key, value = ''] = opt.split(/[=:](.*)/s);
+    const allowAll = key === 'seccomp' && allowsEverything(value);
+    if (
+      key === 'no-new-privileges' ||
+      (key === 'seccomp' && value !== 'unconfined' && !allowAll)
+    ) {
+      kept.push(opt);
+    } else if (allowAll) {
+      adaptations.push(
+        "security option seccomp dropped (a profile that allows every system call, as unconfined does): the lab keeps the engine's default confinement",
+      );
+    } else if (value === 'unconfined' || value === 'disable') {
+      adaptations.push(
+        `security option ${opt} dropped: the lab keeps the engine's default confinement`,
+      );
+    } else {
+      adaptations.push(
+        `security option ${key} dropped (${value}): the production host's, the recovery engine's default applies`,
+      );
+    }
+  }
+  return kept;
+}
+
+/**
+ * The limits a restore may give a machine: the capture's filter applied again (keptCapabilities,
+ * keptSecurityOptions), as the runtime comes from the database this time. Whoever can write a
+ * capture's record must not get a machine with every capability or unconfined on the recovery
+ * host: root there. A capture's own limits pass unchanged; what a changed record adds goes, noted.
+ */
+export function confinedLimits(
+  limits: MachineLimits,
+  adaptations: string[],
+): MachineLimits {
+  const confined: MachineLimits = { ...limits };
+  delete confined.capAdd;
+  delete confined.securityOpt;
+  const capAdd = keptCapabilities(limits.capAdd ?? [], adaptations);
+  const securityOpt = keptSecurityOptions(
+    limits.securityOpt ?? [],
+    adaptations,
+  );
+  if (capAdd.length) confined.capAdd = capAdd;
+  if (securityOpt.length) confined.securityOpt = securityOpt;
+  return confined;
+}
+
+/** Docker's own runtime, by either name it goes by. */
+const RUNC = ['runc', 'io.containerd.runc.v2'];
+
+/** The note of a production runtime the restore does not use. */
+const runtimeNotCarried = (name: string) =>
+  `container runtime ${name} not carried: the restored machine runs under the recovery engine's default runtime (runc unless that engine sets another), without what ${name} gave it in production (a sandbox such as runsc or kata isolates it from its host more than runc)`;
+
+/** Sysctls that turn IPv6 on, or tune it. */
+const IPV6_SYSCTL = /^net\.ipv6\./;
+
+/**
+ * Of production's sysctls, those the machine gets in the lab, and a note naming the others: a test
+ * lab is IPv4-only (createLab), and IPv6 turned on there
+ * (`net.ipv6.conf.all.disable_ipv6=0`) would give the machine a link-local (fe80::) path to the
+ * recovery host's side of the lab's bridge. A failover keeps them all.
+ */
+export function sysctlsInLab(
+  sysctls: Record<string, string> | undefined,
+  test: boolean,
+): { sysctls?: Record<string, string>; note?: string } {
+  if (!sysctls || !test) return { sysctls };
+  const kept = Object.fromEntries(
+    Object.entries(sysctls).filter(([name]) => !IPV6_SYSCTL.test(name)),
+  );
+  const dropped = Object.entries(sysctls)
+    .filter(([name]) => IPV6_SYSCTL.test(name))
+    .map(([name, value]) => `${name}=${value}`);
+  return {
+    ...(Object.keys(kept).length > 0 ? { sysctls: kept } : {}),
+    ...(dropped.length > 0
+      ? {
+          note: `IPv6 sysctls not applied in the test lab: ${dropped.join(', ')} (the test lab is IPv4-only; IPv6 on would give the machine a link-local path to the recovery host's bridge)`,
+        }
+      : {}),
+  };
+}
 
 /**
  * Production's tmpfs mounts, `--tmpfs` (the host config's `Tmpfs`) and `--mount type=tmpfs` (its
@@ -598,24 +753,10 @@ function productionLimits(
   }
   if (host.CapDrop?.length) limits.capDrop = host.CapDrop;
   if (capAdd.length) limits.capAdd = capAdd;
-  const securityOpt: string[] = [];
-  for (const opt of (host.SecurityOpt ?? []) as string[]) {
-    const [key, value = ''] = opt.split(/[=:](.*)/s);
-    if (
-      key === 'no-new-privileges' ||
-      (key === 'seccomp' && value !== 'unconfined')
-    ) {
-      securityOpt.push(opt);
-    } else if (value === 'unconfined' || value === 'disable') {
-      adaptations.push(
-        `security option ${opt} dropped: the lab keeps the engine's default confinement`,
-      );
-    } else {
-      adaptations.push(
-        `security option ${key} dropped (${value}): the production host's, the recovery engine's default applies`,
-      );
-    }
-  }
+  const securityOpt = keptSecurityOptions(
+    (host.SecurityOpt ?? []) as string[],
+    adaptations,
+  );
   if (securityOpt.length) limits.securityOpt = securityOpt;
   if (host.Sysctls && Object.keys(host.Sysctls).length)
     limits.sysctls = host.Sysctls;

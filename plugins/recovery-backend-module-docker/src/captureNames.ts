@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
 import type { MachineLocator } from '@backstage-recovery/plugin-recovery-node';
 import { dockerTag } from './adapt';
 
@@ -49,7 +49,17 @@ export const captureComment = (captureId: string, machineRef: string) =>
   `recovery capture ${captureId} of ${machineRef}`;
 export const CAPTURE_COMMENT = /^recovery capture (\S+) of (\S+)$/;
 
-/** Resolves a capture artifact (relative to the capture store, or absolute). */
+/**
+ * Resolves a capture artifact, a file of the capture store (captures record it relative to the
+ * store). One that resolves outside it (`/etc/passwd`, `../x`), as a changed record could name, is
+ * refused: the restore would read it, and discard remove it.
+ */
 export function artifactPath(storeDirectory: string, artifact: string): string {
-  return isAbsolute(artifact) ? artifact : join(storeDirectory, artifact);
+  const file = resolve(storeDirectory, artifact);
+  const inStore = relative(resolve(storeDirectory), file);
+  if (!inStore || inStore.split(sep)[0] === '..' || isAbsolute(inStore))
+    throw new Error(
+      `artifact ${JSON.stringify(artifact)} is not a file of the capture store ${storeDirectory}: refused (a capture keeps its files there; a record naming another was not written by one)`,
+    );
+  return file;
 }

@@ -145,6 +145,13 @@ export interface SweepOptions {
 }
 
 /** The capture notes of one engine, and the resumption of the captures that left theirs. */
+/**
+ * Called once a capture's machine, left paused by a failed unpause, is unpaused: `now` by the
+ * retry, `found` so already (its guard, someone, or the failed unpause took after all); neither
+ * where the note was settled without a look at the machine.
+ */
+export type AfterUnpause = (unpaused?: 'now' | 'found') => void;
+
 export class CaptureNotes {
   /** The start-up look at the notes, which removeUnrecorded waits for (see there). */
   resuming?: Promise<unknown>;
@@ -156,10 +163,11 @@ export class CaptureNotes {
    */
   readonly ended = new Set<string>();
   /**
-   * The pause guards of captures that ended here leaving their machine paused, by capture id:
-   * released once their note is settled (the machine unpaused, the note gone).
+   * What to do once the note of a capture that ended here leaving its machine paused is settled
+   * (the machine unpaused, the note gone), by capture id: release its pause guard, and measure
+   * its pause (told whether the machine was unpaused then, or found so).
    */
-  private readonly guards = new Map<string, () => void>();
+  private readonly guards = new Map<string, AfterUnpause>();
   /** The notes of the paused phase looked at, by path: the mtime each had, and since when it has (staleFrom). */
   private readonly watched = new Map<
     string,
@@ -466,10 +474,10 @@ export class CaptureNotes {
     containerId: string,
     held: HeldNote,
     delayMs = UNPAUSE_RETRY_FIRST_MS,
-    releaseGuard?: () => void,
+    afterUnpause?: AfterUnpause,
   ) {
     this.ended.add(held.note.captureId);
-    if (releaseGuard) this.guards.set(held.note.captureId, releaseGuard);
+    if (afterUnpause) this.guards.set(held.note.captureId, afterUnpause);
     const { machineRef, captureId } = held.note;
     setTimeout(() => {
       if (this.stopping.aborted) return;
@@ -524,6 +532,7 @@ export class CaptureNotes {
     // What became of the machine, said as found: an engine that restarted meanwhile stops its
     // containers (unless live-restore), and "unpaused it" would hide that production is down.
     let found = 'unpaused it';
+    let unpaused: 'now' | 'found' | undefined;
     if (paused) {
       const container = this.docker.getContainer(containerId);
       try {
@@ -538,6 +547,7 @@ export class CaptureNotes {
             abortSignal => container.unpause({ abortSignal }),
             signal,
           );
+          unpaused = 'now';
         } else if (State && !State.Running) {
           found = `found it not paused but ${State.Status} (exit code ${State.ExitCode}, at ${State.FinishedAt}): stopped by its engine's restart or by someone, not by the capture`;
         } else {
@@ -547,9 +557,10 @@ export class CaptureNotes {
         if (!isStatus(e, 404)) throw e;
         found = 'found its container removed';
       }
+      unpaused ??= 'found';
     }
     // Its machine unpaused (or found so): its guard, if still armed, has nothing left to guard.
-    this.releaseGuard(note.captureId);
+    this.releaseGuard(note.captureId, unpaused);
     await this.removeLeftovers(note.filePrefix, note.imageRef, signal);
     await this.dropNote(this.notePath(containerId));
     this.ended.delete(note.captureId);
@@ -563,8 +574,8 @@ export class CaptureNotes {
     return paused;
   }
 
-  private releaseGuard(captureId: string) {
-    this.guards.get(captureId)?.();
+  private releaseGuard(captureId: string, unpaused?: 'now' | 'found') {
+    this.guards.get(captureId)?.(unpaused);
     this.guards.delete(captureId);
   }
 

@@ -1,5 +1,6 @@
 import type Docker from 'dockerode';
 import type { LoggerService } from '@backstage/backend-plugin-api';
+import type { AfterUnpause } from './captureNotes';
 import { isStatus } from './lib/dockerStreams';
 import { answerWithin } from './lib/engineErrors';
 import {
@@ -56,6 +57,14 @@ export class CapturePause {
   /** Aborted where the unpause failed (the engine went silent): the wait for the commit stops. */
   get unpauseFailed(): AbortSignal {
     return this.unpauseFailure.signal;
+  }
+
+  /**
+   * How long the machine has been paused so far, where this capture paused it: while its unpause
+   * is still to come (failed, tried again later), a bound of the whole pause, not its length.
+   */
+  get pausedSoFarMs(): number | undefined {
+    return this.pausedAt ? performance.now() - this.pausedAt : undefined;
   }
 
   /** Whether the machine was paused, or may have been (a pause whose answer was lost, undone). */
@@ -167,13 +176,19 @@ export class CapturePause {
   }
 
   /**
-   * For the retry of a failed unpause: the guard goes once that retry (or whatever settles the
-   * note) has unpaused the machine. Left armed, it would unpause a later capture's pause, or a
-   * person's, at its limit.
+   * For the retry of a failed unpause, once it (or whatever settles the note) has the machine
+   * unpaused: the guard goes (left armed, it would unpause a later capture's pause, or a person's,
+   * at its limit), and the pause, the longest of all, is recorded: its length where the retry
+   * unpaused it, else (found unpaused) the bound known as the unpause failed.
    */
-  get guardRelease(): (() => void) | undefined {
+  afterRetry(recordPause: (ms: number) => void): AfterUnpause {
     const guard = this.guard;
-    return guard && (() => guard.release());
+    const boundMs = this.pausedSoFarMs;
+    return unpaused => {
+      guard?.release();
+      const ms = unpaused === 'now' ? this.pausedSoFarMs : boundMs;
+      if (unpaused && ms !== undefined) recordPause(ms);
+    };
   }
 }
 

@@ -166,10 +166,9 @@ describe('readDockerModuleConfig remote engines', () => {
       cert: PEM,
       key: PEM,
     });
-    expect(engine({ host: 'dr.example.internal' })).toMatchObject({
-      protocol: 'http',
-      port: 2375,
-    });
+    expect(
+      engine({ host: 'dr.example.internal', protocol: 'http' }),
+    ).toMatchObject({ protocol: 'http', port: 2375 });
     expect(
       engine({ host: 'dr.example.internal', protocol: 'https', port: 12376 }),
     ).toMatchObject({ protocol: 'https', port: 12376 });
@@ -205,8 +204,37 @@ describe('readDockerModuleConfig remote engines', () => {
         `recovery.docker.engines[dr-host].port is ${port}: a TCP port is an integer from 1 to 65535`,
       );
     }
-    expect(engine({ host: 'dr.example.internal', port: 65535 })).toMatchObject({
-      port: 65535,
+    expect(
+      engine({ host: 'dr.example.internal', protocol: 'http', port: 65535 }),
+    ).toMatchObject({ port: 65535 });
+  });
+
+  it('refuses plain HTTP to another machine unless protocol http says so: the API is root there, and carries captures in the clear', () => {
+    for (const host of [
+      'dr.example.internal',
+      '10.0.0.9',
+      'http://dr.example.internal',
+      '128.0.0.1',
+      '::2',
+    ]) {
+      expect(() => engine({ host })).toThrow(
+        `recovery.docker.engines[dr-host].host is ${host} with no TLS (ca, cert, key): Docker's API over plain HTTP to another machine is unauthenticated, root on that host to anyone who reaches the port, and carries captures (their secrets) unencrypted. Give ca, cert and key (https), or set recovery.docker.engines[dr-host].protocol: http to accept it (a trusted, isolated network)`,
+      );
+    }
+    // This machine's own engine (a tunnel, say): nothing leaves it.
+    for (const host of [
+      'localhost',
+      '127.0.0.1',
+      '127.1.2.3',
+      '::1',
+      '[::1]',
+      'http://localhost',
+      'http://[::1]',
+    ])
+      expect(engine({ host })).toMatchObject({ protocol: 'http', port: 2375 });
+    // TLS where the URL says so.
+    expect(engine({ host: 'https://dr.example.internal' })).toMatchObject({
+      host: 'https://dr.example.internal',
     });
   });
 });

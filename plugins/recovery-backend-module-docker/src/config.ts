@@ -1,5 +1,6 @@
 import Docker from 'dockerode';
 import { readFileSync } from 'node:fs';
+import { isIPv4 } from 'node:net';
 import type { Config } from '@backstage/config';
 import { durationToMilliseconds } from '@backstage/types';
 import { readDurationSettingMs } from '@backstage-recovery/plugin-recovery-node';
@@ -47,10 +48,29 @@ function pem(key: string, value: string | undefined): string | undefined {
   }
 }
 
+/** Whether a host name (or http(s):// URL) is this machine's own: traffic to it never leaves it. */
+function isLoopback(host: string): boolean {
+  let name = host;
+  try {
+    if (/^https?:\/\//.test(host)) name = new URL(host).hostname;
+  } catch {
+    return false;
+  }
+  name = name.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  return (
+    name === 'localhost' ||
+    name.endsWith('.localhost') ||
+    name === '::1' ||
+    (isIPv4(name) && name.startsWith('127.'))
+  );
+}
+
 /**
  * A remote engine's connection: over TLS when any of ca, cert and key is given (Docker's port
  * 2376), else plain HTTP (2375). TLS material with `protocol: http` is refused: it would be
- * ignored, and the engine's API, which commands the host, spoken in the clear.
+ * ignored, and the engine's API, which commands the host, spoken in the clear. So is plain HTTP
+ * to another machine unless `protocol: http` asks for it: the API is unauthenticated there, and
+ * carries captures (their environment's secrets) unencrypted.
  */
 function remoteEngine(
   e: Config,
@@ -64,8 +84,8 @@ function remoteEngine(
     key: pem(key('key'), e.getOptionalString('key')),
   };
   const withTls = Boolean(tls.ca || tls.cert || tls.key);
-  const protocol =
-    e.getOptionalString('protocol') ?? (withTls ? 'https' : 'http');
+  const explicit = e.getOptionalString('protocol');
+  const protocol = explicit ?? (withTls ? 'https' : 'http');
   if (protocol !== 'http' && protocol !== 'https') {
     throw new Error(
       `${key('protocol')} must be http or https, not ${protocol}`,
@@ -82,6 +102,17 @@ function remoteEngine(
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new Error(
       `${key('port')} is ${port}: a TCP port is an integer from 1 to 65535`,
+    );
+  }
+  // An https:// URL is spoken over TLS whatever `protocol` says (dockerode takes the URL's).
+  if (
+    protocol === 'http' &&
+    !explicit &&
+    !/^https:\/\//.test(host) &&
+    !isLoopback(host)
+  ) {
+    throw new Error(
+      `${key('host')} is ${host} with no TLS (ca, cert, key): Docker's API over plain HTTP to another machine is unauthenticated, root on that host to anyone who reaches the port, and carries captures (their secrets) unencrypted. Give ca, cert and key (https), or set ${key('protocol')}: http to accept it (a trusted, isolated network)`,
     );
   }
   return { host, port, protocol, ...tls };

@@ -508,10 +508,10 @@ describe('capture faults (real engines)', () => {
     ).toEqual([]);
     expect(await tagsOf(captureId)).toEqual([]);
     expect(error.message).toMatch(
-      /^capture of resource:default\/cut-link failed while committing the image \(.*\) and could not unpause it \(Docker engine 'primary' is unreachable at .*\): production stays paused; /,
+      /^capture of resource:default\/cut-link failed while committing the image \(.*\) and could not unpause it \(Docker engine 'primary' is unreachable at .*\): production stays paused \(paused at least .+ so far\); /,
     );
     expect(error.message).toContain(
-      `production stays paused; the backend tries again in 2 s, then at least every 30 s (by hand: docker unpause ${container}, on engine primary), nothing kept`,
+      ` so far); the backend tries again in 2 s, then at least every 30 s (by hand: docker unpause ${container}, on engine primary), nothing kept`,
     );
   });
 
@@ -563,8 +563,8 @@ describe('capture faults (real engines)', () => {
     expect(error.message).toContain(
       "could not unpause it (Docker engine 'primary' is unreachable",
     );
-    expect(error.message).toContain(
-      `production stays paused; the backend tries again in 2 s`,
+    expect(error.message).toMatch(
+      /production stays paused \(paused at least .+ so far\); the backend tries again in 2 s/,
     );
   });
 
@@ -860,7 +860,7 @@ describe('run faults (real engines)', () => {
       'sick',
       httpd(),
       {
-        // Says why when it fails, as real checks do: the run's failure carries it.
+        // Says why when it fails, as real checks do: the machine's console tail carries it.
         Healthcheck: {
           Test: [
             'CMD-SHELL',
@@ -893,8 +893,12 @@ describe('run faults (real engines)', () => {
     expect(run.error).toMatchObject({
       machineRef: 'resource:default/sick',
       message:
-        'resource:default/sick failed: its health check reports unhealthy after it was ready (last check: /tmp/sick is there)',
+        'resource:default/sick failed: its health check reports unhealthy after it was ready (what its last check said is kept with its console tail)',
     });
+    // With its console, read with recovery.run.logs.read on the machine.
+    expect(
+      run.machines.find(m => m.machineRef === 'resource:default/sick')?.logTail,
+    ).toMatch(/\[last failed health check\] \/tmp\/sick is there$/);
     expect(run.machines.map(m => m.phase)).toEqual(['failed', 'ready']);
     expect(await leftOf(run.id)).toEqual({ machines: [], networks: [] });
   });

@@ -3,12 +3,14 @@ import {
   coreServices,
   createBackendModule,
 } from '@backstage/backend-plugin-api';
+import { metricsServiceRef } from '@backstage/backend-plugin-api/alpha';
 import { toError } from '@backstage/errors';
 import { recoveryProvidersExtensionPoint } from '@backstage-recovery/plugin-recovery-node';
 import { readDockerModuleConfig } from './config';
 import { DockerCaptureSource } from './DockerCaptureSource';
 import { DockerEventSource } from './DockerEventSource';
 import { DockerHypervisorHost } from './DockerHypervisorHost';
+import { capturePauseHistogram } from './pauseMetrics';
 
 /**
  * Docker engines as capture sources (role primary/both), hypervisor hosts (role
@@ -26,9 +28,15 @@ export const recoveryModuleDocker = createBackendModule({
         config: coreServices.rootConfig,
         logger: coreServices.logger,
         lifecycle: coreServices.lifecycle,
+        metrics: metricsServiceRef,
       },
-      async init({ providers, config, logger, lifecycle }) {
+      async init({ providers, config, logger, lifecycle, metrics }) {
         const cfg = readDockerModuleConfig(config);
+        // One instrument for every engine's captures.
+        const pauseSeconds = capturePauseHistogram(
+          metrics,
+          cfg.maxCapturePauseMs,
+        );
         for (const engine of cfg.engines) {
           const docker = new Docker(engine.options);
           if (engine.role === 'primary' || engine.role === 'both') {
@@ -41,6 +49,7 @@ export const recoveryModuleDocker = createBackendModule({
               requireMachineLabel: engine.requireMachineLabel,
               // For the pause guard: production is unpaused even if the backend dies mid-pause.
               engineConnection: engine.options,
+              pauseSeconds,
             });
             providers.addCaptureSource(captures);
             // A capture under way when the backend stops would leave its machine paused.

@@ -10,7 +10,10 @@ import { migrate } from '../../recovery-backend/src/database/migrations';
 import { RunStore } from '../../recovery-backend/src/database/RunStore';
 import type { CatalogGraphLoader } from '../../recovery-backend/src/plan/catalogGraph';
 import { RunService } from '../../recovery-backend/src/run/RunService';
-import { FailoverSupervision } from '../../recovery-backend/src/run/supervision';
+import {
+  FailoverSupervision,
+  SUPERVISION_SWEEP_SECONDS,
+} from '../../recovery-backend/src/run/supervision';
 import { CaptureService } from '../../recovery-backend/src/service/CaptureService';
 import { PlanService } from '../../recovery-backend/src/service/PlanService';
 import { ProviderRegistry } from '../../recovery-backend/src/service/ProviderRegistry';
@@ -484,6 +487,81 @@ describe("production's IPv6 addresses and shared network namespaces in the lab (
       `${SIDECAR} restarted after ${DATA}, whose network namespace it shares: it kept running without network once ${DATA} stopped`,
     );
     // Production's subnets free on the recovery engine again, for the next run.
+    await runs.releaseFailover(run.id);
+  });
+
+  it("restarts the sidecar once data was restarted by hand (docker restart), within the supervision's interval: it ran on in data's old namespace, without network", async () => {
+    const started = await runs.start({
+      entityRef: SIDECAR_SVC,
+      mode: 'failover',
+      trigger: 'user',
+    });
+    runIds.push(started.id);
+    await runs.waitFor(started.id);
+    const run = (await runStore.getRun(started.id))!;
+    expect(run.error?.message).toBeUndefined();
+    expect(run.status).toBe('succeeded');
+    const { machines } = (await host.reattach(run.id))!;
+    const data = machines.find(m => m.machineRef === DATA)!;
+    const sidecar = machines.find(m => m.machineRef === SIDECAR)!;
+    expect(await seesDataAddress(sidecar.id)).toBe(true);
+
+    // Supervised as the backend does: the kept machines' stops heard, and the sweep.
+    const supervision = new FailoverSupervision(
+      runStore,
+      providers,
+      mockServices.logger.mock(),
+      {
+        machineReadyTimeoutMs: READY_TIMEOUT_MS,
+        probeIntervalMs: 200,
+        stepTimeoutMs: 30_000,
+        minReadyMs: 500,
+      },
+    );
+    const stopWatching = supervision.watch();
+    const sweeps = setInterval(
+      () => void supervision.sweep(),
+      SUPERVISION_SWEEP_SECONDS * 1000,
+    );
+    try {
+      // The watch's connection to the engine open before the restart.
+      await new Promise(resolve => setTimeout(resolve, 1_000));
+      // An engineer restarts data: no stop is left to find, and the sidecar stays in its old namespace.
+      await recovery.getContainer(data.id).restart({ t: 0 });
+      const t0 = Date.now();
+      expect(await host.inspectMachine(data)).toMatchObject({ running: true });
+      expect(await host.inspectMachine(sidecar)).toMatchObject({
+        running: true,
+        sharesNetworkOf: data.id,
+      });
+      expect(await seesDataAddress(sidecar.id)).toBe(false);
+
+      await vi.waitFor(
+        async () => expect(await seesDataAddress(sidecar.id)).toBe(true),
+        { timeout: SUPERVISION_SWEEP_SECONDS * 1000, interval: 200 },
+      );
+      // eslint-disable-next-line no-console
+      console.log(
+        'sidecar back in data namespace after data restarted by hand in ms',
+        Date.now() - t0,
+      );
+    } finally {
+      clearInterval(sweeps);
+      await stopWatching();
+    }
+    await vi.waitFor(
+      async () =>
+        expect((await runStore.getRun(run.id))!.steps.at(-1)!.message).toMatch(
+          new RegExp(
+            `^Supervision: none found stopped on recovery, but ${DATA} restarted there outside supervision \\(by hand, say\\); 1 machine started again in wave order in [0-9.]+ s \\(${SIDECAR}; ` +
+              `${SIDECAR} restarted after ${DATA}, whose network namespace it shares: it kept running without network once ${DATA} was restarted outside supervision; restart 1 of this failover\\)$`,
+          ),
+        ),
+      { timeout: 5_000, interval: 100 },
+    );
+    expect(
+      (await runStore.getRun(run.id))!.supervision?.degraded,
+    ).toBeUndefined();
     await runs.releaseFailover(run.id);
   });
 

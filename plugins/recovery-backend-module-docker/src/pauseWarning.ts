@@ -14,7 +14,8 @@ export interface PauseMeasure {
   volumeCopyMs: number;
 }
 
-function pauseWords(ms: number): string {
+/** A pause's length as captures say it: `250 ms`, `12s`. */
+export function pauseWords(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)} ms` : formatDuration(ms / 1000);
 }
 

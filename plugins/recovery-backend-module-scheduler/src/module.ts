@@ -7,6 +7,10 @@ import {
   type SchedulerService,
 } from '@backstage/backend-plugin-api';
 import {
+  type MetricsService,
+  metricsServiceRef,
+} from '@backstage/backend-plugin-api/alpha';
+import {
   CATALOG_FILTER_EXISTS,
   type StreamEntitiesRequest,
 } from '@backstage/catalog-client';
@@ -32,6 +36,7 @@ import {
   nightlyCheck,
   nightlyOptOuts,
 } from './nightlyCheck';
+import { NightlyCheckMetrics } from './nightlyMetrics';
 import {
   analyseSystems,
   captureMachines,
@@ -61,10 +66,19 @@ export const recoveryModuleScheduler = createBackendModule({
         auth: coreServices.auth,
         catalog: catalogServiceRef,
         tasks: recoveryTasksExtensionPoint,
+        metrics: metricsServiceRef,
       },
-      async init({ config, logger, scheduler, auth, catalog, tasks }) {
+      async init({ config, logger, scheduler, auth, catalog, tasks, metrics }) {
         tasks.connect(api =>
-          scheduleTasks({ api, config, logger, scheduler, auth, catalog }),
+          scheduleTasks({
+            api,
+            config,
+            logger,
+            scheduler,
+            auth,
+            catalog,
+            metrics,
+          }),
         );
       },
     });
@@ -79,6 +93,7 @@ async function scheduleTasks({
   scheduler,
   auth,
   catalog,
+  metrics,
 }: {
   api: RecoveryTasksApi;
   config: RootConfigService;
@@ -86,6 +101,7 @@ async function scheduleTasks({
   scheduler: SchedulerService;
   auth: AuthService;
   catalog: CatalogService;
+  metrics: MetricsService;
 }) {
   // Every match, a page at a time (listAllEntities), as the module itself sees the catalog.
   const list = async (
@@ -143,6 +159,7 @@ async function scheduleTasks({
     { frequency: { cron: '30 2 * * *' }, timeout: { hours: 4 } },
     REPORT_MARGIN_MS,
   );
+  const nightlyMetrics = new NightlyCheckMetrics(metrics);
   await scheduleTaskFrom(scheduler, 'recovery.schedules.nightlyCheck', {
     id: 'recovery-nightly-check',
     ...nightlySchedule,
@@ -179,6 +196,7 @@ async function scheduleTasks({
       );
       // An entity that did not recover is said at warn; the check itself failing throws.
       finishNightlyCheck(report, logger);
+      nightlyMetrics.recordPass(report);
     },
   });
 }

@@ -5,7 +5,7 @@ import {
   ANNOTATION_NIGHTLY_CHECK,
   coversPlan,
   hostBusy,
-  interruptionCause,
+  interruptedRunWords,
   isHostBusy,
   isRunInterrupted,
   keptFailover,
@@ -141,7 +141,7 @@ export interface NightlyReport extends TaskReport {
   unread?: string[];
   /**
    * Entities among `failed` that were not checked as their run was interrupted, started again and
-   * interrupted again: no recovery of theirs failed, none was proven either.
+   * interrupted again, or cancelled by someone: no recovery of theirs failed, none was proven either.
    */
   interrupted?: string[];
   /**
@@ -152,17 +152,21 @@ export interface NightlyReport extends TaskReport {
 }
 
 /**
- * The nightly check's summary for the task's log: how many entities it checked and by how many
- * runs (a run covers every entity whose plan it holds), how many of them recovered and why the
- * others did not, then what each run was for, how it ended and what it covered (or why it was an
- * entity's own).
+ * Why an entity of the nightly check did not recover: its run failed, or was interrupted twice
+ * or cancelled by someone, or no run was made (refused), or its plan has no machine.
  */
-export function nightlySummary(report: NightlyReport): string {
-  const entities = report.succeeded.length + report.failed.length;
-  const runs =
-    report.started === 0
-      ? 'no run'
-      : `${report.started} run${report.started === 1 ? '' : 's'}`;
+export type NightlyFailure =
+  'run-failed' | 'run-interrupted' | 'refused' | 'no-machine';
+
+/**
+ * How many entities the nightly check checked, how many recovered, and of the others, how many
+ * for each reason (every reason, 0 where none): the summary's figures and the metrics'.
+ */
+export function nightlyCounts(report: NightlyReport): {
+  checked: number;
+  recovered: number;
+  failed: Record<NightlyFailure, number>;
+} {
   // Entities no run was made for (a machine never captured, no plan, a failover kept on the host)
   // are said apart from those whose recovery failed, and those whose plan has no machine apart
   // again (nothing says where they run: no run could be made): the task's failures count all.
@@ -183,20 +187,47 @@ export function nightlySummary(report: NightlyReport): string {
   ).length;
   // Those whose run was interrupted twice are among the failed, though no recovery of theirs failed.
   const interrupted = report.interrupted?.length ?? 0;
-  const failed = report.failed.length - refused - noMachine - interrupted;
+  return {
+    checked: report.succeeded.length + report.failed.length,
+    recovered: report.succeeded.length,
+    failed: {
+      'run-failed': report.failed.length - refused - noMachine - interrupted,
+      'run-interrupted': interrupted,
+      refused,
+      'no-machine': noMachine,
+    },
+  };
+}
+
+/**
+ * The nightly check's summary for the task's log: how many entities it checked and by how many
+ * runs (a run covers every entity whose plan it holds), how many of them recovered and why the
+ * others did not, then what each run was for, how it ended and what it covered (or why it was an
+ * entity's own).
+ */
+export function nightlySummary(report: NightlyReport): string {
+  const { checked: entities, recovered, failed: not } = nightlyCounts(report);
+  const runs =
+    report.started === 0
+      ? 'no run'
+      : `${report.started} run${report.started === 1 ? '' : 's'}`;
   const why = [
-    ...(failed > 0 ? [`${failed} in a run that failed`] : []),
-    ...(interrupted > 0
-      ? [`${interrupted} not checked: their run was interrupted`]
+    ...(not['run-failed'] > 0
+      ? [`${not['run-failed']} in a run that failed`]
       : []),
-    ...(refused > 0 ? [`${refused} refused: no run`] : []),
-    ...(noMachine > 0 ? [`${noMachine} not checked: no machine`] : []),
+    ...(not['run-interrupted'] > 0
+      ? [`${not['run-interrupted']} not checked: their run was interrupted`]
+      : []),
+    ...(not.refused > 0 ? [`${not.refused} refused: no run`] : []),
+    ...(not['no-machine'] > 0
+      ? [`${not['no-machine']} not checked: no machine`]
+      : []),
   ];
-  const not = report.failed.length
+  const notRecovered = report.failed.length
     ? `, ${report.failed.length} not (${why.join('; ')})`
     : '';
   return [
-    `Nightly readiness check: ${entities} ${entities === 1 ? 'entity' : 'entities'} checked by ${runs}: ${report.succeeded.length} recovered${not}`,
+    `Nightly readiness check: ${entities} ${entities === 1 ? 'entity' : 'entities'} checked by ${runs}: ${recovered} recovered${notRecovered}`,
     ...report.runs.map(r => `  ${r}`),
     ...(report.unread ?? []).map(u => `  ${u}`),
   ].join('\n');
@@ -564,12 +595,6 @@ type RunOutcome =
 const STOPPED =
   'the task was stopped (its timeout ran out, or the backend shut down)';
 
-/** `interrupted: preempted by failover run-7 of …`: why, without the backend's own prefix. */
-function interruptedBy(run: RecoveryRun): string {
-  const cause = interruptionCause(run);
-  return cause === 'interrupted' ? cause : `interrupted: ${cause}`;
-}
-
 /**
  * The nightly readiness check: a test recovery of each target, one after the other (a
  * hypervisor host runs one lab at a time), each stored like any run.
@@ -585,7 +610,8 @@ function interruptedBy(run: RecoveryRun): string {
  * (`coversPlan`): a run that failed on a machine outside one's plan, failed as a whole (no room on
  * the host for all it boots, its engine gone), or could not start, tells nothing about it, so it
  * then gets its own run, later within the budget. A run a failover
- * interrupted counts for no one (readiness skips it): it is started once more.
+ * interrupted counts for no one (readiness skips it): it is started once more. One a person
+ * cancelled is not: it and those it was to cover are not checked that night, said cancelled by them.
  */
 export async function runNightlyCheck(
   api: RecoveryTasksApi,
@@ -1081,7 +1107,8 @@ class NightlyRuns {
 
   private finished(turn: Turn, run: RecoveryRun) {
     if (isRunInterrupted(run)) {
-      if (turn.again) this.interruptedAgain(turn, run);
+      // Someone cancelled it (it held the host, say): not started again over their word.
+      if (turn.again || run.error?.cancelledBy) this.notChecked(turn, run);
       else this.startAgain(turn, run);
       return;
     }
@@ -1098,7 +1125,7 @@ class NightlyRuns {
    */
   private startAgain(turn: Turn, run: RecoveryRun) {
     const { entityRef, label } = turn;
-    const message = interruptedBy(run);
+    const message = interruptedRunWords(run);
     this.logger.warn(
       `${label}: run ${message}; it counts for no one, so it is started again`,
       { entityRef, runId: run.id },
@@ -1117,26 +1144,27 @@ class NightlyRuns {
     });
   }
 
-  private interruptedAgain(turn: Turn, run: RecoveryRun) {
+  /** Interrupted again, or cancelled by someone: the run and those it was to cover are not checked. */
+  private notChecked(turn: Turn, run: RecoveryRun) {
     const { entityRef, covers } = turn;
-    const message = interruptedBy(run);
+    const cancelled = run.error?.cancelledBy !== undefined;
+    const message = interruptedRunWords(run);
+    const why = cancelled
+      ? 'not started again; a cancelled run counts for no one'
+      : 'its second run; an interrupted run counts for no one';
     // Not checked, which is no failed recovery: the summary tells them apart.
     (this.report.interrupted ??= []).push(
       entityRef,
       ...covers.map(c => c.entityRef),
     );
-    this.fail(
-      turn,
-      entityRef,
-      `${message} (its second run; an interrupted run counts for no one)`,
-    );
+    this.fail(turn, entityRef, `${message} (${why})`);
     this.outcomes.startedFor(
       entityRef,
       run.id,
-      `run ${run.id} ${message} (its second run; an interrupted run counts for no one)`,
+      `run ${run.id} ${message} (${why})`,
     );
     for (const c of covers) {
-      const said = `not checked: run ${run.id} of ${entityRef}, which was to cover it, was interrupted too`;
+      const said = `not checked: run ${run.id} of ${entityRef}, which was to cover it, was ${cancelled ? message : 'interrupted too'}`;
       this.fail(turn, c.entityRef, said);
       this.outcomes.decide(c.entityRef, {
         outcome: 'covered',
@@ -1146,7 +1174,7 @@ class NightlyRuns {
       });
     }
     this.report.runs.push(
-      `${entityRef}: run ${run.id} interrupted again${turn.own}`,
+      `${entityRef}: run ${run.id} ${cancelled ? message : 'interrupted again'}${turn.own}`,
     );
   }
 

@@ -410,6 +410,51 @@ describe('nightly check coverage', () => {
     expect(nightlySummary(failed)).not.toContain('not checked');
   });
 
+  it('starts no run again that someone cancelled, and says it, and those it was to cover, not checked as cancelled by them', async () => {
+    const items = shopItems();
+    const DR = 'user:default/dr';
+    const { api, started } = apiOf(items, () => ({
+      status: 'interrupted',
+      error: {
+        message: `Interrupted: cancelled by ${DR} at 2026-11-21T02:40:00.000Z`,
+        cancelledBy: DR,
+      },
+    }));
+    const pages = new Map<string, string>();
+    api.recordNightlyCheck = async night => {
+      for (const o of night.outcomes) pages.set(o.entityRef, o.message);
+    };
+    const report = await nightlyCheck(
+      api,
+      nightlyOptOuts([]),
+      mockServices.logger.mock(),
+      { pollIntervalMs: 1, deadline: Date.now() + 60_000 },
+    );
+    expect(started).toEqual([SHOP]);
+    expect(report.succeeded).toEqual([]);
+    const covered = `not checked: run r1 of ${SHOP}, which was to cover it, was cancelled by ${DR}`;
+    expect(report.failed).toEqual([
+      {
+        entityRef: SHOP,
+        message: `cancelled by ${DR} (not started again; a cancelled run counts for no one)`,
+      },
+      { entityRef: A, message: covered },
+      { entityRef: B, message: covered },
+    ]);
+    // Each page says who cancelled it.
+    expect(Object.fromEntries(pages)).toEqual({
+      [SHOP]: `run r1 cancelled by ${DR} (not started again; a cancelled run counts for no one)`,
+      [A]: covered,
+      [B]: covered,
+    });
+    expect(nightlySummary(report)).toBe(
+      [
+        'Nightly readiness check: 3 entities checked by 1 run: 0 recovered, 3 not (3 not checked: their run was interrupted)',
+        `  ${SHOP}: run r1 cancelled by ${DR}`,
+      ].join('\n'),
+    );
+  });
+
   it('says once what a failover kept on the host refuses, and starts no run it would refuse for certain', async () => {
     // Failover f1 of a keeps a-01 on the host, on production's subnet of a-01: the backend
     // refuses every test recovery whose plan holds a-01 (b-01 and c-01 lie on other subnets).

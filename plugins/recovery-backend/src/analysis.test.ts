@@ -347,6 +347,12 @@ describe('initialization events and dependency analysis through the API', () => 
     await expect(start({ serviceMap: { '/svc-(/': 'x' } })).rejects.toThrow(
       /recovery\.analysis\.serviceMap: .*svc-\(/,
     );
+    // Pushed names are matched on the event loop: a pattern that backtracks for seconds is refused at start.
+    await expect(
+      start({ serviceMap: { '/^([a-z0-9]+-?)+-prod$/': 'x' } }),
+    ).rejects.toThrow(
+      "Invalid recovery.analysis.serviceMap: service map entry '/^([a-z0-9]+-?)+-prod$/': the group '([a-z0-9]+-?)+' repeats what repeats within it (nested quantifiers)",
+    );
     await expect(start({ eventRetention: 'forever' })).rejects.toThrow(
       'Invalid duration "forever" at recovery.analysis.eventRetention',
     );

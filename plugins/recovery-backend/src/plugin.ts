@@ -2,6 +2,7 @@ import {
   coreServices,
   createBackendPlugin,
 } from '@backstage/backend-plugin-api';
+import { metricsServiceRef } from '@backstage/backend-plugin-api/alpha';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
 import { ForwardedError, toError } from '@backstage/errors';
 import { notificationService } from '@backstage/plugin-notifications-node';
@@ -37,6 +38,7 @@ import { PlanService } from './service/PlanService';
 import { ProviderRegistry } from './service/ProviderRegistry';
 import { ReadinessNotifier } from './service/ReadinessNotifier';
 import { ReadinessService } from './service/ReadinessService';
+import { RecoveryMetrics } from './service/RecoveryMetrics';
 import { RecoveryAuthorizer } from './service/RecoveryAuthorizer';
 import { RecoverySignals } from './service/RecoverySignals';
 import { RecoveryTasks } from './service/RecoveryTasks';
@@ -92,6 +94,7 @@ export const recoveryPlugin = createBackendPlugin({
         catalog: catalogServiceRef,
         notifications: notificationService,
         signals: signalsServiceRef,
+        metrics: metricsServiceRef,
       },
       async init({
         config,
@@ -108,6 +111,7 @@ export const recoveryPlugin = createBackendPlugin({
         catalog,
         notifications,
         signals,
+        metrics,
       }) {
         // What modules registered is final: the config is checked against it.
         providers.close();
@@ -137,6 +141,10 @@ export const recoveryPlugin = createBackendPlugin({
           onChange: id => changes.changed({ kind: 'run', id }),
         });
         const events = new EventStore(client);
+        const recoveryMetrics = new RecoveryMetrics(
+          metrics,
+          settings.objectives.rtoSeconds,
+        );
         const graphs = new CatalogGraphLoader(
           catalog,
           auth,
@@ -159,6 +167,7 @@ export const recoveryPlugin = createBackendPlugin({
           settings.captures.timeoutMs,
           // Verifies again, after a capture, the captures of the machine marked damaged.
           settings.runs.hypervisorHost,
+          recoveryMetrics,
         );
         const runs = new RunService(
           runStore,
@@ -172,6 +181,7 @@ export const recoveryPlugin = createBackendPlugin({
             heartbeatIntervalMs: 5_000,
             staleAfterMs: 60_000,
           },
+          recoveryMetrics,
         );
         const nightlyChecks = new NightlyCheckStore(client);
         const readiness = new ReadinessService(
@@ -188,8 +198,11 @@ export const recoveryPlugin = createBackendPlugin({
         permissionsRegistry.addPermissions(recoveryPermissions);
 
         if (settings.notifications) {
+          const notices = new ReadinessNoticeStore(client);
+          // What the notices' last sweep found: no readiness is assessed per scrape.
+          recoveryMetrics.observeReadiness(() => notices.countByStatus());
           const notifier = new ReadinessNotifier(
-            new ReadinessNoticeStore(client),
+            notices,
             readiness,
             graphs,
             catalog,
@@ -334,7 +347,12 @@ export const recoveryPlugin = createBackendPlugin({
         // callers, and the plugin itself for its modules' tasks.
         const authorizer = new RecoveryAuthorizer(permissions);
         const authorized = {
-          captures: new AuthorizedCaptureService(captures, authorizer, graphs),
+          captures: new AuthorizedCaptureService(
+            captures,
+            authorizer,
+            graphs,
+            plans,
+          ),
           runs: new AuthorizedRunService(runs, authorizer, graphs, plans),
           analyses: new AuthorizedAnalysisService(analyses, authorizer, graphs),
         };

@@ -1,8 +1,13 @@
-import type { RecoveryRun } from './types';
+import type {
+  MachineWithoutNetwork,
+  RecoveryRun,
+  RunSupervision,
+} from './types';
 
 /**
  * The machines a degraded failover has down: the one it could not bring back, then those waiting
- * for it (RunSupervision.degraded). None where it is not degraded.
+ * for it, then those left running without network (RunSupervision.degraded): they serve nothing
+ * either. None where it is not degraded.
  *
  * @public
  */
@@ -10,7 +15,38 @@ export function downInFailover(
   run: Pick<RecoveryRun, 'supervision'>,
 ): string[] {
   const degraded = run.supervision?.degraded;
-  return degraded ? [degraded.machineRef, ...(degraded.notStarted ?? [])] : [];
+  return degraded
+    ? [
+        degraded.machineRef,
+        ...(degraded.notStarted ?? []),
+        ...(degraded.withoutNetwork ?? []).map(s => s.machineRef),
+      ]
+    : [];
+}
+
+/**
+ * A machine a degraded failover left running without network (RunSupervision.degraded.withoutNetwork),
+ * in words, `at` its `since` as the caller writes it, `name` how the caller names a machine: its
+ * namespace's owner stopped, was restarted outside supervision, or runs without network itself (a
+ * sharer of a sharer).
+ *
+ * @public
+ */
+export function withoutNetworkSince(
+  sharer: MachineWithoutNetwork,
+  degraded: Pick<NonNullable<RunSupervision['degraded']>, 'withoutNetwork'>,
+  at: string = sharer.since,
+  name: (machineRef: string) => string = ref => ref,
+): string {
+  const ownerToo = (degraded.withoutNetwork ?? []).some(
+    s => s.machineRef === sharer.of,
+  );
+  const owner = ownerToo
+    ? 'without network too'
+    : sharer.ownerRestarted
+      ? 'was restarted outside supervision'
+      : 'stopped';
+  return `${name(sharer.machineRef)} running without network since ${at}, its namespace's owner ${name(sharer.of)} ${owner}`;
 }
 
 /**

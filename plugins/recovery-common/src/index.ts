@@ -51,6 +51,7 @@ export {
   type RunStepLevel,
   type RunStep,
   type RunSupervision,
+  type MachineWithoutNetwork,
   type RecoveryRun,
   type ReadinessStatus,
   type MachineCaptureStatus,
@@ -148,7 +149,11 @@ export {
   captureInTurn,
 } from './captureInTurn';
 export { machinesAwaited } from './machineWaits';
-export { downInFailover, downSince } from './degradedFailover';
+export {
+  downInFailover,
+  downSince,
+  withoutNetworkSince,
+} from './degradedFailover';
 export { machineLabelRef, machineLabelName } from './machineLabel';
 export { type EntityRole, entityRole, isRecoveryAvailable } from './entityRole';
 export {
@@ -164,6 +169,7 @@ export { isRunActive, timelineSteps } from './runTimeline';
 export {
   type IsoTimeOptions,
   type IsoTimeReading,
+  readableTimes,
   readIsoTime,
 } from './isoTime';
 export {
@@ -174,14 +180,25 @@ export {
   earliestRecoveryPoint,
   earlierRecoveryPoints,
 } from './recoveryPoint';
-export { isRunInterrupted, interruptionCause } from './runInterrupted';
+export {
+  isRunInterrupted,
+  interruptionCause,
+  interruptedRunWords,
+} from './runInterrupted';
 export {
   trimHealthOutput,
   machineNotServing,
   machineStateWorthSaying,
   describeMachineState,
   notServingWhenCaptured,
+  withoutHealthOutput,
   exitedWithZero,
   jobAnnotationHint,
 } from './machineState';
+export {
+  JOB_MACHINE_NOTE,
+  isJobMachine,
+  type ShownMachinePhase,
+  shownMachinePhase,
+} from './jobMachine';
 export { bindMountDropped, droppedBindMounts } from './bindMounts';

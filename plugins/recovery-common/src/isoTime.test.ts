@@ -1,4 +1,4 @@
-import { readIsoTime } from './isoTime';
+import { readableTimes, readIsoTime } from './isoTime';
 
 const at = (iso: string) => ({ ms: Date.parse(iso) });
 
@@ -193,5 +193,17 @@ describe('readIsoTime', () => {
     expect(
       readIsoTime('2016-12-31T23:59:60+01:00', { leapSecond: true }),
     ).toMatchObject({ kind: 'value' });
+  });
+});
+
+describe('readableTimes', () => {
+  it('writes each ISO time of a message in UTC as the portal and the CLI write times, and leaves the rest as it came', () => {
+    expect(
+      readableTimes(
+        'capture c1 of 2026-12-07T02:14:13.549Z, stopped at 2026-12-07T04:16:34+02:00; run 2026-12-07T02:14 not zoned: 2026-12-07',
+      ),
+    ).toBe(
+      'capture c1 of 2026-12-07 02:14:13 UTC, stopped at 2026-12-07 02:16:34 UTC; run 2026-12-07T02:14 not zoned: 2026-12-07',
+    );
   });
 });

@@ -4,6 +4,8 @@
  * parsers, `recovery analyze --at`) both read theirs here.
  */
 
+import { formatUtcTime } from './duration';
+
 /**
  * Forms ISO 8601 allows that not every caller takes.
  *
@@ -162,4 +164,19 @@ function formProblem(text: string): string {
   if (WITHOUT_ZONE.test(text))
     return 'no zone: end it with Z (UTC) or an offset such as +02:00';
   return 'not a date and time of day';
+}
+
+/** An instant as the backend writes one in its messages: `2026-12-07T02:14:13.549Z`. */
+const ISO_INSTANT =
+  /\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})(?!\w)/g;
+
+/**
+ * A backend's message (a timeline step, a readiness reason, a warning, a failure) with each ISO
+ * time in it written as the portal and the CLI write times, `2026-12-07 02:14:13 UTC`, the rest
+ * as it came: an ISO time beside the reader's own times reads as another clock.
+ *
+ * @public
+ */
+export function readableTimes(message: string): string {
+  return message.replace(ISO_INSTANT, iso => formatUtcTime(iso));
 }

@@ -105,6 +105,21 @@ export function describeMachineState(state: CapturedMachineState): string {
 }
 
 /**
+ * A machine's state without its health check's output: what text that any caller who sees the
+ * entity reads (readiness, a run's warnings, a capture's) may say of it. The output may carry
+ * secrets (a database's error naming its user, a URL with credentials), so it is answered only in
+ * `healthOutput`, to callers granted recovery.run.logs.read on the machine, as its console is.
+ *
+ * @public
+ */
+export function withoutHealthOutput(
+  state: CapturedMachineState,
+): CapturedMachineState {
+  const { healthOutput: _withheld, ...said } = state;
+  return said;
+}
+
+/**
  * What a capture of a machine that was not serving when captured says of itself (readiness, a
  * run restoring it): `resource:default/web-01 was exited (code 137, since …) when captured at …:
  * the capture holds a machine that was not serving`. Undefined where it was serving, or its state
@@ -116,7 +131,7 @@ export function notServingWhenCaptured(
   capture: Pick<Capture, 'machineRef' | 'createdAt' | 'machineState'>,
 ): string | undefined {
   if (!machineNotServing(capture.machineState)) return undefined;
-  return `${capture.machineRef} was ${describeMachineState(capture.machineState!)} when captured at ${capture.createdAt}: the capture holds a machine that was not serving`;
+  return `${capture.machineRef} was ${describeMachineState(withoutHealthOutput(capture.machineState!))} when captured at ${capture.createdAt}: the capture holds a machine that was not serving`;
 }
 
 /**

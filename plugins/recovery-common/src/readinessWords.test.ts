@@ -36,6 +36,13 @@ describe('readiness words', () => {
       ),
     ).toBe('ada');
     expect(runStartedBy({ trigger: 'user' })).toBe('a user');
+    // `by` before a user only: the scheduler's reads `scheduled` in any sentence.
+    expect(runStartedBy({ trigger: 'user' }, undefined, 'by ')).toBe(
+      'by a user',
+    );
+    expect(runStartedBy({ trigger: 'schedule' }, undefined, 'by ')).toBe(
+      'scheduled',
+    );
   });
 
   it('call a run by its mode, capitalized to start a sentence', () => {

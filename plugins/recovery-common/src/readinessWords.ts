@@ -93,18 +93,20 @@ export function runModeName(mode: RunMode, capitalized = false): string {
 }
 
 /**
- * Who started a run, as the portal's run history and the CLI say it: `scheduled` for one the
- * scheduler started (trigger `schedule`: the nightly check), else its user's ref (as `label`
- * words it), or `a user` where none was recorded.
+ * Who started a run, as the portal's runs and the CLI say it: `scheduled` for one the scheduler
+ * started (trigger `schedule`: the nightly check), else its user's ref (as `label` words it), or
+ * `a user` where none was recorded; a user after `by` where one is given (`started by alice`,
+ * beside `scheduled`).
  *
  * @public
  */
 export function runStartedBy(
   run: Pick<RecoveryRun, 'trigger' | 'createdBy'>,
   label: (userRef: string) => string = ref => ref,
+  by = '',
 ): string {
   if (run.trigger === 'schedule') return 'scheduled';
-  return run.createdBy ? label(run.createdBy) : 'a user';
+  return `${by}${run.createdBy ? label(run.createdBy) : 'a user'}`;
 }
 
 /**

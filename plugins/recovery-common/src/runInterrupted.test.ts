@@ -1,4 +1,8 @@
-import { interruptionCause, isRunInterrupted } from './runInterrupted';
+import {
+  interruptedRunWords,
+  interruptionCause,
+  isRunInterrupted,
+} from './runInterrupted';
 import { INTERRUPTED_PREFIX } from './types';
 
 describe('isRunInterrupted', () => {
@@ -22,5 +26,22 @@ describe('isRunInterrupted', () => {
       }),
     ).toBe('preempted by failover run-7');
     expect(interruptionCause({})).toBe('interrupted');
+  });
+
+  it('says a run someone cancelled as cancelled by them, any other interruption by its cause', () => {
+    expect(
+      interruptedRunWords({
+        error: {
+          message: `${INTERRUPTED_PREFIX}cancelled by user:default/dr at 2026-12-07T01:00:00.000Z; the backend driving this run stopped`,
+          cancelledBy: 'user:default/dr',
+        },
+      }),
+    ).toBe('cancelled by user:default/dr');
+    expect(
+      interruptedRunWords({
+        error: { message: `${INTERRUPTED_PREFIX}preempted by failover run-7` },
+      }),
+    ).toBe('interrupted: preempted by failover run-7');
+    expect(interruptedRunWords({})).toBe('interrupted');
   });
 });

@@ -28,3 +28,20 @@ export function interruptionCause(run: {
     ).trim() || 'interrupted'
   );
 }
+
+/**
+ * An interrupted run's end as a person reads it: `cancelled by user:default/dr` where someone
+ * cancelled it (its error's `cancelledBy`: POST /runs/{id}/cancel, whether its driver or the
+ * sweep of a driver gone ended it), else `interrupted: ` and its cause (interruptionCause), or
+ * `interrupted` where it says none.
+ *
+ * @public
+ */
+export function interruptedRunWords(run: {
+  error?: { message: string; cancelledBy?: string };
+}): string {
+  const by = run.error?.cancelledBy;
+  if (by) return `cancelled by ${by}`;
+  const cause = interruptionCause(run);
+  return cause === 'interrupted' ? cause : `interrupted: ${cause}`;
+}

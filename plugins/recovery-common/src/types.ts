@@ -351,6 +351,26 @@ export interface RunStep {
 }
 
 /**
+ * A machine a degraded failover left running without network (RunSupervision.degraded): it shares
+ * the network namespace (`--network container:`) of `of`, and gets its network back only restarted
+ * after that one.
+ *
+ * @public
+ */
+export interface MachineWithoutNetwork {
+  machineRef: string;
+  of: string;
+  /** When `of`'s namespace lost its network: the stop of the machine down behind it, or `of`'s restart. */
+  since: string;
+  /**
+   * `of` did not stop: it was restarted outside supervision (by hand, say) after this one started,
+   * which left this one in the namespace `of` had before. Absent: `of` stopped (or is itself
+   * without network).
+   */
+  ownerRestarted?: boolean;
+}
+
+/**
  * How the backend keeps a succeeded failover's machines running on its hypervisor host (they serve
  * production there): those the host stopped (its engine restarted, the host rebooted) are started
  * again in boot order, wave by wave, each gated by the run's readiness checks.
@@ -378,6 +398,13 @@ export interface RunSupervision {
     message: string;
     /** Left stopped with it: they wait for it. Absent where none does. */
     notStarted?: string[];
+    /**
+     * Left running, but without network: each shares the network namespace (`--network
+     * container:`) of `of`, down with it (or itself without network), and gets its network back
+     * only restarted after that one. `since`: when `of`'s namespace lost its network, as `since`
+     * above says (the stop of the machine down behind it). Absent where none is.
+     */
+    withoutNetwork?: MachineWithoutNetwork[];
   };
   /**
    * While degraded, when the supervision tries that machine again: each failed try doubles the

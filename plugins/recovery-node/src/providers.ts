@@ -662,6 +662,12 @@ export interface MachineState {
   /** When it stopped (ISO time), where it is not running and the host can tell. */
   stoppedAt?: string;
   /**
+   * When it last started (ISO time, the host's clock), where it runs and the host can tell: one
+   * sharing a namespace (sharesNetworkOf) that started before that namespace's machine did was left
+   * in the namespace that machine had before (restarted outside supervision, say), without network.
+   */
+  startedAt?: string;
+  /**
    * The id (MachineHandle.id) of the machine whose network namespace it joined (`--network
    * container:<id>`), where it shares one: that machine's stop takes its network with it, so a
    * kept failover's supervision restarts it after starting that machine again.

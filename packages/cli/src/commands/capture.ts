@@ -11,7 +11,12 @@ import {
   type CaptureRequestProgress,
 } from '@backstage-recovery/plugin-recovery-common';
 import { ConflictError } from '@backstage/errors';
-import { BackendError, entityRefArg, formatStep } from '../remote';
+import {
+  BackendError,
+  entityRefArg,
+  formatStep,
+  readableTimes,
+} from '../remote';
 import { type CliContext, json } from '../cli';
 import { againstBackend, type BackendCliOptions, connect } from './backend';
 
@@ -33,7 +38,7 @@ function capturedStateWords(c: Capture): string {
  * since its previous capture, and a pause that came near its limit (the next capture may be refused).
  */
 export function captureNotes(c: Capture): string {
-  return `${capturedStateWords(c)}${c.restartWarning ? `  WARNING ${c.restartWarning}` : ''}${c.pauseWarning ? `  WARNING ${c.pauseWarning}` : ''}`;
+  return `${capturedStateWords(c)}${c.restartWarning ? `  WARNING ${readableTimes(c.restartWarning)}` : ''}${c.pauseWarning ? `  WARNING ${readableTimes(c.pauseWarning)}` : ''}`;
 }
 
 export function addCaptureCommand(program: Command, ctx: CliContext): void {

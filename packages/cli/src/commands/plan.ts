@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import {
   describeProbe,
   formatUtcTime,
+  JOB_MACHINE_NOTE,
   type PlanResponse,
 } from '@backstage-recovery/plugin-recovery-common';
 import {
@@ -43,8 +44,8 @@ export async function plan(
 }
 
 /**
- * The plan as a person reads it: each wave's machines with the services they run, the machines
- * they wait for and the probes that gate them; then the dependencies learned from the boot
+ * The plan as a person reads it: each wave's machines (a job said to be one) with the services
+ * they run, the machines they wait for and the probes that gate them; then the dependencies learned from the boot
  * history that the order follows beyond the catalog's dependsOn, with their evidence, and what
  * the analysis warned of (learned dependencies dropped for closing a cycle among them); last,
  * where the catalog and the history disagree, and the catalog's problems.
@@ -62,6 +63,7 @@ export function formatPlan(p: PlanResponse): string {
     for (const ref of wave) {
       const m = machines.get(ref);
       const about = [
+        ...(m?.job ? [JOB_MACHINE_NOTE] : []),
         ...(m?.waitsFor.length ? [`waits for ${m.waitsFor.join(', ')}`] : []),
         ...(m?.services.length ? [`runs ${m.services.join(', ')}`] : []),
         ...(m?.probes.length

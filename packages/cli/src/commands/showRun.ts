@@ -1,12 +1,20 @@
 import type { Command } from 'commander';
 import {
   formatUtcTime,
+  isJobMachine,
+  JOB_MACHINE_NOTE,
   type RecoveryRun,
   runModeName,
   runStartedBy,
+  shownMachinePhase,
   timelineSteps,
 } from '@backstage-recovery/plugin-recovery-common';
-import { formatFailureTail, formatOutcome, formatStep } from '../remote';
+import {
+  formatFailureTail,
+  formatOutcome,
+  formatStep,
+  readableTimes,
+} from '../remote';
 import { type CliContext, json, table } from '../cli';
 import { againstBackend, type BackendCliOptions, connect } from './backend';
 import { degradedNote } from './runs';
@@ -36,8 +44,9 @@ export async function showRun(
 
 /**
  * A run's record: who started it and when, its machines wave by wave (phase, the capture
- * restored, what went wrong), its timeline as `watch` prints it, the failed machine's console,
- * and last the outcome line `run` and `watch` end with.
+ * restored, what went wrong, a job said to be one: a job done reads `completed`), its timeline as
+ * `watch` prints it, the failed machine's console, and last the outcome line `run` and `watch`
+ * end with.
  */
 export function formatRun(run: RecoveryRun): string {
   const times = [
@@ -46,7 +55,7 @@ export function formatRun(run: RecoveryRun): string {
     ...(run.finishedAt ? [`finished ${formatUtcTime(run.finishedAt)}`] : []),
   ];
   const out = [
-    `Run ${run.id} of ${run.entityRef}: ${runModeName(run.mode)} on ${run.hypervisorHost}, ${run.trigger === 'schedule' ? '' : 'started by '}${runStartedBy(run)}`,
+    `Run ${run.id} of ${run.entityRef}: ${runModeName(run.mode)} on ${run.hypervisorHost}, ${runStartedBy(run, undefined, 'started by ')}`,
     `  ${times.join(', ')}`,
   ];
   if (run.recoveryPoint)
@@ -59,7 +68,7 @@ export function formatRun(run: RecoveryRun): string {
       ? `; left stopped as they wait for it: ${degraded.notStarted.join(', ')}`
       : '';
     out.push(
-      `  running degraded: ${degradedNote(run)}; it stopped on ${run.hypervisorHost} and could not be brought back: ${degraded.message}${waiting}`,
+      `  running degraded: ${degradedNote(run)}; it stopped on ${run.hypervisorHost} and could not be brought back: ${readableTimes(degraded.message)}${waiting}`,
     );
   }
   const machines = [...run.machines].sort(
@@ -73,11 +82,14 @@ export function formatRun(run: RecoveryRun): string {
         ...machines.map(m => [
           String(m.wave + 1),
           m.machineRef,
-          m.phase,
+          shownMachinePhase(run.plan, m),
           m.captureId
             ? `${m.captureId}${m.capturedAt ? ` of ${formatUtcTime(m.capturedAt)}` : ''}`
             : '—',
-          m.message ?? '',
+          [
+            ...(isJobMachine(run.plan, m.machineRef) ? [JOB_MACHINE_NOTE] : []),
+            ...(m.message ? [readableTimes(m.message)] : []),
+          ].join('; '),
         ]),
       ]),
     );

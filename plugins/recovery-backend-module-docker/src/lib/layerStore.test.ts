@@ -594,6 +594,28 @@ describe('the layer store', () => {
     );
   });
 
+  it('refuses a layer reference that is no sha256 digest: a changed archive does not have the store read a file outside it', async () => {
+    await writeThinArchive(
+      createReadStream(saved('first', { aaa: base })),
+      store,
+      'cap-1.tar',
+      [],
+    );
+    // Of the same length, so the archive stays well formed: a path out of the layers directory.
+    const digest = sha256(base).slice(7);
+    const outside = `../../${'o'.repeat(58)}`;
+    writeFileSync(join(dir, `${'o'.repeat(58)}.layer`), base);
+    const archive = join(store, 'cap-1.tar');
+    const data = readFileSync(archive);
+    const at = data.indexOf(`"sha256":"${digest}"`);
+    expect(at).toBeGreaterThan(0);
+    data.write(outside, at + '"sha256":"'.length);
+    writeFileSync(archive, data);
+    await expect(collect(readCaptureArchive(store, archive))).rejects.toThrow(
+      `a layer reference names "${outside}", not a sha256 digest (64 hex digits): the archive is not one a capture wrote`,
+    );
+  });
+
   it("fails reading an archive whose layer could not be looked at with the file system's code, telling gone (ENOENT) from unreadable", async () => {
     await writeThinArchive(
       createReadStream(saved('first', { aaa: base, bbb: top1 })),

@@ -87,8 +87,19 @@ interface LayerRef {
   headers: string;
 }
 
-const parseRef = (data: Buffer) =>
-  JSON.parse(data.toString('utf8')) as LayerRef;
+/**
+ * A `*.layer-ref` entry of a thin archive. Its sha256 names a file of the store (layerFile): one
+ * that is not a digest (`../../etc/shadow`, say, in an archive someone changed) is refused, not
+ * read into an image.
+ */
+function parseRef(data: Buffer): LayerRef {
+  const ref = JSON.parse(data.toString('utf8')) as LayerRef;
+  if (typeof ref?.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(ref.sha256))
+    throw new Error(
+      `a layer reference names ${JSON.stringify(ref?.sha256)}, not a sha256 digest (64 hex digits): the archive is not one a capture wrote`,
+    );
+  return ref;
+}
 
 const layerFile = (storeDirectory: string, sha256: string) =>
   join(storeDirectory, LAYERS_DIRECTORY, `${sha256}.layer`);

@@ -11,7 +11,7 @@ export interface StoredAnalysis {
   result: AnalysisResult;
 }
 
-// SQLite caps bound variables per statement; 7 columns × 500 rows stays well under it.
+// SQLite caps bound variables per statement; 8 columns × 500 rows stays well under it.
 const BATCH = 500;
 /**
  * Events stored between two yields to the event loop on SQLite, whose driver runs each statement
@@ -39,10 +39,14 @@ const toEvent = (r: any): InitializationEvent => ({
 export class EventStore {
   constructor(private readonly db: Knex) {}
 
-  /** Stores events once each; returns how many were new. */
+  /**
+   * Stores events once each; returns how many were new. `pushedBy`: who pushed them through the
+   * API, as authenticated (the source they name is theirs to choose); none where collected.
+   */
   async insertEvents(
     events: InitializationEvent[],
     source: string,
+    pushedBy?: string,
   ): Promise<number> {
     const receivedAt = new Date();
     const rows = events.map(e => ({
@@ -54,6 +58,7 @@ export class EventStore {
       time: Math.round(e.time),
       reference: e.reference === undefined ? null : Math.round(e.reference),
       source,
+      pushed_by: pushedBy ?? null,
       received_at: receivedAt,
     }));
     // In the unique key's order: a row another push inserts and has not committed yet waits for
@@ -257,14 +262,15 @@ async function insertOnSqlite(
     time: number;
     reference: number | null;
     source: string;
+    pushed_by: string | null;
     received_at: Date;
   }>,
 ): Promise<number> {
   const connection = await trx.client.acquireConnection();
   try {
     const insert: SqliteStatement = connection.prepare(
-      'insert into recovery_events (machine, service, type, time, reference, source, received_at) ' +
-        'values (?, ?, ?, ?, ?, ?, ?) on conflict (machine, service, type, time) do nothing',
+      'insert into recovery_events (machine, service, type, time, reference, source, pushed_by, received_at) ' +
+        'values (?, ?, ?, ?, ?, ?, ?, ?) on conflict (machine, service, type, time) do nothing',
     );
     let inserted = 0;
     for (let i = 0; i < rows.length; i++) {
@@ -277,6 +283,7 @@ async function insertOnSqlite(
         r.time,
         r.reference,
         r.source,
+        r.pushed_by,
         // As knex binds a Date on SQLite: epoch ms.
         r.received_at.valueOf(),
       ).changes;

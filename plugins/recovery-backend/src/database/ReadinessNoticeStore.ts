@@ -131,6 +131,20 @@ export class ReadinessNoticeStore {
     }
   }
 
+  /**
+   * How many entities the last sweep saw with each status, those it found missing from the
+   * recoverable entities left out: one aggregate over one row an entity, for each metrics scrape.
+   */
+  async countByStatus(): Promise<Partial<Record<ReadinessStatus, number>>> {
+    const rows: Array<{ status: ReadinessStatus; n: number | string }> =
+      await this.db('recovery_readiness_notices')
+        .whereNull('absent_since')
+        .select('status')
+        .count({ n: '*' })
+        .groupBy('status');
+    return Object.fromEntries(rows.map(r => [r.status, Number(r.n)]));
+  }
+
   /** Forgets entities the catalog no longer holds (or no longer recovers). */
   async remove(entityRefs: string[]): Promise<void> {
     for (let i = 0; i < entityRefs.length; i += BATCH) {

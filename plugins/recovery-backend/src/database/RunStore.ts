@@ -259,7 +259,7 @@ export class RunStore {
         // Preempted in its teardown, its result already kept: finished with it, as a claim would
         // (claimStaleRun). The failover only takes over removing its lab.
         const outcome = json<RunOutcome>(row.outcome);
-        const ended = endedWith(outcome, message);
+        const ended = endedWith(outcome, { message });
         await stillActive().update({
           finished_at: at,
           ...ended.columns,
@@ -472,25 +472,39 @@ export class RunStore {
    * A run whose driver stopped during its teardown, after it reached its result (setRunOutcome),
    * is finished with that result instead: succeeded with its RTO, or failed (or interrupted) with its own error;
    * the claim gives it as `outcome`, so the claimant knows it has only a teardown to finish.
+   * One someone asked to cancel (requestCancel) that reached no result ends as cancelled by them:
+   * with `cancelled`'s message and `cancelledBy`, the request given as `cancel`.
    */
   async claimStaleRun(
     runId: string,
     staleForMs: number,
     message: string,
     at: Date,
-    { labLeft }: { labLeft: boolean },
-  ): Promise<{ outcome?: RunOutcome } | undefined> {
+    {
+      labLeft,
+      cancelled,
+    }: { labLeft: boolean; cancelled?: (request: CancelRequest) => string },
+  ): Promise<{ outcome?: RunOutcome; cancel?: CancelRequest } | undefined> {
     const claim = await this.db.transaction(async tx => {
       const stale = () =>
         tx('recovery_runs')
           .where({ id: runId })
           .whereIn('status', ACTIVE_RUN_STATUSES)
           .modify(heardBefore, 'heartbeat_at', staleForMs);
-      const row = await stale().first('outcome');
+      const row = await stale().first('outcome', 'cancel_request');
       if (!row) return undefined;
       // Written with a heartbeat: one written after this read leaves the run fresh, and unclaimed below.
       const outcome = json<RunOutcome>(row.outcome);
-      const ended = endedWith(outcome, message);
+      // Its driver gone before it saw the request: the cancel is its end all the same.
+      const cancel = outcome
+        ? undefined
+        : json<CancelRequest>(row.cancel_request);
+      const ended = endedWith(
+        outcome,
+        cancel && cancelled
+          ? { message: cancelled(cancel), cancelledBy: cancel.by }
+          : { message },
+      );
       const updated = await stale().update({
         finished_at: at,
         ...ended.columns,
@@ -502,7 +516,7 @@ export class RunStore {
         ended.unfinished,
         at,
       );
-      return { outcome };
+      return { outcome, ...(cancel && cancelled && { cancel }) };
     });
     if (claim) this.changed(runId);
     return claim;
@@ -936,12 +950,12 @@ export class RunStore {
 
 /**
  * How a run ended by another than its driver (claimed, preempted) is finished: with the result it
- * kept before its teardown (RunOutcome), else interrupted with `message` (it reached none);
+ * kept before its teardown (RunOutcome), else interrupted with `error` (it reached none);
  * `unfinished`, how its machines still in progress end (settleUnfinishedMachines).
  */
 function endedWith(
   outcome: RunOutcome | undefined,
-  message: string,
+  error: { message: string; cancelledBy?: string },
 ): {
   columns: Record<string, unknown>;
   unfinished: { status: RunStatus; message: string };
@@ -955,15 +969,15 @@ function endedWith(
         },
         unfinished: {
           status: outcome.status,
-          message: outcome.unfinishedReason ?? message,
+          message: outcome.unfinishedReason ?? error.message,
         },
       }
     : {
         columns: {
           status: 'interrupted' satisfies RunStatus,
-          error: JSON.stringify({ message }),
+          error: JSON.stringify(error),
         },
-        unfinished: { status: 'interrupted', message },
+        unfinished: { status: 'interrupted', message: error.message },
       };
 }
 

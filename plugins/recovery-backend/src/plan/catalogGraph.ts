@@ -298,6 +298,23 @@ export class CatalogGraphLoader {
   }
 
   /**
+   * Of `refs`, those the caller may see, and those withheld from them: only a ref the catalog holds
+   * and does not show them. One it does not hold (a machine renamed or removed since) is no one's
+   * secret: readiness names it to whoever sees the entity (a rename's captures kept under it).
+   */
+  async seenAndWithheld(
+    refs: string[],
+    credentials: BackstageCredentials,
+  ): Promise<{ seen: string[]; withheld: string[] }> {
+    const [seen, held] = await Promise.all([
+      this.visibleTo(refs, credentials),
+      this.heldRefs(refs),
+    ]);
+    const shown = new Set(seen);
+    return { seen, withheld: held.filter(ref => !shown.has(ref)) };
+  }
+
+  /**
    * `ref`, if the caller may see it in the catalog; else the same 404 as for an entity that is
    * not there, so a hidden one's existence does not leak.
    */

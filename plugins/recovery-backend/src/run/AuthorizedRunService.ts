@@ -14,6 +14,7 @@ import type { PlanService } from '../service/PlanService';
 import {
   type EntityPermission,
   isOwnScheduler,
+  missingOnEach,
   principalName,
   type RecoveryAuthorizer,
 } from '../service/RecoveryAuthorizer';
@@ -317,18 +318,12 @@ export class AuthorizedRunService {
     }
     const denied = others.filter((_, index) => !allowed[own.length + index]);
     if (denied.length === 0) return;
-    const named = await this.graphs.visibleTo(denied, credentials);
-    const hidden = denied.length - named.length;
-    const entities = (n: number) => `${n} ${n === 1 ? 'entity' : 'entities'}`;
-    const listed = [
-      ...named,
-      ...(hidden > 0
-        ? [`${entities(hidden)} the catalog does not show you`]
-        : []),
-    ];
-    throw new NotAllowedError(
-      `Missing permission ${booted!.permission.name} on ${entities(denied.length)} ${booted!.of}: ` +
-        `${listed.join(', ')}. ${booted!.why}`,
+    throw missingOnEach(
+      booted!.permission,
+      denied,
+      await this.graphs.visibleTo(denied, credentials),
+      booted!.of,
+      booted!.why,
     );
   }
 }

@@ -12,7 +12,9 @@ import {
   formatMeasured,
   formatSeconds,
   formatSecondsAgainst,
+  isJobMachine,
   jobAnnotationHint,
+  withoutHealthOutput,
   machineNotServing,
 } from '@backstage-recovery/plugin-recovery-common';
 import type { RestoredMachine } from '@backstage-recovery/plugin-recovery-node';
@@ -163,12 +165,10 @@ export class RunRecorder {
       // run restores that state, so its success is no proof production was well. A job done
       // (exited with code 0) is as it should be between runs.
       const completed = exitedWithZero(capture.machineState);
-      const job = run.plan.machines.some(
-        m => m.machineRef === machineRef && m.job,
-      );
+      const job = isJobMachine(run.plan, machineRef);
       if (machineNotServing(capture.machineState) && !(job && completed)) {
         await this.step(
-          `Restores its capture of ${capture.createdAt}, taken while ${machineRef} was ${describeMachineState(capture.machineState!)}: the capture holds a machine that was not serving, so ${
+          `Restores its capture of ${capture.createdAt}, taken while ${machineRef} was ${describeMachineState(withoutHealthOutput(capture.machineState!))}: the capture holds a machine that was not serving, so ${
             run.mode === 'test'
               ? 'this run passing proves that capture boots, not that production was well'
               : 'what is recovered is the state production was in then, not one it was serving from'

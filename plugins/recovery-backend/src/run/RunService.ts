@@ -41,6 +41,7 @@ import type { CatalogGraphLoader } from '../plan/catalogGraph';
 import { namingAny } from '../plan/mentions';
 import { PlanService } from '../service/PlanService';
 import { ProviderRegistry } from '../service/ProviderRegistry';
+import type { RecoveryMetrics } from '../service/RecoveryMetrics';
 import { LabBoot } from './boot';
 import { namingCapturesKeptElsewhere } from './capturesKeptElsewhere';
 import { LateDebris, withDeadline } from './deadline';
@@ -66,7 +67,7 @@ import {
   warnCaptureSpread,
 } from './preflight';
 import { now, RunRecorder } from './RunRecorder';
-import { measuredRtoSeconds } from './runState';
+import { isTerminalRunStatus, measuredRtoSeconds } from './runState';
 import { describeResources, LabTeardown } from './teardown';
 import { isRunVisible, listVisibleRuns, type VisibleTo } from './visibleRuns';
 
@@ -136,7 +137,14 @@ export interface StartRunRequest {
  * Why a replica fails a run whose driver looks gone: its claim's error, until the replica adds
  * to it what it tore down or kept (see cleanUpInterruptedRuns).
  */
-const ORPHANED = `${INTERRUPTED_PREFIX}the backend driving this run stopped`;
+const DRIVER_STOPPED = 'the backend driving this run stopped';
+const ORPHANED = `${INTERRUPTED_PREFIX}${DRIVER_STOPPED}`;
+/**
+ * The claim's error of such a run someone asked to cancel: cancelled by them, as its driver would
+ * have said had it lived to see the request, and that it was not there to.
+ */
+const orphanedCancelled = (request: CancelRequest) =>
+  `${new RunCancelled(request.by, request.at).message}; ${DRIVER_STOPPED}`;
 
 /**
  * How long after a heartbeat turns stale the cleanup looks at it: a heartbeat exactly staleAfterMs
@@ -206,6 +214,7 @@ export class RunService {
     private readonly graphs: Pick<CatalogGraphLoader, 'visibleTo'>,
     private readonly logger: LoggerService,
     private readonly options: RunServiceOptions,
+    private readonly metrics?: RecoveryMetrics,
   ) {
     // A run this backend drives tears its own lab down.
     this.teardown = new LabTeardown(
@@ -653,7 +662,8 @@ export class RunService {
     rtoSeconds: number | undefined,
   ): Promise<void> {
     await recorder.criticalPath(waves);
-    if (run.mode === 'failover') await this.failovers.handOver(host, recorder);
+    if (run.mode === 'failover')
+      await this.failovers.handOver(host, run, recorder);
     await this.finish(
       recorder,
       host,
@@ -704,7 +714,7 @@ export class RunService {
     // Production is gone: what a failover booted stays, failed or interrupted, and the
     // failure says what is left running. One that made nothing there says so.
     if (run.mode === 'failover') {
-      message += `; ${labStarted ? await this.failovers.keep(host, run.id, recorder.machines()) : `nothing of it is on ${host.id}`}`;
+      message += `; ${labStarted ? await this.failovers.keep(host, run, recorder.machines()) : `nothing of it is on ${host.id}`}`;
     }
     await recorder.step(message, undefined, 'error');
     try {
@@ -781,6 +791,7 @@ export class RunService {
     if (status !== 'succeeded')
       await recorder.settleUnfinished(status, unfinishedReason);
     await recorder.status(status, { finishedAt: now(), ...result });
+    this.metrics?.runFinished(run, status, result.rtoSeconds);
     this.logger
       .child({ runId: run.id })
       .info(
@@ -806,7 +817,7 @@ export class RunService {
   ): Promise<void> {
     let note: string | undefined;
     if (run.mode === 'failover') {
-      note = await this.failovers.keep(host, run.id);
+      note = await this.failovers.keep(host, run);
     } else {
       // After that replica's teardown, not alongside it: it learns it lost the run as soon as
       // that replica claims it, and tearing down then would take the lab from under that
@@ -833,6 +844,9 @@ export class RunService {
   private async finishedBy(runId: string): Promise<string> {
     const run = await this.runStore.getRun(runId).catch(() => undefined);
     const failover = run && preemptingFailover(run);
+    // Ended by that failover's admission, which no driver's finish counts.
+    if (failover && isTerminalRunStatus(run.status))
+      this.metrics?.runFinished(run, run.status, run.rtoSeconds);
     return failover
       ? `interrupted by failover run ${failover}, which preempted it`
       : 'the run was already finished elsewhere';
@@ -853,7 +867,8 @@ export class RunService {
       this.options.heartbeatIntervalMs;
     while (!signal.aborted && Date.now() < until) {
       const run = await this.runStore.getRun(runId).catch(() => undefined);
-      if (run?.error?.message !== ORPHANED) return;
+      // The claim's error ends so (orphaned, or cancelled) until that replica adds what it removed.
+      if (!run?.error?.message.endsWith(DRIVER_STOPPED)) return;
       await sleep(this.options.heartbeatIntervalMs, undefined, {
         signal,
       }).catch(() => {});
@@ -1005,7 +1020,8 @@ export class RunService {
 
   /**
    * Runs left active by a backend that stopped (restart, crash, another replica gone):
-   * they are ended `interrupted`, a test lab torn down, what a failover booted kept.
+   * they are ended `interrupted`, a test lab torn down, what a failover booted kept. One someone
+   * asked to cancel ends cancelled by them (`error.cancelledBy`), not as orphaned.
    */
   async cleanUpInterruptedRuns(): Promise<string[]> {
     // Staleness by the database's clock: this replica's may run ahead of the driver's.
@@ -1028,9 +1044,14 @@ export class RunService {
         this.options.staleAfterMs,
         ORPHANED,
         at,
-        { labLeft },
+        { labLeft, cancelled: orphanedCancelled },
       );
       if (!claim) continue;
+      this.metrics?.runFinished(
+        run,
+        claim.outcome?.status ?? 'interrupted',
+        claim.outcome?.rtoSeconds,
+      );
       // Where its driver stopped during the teardown, after the run reached its result (see
       // finish): the claim finished it with that result, which this teardown does not change.
       if (claim.outcome) {
@@ -1042,7 +1063,7 @@ export class RunService {
       try {
         const host = this.providers.hypervisorHost(run.hypervisorHost);
         if (run.mode === 'failover') {
-          teardownNote = `; ${await this.failovers.keep(host, run.id, run.machines)}`;
+          teardownNote = `; ${await this.failovers.keep(host, run, run.machines)}`;
         } else {
           // Left (since the claim) until removed: a backend that stops during this teardown
           // leaves it to the cleanup task.
@@ -1055,8 +1076,13 @@ export class RunService {
           ? `; teardown not checked: hypervisor host ${run.hypervisorHost} cannot be reached (${messageOf(error)})`
           : `; teardown failed: ${messageOf(error)}`;
       }
-      const message = `${ORPHANED}${teardownNote}`;
-      await this.runStore.setFailedRunError(run.id, { message });
+      // Someone asked to cancel it: its end names them, as a cancel its driver saw would.
+      const { cancel } = claim;
+      const message = `${cancel ? orphanedCancelled(cancel) : ORPHANED}${teardownNote}`;
+      await this.runStore.setFailedRunError(run.id, {
+        message,
+        ...(cancel && { cancelledBy: cancel.by }),
+      });
       await this.runStore.appendStep(run.id, {
         at: at.toISOString(),
         level: 'error',

@@ -138,17 +138,32 @@ export class LabBoot {
     }
   }
 
-  /** Boots the machines of one wave side by side; throws the first one's failure. */
+  /**
+   * Boots the machines of one wave side by side; throws the first one's failure. That failure
+   * fails the run: the others' waits and probes stop then, not at their ready timeouts, which
+   * the run's end (its RTO, its lab's teardown) would otherwise wait out.
+   */
   async wave(machineRefs: string[]): Promise<void> {
     // Those of earlier waves, not the ones of this wave that get ready first: the same every run.
     const booted = [...this.booted.values()];
-    const results = await Promise.allSettled(
+    const failed = new AbortController();
+    const signal = AbortSignal.any([this.run.signal, failed.signal]);
+    let first: { reason: unknown } | undefined;
+    await Promise.allSettled(
       machineRefs.map(async machineRef => {
-        this.booted.set(machineRef, await this.machine(machineRef, booted));
+        try {
+          this.booted.set(
+            machineRef,
+            await this.machine(machineRef, booted, signal),
+          );
+        } catch (error) {
+          // Recorded failed first (failed()): the others, stopped, are left to the run to settle.
+          first ??= { reason: error };
+          failed.abort();
+        }
       }),
     );
-    const failed = results.find(r => r.status === 'rejected');
-    if (failed) throw (failed as PromiseRejectedResult).reason;
+    if (first) throw first.reason;
   }
 
   /**
@@ -231,8 +246,10 @@ export class LabBoot {
   private async machine(
     machineRef: string,
     booted: MachineHandle[],
+    /** The run's, or its wave's: aborted once another machine of the wave failed. */
+    signal: AbortSignal,
   ): Promise<MachineHandle> {
-    const { recorder, host, lab, signal, removeLate } = this.run;
+    const { recorder, host, lab, removeLate } = this.run;
     const planned = this.run.planned.get(machineRef)!;
     const capture = this.run.captures.get(machineRef)!;
     let handle: MachineHandle | undefined;
@@ -280,8 +297,8 @@ export class LabBoot {
       signal.throwIfAborted();
       await recorder.machine(machineRef, 'verifying', { startedAt: now() });
       const healthChecked = planned.job
-        ? await this.completed(handle, deadline)
-        : await this.verify(handle, planned, deadline);
+        ? await this.completed(handle, deadline, signal)
+        : await this.verify(handle, planned, deadline, signal);
       await recorder.machine(machineRef, 'ready', {
         readyAt: now(),
         finishedAt: now(),
@@ -307,7 +324,7 @@ export class LabBoot {
         await this.run
           .captureDamaged?.(capture, messageOf(error))
           .catch(() => {});
-      throw await this.failed(machineRef, handle, error);
+      throw await this.failed(machineRef, handle, error, false, signal);
     }
   }
 
@@ -320,8 +337,9 @@ export class LabBoot {
     handle: MachineHandle | undefined,
     error: unknown,
     afterReady = false,
+    signal = this.run.signal,
   ): Promise<Error> {
-    const { recorder, host, signal } = this.run;
+    const { recorder, host } = this.run;
     // Interrupted, not failed: the run settles the machine when it finishes.
     if (signal.aborted) return error as Error;
     // Claimed by another replica, which tears the lab down only after its claim: a machine
@@ -350,7 +368,7 @@ export class LabBoot {
     const silence = isHostUnreachable(error)
       ? undefined
       : isEngineError(error)
-        ? await this.hostSilence()
+        ? await this.hostSilence(signal)
         : undefined;
     if (signal.aborted) return error as Error;
     if (isHostUnreachable(error) || silence !== undefined) {
@@ -406,9 +424,10 @@ export class LabBoot {
       : undefined;
     // Evidence only: a write of it that fails must not take the machine's reason from the run.
     // A blank console is none: stored, it would read as a tail withheld from some callers.
-    if (isConsoleTail(logTail)) {
+    const evidence = failureEvidence(logTail, failure.healthOutput);
+    if (evidence !== undefined) {
       await recorder
-        .logTail(machineRef, logTail)
+        .logTail(machineRef, evidence)
         .catch(stored =>
           this.logger
             .child({ machineRef })
@@ -426,8 +445,8 @@ export class LabBoot {
    * the run now and again ENGINE_GRACE_MS later. Undefined where it answered both times, else what
    * it said (or that it did not answer in time) when it did not.
    */
-  private async hostSilence(): Promise<string | undefined> {
-    const { host, recorder, signal } = this.run;
+  private async hostSilence(signal: AbortSignal): Promise<string | undefined> {
+    const { host, recorder } = this.run;
     const ask = () =>
       withDeadline(
         () => host.listLabResources(recorder.runId),
@@ -458,8 +477,9 @@ export class LabBoot {
   private async completed(
     machine: MachineHandle,
     deadline: number,
+    signal: AbortSignal,
   ): Promise<false> {
-    const { host, signal, removeLate } = this.run;
+    const { host, removeLate } = this.run;
     const timeoutText = `${this.options.machineReadyTimeoutMs / 1000} s`;
     const notDone = () =>
       new MachineFailure(
@@ -518,8 +538,9 @@ export class LabBoot {
     machine: MachineHandle,
     planned: BootPlanMachine,
     deadline: number,
+    signal = this.run.signal,
   ): Promise<boolean> {
-    const { host, lab, signal, removeLate } = this.run;
+    const { host, lab, removeLate } = this.run;
     const timeoutText = `${this.options.machineReadyTimeoutMs / 1000} s`;
     const bounded = <T>(
       call: () => Promise<T>,
@@ -539,20 +560,21 @@ export class LabBoot {
         () => host.inspectMachine(machine),
         timedOut ??
           (() =>
-            new MachineFailure(
-              last?.health === 'starting'
-                ? `health check still starting after ${timeoutText}${lastCheck(last)}`
-                : `inspect did not finish within ${timeoutText}`,
-            )),
+            last?.health === 'starting'
+              ? healthFailure(
+                  `health check still starting after ${timeoutText}`,
+                  last,
+                )
+              : new MachineFailure(
+                  `inspect did not finish within ${timeoutText}`,
+                )),
       );
       last = state;
       if (!state.running) {
         throw new MachineFailure(this.stopped(machine, state));
       }
       if (state.health === 'unhealthy') {
-        throw new MachineFailure(
-          `its health check reports unhealthy${lastCheck(state)}`,
-        );
+        throw healthFailure('its health check reports unhealthy', state);
       }
       return state;
     };
@@ -561,8 +583,9 @@ export class LabBoot {
 
     while ((await assertAlive()).health === 'starting') {
       if (Date.now() > deadline) {
-        throw new MachineFailure(
-          `health check still starting after ${timeoutText}${lastCheck(last)}`,
+        throw healthFailure(
+          `health check still starting after ${timeoutText}`,
+          last,
         );
       }
       await wait();
@@ -666,8 +689,9 @@ export class LabBoot {
       );
     }
     if (state.health === 'unhealthy') {
-      throw new MachineFailure(
-        `its health check reports unhealthy after it was ready${lastCheck(state)}`,
+      throw healthFailure(
+        'its health check reports unhealthy after it was ready',
+        state,
       );
     }
     for (const probe of planned.probes) {
@@ -723,7 +747,33 @@ function probeText(probe: ProbeSpec, planned: BootPlanMachine): string {
     : name;
 }
 
-/** What the machine's last failed health check said, where it said anything: the likely cause. */
-function lastCheck(state: MachineState | undefined): string {
-  return state?.healthOutput ? ` (last check: ${state.healthOutput})` : '';
+/**
+ * A failure of the machine's health check. What its last failed check said (the likely cause) may
+ * carry secrets, as its console may: kept with its console tail, read with recovery.run.logs.read
+ * on the machine, never in the message every caller who sees the run reads.
+ */
+function healthFailure(
+  message: string,
+  state: MachineState | undefined,
+): MachineFailure {
+  return state?.healthOutput
+    ? new MachineFailure(
+        `${message} (what its last check said is kept with its console tail)`,
+        undefined,
+        state.healthOutput,
+      )
+    : new MachineFailure(message);
 }
+
+/** A failed machine's evidence: its console's last lines, then what its last failed health check said. */
+export function failureEvidence(
+  logTail: string | undefined,
+  healthOutput: string | undefined,
+): string | undefined {
+  const tail = isConsoleTail(logTail) ? logTail.replace(/\n$/, '') : '';
+  if (!healthOutput) return tail || undefined;
+  return `${tail ? `${tail}\n` : ''}${HEALTH_OUTPUT_LINE}${healthOutput}`;
+}
+
+/** How a failed machine's evidence introduces its last failed health check's output. */
+export const HEALTH_OUTPUT_LINE = '[last failed health check] ';

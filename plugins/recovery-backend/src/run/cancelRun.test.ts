@@ -13,7 +13,8 @@ import { runServiceOver } from '../testing/runService';
 /*
  * Cancelling a test recovery (RunService.cancel): it stops booting, its lab goes, and it ends
  * interrupted naming who cancelled it; through another replica over the same database too, which
- * the driver learns at its next heartbeat. Failovers and finished runs are refused.
+ * the driver learns at its next heartbeat; one whose driver is gone, when the orphan sweep claims it.
+ * Failovers and finished runs are refused.
  */
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3', 'POSTGRES_15'] });
@@ -50,9 +51,10 @@ describe.each(databases.eachSupportedId())(
   databaseId => {
     let runStore: RunStore;
     let captureStore: CaptureStore;
+    let knex: Awaited<ReturnType<typeof databases.init>>;
 
     beforeEach(async () => {
-      const knex = await databases.init(databaseId);
+      knex = await databases.init(databaseId);
       await migrate(knex);
       runStore = new RunStore(knex);
       captureStore = new CaptureStore(knex);
@@ -148,6 +150,93 @@ describe.each(databases.eachSupportedId())(
         machines: [],
         networks: [],
       });
+    });
+
+    it('ends a run cancelled while its backend was gone as cancelled by whoever asked, when the orphan sweep claims it, its lab torn down as for any orphan', async () => {
+      const host = new FakeHost({});
+      await runStore.insertRun(
+        {
+          id: 'orphan',
+          entityRef: service.ref,
+          mode: 'test',
+          trigger: 'user',
+          hypervisorHost: 'fake',
+          plan: { entityRef: service.ref, waves: [[WEB]], machines: [] },
+          options: {},
+          machines: [{ machineRef: WEB, wave: 0 }],
+        },
+        new Date(Date.now() - 10_000),
+      );
+      await runStore.updateRun('orphan', { status: 'running' });
+      await runStore.updateRunMachine('orphan', WEB, { phase: 'verifying' });
+      await host.createLab('orphan', [{ name: 'prod', aliases: [] }]);
+      // No backend drives it: the request waits for a heartbeat that never comes. Any heartbeat
+      // counts as stale (the updates above refreshed it).
+      const runs = runServiceOver(runStore, captureStore, host, graph, {
+        staleAfterMs: -60_000,
+      });
+      expect((await runs.cancel('orphan', ALICE)).status).toBe('running');
+      expect(await runs.cleanUpInterruptedRuns()).toEqual(['orphan']);
+      await runs.shutdown();
+
+      const run = (await runStore.getRun('orphan'))!;
+      expect(run.status).toBe('interrupted');
+      const cancelled =
+        'Interrupted: cancelled by user:default/alice at [^ ;]+; the backend driving this run stopped';
+      expect(run.error).toEqual({
+        message: expect.stringMatching(
+          new RegExp(`^${cancelled}; removed 0 containers and 1 network$`),
+        ),
+        cancelledBy: ALICE,
+      });
+      expect(run.steps.at(-1)?.message).toBe(run.error!.message);
+      expect(run.machines[0]).toMatchObject({
+        phase: 'interrupted',
+        message: expect.stringMatching(new RegExp(`^${cancelled}$`)),
+      });
+      expect(await host.listLabResources('orphan')).toEqual({
+        machines: [],
+        networks: [],
+      });
+    });
+
+    it('leaves the lab to the replica that claimed a cancelled run as orphaned where its driver was alive after all', async () => {
+      const host = new FakeHost({});
+      host.probe = () => new Promise<never>(() => {});
+      // The driver misses the request (it paused, say), and fails its machine at the ready timeout.
+      const driverStore = new RunStore(knex);
+      driverStore.cancelRequest = async () => undefined;
+      const driver = runServiceOver(driverStore, captureStore, host, graph, {
+        machineReadyTimeoutMs: 500,
+      });
+      const run = await driver.start({ ...asked, mode: 'test' });
+      await verifying(run.id);
+      // Another replica takes its heartbeat for stale, and pauses between its claim and the teardown.
+      const cleaner = runServiceOver(runStore, captureStore, host, graph, {
+        staleAfterMs: -60_000,
+      });
+      const claim = runStore.claimStaleRun.bind(runStore);
+      runStore.claimStaleRun = async (...args) => {
+        const claimed = await claim(...args);
+        await new Promise(resolve => setTimeout(resolve, 1_000));
+        return claimed;
+      };
+      await cleaner.cancel(run.id, ALICE);
+      expect(await cleaner.cleanUpInterruptedRuns()).toEqual([run.id]);
+      await driver.waitFor(run.id);
+      await Promise.all([driver.shutdown(), cleaner.shutdown()]);
+
+      // The cleaner removed the lab; the driver waited for it, and found nothing left.
+      const cancelled = (await runStore.getRun(run.id))!;
+      expect(cancelled.error).toEqual({
+        message: expect.stringMatching(
+          /^Interrupted: cancelled by user:default\/alice at [^ ;]+; the backend driving this run stopped; removed 1 container and 1 network$/,
+        ),
+        cancelledBy: ALICE,
+      });
+      expect(cancelled.steps.map(s => s.message)).toContain(
+        'Stopped driving: the run was already finished elsewhere; removed 0 containers and 0 networks',
+      );
     });
 
     it('refuses a failover (release it once finished) and a finished run, naming its status', async () => {

@@ -1,7 +1,9 @@
 import type { BackstageCredentials } from '@backstage/backend-plugin-api';
 import {
+  type Capture,
   type RecoveryRun,
   recoveryRunLogsReadPermission,
+  withoutHealthOutput,
 } from '@backstage-recovery/plugin-recovery-common';
 import type { RecoveryAuthorizer } from '../service/RecoveryAuthorizer';
 
@@ -55,6 +57,41 @@ export async function consolesSeenBy<R extends Pick<RecoveryRun, 'machines'>>(
             return { ...rest, logTailWithheld: true as const };
           }),
         },
+  );
+}
+
+/**
+ * Captures as a caller may read them: what a machine's last failed health check said when it was
+ * captured (`machineState.healthOutput`) may carry secrets as its console may, so it is left out
+ * unless the caller has recovery.run.logs.read on that machine, as consolesSeenBy decides. One call
+ * to the policy for the machines of all the captures that kept one, none when none did.
+ */
+export async function healthOutputsSeenBy<
+  C extends Pick<Capture, 'machineRef' | 'machineState'>,
+>(
+  captures: C[],
+  credentials: BackstageCredentials,
+  authorizer: Pick<RecoveryAuthorizer, 'permittedOn'>,
+): Promise<C[]> {
+  const machineRefs = [
+    ...new Set(
+      captures
+        .filter(c => c.machineState?.healthOutput !== undefined)
+        .map(c => c.machineRef),
+    ),
+  ];
+  if (machineRefs.length === 0) return captures;
+  const readable = new Set(
+    await authorizer.permittedOn(
+      credentials,
+      recoveryRunLogsReadPermission,
+      machineRefs,
+    ),
+  );
+  return captures.map(c =>
+    c.machineState?.healthOutput === undefined || readable.has(c.machineRef)
+      ? c
+      : { ...c, machineState: withoutHealthOutput(c.machineState) },
   );
 }
 

@@ -50,8 +50,8 @@ export async function withDeadline<T>(
 
 /**
  * What a run's steps create after their deadline (withDeadline's `removeLate`). While the run is
- * still driven (the late step's wave siblings still verifying) its removal waits for `settle`, at
- * the run's end; after that it goes as each late step settles.
+ * still driven (its lab still in use, its failure still being recorded) its removal waits for
+ * `settle`, at the run's end; after that it goes as each late step settles.
  */
 export class LateDebris {
   private driven = true;

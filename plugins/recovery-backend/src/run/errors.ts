@@ -15,6 +15,7 @@ import {
   CAPTURES_DAMAGED_ERROR_NAME,
   type DamagedCapture,
   INTERRUPTED_PREFIX,
+  MACHINE_LABEL,
 } from '@backstage-recovery/plugin-recovery-common';
 import {
   type HostCondition,
@@ -23,11 +24,15 @@ import {
 } from '@backstage-recovery/plugin-recovery-node';
 import type { PlannedRecovery } from '../service/PlanService';
 
-/** Why a machine failed, with the probe that failed it if one did. */
+/**
+ * Why a machine failed, with the probe that failed it if one did, and what its last failed health
+ * check said: evidence kept with its console tail (gated as that is), not in the message.
+ */
 export class MachineFailure extends Error {
   constructor(
     message: string,
     readonly probe?: string,
+    readonly healthOutput?: string,
   ) {
     super(message);
   }
@@ -334,7 +339,9 @@ export class MachinesNotCapturedError extends RunConflictError {
 /**
  * Why a machine never captured may have captures all the same: those of its container kept under
  * the ref it had before a rename. Said, not acted on: only people can tell a rename from two
- * machines that share a container name.
+ * machines that share a container name. Captured under the new ref, its container must say so on an
+ * engine that captures only containers labelled as their machine (the default): it still carries
+ * the old ref there, and starting it again does not change that.
  */
 export function capturesKeptUnder(kept: {
   machineRef: string;
@@ -345,7 +352,7 @@ export function capturesKeptUnder(kept: {
   newestCaptureAt: string;
 }): string {
   const { machineRef, keptUnder, engine, container, captures } = kept;
-  return `captures of the same container (${container}) on engine ${engine} are kept under ${keptUnder} (${captures === 1 ? '1 capture' : `${captures} captures`}, newest ${kept.newestCaptureAt}): rename ${machineRef} back to ${keptUnder} in the catalog to restore them, or capture ${machineRef} once its container runs again`;
+  return `captures of the same container (${container}) on engine ${engine} are kept under ${keptUnder} (${captures === 1 ? '1 capture' : `${captures} captures`}, newest ${kept.newestCaptureAt}): rename ${machineRef} back to ${keptUnder} in the catalog to restore them, or capture ${machineRef}, its container labelled ${MACHINE_LABEL}=${machineRef} first where its engine captures only containers labelled as their machine (requireMachineLabel, on by default)`;
 }
 
 /**

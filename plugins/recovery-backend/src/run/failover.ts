@@ -8,7 +8,10 @@ import type {
   RecoveryRun,
   RunMachine,
 } from '@backstage-recovery/plugin-recovery-common';
-import { RUN_ID_LABEL } from '@backstage-recovery/plugin-recovery-common';
+import {
+  isJobMachine,
+  RUN_ID_LABEL,
+} from '@backstage-recovery/plugin-recovery-common';
 import type {
   HypervisorHost,
   LabResources,
@@ -53,17 +56,24 @@ export class Failovers {
    * interrupted), said in its timeline or failure: its machines may already serve production, so
    * nothing removes them automatically. Its probe helpers go first: one holds an address on each
    * of production's subnets, and serves nothing. `machines` are the run's: those that were ready
-   * are said left running, those restored but not ready named apart, so the containers counted
-   * are those named (each container by its name where the host keeps others).
+   * are said left running, but its jobs (ANNOTATION_JOB) that completed, which run no more; those
+   * restored but not ready are named apart, so the containers counted are those named (each
+   * container by its name where the host keeps others).
    */
   async keep(
     host: HypervisorHost,
-    runId: string,
+    run: Pick<RecoveryRun, 'id' | 'plan'>,
     machines: RunMachine[] = [],
   ): Promise<string> {
+    const runId = run.id;
     await this.teardown.removeProbes(host, runId);
     const kept = await this.teardown.held(host, runId);
-    const running = readyMachines(machines);
+    const ready = machines.filter(m => m.phase === 'ready');
+    const [completed, running] = [true, false].map(job =>
+      ready
+        .filter(m => isJobMachine(run.plan, m.machineRef) === job)
+        .map(m => m.machineRef),
+    );
     const notReady = machines
       .filter(m => m.restoredAt && m.phase !== 'ready')
       .map(m => m.machineRef);
@@ -71,12 +81,13 @@ export class Failovers {
     // note of what stays, which would read as if something did.
     if (
       kept &&
-      running.length === 0 &&
+      ready.length === 0 &&
       kept.machines.length + kept.networks.length === 0
     )
       return `nothing of it is on ${host.id}`;
     const named = [
       ...(running.length > 0 ? [`left running: ${running.join(', ')}`] : []),
+      ...(completed.length > 0 ? [`completed: ${completed.join(', ')}`] : []),
       ...(notReady.length > 0 ? [`not ready: ${notReady.join(', ')}`] : []),
     ];
     // Each container by its name where they are not all the machines named (a helper the host
@@ -86,7 +97,7 @@ export class Failovers {
       : describeResources(
           kept,
           named.length > 0 &&
-            kept.machines.length !== running.length + notReady.length,
+            kept.machines.length !== ready.length + notReady.length,
         );
     return `kept ${what} on ${host.id}, labelled with run ${runId}${named.length > 0 ? ` (${named.join('; ')})` : ''}: a failover is never torn down automatically`;
   }
@@ -95,9 +106,13 @@ export class Failovers {
    * Keeps what a failover that succeeded booted: its timeline says what serves production now,
    * and how that ends (the next test recovery there would be refused until then).
    */
-  async handOver(host: HypervisorHost, recorder: RunRecorder): Promise<void> {
-    const { runId } = recorder;
-    const kept = await this.keep(host, runId, recorder.machines());
+  async handOver(
+    host: HypervisorHost,
+    run: Pick<RecoveryRun, 'id' | 'plan'>,
+    recorder: RunRecorder,
+  ): Promise<void> {
+    const runId = run.id;
+    const kept = await this.keep(host, run, recorder.machines());
     await recorder.step(
       `${kept[0].toUpperCase()}${kept.slice(1)}; release it once production runs on its primary machines again (recovery release ${runId}, or POST /runs/${runId}/release)`,
     );
@@ -275,7 +290,3 @@ export class Failovers {
     return (await this.runStore.getRun(run.id))!;
   }
 }
-
-/** The machines that got ready (and did not fall over since), in boot order. */
-const readyMachines = (machines: RunMachine[]) =>
-  machines.filter(m => m.phase === 'ready').map(m => m.machineRef);

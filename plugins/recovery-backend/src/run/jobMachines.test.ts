@@ -243,6 +243,10 @@ describe.each(databases.eachSupportedId())(
       const host = new JobHost({ [INFRA]: 0 });
       const run = await testRun(host, jobGraph, 'failover');
       expect(run.status).toBe('succeeded');
+      // Its hand-over says the job apart: it completed, and runs no more.
+      expect(run.steps.map(s => s.message)).toContain(
+        `Kept 3 containers and 1 network on fake, labelled with run ${run.id} (left running: ${DATA}, ${WEB}; completed: ${INFRA}): a failover is never torn down automatically; release it once production runs on its primary machines again (recovery release ${run.id}, or POST /runs/${run.id}/release)`,
+      );
       const options = {
         machineReadyTimeoutMs: 500,
         probeIntervalMs: 10,
@@ -264,6 +268,8 @@ describe.each(databases.eachSupportedId())(
         kind: 'running',
       });
       expect(host.events).toEqual([]);
+      // Nor is the failover degraded by it, which readiness would name.
+      expect((await runStore.getRun(run.id))!.supervision).toBeUndefined();
 
       // The engine restarted: the others are started again, the job is not run again.
       host.restartEngine(run.id);

@@ -11,6 +11,7 @@ import {
 } from '@backstage/plugin-catalog-node';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import request from 'supertest';
+import { MACHINE_LABEL } from '@backstage-recovery/plugin-recovery-common';
 import { recoveryPlugin } from '../plugin';
 import { componentEntity, machineEntity } from '../testing/entities';
 import { FakeCaptureSource } from '../testing/FakeCaptureSource';
@@ -81,7 +82,7 @@ describe.each(databases.eachSupportedId())(
       const { createdAt } = captured.captures[0];
       current = catalogServiceMock({ entities: site('web-01b') });
 
-      const kept = `captures of the same container (web-01) on engine primary are kept under ${OLD} (1 capture, newest ${createdAt}): rename ${RENAMED} back to ${OLD} in the catalog to restore them, or capture ${RENAMED} once its container runs again`;
+      const kept = `captures of the same container (web-01) on engine primary are kept under ${OLD} (1 capture, newest ${createdAt}): rename ${RENAMED} back to ${OLD} in the catalog to restore them, or capture ${RENAMED}, its container labelled ${MACHINE_LABEL}=${RENAMED} first where its engine captures only containers labelled as their machine (requireMachineLabel, on by default)`;
       const refused = await request(server)
         .post('/api/recovery/runs')
         .send({ entityRef: WEB });

@@ -3,6 +3,7 @@ import type {
   RunMode,
   RunStatus,
 } from '@backstage-recovery/plugin-recovery-common';
+import type { FinishedStatus } from '../service/RecoveryMetrics';
 
 /**
  * Whether a new run of `mode` must wait for an active run of `activeMode` on the host: always, but
@@ -52,7 +53,9 @@ export function unfinishedMachinePhase(
   return status === 'interrupted' ? 'interrupted' : 'failed';
 }
 
-export function isTerminalRunStatus(status: RunStatus): boolean {
+export function isTerminalRunStatus(
+  status: RunStatus,
+): status is FinishedStatus {
   return RUN_TRANSITIONS[status].length === 0;
 }
 

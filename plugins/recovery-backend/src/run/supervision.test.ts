@@ -1,6 +1,9 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
 import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
-import { formatUtcTime } from '@backstage-recovery/plugin-recovery-common';
+import {
+  formatUtcTime,
+  withoutNetworkSince,
+} from '@backstage-recovery/plugin-recovery-common';
 import type { MachineHandle } from '@backstage-recovery/plugin-recovery-node';
 import { CaptureStore } from '../database/CaptureStore';
 import { migrate } from '../database/migrations';
@@ -53,6 +56,17 @@ class StopTimeHost extends ListingHost {
 class SharingHost extends ListingHost {
   readonly restarted: string[] = [];
   private readonly cutOff = new Set<string>();
+  /** When each machine last started, as an engine's StartedAt (a counter: only the order counts). */
+  private readonly startedAt = new Map<string, number>();
+  private starts = 0;
+  /** data-01 restarted by hand (`docker restart`): up again at once, web-01 left in its old namespace. */
+  restartByHand(runId: string) {
+    const data = `${runId}/${DATA}`;
+    this.startedAt.set(data, ++this.starts);
+    const web = data.replace(DATA, WEB);
+    this.stopAnswering(web);
+    this.cutOff.add(web);
+  }
   exit(machineId: string, exitCode: number) {
     super.exit(machineId, exitCode);
     if (machineId.endsWith(`/${DATA}`)) {
@@ -63,19 +77,32 @@ class SharingHost extends ListingHost {
   }
   async inspectMachine(machine: MachineHandle) {
     const state = await super.inspectMachine(machine);
+    const started = this.startedAt.get(machine.id);
+    const withStart =
+      state.running && started !== undefined
+        ? { ...state, startedAt: new Date(started * 1000).toISOString() }
+        : state;
     return machine.machineRef === WEB
-      ? { ...state, sharesNetworkOf: machine.id.replace(WEB, DATA) }
-      : state;
+      ? { ...withStart, sharesNetworkOf: machine.id.replace(WEB, DATA) }
+      : withStart;
   }
   async startMachine(machine: MachineHandle) {
     // A running machine's start changes nothing, as the engine's (304).
     if (this.cutOff.has(machine.id)) return;
     await super.startMachine(machine);
+    this.startedAt.set(machine.id, ++this.starts);
   }
   async restartMachine(machine: MachineHandle) {
     this.restarted.push(machine.machineRef);
     this.cutOff.delete(machine.id);
     await this.startMachine(machine);
+  }
+}
+/** A SharingHost whose engine refuses to restart a machine: it stays where it was. */
+class RestartRefusingHost extends SharingHost {
+  async restartMachine(machine: MachineHandle) {
+    this.restarted.push(machine.machineRef);
+    throw new Error('engine refused the restart');
   }
 }
 /** A logger that keeps what was warned, with the fields of its children. */
@@ -287,6 +314,52 @@ describe.each(databases.eachSupportedId())(
       expect(await supervisionSteps(runId)).toHaveLength(1);
     });
 
+    it('restarts the running machine in the namespace of one restarted by hand, which left it without network, and says why', async () => {
+      const host = new SharingHost(chainNeeds);
+      const { runId, supervision } = await failedOver(host);
+      host.restartByHand(runId);
+
+      await supervision.sweep();
+
+      // Nothing found stopped: web-01 restarted alone, after data-01's start.
+      expect(host.started).toEqual([WEB]);
+      expect(host.restarted).toEqual([WEB]);
+      const [step] = await supervisionSteps(runId);
+      expect(step.message).toMatch(
+        new RegExp(
+          `^Supervision: none found stopped on fake, but ${DATA} restarted there outside supervision \\(by hand, say\\); 1 machine started again in wave order in [0-9.]+ s \\(${WEB}; ` +
+            `${WEB} restarted after ${DATA}, whose network namespace it shares: it kept running without network once ${DATA} was restarted outside supervision; restart 1 of this failover\\)$`,
+        ),
+      );
+      // web-01 started after data-01 now: the next pass restarts nothing.
+      await supervision.sweep();
+      expect(host.restarted).toEqual([WEB]);
+      expect(await supervisionSteps(runId)).toHaveLength(1);
+    });
+
+    it('brings a degraded failover back once the machine it could not restart is restarted by hand, restarting its sharer left without network', async () => {
+      const crashes: string[] = [];
+      const host = new SharingHost(chainNeeds, crashes);
+      const { runId, supervision } = await failedOver(host);
+      crashes.push(DATA);
+      host.exit(`${runId}/${DATA}`, 137);
+      await supervision.sweep();
+      expect(
+        (await runStore.getRun(runId))!.supervision?.degraded?.withoutNetwork,
+      ).toHaveLength(1);
+
+      // An engineer fixes data-01 and starts it (`docker start`): web-01 still runs in its old namespace.
+      crashes.length = 0;
+      const { machines } = (await host.reattach(runId))!;
+      await host.startMachine(machines.find(m => m.machineRef === DATA)!);
+      await supervision.sweep();
+
+      expect(host.restarted).toEqual([WEB]);
+      expect(
+        (await runStore.getRun(runId))!.supervision?.degraded,
+      ).toBeUndefined();
+    });
+
     it('says a sharer left behind by a machine it could not bring back runs without network, not that it was left stopped', async () => {
       const crashes: string[] = [];
       const host = new SharingHost(chainNeeds, crashes);
@@ -301,11 +374,73 @@ describe.each(databases.eachSupportedId())(
       expect(degraded).toMatchObject({ machineRef: DATA });
       // Readiness and the card say notStarted "left stopped": web-01 runs.
       expect(degraded?.notStarted).toBeUndefined();
+      // Kept for readiness and the card: down as data-01 is, since data-01 was (noticed down here).
+      expect(degraded?.withoutNetwork).toEqual([
+        { machineRef: WEB, of: DATA, since: degraded?.since },
+      ]);
       const [step] = await supervisionSteps(runId);
       expect(step.message).toContain(
         `could not be brought back: stopped with exit code 3; left running without network: ${WEB} (shares ${DATA}'s network namespace) (restart 1`,
       );
       expect(step.message).not.toContain('not started');
+    });
+
+    it('tries a sharer whose restart failed, left in the old namespace of a machine restarted by hand, again only at its next try, not every sweep', async () => {
+      vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
+      const host = new RestartRefusingHost(chainNeeds);
+      const { runId, supervision } = await failedOver(host);
+      host.restartByHand(runId);
+
+      await supervision.sweep();
+
+      expect(host.restarted).toEqual([WEB]);
+      const run = (await runStore.getRun(runId))!;
+      expect(run.supervision?.degraded).toMatchObject({ machineRef: WEB });
+      const { nextAt } = run.supervision!.retry!;
+
+      // Nothing stopped, web-01 still in data-01's old namespace: its try is not due yet.
+      await supervision.sweep();
+      expect(host.restarted).toEqual([WEB]);
+      expect(await supervision.supervise(host, runId)).toEqual({
+        kind: 'waiting',
+        nextAt,
+      });
+
+      // Due: tried again, and its wait doubles.
+      vi.setSystemTime(Date.parse(nextAt));
+      await supervision.sweep();
+      expect(host.restarted).toEqual([WEB, WEB]);
+      expect((await runStore.getRun(runId))!.supervision?.retry).toMatchObject({
+        delaySeconds: 60,
+        tries: 2,
+      });
+    });
+
+    it('says a sharer left behind by a machine restarted by hand, pending as an earlier wave fails, runs without network as that machine was restarted, not stopped', async () => {
+      const crashes: string[] = [];
+      const host = new SharingHost(chainNeeds, crashes);
+      const { runId, supervision } = await failedOver(host);
+      host.restartByHand(runId);
+      crashes.push(INFRA);
+      host.exit(`${runId}/${INFRA}`, 137);
+
+      await supervision.sweep();
+
+      expect(host.restarted).toEqual([]);
+      const degraded = (await runStore.getRun(runId))!.supervision!.degraded!;
+      expect(degraded).toMatchObject({ machineRef: INFRA });
+      expect(degraded.withoutNetwork).toEqual([
+        {
+          machineRef: WEB,
+          of: DATA,
+          ownerRestarted: true,
+          since: expect.any(String),
+        },
+      ]);
+      // What readiness, the card and the CLI say: data-01 runs.
+      expect(withoutNetworkSince(degraded.withoutNetwork![0], degraded)).toBe(
+        `${WEB} running without network since ${degraded.withoutNetwork![0].since}, its namespace's owner ${DATA} was restarted outside supervision`,
+      );
     });
 
     it('says a machine that cannot be brought back down since its host says it stopped, not since its restart failed', async () => {

@@ -4,6 +4,8 @@ import { randomUUID } from 'node:crypto';
 import {
   formatSeconds,
   formatUtcTime,
+  isJobMachine,
+  type MachineWithoutNetwork,
   type RecoveryRun,
   type RunSupervision,
 } from '@backstage-recovery/plugin-recovery-common';
@@ -45,13 +47,11 @@ export type SupervisionOutcome =
     };
 
 /**
- * Of the machines started again, one that was still running, restarted after machine `of`, whose
- * network namespace it shares (`--network container:`): `of` stopping took its network with it.
+ * Of the machines started again (or left behind), one that was still running, restarted after
+ * machine `of`, whose network namespace it shares (`--network container:`): `of` stopping (or its
+ * restart outside supervision) took its network with it. As kept when left behind, less its time.
  */
-export interface NamespaceSharer {
-  machineRef: string;
-  of: string;
-}
+export type NamespaceSharer = Omit<MachineWithoutNetwork, 'since'>;
 
 /** How often the sweep (task `recovery-failover-supervision`) looks at the kept failovers. */
 export const SUPERVISION_SWEEP_SECONDS = 30;
@@ -304,15 +304,20 @@ export class FailoverSupervision {
     const stoppedAt = new Map<string, string>();
     /** Running machines in another's network namespace, with that one's id. */
     const inNamespaceOf = new Map<MachineHandle, string>();
+    /** When each running machine started (by id), where its host tells. */
+    const startedAt = new Map<string, string>();
     // A job (ANNOTATION_JOB) completed at the failover's boot and stays stopped: started again, it
     // would run its work once more (a migration, a seed) over what production wrote since.
     const jobs = new Set(
-      run.plan.machines.filter(m => m.job).map(m => m.machineRef),
+      kept.machines
+        .map(m => m.machineRef)
+        .filter(ref => isJobMachine(run.plan, ref)),
     );
     for (const machine of kept.machines) {
       if (jobs.has(machine.machineRef)) continue;
       const state = await host.inspectMachine(machine);
       if (state.running) {
+        if (state.startedAt) startedAt.set(machine.id, state.startedAt);
         if (state.sharesNetworkOf)
           inNamespaceOf.set(machine, state.sharesNetworkOf);
         continue;
@@ -320,7 +325,10 @@ export class FailoverSupervision {
       stopped.push(machine);
       if (state.stoppedAt) stoppedAt.set(machine.machineRef, state.stoppedAt);
     }
-    if (stopped.length === 0) {
+    const leftBehind = host.restartMachine
+      ? leftInOldNamespace(kept.machines, inNamespaceOf, startedAt)
+      : new Map<MachineHandle, MachineHandle>();
+    if (stopped.length === 0 && leftBehind.size === 0) {
       // Every machine runs again (one started by hand, say): no longer degraded.
       if (run.supervision?.degraded) {
         await this.runStore.setSupervision(runId, notDegraded(run.supervision));
@@ -332,16 +340,39 @@ export class FailoverSupervision {
       }
       return { kind: 'running' };
     }
-    const retry = run.supervision?.degraded && run.supervision.retry;
-    if (retry && Date.now() + DUE_SLACK_MS < Date.parse(retry.nextAt))
+    const sharers = host.restartMachine
+      ? sharersOf(stopped, inNamespaceOf, leftBehind)
+      : new Map<MachineHandle, MachineHandle>();
+    // Its wait is skipped only where the machine it could not bring back is up again (started by
+    // hand, say): one still stopped, or a sharer whose restart failed (still running in its
+    // owner's old namespace), would be tried every sweep.
+    const degraded = run.supervision?.degraded;
+    const retry = degraded && run.supervision?.retry;
+    const stillDown = [...stopped, ...sharers.keys()].some(
+      m => m.machineRef === degraded?.machineRef,
+    );
+    if (
+      stillDown &&
+      retry &&
+      Date.now() + DUE_SLACK_MS < Date.parse(retry.nextAt)
+    )
       return { kind: 'waiting', nextAt: retry.nextAt };
     const triedAt = Date.now();
+    /** When a sharer's namespace lost its network: its owner's stop, or restart outside supervision. */
+    const networkLostAt = (machine: MachineHandle): string | undefined => {
+      const owner = sharers.get(machine);
+      if (!owner) return stoppedAt.get(machine.machineRef);
+      return leftBehind.has(machine)
+        ? startedAt.get(owner.id)
+        : networkLostAt(owner);
+    };
     const outcome = await this.restart(
       host,
       run,
       kept.lab,
       stopped,
-      host.restartMachine ? sharersOf(stopped, inNamespaceOf) : new Map(),
+      sharers,
+      new Set(leftBehind.keys()),
       renewClaim,
     );
     // Its probe helper serves nothing once its machines are verified again.
@@ -353,6 +384,12 @@ export class FailoverSupervision {
         outcome.kind === 'degraded'
           ? stoppedAt.get(outcome.failed.machineRef)
           : undefined,
+      networkLostAt: new Map(
+        [...sharers.keys()].flatMap(m => {
+          const at = networkLostAt(m);
+          return at ? [[m.machineRef, at] as const] : [];
+        }),
+      ),
     });
     return outcome;
   }
@@ -360,7 +397,8 @@ export class FailoverSupervision {
   /**
    * Starts `stopped` wave by wave, and restarts `sharers` (running, each with the machine whose
    * network namespace it shares) in their waves, after those; stops at the first wave with a
-   * machine that is not ready.
+   * machine that is not ready. `ownerRestarted`: the sharers whose namespace's machine runs, but
+   * was restarted outside supervision after them (leftInOldNamespace).
    */
   private async restart(
     host: HypervisorHost,
@@ -368,6 +406,7 @@ export class FailoverSupervision {
     lab: LabHandle,
     stopped: MachineHandle[],
     sharers: Map<MachineHandle, MachineHandle>,
+    ownerRestarted: ReadonlySet<MachineHandle>,
     renewClaim: () => Promise<void>,
   ): Promise<Restart> {
     const boot = new LabBoot(
@@ -393,7 +432,11 @@ export class FailoverSupervision {
     const sharersAmong = (machineRefs: string[]): NamespaceSharer[] =>
       [...sharers]
         .filter(([m]) => machineRefs.includes(m.machineRef))
-        .map(([m, of]) => ({ machineRef: m.machineRef, of: of.machineRef }));
+        .map(([m, of]) => ({
+          machineRef: m.machineRef,
+          of: of.machineRef,
+          ...(ownerRestarted.has(m) && { ownerRestarted: true }),
+        }));
     const said = (): { sharers?: NamespaceSharer[] } => {
       const again = sharersAmong(restarted);
       return again.length > 0 ? { sharers: again } : {};
@@ -444,14 +487,23 @@ export class FailoverSupervision {
    * same way at each try is one degradation: not counted again, its next try waits twice as long
    * (RunSupervision.retry, kept on the run so a backend restart keeps the wait); each such try is
    * logged, and said on the timeline as SAID_AT_CAP_EVERY_MS bounds. `triedAt`: when the try began
-   * (its wait counts from then); `stoppedAt`: when the failed machine stopped, where its host told.
+   * (its wait counts from then); `stoppedAt`: when the failed machine stopped, where its host told;
+   * `networkLostAt`: per sharer, when its namespace lost its network, where its host told.
    */
   private async record(
     run: RecoveryRun,
     host: HypervisorHost,
     keptCount: number,
     outcome: Restart,
-    { triedAt, stoppedAt }: { triedAt: number; stoppedAt?: string },
+    {
+      triedAt,
+      stoppedAt,
+      networkLostAt,
+    }: {
+      triedAt: number;
+      stoppedAt?: string;
+      networkLostAt: ReadonlyMap<string, string>;
+    },
   ): Promise<void> {
     const before = run.supervision;
     const at = now();
@@ -511,6 +563,23 @@ export class FailoverSupervision {
           ...(outcome.notStarted.length > 0 && {
             notStarted: outcome.notStarted,
           }),
+          ...(outcome.withoutNetwork && {
+            withoutNetwork: outcome.withoutNetwork.map(
+              ({ machineRef, of, ownerRestarted }) => ({
+                machineRef,
+                of,
+                // Readiness and the card say so, not that `of` stopped: it runs.
+                ...(ownerRestarted && { ownerRestarted }),
+                // Kept from the pass that first left it so: a noticed time would move each pass.
+                since:
+                  before?.degraded?.withoutNetwork?.find(
+                    s => s.machineRef === machineRef && s.of === of,
+                  )?.since ??
+                  networkLostAt.get(machineRef) ??
+                  noticedAt,
+              }),
+            ),
+          }),
         },
         retry: retryIn(this.backoff.firstSeconds, 1),
       }),
@@ -553,14 +622,15 @@ export const SUPERVISION_STEP = 'Supervision: ';
  * The running machines of `inNamespaceOf` (each with the id of the machine whose network namespace
  * it joined) that share the namespace of a `stopped` machine, or of another such sharer: each with
  * that machine. Still running, they lost their network with it, and get it back only restarted
- * after it.
+ * after it. `leftBehind` (leftInOldNamespace) are such sharers already, as are those in theirs.
  */
 export function sharersOf(
   stopped: MachineHandle[],
   inNamespaceOf: Map<MachineHandle, string>,
+  leftBehind: ReadonlyMap<MachineHandle, MachineHandle> = new Map(),
 ): Map<MachineHandle, MachineHandle> {
-  const sharers = new Map<MachineHandle, MachineHandle>();
-  const down = new Map(stopped.map(m => [m.id, m]));
+  const sharers = new Map(leftBehind);
+  const down = new Map([...stopped, ...leftBehind.keys()].map(m => [m.id, m]));
   for (let more = true; more;) {
     more = false;
     for (const [machine, ownerId] of inNamespaceOf) {
@@ -572,6 +642,30 @@ export function sharersOf(
     }
   }
   return sharers;
+}
+
+/**
+ * The running machines of `inNamespaceOf` whose namespace's machine runs but started after them
+ * (`startedAt`, by id: the host's clock for both), each with that machine: it was restarted outside
+ * supervision (`docker restart`, by hand), no stop was left to find, and they stayed in the
+ * namespace it had before, without network. They boot after it, so a later start is never the
+ * failover's own.
+ */
+export function leftInOldNamespace(
+  machines: MachineHandle[],
+  inNamespaceOf: Map<MachineHandle, string>,
+  startedAt: ReadonlyMap<string, string>,
+): Map<MachineHandle, MachineHandle> {
+  const byId = new Map(machines.map(m => [m.id, m]));
+  const left = new Map<MachineHandle, MachineHandle>();
+  for (const [machine, ownerId] of inNamespaceOf) {
+    const owner = byId.get(ownerId);
+    const ownerStart = startedAt.get(ownerId);
+    const start = startedAt.get(machine.id);
+    if (!owner || !ownerStart || !start) continue;
+    if (Date.parse(ownerStart) > Date.parse(start)) left.set(machine, owner);
+  }
+  return left;
 }
 
 /** The stopped machines grouped by the plan's waves, in boot order; those it does not know last. */
@@ -612,7 +706,7 @@ export function supervisionStep(
   const shared = sharers
     .map(
       s =>
-        `; ${s.machineRef} restarted after ${s.of}, whose network namespace it shares: it kept running without network once ${s.of} stopped`,
+        `; ${s.machineRef} restarted after ${s.of}, whose network namespace it shares: it kept running without network once ${s.of} ${s.ownerRestarted ? 'was restarted outside supervision' : 'stopped'}`,
     )
     .join('');
   if (outcome.kind === 'restarted') {
@@ -620,12 +714,17 @@ export function supervisionStep(
       m => !sharers.some(s => s.machineRef === m),
     );
     const all = stopped.length === keptCount;
+    const restartedOutside = [
+      ...new Set(sharers.filter(s => s.ownerRestarted).map(s => s.of)),
+    ];
     const found =
-      all && keptCount === 1
-        ? `${stopped[0]} found stopped on ${hostId}`
-        : all
-          ? `every machine (${keptCount}) found stopped on ${hostId}`
-          : `${count(stopped.length)} of ${keptCount} found stopped on ${hostId}`;
+      stopped.length === 0
+        ? `none found stopped on ${hostId}, but ${restartedOutside.join(', ')} restarted there outside supervision (by hand, say)`
+        : all && keptCount === 1
+          ? `${stopped[0]} found stopped on ${hostId}`
+          : all
+            ? `every machine (${keptCount}) found stopped on ${hostId}`
+            : `${count(stopped.length)} of ${keptCount} found stopped on ${hostId}`;
     return `${SUPERVISION_STEP}${found}; ${count(outcome.machineRefs.length)} started again in wave order in ${outcome.seconds} s (${outcome.machineRefs.join(', ')}${shared}; ${nth})`;
   }
   const again =

@@ -1665,6 +1665,31 @@ describe.each(databases.eachSupportedId())(
       });
       // One held by the host's own run (pending): a failover not finished yet.
       const runStore = new RunStore(knex);
+      // Degraded, a machine left in the old namespace of one restarted by hand: as described.
+      const since = new Date().toISOString();
+      await runStore.setSupervision(id, {
+        restarts: 1,
+        lastRestartAt: since,
+        degraded: {
+          since,
+          sinceIs: 'noticed',
+          machineRef: 'resource:default/shop-01',
+          message: 'stopped with exit code 3',
+          withoutNetwork: [
+            {
+              machineRef: 'resource:default/shop-02',
+              of: 'resource:default/shop-01',
+              since,
+              ownerRestarted: true,
+            },
+          ],
+        },
+        retry: { nextAt: since, delaySeconds: 30, tries: 1 },
+      });
+      expect(
+        (await call('get', `/runs/${id}`, { as: DR })).body.supervision.degraded
+          .withoutNetwork,
+      ).toEqual([expect.objectContaining({ ownerRestarted: true })]);
       await runStore.insertRun(
         {
           id: 'booting',

@@ -7,14 +7,17 @@ import {
 } from '@backstage-recovery/plugin-recovery-common';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
 import { namingAny, refsInText } from '../plan/mentions';
+import { healthOutputsSeenBy } from '../run/consoleTails';
+import { machinesToCapture } from './capture/entityCapture';
 import type { CaptureRequestEnd, CaptureService } from './CaptureService';
-import type { RecoveryAuthorizer } from './RecoveryAuthorizer';
+import type { PlanService } from './PlanService';
+import { missingOnEach, type RecoveryAuthorizer } from './RecoveryAuthorizer';
 
 /**
  * The captures as a caller may take and read them: CaptureService with the caller's view of the
  * catalog (an entity they may not see is a 404, as if absent) and grants (recovery.capture.create
- * on the entity captured), as AuthorizedRunService is to runs. The HTTP API and the scheduler's
- * tasks both capture through it.
+ * on the entity captured and on each machine it captures), as AuthorizedRunService is to runs.
+ * The HTTP API and the scheduler's tasks both capture through it.
  */
 export class AuthorizedCaptureService {
   constructor(
@@ -26,11 +29,16 @@ export class AuthorizedCaptureService {
       | 'listCaptures'
       | 'countCaptures'
     >,
-    private readonly authorizer: Pick<RecoveryAuthorizer, 'authorizeOn'>,
+    private readonly authorizer: Pick<
+      RecoveryAuthorizer,
+      'authorizeOn' | 'permittedOn'
+    >,
     private readonly graphs: Pick<
       CatalogGraphLoader,
-      'requireVisible' | 'visibleTo'
+      'requireVisible' | 'visibleTo' | 'seenAndWithheld'
     >,
+    /** The plan whose machines a capture of an entity takes (as CaptureService finds them). */
+    private readonly plans: Pick<PlanService, 'plan'>,
   ) {}
 
   /** CaptureService.captureEntity, waited for: the scheduled capture of a machine. */
@@ -39,8 +47,11 @@ export class AuthorizedCaptureService {
     entityRef: string,
     machineRef?: string,
   ): Promise<Capture[]> {
-    await this.admit(credentials, entityRef);
-    return this.captures.captureEntity(entityRef, machineRef);
+    await this.admit(credentials, entityRef, machineRef);
+    return this.seenBy(
+      await this.captures.captureEntity(entityRef, machineRef),
+      credentials,
+    );
   }
 
   /** CaptureService.requestCapture: taken in the background, polled by `request`. */
@@ -50,30 +61,39 @@ export class AuthorizedCaptureService {
     machineRef: string | undefined,
     ended: (end: CaptureRequestEnd) => Promise<void>,
   ): Promise<CaptureRequest> {
-    await this.admit(credentials, entityRef);
+    await this.admit(credentials, entityRef, machineRef);
     return this.captures.requestCapture(entityRef, machineRef, ended);
   }
 
   /**
    * A capture request, if of an entity the caller may see (else a 404, as one there is not), as
-   * they may see it (requestSeenBy): one catalog question for the entity and all it names.
+   * they may see it (requestSeenBy): the catalog asked once, for the entity and all it names.
    */
   async request(
     requestId: string,
     credentials: BackstageCredentials,
   ): Promise<CaptureRequest> {
     const request = await this.captures.captureRequest(requestId);
-    const seen =
+    const view =
       request &&
-      new Set(
-        await this.graphs.visibleTo(
-          [...new Set([request.entityRef, ...refsNamedIn(request)])],
-          credentials,
-        ),
-      );
-    if (!request || !seen?.has(request.entityRef))
+      (await this.graphs.seenAndWithheld(
+        [...new Set([request.entityRef, ...refsNamedIn(request)])],
+        credentials,
+      ));
+    if (!request || !view?.seen.includes(request.entityRef))
       throw new NotFoundError(`No capture request ${requestId}`);
-    return requestSeenBy(request, ref => seen.has(ref));
+    const withheld = new Set(view.withheld);
+    const shown = requestSeenBy(request, ref => !withheld.has(ref));
+    const kept = capturesIn(shown.error);
+    // One policy call for the captures it took and those its error keeps.
+    const read = await this.seenBy([...shown.captures, ...kept], credentials);
+    return {
+      ...shown,
+      captures: read.slice(0, shown.captures.length),
+      ...(kept.length > 0 && {
+        error: { ...shown.error!, captures: read.slice(shown.captures.length) },
+      }),
+    };
   }
 
   /** A machine's last `limit` captures, newest first, if the caller may see the machine. */
@@ -83,7 +103,10 @@ export class AuthorizedCaptureService {
     limit: number,
   ): Promise<Capture[]> {
     const ref = await this.graphs.requireVisible(machineRef, credentials);
-    return this.captures.listCaptures(ref, limit);
+    return this.seenBy(
+      await this.captures.listCaptures(ref, limit),
+      credentials,
+    );
   }
 
   /**
@@ -102,7 +125,7 @@ export class AuthorizedCaptureService {
       this.captures.listCaptures(ref, page.limit + 1, page.after),
       this.captures.countCaptures(ref),
     ]);
-    const items = read.slice(0, page.limit);
+    const items = await this.seenBy(read.slice(0, page.limit), credentials);
     return {
       items,
       totalItems,
@@ -110,16 +133,57 @@ export class AuthorizedCaptureService {
     };
   }
 
-  /** The entity, if the caller may see it, and their grant to capture it. */
+  /** Captures as the caller may read them: each health check's output only with recovery.run.logs.read on its machine. */
+  private seenBy(
+    captures: Capture[],
+    credentials: BackstageCredentials,
+  ): Promise<Capture[]> {
+    return healthOutputsSeenBy(captures, credentials, this.authorizer);
+  }
+
+  /**
+   * The entity, if the caller may see it, and their grant to capture it, then to capture each
+   * machine the capture takes (its plan's, or `machineRef` alone): a capture pauses each in
+   * production, so a service's owners may not pause another team's machine their service depends
+   * on. Lacking it on any, nothing is captured (a 403 naming those the catalog shows them), as a
+   * failover is refused whole: a capture of the entity is one recovery point of its whole plan,
+   * and one taken in part would read as complete. Their own machines they capture one at a time.
+   */
   private async admit(
     credentials: BackstageCredentials,
     entityRef: string,
+    machineRef: string | undefined,
   ): Promise<void> {
     await this.graphs.requireVisible(entityRef, credentials);
     await this.authorizer.authorizeOn(
       credentials,
       recoveryCaptureCreatePermission,
       entityRef,
+    );
+    const machines = (
+      await machinesToCapture(this.plans, entityRef, machineRef)
+    )
+      .map(locator => locator.machineRef)
+      .filter(ref => ref !== entityRef);
+    const permitted = new Set(
+      await this.authorizer.permittedOn(
+        credentials,
+        recoveryCaptureCreatePermission,
+        machines,
+      ),
+    );
+    const denied = machines.filter(ref => !permitted.has(ref));
+    if (denied.length === 0) return;
+    throw missingOnEach(
+      recoveryCaptureCreatePermission,
+      denied,
+      await this.graphs.visibleTo(denied, credentials),
+      `of the boot plan of ${entityRef}${machineRef === undefined ? '' : ' asked for (machineRef)'}`,
+      `A capture pauses each machine it takes in production: it needs that permission on each machine it captures, not only on ${entityRef}${
+        machineRef === undefined
+          ? '. Capture the machines you may one at a time (machineRef)'
+          : ''
+      }`,
     );
   }
 }
@@ -157,7 +221,8 @@ function refsNamedIn(request: CaptureRequest): string[] {
  * of the catalog, for whoever asked: an entity's request names every machine of its plan, some of
  * which the catalog may hide from this caller. Those machines, their captures and failures are left
  * out, and a message naming one is told again from what is left; what the request was (its status,
- * times, HTTP status) stays, as readiness keeps of a run it hides.
+ * times, HTTP status) stays, as readiness keeps of a run it hides. A ref the catalog no longer holds
+ * (a machine's name before a rename, on its container's label) is told, as readiness tells it.
  */
 function requestSeenBy(
   request: CaptureRequest,

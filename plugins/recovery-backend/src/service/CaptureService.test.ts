@@ -483,6 +483,34 @@ describe('CaptureService', () => {
     expect(await captureStore.listCaptures(locator.machineRef)).toEqual([]);
   });
 
+  it('gives up, after the grace, a source that ignores a stop signalled before the source was called', async () => {
+    // A capture request ended elsewhere while its capture claimed the machine: its stop came first.
+    const source = new StuckSource(false);
+    const { captures, knex } = await serviceWithin(30 * 60_000, source);
+    const stop = new AbortController();
+    stop.abort(new ServiceUnavailableError('capture request r1 was ended'));
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const capturing = captures
+        .captureMachine(locator, undefined, stop.signal)
+        .catch(e => e);
+      await vi.waitFor(() => expect(source.signals).toHaveLength(1));
+      await vi.advanceTimersByTimeAsync(60_000);
+      const settled = await Promise.race([capturing, Promise.resolve()]);
+      expect(settled?.message).toBe(
+        'capture request r1 was ended, and its capture source did not stop within 60 s of it',
+      );
+    } finally {
+      vi.useRealTimers();
+    }
+    // The machine stays claimed until the source is done.
+    expect(await knex('recovery_capture_claims').first()).toBeDefined();
+    source.release();
+    await vi.waitFor(async () =>
+      expect(await knex('recovery_capture_claims').first()).toBe(undefined),
+    );
+  });
+
   it('refuses the record of a capture its source finishes after it was given up: the source keeps nothing', async () => {
     const refused: string[] = [];
     const source = new (class extends StuckSource {

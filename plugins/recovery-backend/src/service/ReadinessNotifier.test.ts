@@ -16,6 +16,7 @@ import {
 import { migrate, migrationsDirectory } from '../database/migrations';
 import { groupEntity as group } from '../testing/groups';
 import { recordingLogger } from '../testing/logger';
+import { recordedMetrics } from '../testing/metrics';
 import { utcTime } from './notices/noticeText';
 import {
   ABSENCE_KEPT_MS,
@@ -23,6 +24,7 @@ import {
   readinessChange,
   ReadinessNotifier,
 } from './ReadinessNotifier';
+import { RecoveryMetrics } from './RecoveryMetrics';
 
 const WEB = 'component:default/web';
 const DB = 'component:default/database';
@@ -1612,6 +1614,36 @@ describe.each(databases.eachSupportedId())(
       } finally {
         vi.useRealTimers();
       }
+    });
+
+    it("gives the readiness gauge each status's count as the last sweep saw it, those gone from the catalog left out", async () => {
+      const { sweeper, notices, state } = await notifier();
+      const { metrics, collect, made } = recordedMetrics();
+      new RecoveryMetrics(metrics).observeReadiness(() =>
+        notices.countByStatus(),
+      );
+      state.entities = [WEB, DB, SHOP];
+      state.statuses.set(WEB, 'ready').set(DB, 'at-risk').set(SHOP, 'ready');
+      await sweeper.sweep();
+      expect(await collect('recovery.readiness.entities')).toEqual([
+        [2, { status: 'ready' }],
+        [1, { status: 'at-risk' }],
+        [0, { status: 'not-recoverable' }],
+        [0, { status: 'unknown' }],
+      ]);
+      // The database leaves the catalog, and the shop turns not recoverable.
+      state.entities = [WEB, SHOP];
+      state.statuses.set(SHOP, 'not-recoverable');
+      await sweeper.sweep();
+      expect(await collect('recovery.readiness.entities')).toEqual([
+        [1, { status: 'ready' }],
+        [0, { status: 'at-risk' }],
+        [1, { status: 'not-recoverable' }],
+        [0, { status: 'unknown' }],
+      ]);
+      expect(made('createObservableGauge', 'recovery.readiness.entities')).toBe(
+        1,
+      );
     });
   },
 );

@@ -1292,6 +1292,47 @@ describe.each(databases.eachSupportedId())(
       });
     });
 
+    it('counts a machine a degraded failover left running without network (its namespace shared with the one down) as down, for the failover and its parts', async () => {
+      const { plans, service } = over(messy());
+      await run(
+        plans,
+        'site-cut-off',
+        site,
+        { status: 'succeeded', rtoSeconds: 90 },
+        'failover',
+      );
+      const since = '2026-03-01T10:00:00.000Z';
+      const supervision = { restarts: 1, lastRestartAt: since };
+      // web-01 runs in db-01's network namespace: db-01 down, web-01 runs on without network.
+      await runStore.setSupervision('site-cut-off', {
+        ...supervision,
+        degraded: {
+          since,
+          machineRef: m('db-01'),
+          message: 'stopped with exit code 3',
+          withoutNetwork: [{ machineRef: m('web-01'), of: m('db-01'), since }],
+        },
+      });
+      const cutOff = `${m('web-01')} running without network since ${since}, its namespace's owner ${m('db-01')} stopped`;
+      expect(await service.readiness(site, everything)).toMatchObject({
+        status: 'at-risk',
+        reasons: [
+          `Failover site-cut-off runs degraded (down since ${since}): ${m('db-01')} stopped on recovery and could not be brought back (stopped with exit code 3); ${cutOff}. Look at why they do not come back on recovery (the run's timeline, the machine's log) and start them there, or release the failover once production runs on its primary machines again`,
+        ],
+      });
+      expect(await service.readiness(c('web'), everything)).toMatchObject({
+        status: 'at-risk',
+        reasons: [
+          `Its machines ${m('db-01')}, ${m('web-01')} are down in failover site-cut-off of ${site} (down since ${since}): ${m('db-01')} could not be brought back on recovery (stopped with exit code 3); ${cutOff}. Production runs on that failover: look at its timeline, or ask the owners of ${site}`,
+        ],
+      });
+      await runStore.setSupervision('site-cut-off', supervision);
+      expect(await service.readiness(c('web'), everything)).toMatchObject({
+        status: 'ready',
+        reasons: [],
+      });
+    });
+
     it("puts the services whose plan holds a machine down in a system's degraded failover at risk, naming the failover as the caller may see it", async () => {
       const { plans, service } = over(messy());
       await run(

@@ -10,6 +10,8 @@ import {
   type ReadinessSummary,
   type RecoveryRun,
   type RunSummary,
+  type Capture,
+  withoutHealthOutput,
 } from '@backstage-recovery/plugin-recovery-common';
 import type { BackstageCredentials } from '@backstage/backend-plugin-api';
 import {
@@ -587,7 +589,9 @@ export class ReadinessService {
         const capture = latest.get(machineRef);
         return {
           machineRef,
-          latest: capture && toApi(capture),
+          // Without its health check's output, which anyone seeing the entity would read here:
+          // GET /captures answers it, with recovery.run.logs.read on the machine.
+          latest: capture && withheldHealthOutput(toApi(capture)),
           ageSeconds: capture && secondsSince(capture.createdAt, now),
         };
       }),
@@ -860,4 +864,11 @@ function unassessable(
     objectives,
     captures: [],
   };
+}
+
+/** A capture without its health check's output (withoutHealthOutput), as readiness shows it. */
+function withheldHealthOutput(capture: Capture): Capture {
+  return capture.machineState?.healthOutput === undefined
+    ? capture
+    : { ...capture, machineState: withoutHealthOutput(capture.machineState) };
 }

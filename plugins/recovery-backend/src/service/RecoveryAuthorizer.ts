@@ -77,6 +77,31 @@ export class RecoveryAuthorizer {
   }
 }
 
+/**
+ * The 403 for a permission lacking on some of the entities an action touches besides the one asked
+ * for (`denied`): it names those the catalog shows the caller (`named`) and counts the others, so
+ * a refusal tells of no entity hidden from them. `of` says whose they are, `why` why each needs it.
+ */
+export function missingOnEach(
+  permission: EntityPermission,
+  denied: string[],
+  named: string[],
+  of: string,
+  why: string,
+): NotAllowedError {
+  const hidden = denied.length - named.length;
+  const entities = (n: number) => `${n} ${n === 1 ? 'entity' : 'entities'}`;
+  const listed = [
+    ...named,
+    ...(hidden > 0
+      ? [`${entities(hidden)} the catalog does not show you`]
+      : []),
+  ];
+  return new NotAllowedError(
+    `Missing permission ${permission.name} on ${entities(denied.length)} ${of}: ${listed.join(', ')}. ${why}`,
+  );
+}
+
 /** Who asked: a user's entity ref, a service's subject, or an external caller's subject. */
 export function principalName(principal: unknown): string | undefined {
   const p = principal as { userEntityRef?: string; subject?: string };

@@ -64,6 +64,11 @@ function tasks(allowed: string[]) {
   const seen = (ref: string) => ![VAULT, VAULT_01].includes(ref);
   const graphs = {
     visibleTo: async (refs: string[]) => refs.filter(seen),
+    // Every ref held: those not seen are withheld.
+    seenAndWithheld: async (refs: string[]) => ({
+      seen: refs.filter(seen),
+      withheld: refs.filter(ref => !seen(ref)),
+    }),
     requireVisible: async (ref: string) => {
       if (!seen(ref)) throw new NotFoundError(`No entity ${ref}`);
       return ref;
@@ -95,6 +100,19 @@ function tasks(allowed: string[]) {
       },
       authorizer,
       graphs,
+      // Each machine a task captures is its own plan, on the primary engine.
+      {
+        plan: async (entityRef: string) =>
+          ({
+            graph: {
+              machines: new Map([
+                [entityRef, { locator: { machineRef: entityRef } }],
+              ]),
+              problems: [],
+            },
+            plan: { waves: [[entityRef]] },
+          }) as never,
+      },
     ),
     runs: {
       start: async (_credentials, request) => {

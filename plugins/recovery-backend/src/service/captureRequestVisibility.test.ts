@@ -9,6 +9,7 @@ import { catalogServiceRef } from '@backstage/plugin-catalog-node';
 import {
   CaptureFailedError,
   type CaptureRequestError,
+  MACHINE_LABEL,
 } from '@backstage-recovery/plugin-recovery-common';
 import { answerOf } from '@backstage-recovery/plugin-recovery-node';
 import type { Knex } from 'knex';
@@ -230,6 +231,37 @@ describe.each(databases.eachSupportedId())(
         captures: [],
       });
       expect(res.body).not.toHaveProperty('machineRef');
+    });
+
+    it("tells a failure naming a ref the catalog no longer holds (a machine's name before a rename)", async () => {
+      // app-01 was web-old before a rename: its container still carries that label, which the
+      // catalog holds no entity of, so it hides nothing from anyone.
+      const message = `machine ${APP_01}: container "app" on engine primary is labelled ${MACHINE_LABEL}=resource:default/web-old.name_1, and this engine captures only containers labelled as their machine`;
+      const failure = recorded(
+        new CaptureFailedError(
+          `capture of ${SHOP}: 1 of 1 machines not captured: ${APP_01}: NotAllowedError: ${message}`,
+          {
+            failed: [
+              {
+                machineRef: APP_01,
+                kind: 'failed',
+                error: { name: 'NotAllowedError', message },
+              },
+            ],
+            captures: [],
+          },
+        ),
+      );
+      await requested('r-renamed', [APP_01], { captured: [], failure }, APP_01);
+      const res = await request(server).get(
+        '/api/recovery/captures/requests/r-renamed',
+      );
+      expect(res.status).toBe(200);
+      expect(res.body.error.message).toContain(
+        `${MACHINE_LABEL}=resource:default/web-old.name_1`,
+      );
+      expect(res.body.error.message).not.toContain('left out');
+      expect(res.body.error.failed[0].error.message).toBe(message);
     });
 
     it('answers a request of machines the caller all sees as it is recorded', async () => {

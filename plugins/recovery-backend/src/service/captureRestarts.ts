@@ -1,6 +1,7 @@
 import {
   describeMachineState,
   type Capture,
+  withoutHealthOutput,
 } from '@backstage-recovery/plugin-recovery-common';
 import type { MachineRuntime } from '@backstage-recovery/plugin-recovery-node';
 
@@ -64,5 +65,5 @@ export function restartWarning(
     restarts < RESTART_GROWTH_WARNING
   )
     return undefined;
-  return `restarted ${restarts} times by its restart policy since its previous capture (${previous!.id} of ${previous!.createdAt}), ${describeMachineState(state)} when captured: a crash loop, whose capture may hold the machine between two crashes`;
+  return `restarted ${restarts} times by its restart policy since its previous capture (${previous!.id} of ${previous!.createdAt}), ${describeMachineState(withoutHealthOutput(state))} when captured: a crash loop, whose capture may hold the machine between two crashes`;
 }

@@ -34,6 +34,7 @@ import { CaptureStore } from '../database/CaptureStore';
 import { RunStore } from '../database/RunStore';
 import { recoveryPlugin } from '../plugin';
 import { storedCapture } from '../testing/entities';
+import { FakeCaptureSource } from '../testing/FakeCaptureSource';
 import { FakeHost } from '../testing/FakeHost';
 import { providersModule } from '../testing/providers';
 
@@ -57,7 +58,11 @@ const LOCATION = {
 };
 
 /** A team's service on its machine, both owned by the team (spec as catalog-info.yaml has it). */
-const teamService = (name: string, team: string): Entity[] => [
+const teamService = (
+  name: string,
+  team: string,
+  dependsOn: string[] = [],
+): Entity[] => [
   {
     apiVersion: 'backstage.io/v1alpha1',
     kind: 'Group',
@@ -72,7 +77,7 @@ const teamService = (name: string, team: string): Entity[] => [
       type: 'service',
       lifecycle: 'production',
       owner: team,
-      dependsOn: [`resource:${name}-01`],
+      dependsOn: [`resource:${name}-01`, ...dependsOn],
     },
   },
   {
@@ -93,7 +98,8 @@ const teamService = (name: string, team: string): Entity[] => [
 const SHOP = 'component:default/shop';
 const BILLING = 'component:default/billing';
 const ENTITIES: Entity[] = [
-  ...teamService('shop', 'team-shop'),
+  // The shop needs billing: its boot plan holds billing's machine, another team's.
+  ...teamService('shop', 'team-shop', ['component:billing']),
   ...teamService('billing', 'team-billing'),
   // Of the shop's team: the auth backend puts the team in her identity (ownership refs).
   {
@@ -183,6 +189,8 @@ const recoveryDatabaseModule = createBackendModule({
 describe('recovery permissions granted to entity owners by the real permission and catalog backends', () => {
   let server: Awaited<ReturnType<typeof startTestBackend>>['server'];
   let runStore: RunStore;
+  let captureStore: CaptureStore;
+  const source = new FakeCaptureSource();
 
   /** Alice's Backstage token, as the auth backend issued it at sign-in. */
   let ALICE: string;
@@ -192,7 +200,10 @@ describe('recovery permissions granted to entity owners by the real permission a
       features: [
         recoveryPlugin,
         recoveryDatabaseModule,
-        providersModule({ hypervisorHosts: [new FakeHost({})] }),
+        providersModule({
+          hypervisorHosts: [new FakeHost({})],
+          captureSources: [source],
+        }),
         catalogPlugin,
         entitiesModule,
         permissionPlugin,
@@ -263,9 +274,9 @@ describe('recovery permissions granted to entity owners by the real permission a
     );
     const knex = await recoveryDatabase!.getClient();
     runStore = new RunStore(knex);
-    const captures = new CaptureStore(knex);
+    captureStore = new CaptureStore(knex);
     for (const machine of ['shop-01', 'billing-01'])
-      await captures.insertCapture(storedCapture(machine));
+      await captureStore.insertCapture(storedCapture(machine));
   });
 
   it('registers recovery.run.release with the permission framework as a delete on catalog entities', async () => {
@@ -372,5 +383,91 @@ describe('recovery permissions granted to entity owners by the real permission a
       'logTail',
     );
     expect(JSON.stringify(res.body)).not.toContain('SECRET=billing-01');
+  });
+
+  it("refuses a service's owner a capture that would pause another team's machine their service depends on (403), capturing nothing", async () => {
+    const SHOP_01 = 'resource:default/shop-01';
+    const BILLING_01 = 'resource:default/billing-01';
+    const why = `A capture pauses each machine it takes in production: it needs that permission on each machine it captures, not only on ${SHOP}`;
+    const one = await request(server)
+      .post('/api/recovery/captures')
+      .set('authorization', ALICE)
+      .send({ entityRef: SHOP, machineRef: BILLING_01 });
+    expect(one.status).toBe(403);
+    expect(one.body.error).toMatchObject({
+      name: 'NotAllowedError',
+      message: `Missing permission recovery.capture.create on 1 entity of the boot plan of ${SHOP} asked for (machineRef): ${BILLING_01}. ${why}`,
+    });
+    const whole = await request(server)
+      .post('/api/recovery/captures')
+      .set('authorization', ALICE)
+      .send({ entityRef: SHOP });
+    expect(whole.status).toBe(403);
+    expect(whole.body.error.message).toBe(
+      `Missing permission recovery.capture.create on 1 entity of the boot plan of ${SHOP}: ${BILLING_01}. ${why}. ` +
+        'Capture the machines you may one at a time (machineRef)',
+    );
+
+    // Her own machine of the same plan she captures.
+    const own = await request(server)
+      .post('/api/recovery/captures')
+      .set('authorization', ALICE)
+      .send({ entityRef: SHOP, machineRef: SHOP_01 });
+    expect(own.status).toBe(202);
+    await vi.waitFor(
+      async () =>
+        expect(
+          (
+            await request(server)
+              .get(`/api/recovery/captures/requests/${own.body.requestId}`)
+              .set('authorization', ALICE)
+          ).body.status,
+        ).toBe('succeeded'),
+      { timeout: 15_000, interval: 50 },
+    );
+    expect(source.captured).toEqual(['shop-01']);
+  });
+
+  it("answers what a machine's failed health check said when captured only to those who may read its console, and never in readiness", async () => {
+    for (const machine of ['shop-01', 'billing-01'])
+      await captureStore.insertCapture({
+        ...storedCapture(machine),
+        id: `cap-${machine}-unhealthy`,
+        createdAt: new Date(Date.now() + 1_000).toISOString(),
+        machineState: {
+          status: 'running',
+          health: 'unhealthy',
+          failingStreak: 2,
+          healthOutput: `postgres://app:password-${machine}@db:5432 refused`,
+        },
+      });
+    const latest = async (machine: string) => {
+      const res = await request(server)
+        .get(`/api/recovery/captures?machineRef=resource:default/${machine}`)
+        .set('authorization', ALICE);
+      expect(res.status).toBe(200);
+      return res.body.items[0];
+    };
+    // Her machine's, as its console; of billing's machine, the state without what the check said.
+    expect((await latest('shop-01')).machineState).toEqual({
+      status: 'running',
+      health: 'unhealthy',
+      failingStreak: 2,
+      healthOutput: 'postgres://app:password-shop-01@db:5432 refused',
+    });
+    expect((await latest('billing-01')).machineState).toEqual({
+      status: 'running',
+      health: 'unhealthy',
+      failingStreak: 2,
+    });
+
+    const readiness = await request(server)
+      .get('/api/recovery/readiness/component/default/shop')
+      .set('authorization', ALICE);
+    expect(readiness.status).toBe(200);
+    expect(JSON.stringify(readiness.body)).toContain(
+      'resource:default/billing-01 was running but unhealthy (2 failing health checks in a row) when captured',
+    );
+    expect(JSON.stringify(readiness.body)).not.toContain('password-');
   });
 });

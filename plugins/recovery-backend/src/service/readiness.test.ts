@@ -173,7 +173,8 @@ describe('assessReadiness', () => {
         'resource:default/web-01 was exited (code 137, since 2026-12-06T00:59:00Z) when captured at 2026-12-06T01:00:00.000Z: the capture holds a machine that was not serving; a recovery would restore it so, until a capture of it is taken while it runs and is not unhealthy',
       ],
     });
-    // Running, but its health check failing: its last output said.
+    // Running, but its health check failing: its last output not said (it may carry secrets;
+    // GET /captures answers it to those who may read the machine's console).
     const unhealthy = {
       status: 'running' as const,
       health: 'unhealthy' as const,
@@ -183,7 +184,7 @@ describe('assessReadiness', () => {
     expect(
       assessReadiness({ ...base, captures: [data, taken(unhealthy)] }).reasons,
     ).toEqual([
-      'resource:default/web-01 was running but unhealthy (3 failing health checks in a row; the last said: "wget: can\'t connect to remote host: Connection refused") when captured at 2026-12-06T01:00:00.000Z: the capture holds a machine that was not serving; a recovery would restore it so, until a capture of it is taken while it runs and is not unhealthy',
+      'resource:default/web-01 was running but unhealthy (3 failing health checks in a row) when captured at 2026-12-06T01:00:00.000Z: the capture holds a machine that was not serving; a recovery would restore it so, until a capture of it is taken while it runs and is not unhealthy',
     ]);
     for (const state of [
       { status: 'restarting' as const, exitCode: 1 },

@@ -13,6 +13,8 @@ import type {
 import {
   downInFailover,
   downSince,
+  isJobMachine,
+  withoutNetworkSince,
 } from '@backstage-recovery/plugin-recovery-common';
 import { capturesKeptUnder } from '../run/errors';
 import { learnedWaitsOf } from '../plan/inference';
@@ -370,9 +372,7 @@ function judgeCapture(
     // recovery that passes on it, proves a state production was not in: at risk until the machine
     // is captured while it runs and is not unhealthy.
     const completed = exitedWithZero(c.latest.machineState);
-    const job = input.plan?.machines.some(
-      m => m.machineRef === c.machineRef && m.job,
-    );
+    const job = isJobMachine(input.plan, c.machineRef);
     // A job done is its state between runs, not a machine that stopped serving.
     const notServing = !(job && completed) && notServingWhenCaptured(c.latest);
     if (notServing) {
@@ -666,13 +666,17 @@ function judgeDegradedFailovers(
       degraded.notStarted && degraded.notStarted.length > 0
         ? `, and ${degraded.notStarted.join(', ')} left stopped as ${degraded.notStarted.length === 1 ? 'it waits' : 'they wait'} for it`
         : '';
+    // Running, so no stop says it: they serve nothing all the same.
+    const cutOff = (degraded.withoutNetwork ?? [])
+      .map(s => `; ${withoutNetworkSince(s, degraded)}`)
+      .join('');
     const retry = run.supervision?.retry
       ? `; it is tried again at ${run.supervision.retry.nextAt}`
       : '';
     findings.aboutRun(
       findings.risks,
       run,
-      `Failover ${run.id} runs degraded (${downSince(degraded)}): ${degraded.machineRef} stopped on ${run.hypervisorHost} and could not be brought back (${degraded.message})${waiting}${retry}. Look at why ${down.length === 1 ? 'it does' : 'they do'} not come back on ${run.hypervisorHost} (the run's timeline, the machine's log) and start ${down.length === 1 ? 'it' : 'them'} there, or release the failover once production runs on its primary machines again`,
+      `Failover ${run.id} runs degraded (${downSince(degraded)}): ${degraded.machineRef} stopped on ${run.hypervisorHost} and could not be brought back (${degraded.message})${waiting}${cutOff}${retry}. Look at why ${down.length === 1 ? 'it does' : 'they do'} not come back on ${run.hypervisorHost} (the run's timeline, the machine's log) and start ${down.length === 1 ? 'it' : 'them'} there, or release the failover once production runs on its primary machines again`,
     );
   }
 }
@@ -705,10 +709,15 @@ function judgeDownInFailovers(input: ReadinessInput, findings: Findings): void {
         : []),
       ...mine
         .filter(m => m !== degraded.machineRef)
-        .map(
-          m =>
-            `${m} is left stopped as it waits for ${failed ? degraded.machineRef : 'a machine that could not be brought back'}`,
-        ),
+        .map(m => {
+          const sharer = degraded.withoutNetwork?.find(s => s.machineRef === m);
+          if (!sharer)
+            return `${m} is left stopped as it waits for ${failed ? degraded.machineRef : 'a machine that could not be brought back'}`;
+          // Its namespace's owner named as the failed machine is: where the caller sees it, or of the plan.
+          return named || mine.includes(sharer.of)
+            ? withoutNetworkSince(sharer, degraded)
+            : `${m} running without network since ${sharer.since}, its namespace's owner down`;
+        }),
     ];
     const retry = run.supervision?.retry
       ? `; the supervision tries again at ${run.supervision.retry.nextAt}`

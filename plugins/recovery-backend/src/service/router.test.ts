@@ -312,6 +312,43 @@ describe.each(databases.eachSupportedId())(
       ]);
     });
 
+    it('keeps who pushed each batch, as authenticated, beside the source they named', async () => {
+      const push = (source: string, authorization: string, machine: string) =>
+        request(server)
+          .post(`/api/recovery/events?source=${source}`)
+          .set('authorization', authorization)
+          .send(
+            JSON.stringify({ time: 1700000200000, machine, service: 'db' }),
+          );
+      // Both name the same source: only the backend tells them apart.
+      expect(
+        (
+          await push(
+            'collector.jsonl',
+            mockCredentials.user.header('user:default/mallory'),
+            'pushed-by-user-01',
+          )
+        ).status,
+      ).toBe(201);
+      expect(
+        (
+          await push(
+            'collector.jsonl',
+            mockCredentials.service.header(),
+            'pushed-by-service-01',
+          )
+        ).status,
+      ).toBe(201);
+      const rows = await knex('recovery_events')
+        .where({ source: 'api:collector.jsonl' })
+        .orderBy('machine')
+        .select('machine', 'pushed_by');
+      expect(rows).toEqual([
+        { machine: 'pushed-by-service-01', pushed_by: 'external:test-service' },
+        { machine: 'pushed-by-user-01', pushed_by: 'user:default/mallory' },
+      ]);
+    });
+
     it("warns, once a machine, of events dated ahead of the backend's clock, and stores them", async () => {
       const ahead = Date.now() + 20 * 3_600_000;
       const res = await request(server)

@@ -38,7 +38,7 @@ import { PlanService } from './PlanService';
 import { newestFirstCursor, newestFirstPositionFrom } from './paging';
 import { readinessCursor, readinessPageFrom } from './readinessPaging';
 import { ReadinessService } from './ReadinessService';
-import type { RecoveryAuthorizer } from './RecoveryAuthorizer';
+import { principalName, type RecoveryAuthorizer } from './RecoveryAuthorizer';
 import {
   asRequestError,
   bodyFrom,
@@ -334,7 +334,12 @@ export async function createRouter(
             }`,
         );
       }
-      const stored = await events.insertEvents(parsed.events, `api:${source}`);
+      // The source is the caller's word; who they are is the backend's, kept with each event.
+      const stored = await events.insertEvents(
+        parsed.events,
+        `api:${source}`,
+        principalName((await httpAuth.credentials(req)).principal),
+      );
       await auditSucceeded(res, {
         source,
         format: parsed.format,

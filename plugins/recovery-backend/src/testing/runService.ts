@@ -10,10 +10,11 @@ import type { CatalogGraphLoader } from '../plan/catalogGraph';
 import { RunService, type RunServiceOptions } from '../run/RunService';
 import { PlanService } from '../service/PlanService';
 import { ProviderRegistry } from '../service/ProviderRegistry';
+import type { RecoveryMetrics } from '../service/RecoveryMetrics';
 
 /**
  * A RunService over one recovery graph (every entity plans to it) and one host, with short timings
- * for tests; `timings` replaces those a test needs otherwise.
+ * for tests; `timings` replaces those a test needs otherwise. `metrics` hears how its runs end.
  */
 export function runServiceOver(
   runStore: RunStore,
@@ -21,6 +22,7 @@ export function runServiceOver(
   host: HypervisorHost,
   graph: RecoveryGraph,
   timings: Partial<RunServiceOptions> = {},
+  metrics?: RecoveryMetrics,
 ): RunService {
   const providers = new ProviderRegistry();
   providers.addHypervisorHost(host);
@@ -51,5 +53,6 @@ export function runServiceOver(
       allowTestHooks: false,
       ...timings,
     },
+    metrics,
   );
 }

@@ -192,6 +192,48 @@ describe('name mapping', () => {
     expect(mapper.shadowed().map(s => s.key)).toEqual(['/^db-/']);
     expect(mapper.unused()).toEqual([]);
   });
+  it('refuses a regex key whose repeated group repeats within it (seconds to fail on a pushed name), naming the key and the group', () => {
+    for (const [key, group] of [
+      ['/^([a-z0-9]+-?)+-prod$/', '([a-z0-9]+-?)+'],
+      ['/^(?:x(a*))*$/', '(?:x(a*))*'],
+      ['/(a{2,}){3}/', '(a{2,}){3}'],
+      ['/((a)+)+/', '((a)+)+'],
+    ])
+      expect(() => compileServiceMap({ services: { [key]: 'x' } })).toThrow(
+        `service map entry '${key}': the group '${group}' repeats what repeats within it (nested quantifiers)`,
+      );
+  });
+  it('maps with regex keys that repeat a part once, a group a bounded number of times, or only in a class or escaped', () => {
+    const mapper = compileServiceMap({
+      services: {
+        '/^([a-z0-9-]+)-prod$/': '$1',
+        '/^web-(\\d+)$/': 'web',
+        '/^(?:db|cache)+-(\\w{2,})$/': 'store-$1',
+        '/^(a+)?b$/': 'ab',
+        '/^[(x+)]+\\(y+\\)+$/': 'literal',
+        '/^(?<team>[a-z]+)(-[0-9]{1,3})?\\.svc$/': '$<team>',
+      },
+    });
+    expect(
+      [
+        'billing-api-prod',
+        'web-12',
+        'dbcache-eu',
+        'aaab',
+        '(x+(y)',
+        'shop-7.svc',
+        `${'a'.repeat(30)}!`,
+      ].map(mapper),
+    ).toEqual([
+      'billing-api',
+      'web',
+      'store-eu',
+      'ab',
+      'literal',
+      'shop',
+      `${'a'.repeat(30)}!`,
+    ]);
+  });
   it('reports an invalid regex', () => {
     expect(() => compileServiceMap({ services: { '/(/': 'x' } })).toThrow(
       /invalid regular expression/,

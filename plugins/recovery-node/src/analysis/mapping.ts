@@ -87,6 +87,11 @@ export function compileServiceMap(map?: ServiceMap | null): ServiceMapper {
           `service map entry '${key}': invalid regular expression (${(e as Error).message})`,
         );
       }
+      const nested = nestedQuantifier(m[1]);
+      if (nested)
+        throw new Error(
+          `service map entry '${key}': the group ${nested} repeats what repeats within it (nested quantifiers), so matching a name it does not map can take exponential time (seconds for a 30-character name), stalling analysis and the backend with it; repeat the inner part alone, or spell the outer repetition out`,
+        );
       const dangling = danglingGroupReference(re, to);
       if (dangling) throw new Error(`service map entry '${key}': ${dangling}`);
       // The replacement runs without `g`, which would replace every match, not the one found.
@@ -159,6 +164,52 @@ export function compileServiceMap(map?: ServiceMap | null): ServiceMapper {
         !used.has(key) && beaten.has(key) ? [{ key, ...beaten.get(key)! }] : [],
       ),
   });
+}
+
+/**
+ * The first group of a regex's source that is repeated (`+`, `*`, `{n,}`, `{n,m}`) and holds a
+ * part repeated without bound (`+`, `*`, `{n,}`), as `(a+)+`, else undefined: the shape that makes
+ * a backtracking engine try exponentially many ways to split a name it does not match. Names are
+ * pushed by anyone with recovery.events.create and matched on the event loop, so the map refuses it.
+ */
+export function nestedQuantifier(source: string): string | undefined {
+  // Each open group: where it starts, and whether a part of it repeats without bound.
+  const open: Array<{ start: number; unbounded: boolean }> = [];
+  const quantifier = /[+*]|\{(\d+)(,(\d*))?\}/y;
+  const quantifierAt = (i: number) => {
+    quantifier.lastIndex = i;
+    return quantifier.exec(source);
+  };
+  const isUnbounded = (q: RegExpExecArray) =>
+    q[0] === '+' || q[0] === '*' || q[3] === '';
+  // More than once: `{2}` and `{1,3}` too, not `?` nor `{0,1}`.
+  const repeats = (q: RegExpExecArray) =>
+    isUnbounded(q) || Number(q[3] ?? q[1]) > 1;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i];
+    if (c === '\\') {
+      i++;
+    } else if (c === '[') {
+      // A class holds no group nor quantifier: skip to its unescaped end.
+      for (i++; i < source.length && source[i] !== ']'; i++)
+        if (source[i] === '\\') i++;
+    } else if (c === '(') {
+      open.push({ start: i, unbounded: false });
+    } else if (c === ')') {
+      const group = open.pop();
+      if (!group) continue;
+      const q = quantifierAt(i + 1);
+      if (q && repeats(q) && group.unbounded)
+        return `'${source.slice(group.start, i + 1 + q[0].length)}'`;
+      // What it holds is held by the group around it (its own quantifier is read next, there).
+      if (open.length > 0 && group.unbounded)
+        open[open.length - 1].unbounded = true;
+    } else if (open.length > 0) {
+      const q = quantifierAt(i);
+      if (q && isUnbounded(q)) open[open.length - 1].unbounded = true;
+    }
+  }
+  return undefined;
 }
 
 /**

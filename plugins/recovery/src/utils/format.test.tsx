@@ -6,6 +6,7 @@ import {
   formatRunFailure,
   formatTime,
   formatTimeAfter,
+  interruptionReason,
   machineName,
   runFailure,
 } from './format';
@@ -162,6 +163,19 @@ describe('runFailure', () => {
       machineRef: DB,
       reason: 'stopped with exit code 1',
     });
+  });
+});
+
+describe('interruptionReason', () => {
+  it('says why a run stopped as a sentence, its times as the page writes them', () => {
+    expect(
+      interruptionReason({
+        error: {
+          message:
+            'Interrupted: cancelled by user:default/dr at 2026-12-07T02:16:40.100Z',
+        },
+      }),
+    ).toBe('Cancelled by user:default/dr at 2026-12-07 02:16:40 UTC.');
   });
 });
 

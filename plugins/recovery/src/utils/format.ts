@@ -7,10 +7,11 @@ import {
   formatMeasured,
   formatUtcTime,
   interruptionCause,
-  type MachinePhase,
   READINESS_STATUS_LABELS,
+  readableTimes,
   type ReadinessStatus,
   type RecoveryRun,
+  type ShownMachinePhase,
 } from '@backstage-recovery/plugin-recovery-common';
 
 // The CLI writes figures with the same functions: one form wherever a person reads them.
@@ -25,11 +26,14 @@ export {
  * notices write them; with `clock`, the time of day alone where the run's start gives the date.
  */
 export const formatTime = formatUtcTime;
+/** A backend's message with each ISO time in it written as formatTime writes times. */
+export { readableTimes };
 // And says readiness and runs in the same words, and ranks them the same.
 export {
   CLOCK_AHEAD_TOLERANCE_SECONDS,
   READINESS_RISK_RANK,
   runModeName,
+  runStartedBy,
 } from '@backstage-recovery/plugin-recovery-common';
 
 /**
@@ -62,19 +66,6 @@ function utcDate(iso: string | undefined): string | undefined {
   if (!iso) return undefined;
   const ms = Date.parse(iso);
   return Number.isNaN(ms) ? undefined : new Date(ms).toISOString().slice(0, 10);
-}
-
-/** An instant as the backend writes one in its messages: `2026-12-07T02:14:13.549Z`. */
-const ISO_INSTANT =
-  /\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})(?!\w)/g;
-
-/**
- * A backend's message (a timeline step, a readiness reason, a failure) with each ISO time in it
- * written as the portal writes times, `2026-12-07 02:14:13 UTC`, and the rest as it came: an ISO
- * time beside the steps' `02:16:34 UTC` reads as another clock, and breaks mid-token.
- */
-export function readableTimes(message: string): string {
-  return message.replace(ISO_INSTANT, iso => formatTime(iso));
 }
 
 /**
@@ -179,12 +170,14 @@ export const READINESS_LABELS = Object.fromEntries(
   ]),
 ) as Record<ReadinessStatus, string>;
 
-export const PHASE_LABELS: Record<MachinePhase, string> = {
+export const PHASE_LABELS: Record<ShownMachinePhase, string> = {
   waiting: 'Waiting',
   restoring: 'Restoring',
   starting: 'Starting',
   verifying: 'Verifying',
   ready: 'Ready',
+  // A job the run counted ready: it exited with code 0, done rather than running.
+  completed: 'Completed',
   failed: 'Failed',
   // The run ended before it started the machine: it will not boot, whatever "waiting" would say.
   skipped: 'Not started',
@@ -248,7 +241,7 @@ export function formatRunFailure(run: RecoveryRun): string {
 export function interruptionReason(run: {
   error?: { message: string };
 }): string {
-  const text = interruptionCause(run);
+  const text = readableTimes(interruptionCause(run));
   const sentence = text[0].toLocaleUpperCase('en-US') + text.slice(1);
   return /[.!?]$/.test(sentence) ? sentence : `${sentence}.`;
 }

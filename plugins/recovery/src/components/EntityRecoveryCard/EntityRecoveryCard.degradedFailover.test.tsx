@@ -71,6 +71,34 @@ describe('EntityRecoveryCard, a kept failover running degraded', () => {
     expect(note).not.toHaveTextContent('down since');
   });
 
+  it("says a machine left running without network down too, since when, and that its namespace's owner stopped", async () => {
+    const { supervision } = failover;
+    const { notStarted: _, ...degraded } = supervision!.degraded!;
+    await renderCard(
+      makeReadiness({
+        status: 'at-risk',
+        lastRun: {
+          ...failover,
+          supervision: {
+            ...supervision!,
+            degraded: {
+              ...degraded,
+              withoutNetwork: [{ machineRef: WEB, of: DB, since }],
+            },
+          },
+        },
+      }),
+    );
+    const note = await screen.findByTestId('degraded-failover');
+    expect(note).toHaveTextContent(
+      `Failover running degraded: 2 machines down since ${formatTime(since)} (`,
+    );
+    expect(note).toHaveTextContent(
+      `db stopped on recovery-1 and could not be brought back: stopped with exit code 3. web-1 running without network since ${formatTime(since)}, its namespace's owner db stopped. Next try at ${formatTime(nextAt)}.`,
+    );
+    expect(note).not.toHaveTextContent('Left stopped');
+  });
+
   it('says nothing of the kind for a failover every machine of which runs', async () => {
     const { degraded: _, retry: __, ...running } = failover.supervision!;
     await renderCard(

@@ -4,6 +4,7 @@ import userEvent from '@testing-library/user-event';
 import {
   ANNOTATION_CONTAINER,
   ANNOTATION_ENGINE,
+  JOB_MACHINE_NOTE,
   MISSING_DEPENDENCIES_ERROR_NAME,
   Readiness,
   RecoveryApi,
@@ -114,6 +115,26 @@ describe('EntityRecoveryCard', () => {
     ).toBeEnabled();
     expect(screen.getByRole('button', { name: /capture now/i })).toBeEnabled();
     expect(screen.queryByText(/You are not allowed/)).toBeNull();
+  });
+
+  it('marks a one-shot job among the boot waves, what it means on hover', async () => {
+    const readiness = makeReadiness({
+      plan: {
+        ...plan,
+        machines: plan.machines.map(m =>
+          m.machineRef === DB ? { ...m, job: true } : m,
+        ),
+      },
+    });
+    await renderCard({
+      api: fakeRecoveryApi({ getReadiness: async () => readiness }),
+    });
+    const waves = await screen.findByRole('group', { name: 'Boot waves' });
+    const job = within(waves)
+      .getByText(/db · job/)
+      .closest('[title]');
+    expect(job).toHaveAttribute('title', `${DB} (${JOB_MACHINE_NOTE})`);
+    expect(within(waves).queryAllByText(/· job/)).toHaveLength(1);
   });
 
   it.each([

@@ -21,6 +21,7 @@ import {
   describeMachineState,
   downInFailover,
   downSince,
+  withoutNetworkSince,
   formatScore,
   machineNotServing,
   EntityProblem,
@@ -28,6 +29,8 @@ import {
   HiddenRun,
   InferredDependency,
   isFullRun,
+  isJobMachine,
+  JOB_MACHINE_NOTE,
   Readiness,
   RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
@@ -491,6 +494,18 @@ export const DegradedFailoverNote = ({
           {degraded.notStarted.map(machineName).join(', ')}.
         </>
       )}
+      {degraded.withoutNetwork?.map(sharer => (
+        <Fragment key={sharer.machineRef}>
+          {' '}
+          {withoutNetworkSince(
+            sharer,
+            degraded,
+            formatTime(sharer.since),
+            machineName,
+          )}
+          .
+        </Fragment>
+      ))}
       {supervision?.retry && (
         <> Next try at {formatTime(supervision.retry.nextAt)}.</>
       )}{' '}
@@ -631,6 +646,7 @@ export const BootPlanView = ({
                 label={
                   <>
                     {machineName(m)}
+                    {isJobMachine(plan, m) ? ' · job' : null}
                     {own.has(m) ? (
                       <span className={classes.screenReaderOnly}>
                         {' '}
@@ -639,7 +655,7 @@ export const BootPlanView = ({
                     ) : null}
                   </>
                 }
-                title={m}
+                title={isJobMachine(plan, m) ? `${m} (${JOB_MACHINE_NOTE})` : m}
                 className={classes.chip}
                 color={own.has(m) ? 'primary' : 'default'}
                 variant={own.has(m) ? 'default' : 'outlined'}

@@ -43,6 +43,7 @@ import {
   secondsBetween,
   shortRunId,
   entityLabel,
+  runStartedBy,
 } from '../../utils/format';
 import { answerTimeoutMs, answerWithin } from '../../utils/answerWithin';
 import { LoadErrorPanel } from '../common';
@@ -125,10 +126,7 @@ const columns: TableColumn<RecoveryRun>[] = [
       <>
         <SelectRunButton run={run} />
         <Typography variant="caption" color="textSecondary">
-          {run.mode} on {run.hypervisorHost} ·{' '}
-          {run.trigger === 'schedule'
-            ? 'scheduled'
-            : entityLabel(run.createdBy ?? 'user')}
+          {run.mode} on {run.hypervisorHost} · {runStartedBy(run, entityLabel)}
           {/* It proves that point boots, not the latest captures: readiness does not count it. */}
           {run.recoveryPoint
             ? ` · to the recovery point ${formatTime(run.recoveryPoint)}`

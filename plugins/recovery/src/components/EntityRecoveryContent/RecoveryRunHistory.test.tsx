@@ -1,4 +1,4 @@
-import { act, screen, waitFor } from '@testing-library/react';
+import { act, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { mergeRunHistory, RecoveryRunHistory } from './EntityRecoveryContent';
@@ -329,6 +329,32 @@ describe('RecoveryRunHistory of an interrupted run', () => {
       'to the recovery point 2024-04-28 00:00:00 UTC',
     );
     expect(second).not.toHaveTextContent('recovery point');
+  });
+
+  it('says who started each run as the run page and the CLI do: scheduled, the user, or a user where none was recorded', async () => {
+    const { createdBy: _, ...noCreator } = run(3);
+    const api = fakeRecoveryApi({
+      listRuns: async () => [
+        noCreator,
+        { ...run(2), trigger: 'schedule', createdBy: undefined },
+        run(1),
+      ],
+    });
+    await renderWithApis(<RecoveryRunHistory entityRef={WEB} />, {
+      api,
+      entity: null,
+    });
+    await waitFor(() => expect(starts()).toHaveLength(3));
+    const rows = screen
+      .getAllByRole('row')
+      .filter(r => r.querySelector('button[aria-pressed]'));
+    expect(
+      rows.map(r => within(r).getByText(/ on recovery-1 · /).textContent),
+    ).toEqual([
+      'test on recovery-1 · a user',
+      'test on recovery-1 · scheduled',
+      'test on recovery-1 · user:guest',
+    ]);
   });
 });
 

@@ -385,6 +385,34 @@ describe('RunDetails, who started it', () => {
   });
 });
 
+describe('RunDetails of a run with a job machine', () => {
+  it('says the job is one, and that it completed rather than that it is ready', async () => {
+    const run = makeRun('succeeded');
+    await renderRun(
+      <RunDetails
+        run={{
+          ...run,
+          plan: {
+            ...run.plan,
+            machines: run.plan.machines.map(m =>
+              m.machineRef === DB ? { ...m, job: true } : m,
+            ),
+          },
+        }}
+      />,
+    );
+    const job = screen.getByTestId('run-machine-db');
+    expect(job).toHaveTextContent('job: ready once it exits 0');
+    expect(within(job).getAllByRole('cell')[1]).toHaveTextContent(
+      /^Completed$/,
+    );
+    // A machine that keeps running is ready, and no job.
+    const web = screen.getByTestId('run-machine-web-1');
+    expect(web).not.toHaveTextContent('job');
+    expect(within(web).getAllByRole('cell')[1]).toHaveTextContent(/^Ready$/);
+  });
+});
+
 describe('RunDetails of a run to a recovery point', () => {
   it("says the point it recovered to, that readiness leaves it out, and when each machine's restored capture was taken", async () => {
     const base = makeRun('succeeded');

@@ -15,7 +15,10 @@ import { Alert, AlertTitle } from '@material-ui/lab';
 import ErrorIcon from '@material-ui/icons/ErrorOutline';
 import WarningIcon from '@material-ui/icons/ReportProblemOutlined';
 import {
+  isJobMachine,
+  JOB_MACHINE_NOTE,
   recoveryRunLogsReadPermission,
+  shownMachinePhase,
   timelineSteps,
   type RecoveryRun,
   type RunMachine,
@@ -32,6 +35,7 @@ import {
   isRunInterrupted,
   runFailure,
   runModeName,
+  runStartedBy,
   entityLabel,
   machineName,
   readableTimes,
@@ -383,6 +387,9 @@ export const RunMachinesTable = ({
                     {machineName(m.machineRef)}
                   </span>
                   {caption(`wave ${m.wave + 1}`)}
+                  {isJobMachine(run.plan, m.machineRef)
+                    ? caption(JOB_MACHINE_NOTE)
+                    : null}
                   {/* The capture it restored: at a recovery point, older than its latest. */}
                   {m.capturedAt
                     ? caption(`capture of ${formatTime(m.capturedAt)}`)
@@ -390,7 +397,7 @@ export const RunMachinesTable = ({
                 </TableCell>
                 <TableCell>
                   <span className={classes.value}>
-                    <PhaseView phase={m.phase} />
+                    <PhaseView phase={shownMachinePhase(run.plan, m)} />
                   </span>
                   {m.phase === 'failed' && m.probe
                     ? caption(`probe ${m.probe}`)
@@ -593,10 +600,8 @@ export const RunDetails = ({
         </Box>
         <Typography variant="caption" color="textSecondary">
           {run.mode} run {linked ? <RunLink runId={run.id} /> : run.id} ·{' '}
-          {run.trigger === 'schedule'
-            ? 'scheduled'
-            : `by ${run.createdBy ? entityLabel(run.createdBy) : 'a user'}`}{' '}
-          · started {formatTime(runStart(run))}
+          {runStartedBy(run, entityLabel, 'by ')} · started{' '}
+          {formatTime(runStart(run))}
           {run.finishedAt ? ` · finished ${formatTime(run.finishedAt)}` : ''}
         </Typography>
       </Box>

@@ -8,9 +8,9 @@ import {
   StatusWarning,
 } from '@backstage/core-components';
 import type {
-  MachinePhase,
   ReadinessStatus,
   RunStatus,
+  ShownMachinePhase,
 } from '@backstage-recovery/plugin-recovery-common';
 import { PHASE_LABELS, READINESS_LABELS } from '../../utils/format';
 
@@ -104,12 +104,13 @@ export const RunStatusView = ({ status }: { status: RunStatus }) => {
 
 /**
  * A machine's phase in a run, with its icon. One whose run was interrupted reads as its run does,
- * not as a failed machine (no error colour).
+ * not as a failed machine (no error colour); a job done reads `Completed` (shownMachinePhase).
  */
-export const PhaseView = ({ phase }: { phase: MachinePhase }) => {
+export const PhaseView = ({ phase }: { phase: ShownMachinePhase }) => {
   const label = PHASE_LABELS[phase] ?? phase;
   switch (phase) {
     case 'ready':
+    case 'completed':
       return <Status kind="ok">{label}</Status>;
     case 'failed':
       return <Status kind="error">{label}</Status>;
