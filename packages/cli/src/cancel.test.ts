@@ -74,7 +74,7 @@ describe('recovery cancel', () => {
     );
     expect(lines.at(-1)).toMatch(
       new RegExp(
-        `^Run ${id} of component:default/web interrupted: cancelled by external:test-service at \\S+\\. It reached no result$`,
+        `^Run ${id} of component:default/web interrupted: cancelled by external:test-service at \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC\\. It reached no result$`,
       ),
     );
     expect(await host.listLabResources(id)).toEqual({

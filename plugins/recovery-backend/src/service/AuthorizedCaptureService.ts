@@ -5,6 +5,7 @@ import {
   type CaptureRequest,
   recoveryCaptureCreatePermission,
 } from '@backstage-recovery/plugin-recovery-common';
+import type { MachineLocator } from '@backstage-recovery/plugin-recovery-node';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
 import { namingAny, refsInText } from '../plan/mentions';
 import { healthOutputsSeenBy } from '../run/consoleTails';
@@ -47,9 +48,9 @@ export class AuthorizedCaptureService {
     entityRef: string,
     machineRef?: string,
   ): Promise<Capture[]> {
-    await this.admit(credentials, entityRef, machineRef);
+    const machines = await this.admit(credentials, entityRef, machineRef);
     return this.seenBy(
-      await this.captures.captureEntity(entityRef, machineRef),
+      await this.captures.captureEntity(entityRef, machineRef, machines),
       credentials,
     );
   }
@@ -61,8 +62,8 @@ export class AuthorizedCaptureService {
     machineRef: string | undefined,
     ended: (end: CaptureRequestEnd) => Promise<void>,
   ): Promise<CaptureRequest> {
-    await this.admit(credentials, entityRef, machineRef);
-    return this.captures.requestCapture(entityRef, machineRef, ended);
+    const machines = await this.admit(credentials, entityRef, machineRef);
+    return this.captures.requestCapture(entityRef, machineRef, ended, machines);
   }
 
   /**
@@ -148,21 +149,27 @@ export class AuthorizedCaptureService {
    * on. Lacking it on any, nothing is captured (a 403 naming those the catalog shows them), as a
    * failover is refused whole: a capture of the entity is one recovery point of its whole plan,
    * and one taken in part would read as complete. Their own machines they capture one at a time.
+   * Answers the machines authorized: those the capture takes, the plan read once.
    */
   private async admit(
     credentials: BackstageCredentials,
     entityRef: string,
     machineRef: string | undefined,
-  ): Promise<void> {
+  ): Promise<MachineLocator[]> {
     await this.graphs.requireVisible(entityRef, credentials);
     await this.authorizer.authorizeOn(
       credentials,
       recoveryCaptureCreatePermission,
       entityRef,
     );
-    const machines = (
-      await machinesToCapture(this.plans, entityRef, machineRef)
-    )
+    // The plan is read with the plugin's view: a 400 names only its machines the caller sees.
+    const locators = await machinesToCapture(
+      this.plans,
+      entityRef,
+      machineRef,
+      refs => this.graphs.visibleTo(refs, credentials),
+    );
+    const machines = locators
       .map(locator => locator.machineRef)
       .filter(ref => ref !== entityRef);
     const permitted = new Set(
@@ -173,7 +180,7 @@ export class AuthorizedCaptureService {
       ),
     );
     const denied = machines.filter(ref => !permitted.has(ref));
-    if (denied.length === 0) return;
+    if (denied.length === 0) return locators;
     throw missingOnEach(
       recoveryCaptureCreatePermission,
       denied,

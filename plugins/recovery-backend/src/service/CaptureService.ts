@@ -93,13 +93,17 @@ export class CaptureService {
    * as a whole site's images take to save. An entity that runs on no machine is a 400. A machine
    * whose capture fails does not stop the others: the one machine asked for fails with its own
    * error (never a 404); of several, a {@link CaptureFailedError} names each not captured and why,
-   * with those captured.
+   * with those captured. `machines`, where given, are those it captures, as the caller found and
+   * authorized them (machinesToCapture): the plan is not read again, so a machine added to it since
+   * is not captured unchecked.
    */
   async captureEntity(
     entityRef: string,
     machineRef?: string,
+    machines?: MachineLocator[],
   ): Promise<Capture[]> {
-    const locators = await machinesToCapture(this.plans, entityRef, machineRef);
+    const locators =
+      machines ?? (await machinesToCapture(this.plans, entityRef, machineRef));
     return captureInTurn(entityRef, locators, {
       // Looked at in the same turn as captureMachine takes its hold: nothing comes in between.
       busy: locator => this.holds.heldFor(locator),
@@ -114,14 +118,16 @@ export class CaptureService {
    * before it captures anything (a 400) is refused here, at once. The machines free are held for
    * the request from now on: another capture of one is refused while it waits for its turn (another
    * request waits for it). Those held already are waited for after the others, and their captures
-   * counted for this request. `ended` hears how it ended.
+   * counted for this request. `ended` hears how it ended. `machines`, as captureEntity's.
    */
   async requestCapture(
     entityRef: string,
     machineRef?: string,
     ended?: (end: CaptureRequestEnd) => Promise<void>,
+    machines?: MachineLocator[],
   ): Promise<CaptureRequest> {
-    const locators = await machinesToCapture(this.plans, entityRef, machineRef);
+    const locators =
+      machines ?? (await machinesToCapture(this.plans, entityRef, machineRef));
     return this.requests.requestCapture(entityRef, machineRef, locators, ended);
   }
 

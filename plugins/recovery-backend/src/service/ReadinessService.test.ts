@@ -1326,6 +1326,26 @@ describe.each(databases.eachSupportedId())(
           `Its machines ${m('db-01')}, ${m('web-01')} are down in failover site-cut-off of ${site} (down since ${since}): ${m('db-01')} could not be brought back on recovery (stopped with exit code 3); ${cutOff}. Production runs on that failover: look at its timeline, or ask the owners of ${site}`,
         ],
       });
+      // db-01 restarted by hand (it runs) while an earlier machine is down: not said stopped.
+      await runStore.setSupervision('site-cut-off', {
+        ...supervision,
+        degraded: {
+          since,
+          machineRef: m('dns-01'),
+          message: 'stopped with exit code 3',
+          withoutNetwork: [
+            {
+              machineRef: m('web-01'),
+              of: m('db-01'),
+              since,
+              ownerRestarted: true,
+            },
+          ],
+        },
+      });
+      expect((await service.readiness(c('web'), everything)).reasons).toEqual([
+        `Its machine ${m('web-01')} is down in failover site-cut-off of ${site} (down since ${since}): ${m('web-01')} running without network since ${since}, its namespace's owner ${m('db-01')} was restarted outside supervision. Production runs on that failover: look at its timeline, or ask the owners of ${site}`,
+      ]);
       await runStore.setSupervision('site-cut-off', supervision);
       expect(await service.readiness(c('web'), everything)).toMatchObject({
         status: 'ready',

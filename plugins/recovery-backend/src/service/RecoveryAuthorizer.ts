@@ -89,17 +89,25 @@ export function missingOnEach(
   of: string,
   why: string,
 ): NotAllowedError {
-  const hidden = denied.length - named.length;
-  const entities = (n: number) => `${n} ${n === 1 ? 'entity' : 'entities'}`;
-  const listed = [
+  return new NotAllowedError(
+    `Missing permission ${permission.name} on ${entities(denied.length)} ${of}: ${namedAndHidden(named, denied.length)}. ${why}`,
+  );
+}
+
+const entities = (n: number) => `${n} ${n === 1 ? 'entity' : 'entities'}`;
+
+/**
+ * `total` entities as a message to a caller lists them: those the catalog shows them (`named`),
+ * then how many others it does not, so that it tells of no entity hidden from them.
+ */
+export function namedAndHidden(named: string[], total: number): string {
+  const hidden = total - named.length;
+  return [
     ...named,
     ...(hidden > 0
       ? [`${entities(hidden)} the catalog does not show you`]
       : []),
-  ];
-  return new NotAllowedError(
-    `Missing permission ${permission.name} on ${entities(denied.length)} ${of}: ${listed.join(', ')}. ${why}`,
-  );
+  ].join(', ');
 }
 
 /** Who asked: a user's entity ref, a service's subject, or an external caller's subject. */

@@ -4,7 +4,7 @@ import type {
   MetricsServiceHistogram,
 } from '@backstage/backend-plugin-api/alpha';
 import {
-  READINESS_RISK_RANK,
+  READINESS_STATUS_LABELS,
   type ReadinessStatus,
   type RecoveryRun,
   type RunStatus,
@@ -18,7 +18,7 @@ export type FinishedStatus = Extract<
 
 /** Every readiness status, each observed (0 where no entity has it): a series does not vanish. */
 const READINESS_STATUSES = Object.keys(
-  READINESS_RISK_RANK,
+  READINESS_STATUS_LABELS,
 ) as ReadinessStatus[];
 
 /**

@@ -264,6 +264,17 @@ describe.each(databases.eachSupportedId())(
       expect(res.body.error.failed[0].error.message).toBe(message);
     });
 
+    it("refuses a machineRef outside the entity's boot plan naming only the plan's machines the caller sees, counting the others", async () => {
+      const res = await request(server)
+        .post('/api/recovery/captures')
+        .send({ entityRef: SHOP, machineRef: 'resource:default/other-01' });
+      expect(res.status).toBe(400);
+      expect(JSON.stringify(res.body)).not.toContain('vault-01');
+      expect(res.body.error.message).toBe(
+        `machineRef: resource:default/other-01 is not a machine of ${SHOP}'s boot plan (${APP_01}, ${WEB_01}, 1 entity the catalog does not show you)`,
+      );
+    });
+
     it('answers a request of machines the caller all sees as it is recorded', async () => {
       await requested('r-seen', [WEB_01, APP_01], {
         captured: [WEB_01, APP_01],

@@ -12,15 +12,21 @@ import {
   type MachineLocator,
 } from '@backstage-recovery/plugin-recovery-node';
 import type { PlanService } from '../PlanService';
+import { namedAndHidden } from '../RecoveryAuthorizer';
 import { errorOf, forwarded } from './captureErrors';
 import { claimedElsewhere } from './claims';
 import { ONE_AT_A_TIME, refusal, type Hold } from './holds';
 
-/** The machines to capture of an entity's boot plan, or only `machineRef` of them: else a 400. */
+/**
+ * The machines to capture of an entity's boot plan, or only `machineRef` of them: else a 400,
+ * naming the plan's machines `seen` keeps (a caller's view of the catalog; all where absent) and
+ * counting the others.
+ */
 export async function machinesToCapture(
   plans: Pick<PlanService, 'plan'>,
   entityRef: string,
   machineRef?: string,
+  seen: (refs: string[]) => Promise<string[]> = async refs => refs,
 ): Promise<MachineLocator[]> {
   const { graph, plan } = await plans.plan(entityRef);
   // A plan that cannot be made (a dependency cycle) stops recoveries, not captures: what the
@@ -31,7 +37,7 @@ export async function machinesToCapture(
   }
   if (machineRef !== undefined && !planned.includes(machineRef)) {
     throw new InputError(
-      `machineRef: ${machineRef} is not a machine of ${entityRef}'s boot plan (${planned.join(', ')})`,
+      `machineRef: ${machineRef} is not a machine of ${entityRef}'s boot plan (${namedAndHidden(await seen(planned), planned.length)})`,
     );
   }
   const locators: MachineLocator[] = [];

@@ -99,6 +99,33 @@ describe('EntityRecoveryCard, a kept failover running degraded', () => {
     expect(note).not.toHaveTextContent('Left stopped');
   });
 
+  it("says its namespace's owner was restarted outside supervision, not that it stopped, where it was: it runs", async () => {
+    const { supervision } = failover;
+    const { notStarted: _, ...degraded } = supervision!.degraded!;
+    await renderCard(
+      makeReadiness({
+        status: 'at-risk',
+        lastRun: {
+          ...failover,
+          supervision: {
+            ...supervision!,
+            degraded: {
+              ...degraded,
+              withoutNetwork: [
+                { machineRef: WEB, of: DB, since, ownerRestarted: true },
+              ],
+            },
+          },
+        },
+      }),
+    );
+    const note = await screen.findByTestId('degraded-failover');
+    expect(note).toHaveTextContent(
+      `web-1 running without network since ${formatTime(since)}, its namespace's owner db was restarted outside supervision.`,
+    );
+    expect(note).not.toHaveTextContent("its namespace's owner db stopped");
+  });
+
   it('says nothing of the kind for a failover every machine of which runs', async () => {
     const { degraded: _, retry: __, ...running } = failover.supervision!;
     await renderCard(
