@@ -37,13 +37,7 @@ export async function consolesSeenBy<R extends Pick<RecoveryRun, 'machines'>>(
     ),
   ];
   if (machineRefs.length === 0) return runs;
-  const readable = new Set(
-    await authorizer.permittedOn(
-      credentials,
-      recoveryRunLogsReadPermission,
-      machineRefs,
-    ),
-  );
+  const readable = await logsReadableOn(machineRefs, credentials, authorizer);
   const withheld = (m: R['machines'][number]) =>
     m.logTail !== undefined && !readable.has(m.machineRef);
   return runs.map(run =>
@@ -81,13 +75,7 @@ export async function healthOutputsSeenBy<
     ),
   ];
   if (machineRefs.length === 0) return captures;
-  const readable = new Set(
-    await authorizer.permittedOn(
-      credentials,
-      recoveryRunLogsReadPermission,
-      machineRefs,
-    ),
-  );
+  const readable = await logsReadableOn(machineRefs, credentials, authorizer);
   return captures.map(c =>
     c.machineState?.healthOutput === undefined || readable.has(c.machineRef)
       ? c
@@ -115,4 +103,19 @@ function withoutBlankTails<R extends Pick<RecoveryRun, 'machines'>>(run: R): R {
       isConsoleTail(logTail) ? { ...machine, logTail } : machine,
     ),
   };
+}
+
+/** Of `machineRefs`, those whose logs (console, health-check output) the caller may read. */
+async function logsReadableOn(
+  machineRefs: string[],
+  credentials: BackstageCredentials,
+  authorizer: Pick<RecoveryAuthorizer, 'permittedOn'>,
+): Promise<Set<string>> {
+  return new Set(
+    await authorizer.permittedOn(
+      credentials,
+      recoveryRunLogsReadPermission,
+      machineRefs,
+    ),
+  );
 }
