@@ -29,6 +29,7 @@ import {
 import {
   BackendError,
   backendClient,
+  RemoteInputError,
   entityRefArg,
   followRun,
   formatOutcome,
@@ -511,22 +512,87 @@ describe('recovery CLI against a backend', () => {
     });
   });
 
-  it('warns where the token would cross the network over plain HTTP, not on loopback or https', () => {
-    const warningFor = (to: string, withToken?: string) =>
-      backendClient({ url: to, token: withToken }, {}).warning;
-    expect(warningFor('http://backstage.example.com:7007', 't')).toBe(
-      'the token goes to http://backstage.example.com:7007 over plain HTTP, readable on the network: use https',
-    );
-    expect(warningFor('http://10.0.0.5:7007', 't')).toMatch(/over plain HTTP/);
+  it('refuses to send the token over plain HTTP to another host than loopback, unless told to, then warns', () => {
+    const clientFor = (
+      to: string,
+      withToken?: string,
+      allowPlainHttp?: boolean,
+      env: NodeJS.ProcessEnv = {},
+    ) => backendClient({ url: to, token: withToken, allowPlainHttp }, env);
+    for (const remote of [
+      'http://backstage.example.com:7007',
+      'http://10.0.0.5:7007',
+    ]) {
+      expect(() => clientFor(remote, 't')).toThrow(
+        new RemoteInputError(
+          `--url: the token would go to ${remote} over plain HTTP, readable on the network: use https (on a network you trust, --allow-plain-http or RECOVERY_ALLOW_PLAIN_HTTP=1 sends it all the same)`,
+        ),
+      );
+      expect(() =>
+        clientFor(remote, undefined, undefined, { RECOVERY_TOKEN: 't' }),
+      ).toThrow(RemoteInputError);
+      expect(() =>
+        clientFor(remote, 't', false, { RECOVERY_ALLOW_PLAIN_HTTP: '0' }),
+      ).toThrow(RemoteInputError);
+      // Told to: sent, with the warning.
+      const warning = `the token goes to ${remote} over plain HTTP, readable on the network: use https`;
+      expect(clientFor(remote, 't', true).warning).toBe(warning);
+      expect(
+        clientFor(remote, 't', false, { RECOVERY_ALLOW_PLAIN_HTTP: '1' })
+          .warning,
+      ).toBe(warning);
+      // No token: nothing secret to read.
+      expect(clientFor(remote).warning).toBeUndefined();
+    }
     for (const safe of [
       'http://localhost:7007',
       'http://127.0.0.1:7007',
       'http://[::1]:7007',
       'https://backstage.example.com',
     ]) {
-      expect(warningFor(safe, 't')).toBeUndefined();
+      expect(clientFor(safe, 't').warning).toBeUndefined();
     }
-    expect(warningFor('http://backstage.example.com:7007')).toBeUndefined(); // no token to read
+  });
+
+  it('exits 2 before any request where the token would go over plain HTTP; --allow-plain-http sends it, warned of', async () => {
+    const remote = 'http://backstage.example.com:7007';
+    const refused = Object.assign(new TypeError('fetch failed'), {
+      cause: Object.assign(new Error('connect ECONNREFUSED'), {
+        code: 'ECONNREFUSED',
+      }),
+    });
+    const fetched = vi.spyOn(globalThis, 'fetch').mockRejectedValue(refused);
+    try {
+      expect(
+        await cli('readiness', '--url', remote, '--token', 'secret-t'),
+      ).toEqual({
+        status: 2,
+        stdout: '',
+        stderr: `recovery: --url: the token would go to ${remote} over plain HTTP, readable on the network: use https (on a network you trust, --allow-plain-http or RECOVERY_ALLOW_PLAIN_HTTP=1 sends it all the same)\n`,
+      });
+      expect(fetched).not.toHaveBeenCalled();
+
+      const allowed = await cli(
+        'readiness',
+        '--url',
+        remote,
+        '--token',
+        'secret-t',
+        '--allow-plain-http',
+      );
+      expect(allowed).toMatchObject({
+        status: 3,
+        stderr: `recovery: warning: the token goes to ${remote} over plain HTTP, readable on the network: use https\nrecovery: cannot reach the Backstage backend at ${remote} (ECONNREFUSED): start it, or point --url or RECOVERY_URL at it\n`,
+      });
+      expect(fetched).toHaveBeenCalledTimes(1);
+      const [input, init] = fetched.mock.calls[0];
+      expect(String(input)).toMatch(/^http:\/\/backstage\.example\.com:7007\//);
+      expect(new Headers(init?.headers).get('Authorization')).toBe(
+        'Bearer secret-t',
+      );
+    } finally {
+      fetched.mockRestore();
+    }
   });
 
   it('reads short entity refs as the catalog does', () => {

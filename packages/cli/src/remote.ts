@@ -38,6 +38,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 export interface BackendOptions {
   url?: string;
   token?: string;
+  /** Send the token over plain HTTP to another host than loopback (else RECOVERY_ALLOW_PLAIN_HTTP=1). */
+  allowPlainHttp?: boolean;
 }
 
 export const DEFAULT_BACKEND_URL = 'http://localhost:7007';
@@ -62,7 +64,8 @@ export class BackendError extends Error {
  * The recovery API of the backend at `--url` (else `RECOVERY_URL`, else localhost:7007), sending
  * `--token` (else `RECOVERY_TOKEN`) as a bearer token: a static token from the backend's
  * `backend.auth.externalAccess`: a service, limited by its `accessRestrictions` (never by the
- * permission policy).
+ * permission policy). A token is not sent over plain HTTP to another host than loopback unless
+ * `--allow-plain-http` (else `RECOVERY_ALLOW_PLAIN_HTTP=1`) says so: then with a warning.
  */
 export function backendClient(
   options: BackendOptions,
@@ -92,6 +95,18 @@ export function backendClient(
     );
   }
   const token = options.token ?? env.RECOVERY_TOKEN;
+  // A bearer token over plain HTTP can be read by anyone on the path; on loopback nobody is.
+  const inTheClear =
+    Boolean(token) && url.protocol === 'http:' && !isLoopback(url.hostname);
+  if (
+    inTheClear &&
+    !options.allowPlainHttp &&
+    env.RECOVERY_ALLOW_PLAIN_HTTP !== '1'
+  ) {
+    throw new RemoteInputError(
+      `--url: the token would go to ${text} over plain HTTP, readable on the network: use https (on a network you trust, --allow-plain-http or RECOVERY_ALLOW_PLAIN_HTTP=1 sends it all the same)`,
+    );
+  }
   const client = new RecoveryClient({
     discoveryApi: { getBaseUrl: async pluginId => `${text}/api/${pluginId}` },
     fetchApi: {
@@ -131,9 +146,6 @@ export function backendClient(
       },
     },
   });
-  // A bearer token over plain HTTP can be read by anyone on the path; on loopback nobody is.
-  const inTheClear =
-    Boolean(token) && url.protocol === 'http:' && !isLoopback(url.hostname);
   const warning = inTheClear
     ? `the token goes to ${text} over plain HTTP, readable on the network: use https`
     : undefined;

@@ -228,19 +228,28 @@ function restorableOf(
   };
 }
 
-/** The primary engine with every commit held for 3 s, as a large image's would be. */
-function slowCommits(): Docker {
-  const slow = Object.create(primary) as Docker;
-  slow.getContainer = (id: string) => {
+/** The primary engine with every commit held until `release`, as a large image's would be. */
+function heldCommits() {
+  let committing!: () => void;
+  let release!: () => void;
+  const inCommit = new Promise<void>(resolve => {
+    committing = resolve;
+  });
+  const released = new Promise<void>(resolve => {
+    release = resolve;
+  });
+  const held = Object.create(primary) as Docker;
+  held.getContainer = (id: string) => {
     const container = primary.getContainer(id);
     const commit = container.commit.bind(container);
     container.commit = (async (opts: any) => {
-      await new Promise(r => setTimeout(r, 3000));
+      committing();
+      await released;
       return commit(opts);
     }) as any;
     return container;
   };
-  return slow;
+  return { docker: held, inCommit, release };
 }
 
 const source = new DockerCaptureSource('primary', primary, {
@@ -620,8 +629,10 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
   });
 
   it('unpauses production at the limit, not when a slow commit returns', async () => {
-    // The commit is held for 3 s (as a large image would be); the limit is 300 ms.
-    const limited = new DockerCaptureSource('primary', slowCommits(), {
+    // The commit is held until production is seen running again, however long the engine takes
+    // to get there; the limit is 300 ms.
+    const commits = heldCommits();
+    const limited = new DockerCaptureSource('primary', commits.docker, {
       storeDirectory: store,
       maxPauseMs: 300,
     });
@@ -636,11 +647,13 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     );
     // It fails while production is looked at below: handled now, not to be reported unhandled.
     capture.catch(() => {});
-    await new Promise(r => setTimeout(r, 1500));
+    await commits.inCommit;
+    const paused = async () =>
+      (await primary.getContainer(pausedContainer).inspect()).State.Paused;
+    await until(async () => !(await paused()));
     // Mid-commit, production runs again.
-    expect(
-      (await primary.getContainer(pausedContainer).inspect()).State.Paused,
-    ).toBe(false);
+    expect(await paused()).toBe(false);
+    commits.release();
     await expect(capture).rejects.toThrow(
       'capture of resource:default/paused kept production paused past the 300 ms limit (recovery.docker.maxCapturePause) while committing the image: unpaused, nothing kept',
     );
@@ -660,8 +673,9 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       HostConfig: { NetworkMode: 'none' },
     });
     await c.start();
-    // The commit is held for 3 s (as a large image would be); the limit is far off.
-    const stopped = new DockerCaptureSource('primary', slowCommits(), {
+    // The commit is held until production is seen running again; the limit is far off.
+    const commits = heldCommits();
+    const stopped = new DockerCaptureSource('primary', commits.docker, {
       storeDirectory: store,
       maxPauseMs: 60_000,
     });
@@ -674,10 +688,14 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     const capture = stopped.capture(locator, { captureId });
     // It fails while production is looked at below: handled now, not to be reported unhandled.
     capture.catch(() => {});
-    await until(async () => (await c.inspect()).State.Paused);
+    await commits.inCommit;
     expect((await c.inspect()).State.Paused).toBe(true);
-    // The backend's shutdown hook: production runs again when it returns, mid-commit.
-    await stopped.stopCaptures();
+    // The backend's shutdown hook: production runs again mid-commit, and when it returns.
+    const stopping = stopped.stopCaptures();
+    await until(async () => !(await c.inspect()).State.Paused);
+    expect((await c.inspect()).State.Paused).toBe(false);
+    commits.release();
+    await stopping;
     expect((await c.inspect()).State).toMatchObject({
       Running: true,
       Paused: false,

@@ -213,12 +213,17 @@ describe('a one-shot machine (real engines)', () => {
 
     const unannotated = await testRun(siteOf(INIT, false));
     expect(unannotated.status).toBe('failed');
-    // Stopped at its verification, or, where it still ran when inspected, at the final check.
+    // Stopped at its verification, so app2 never boots; or, where it still ran at that inspect (a
+    // loaded engine), counted ready with nothing else to check, app2 booted, and stopped at the
+    // final check.
+    const atFinalCheck = unannotated.machines.some(
+      m => m.machineRef === INIT && m.readyAt !== undefined,
+    );
     expect(unannotated.error?.message).toBe(
-      `${INIT} failed: stopped with exit code 0${unannotated.error?.message?.includes('after it was ready') ? ' after it was ready' : ''}, as its capture of ${captured.createdAt} shows it had in production (restart policy no): if ${INIT} is a job that runs to completion (an init, a migration), annotate its Resource with ${ANNOTATION_JOB}: 'true' and a run counts it ready once it exits with code 0`,
+      `${INIT} failed: stopped with exit code 0${atFinalCheck ? ' after it was ready' : ''}, as its capture of ${captured.createdAt} shows it had in production (restart policy no): if ${INIT} is a job that runs to completion (an init, a migration), annotate its Resource with ${ANNOTATION_JOB}: 'true' and a run counts it ready once it exits with code 0`,
     );
     expect(unannotated.machines.find(m => m.machineRef === APP)?.phase).toBe(
-      'skipped',
+      atFinalCheck ? 'ready' : 'skipped',
     );
 
     const job = await testRun(siteOf(INIT, true));

@@ -467,6 +467,7 @@ describe("production's IPv6 addresses and shared network namespaces in the lab (
       runStore,
       providers,
       mockServices.logger.mock(),
+      mockServices.auditor.mock(),
       {
         machineReadyTimeoutMs: READY_TIMEOUT_MS,
         probeIntervalMs: 200,
@@ -511,6 +512,7 @@ describe("production's IPv6 addresses and shared network namespaces in the lab (
       runStore,
       providers,
       mockServices.logger.mock(),
+      mockServices.auditor.mock(),
       {
         machineReadyTimeoutMs: READY_TIMEOUT_MS,
         probeIntervalMs: 200,
@@ -518,14 +520,20 @@ describe("production's IPv6 addresses and shared network namespaces in the lab (
         minReadyMs: 500,
       },
     );
+    const listeners = async () => (await recovery.info()).NEventsListener;
+    const listening = await listeners();
     const stopWatching = supervision.watch();
     const sweeps = setInterval(
       () => void supervision.sweep(),
       SUPERVISION_SWEEP_SECONDS * 1000,
     );
     try {
-      // The watch's connection to the engine open before the restart.
-      await new Promise(resolve => setTimeout(resolve, 1_000));
+      // The watch's connection to the engine open before the restart (one more listener there),
+      // however long a loaded engine takes: a stop made before it is heard by the sweep only.
+      await vi.waitFor(
+        async () => expect(await listeners()).toBeGreaterThan(listening),
+        { timeout: 60_000, interval: 100 },
+      );
       // An engineer restarts data: no stop is left to find, and the sidecar stays in its old namespace.
       await recovery.getContainer(data.id).restart({ t: 0 });
       const t0 = Date.now();

@@ -37,13 +37,32 @@ const host = new DockerHypervisorHost('recovery', recovery, {
 });
 
 /** Runs `cmd` in a running container; its stdout. */
-async function execOut(id: string, cmd: string[]): Promise<string> {
-  const exec = await recovery
+async function execOut(
+  id: string,
+  cmd: string[],
+  docker = recovery,
+): Promise<string> {
+  const exec = await docker
     .getContainer(id)
     .exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
   const stream = (await exec.start({ hijack: true, stdin: false })) as any;
   const { stdout } = demuxDockerStream(await readAll(stream));
   return stdout;
+}
+
+/**
+ * Waits until the machine's shell wrote into its tmpfs, or stopped (as it does where it cannot),
+ * however slow the engine is to run it.
+ */
+async function untilWrittenOrStopped(docker: typeof recovery, id: string) {
+  const deadline = Date.now() + 60_000;
+  while (
+    (await docker.getContainer(id).inspect()).State.Running &&
+    (await execOut(id, ['cat', '/scratch/www/f'], docker).catch(() => '')) !==
+      'up\n' &&
+    Date.now() < deadline
+  )
+    await new Promise(r => setTimeout(r, 100));
 }
 
 beforeAll(async () => {
@@ -80,7 +99,7 @@ it('restores a non-root machine writing into a tmpfs at a path its image lacks: 
     },
   });
   await c.start();
-  await new Promise(r => setTimeout(r, 500));
+  await untilWrittenOrStopped(primary, c.id);
   expect((await c.inspect()).State.Running).toBe(true);
   const captureId = `cap-tmpfs-nonroot-${suffix}`;
   const captured = await source.capture(
@@ -102,7 +121,7 @@ it('restores a non-root machine writing into a tmpfs at a path its image lacks: 
     'tmpfs at /scratch gets mode 1777 as in production: the captured filesystem holds its mountpoint with mode 755, which Docker would give the tmpfs',
   ]);
   await host.startMachine(machine);
-  await new Promise(r => setTimeout(r, 1000));
+  await untilWrittenOrStopped(recovery, machine.id);
   const state = await host.inspectMachine(machine);
   expect(state).toMatchObject({ running: true });
   expect(await execOut(machine.id, ['cat', '/scratch/www/f'])).toBe('up\n');

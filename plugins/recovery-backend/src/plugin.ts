@@ -168,6 +168,7 @@ export const recoveryPlugin = createBackendPlugin({
           // Verifies again, after a capture, the captures of the machine marked damaged.
           settings.runs.hypervisorHost,
           recoveryMetrics,
+          auditor,
         );
         const runs = new RunService(
           runStore,
@@ -243,6 +244,7 @@ export const recoveryPlugin = createBackendPlugin({
           runStore,
           providers,
           logger.child({ task: 'recovery-failover-supervision' }),
+          auditor,
           settings.runs,
         );
         await scheduler.scheduleTask({
@@ -286,6 +288,7 @@ export const recoveryPlugin = createBackendPlugin({
           runStore,
           readiness,
           logger.child({ task: 'recovery-run-retention' }),
+          auditor,
           settings.runRetentionMs,
         );
         await scheduler.scheduleTask({

@@ -36,6 +36,10 @@ export function againstBackend(command: Command): Command {
         '--token <token>',
         'bearer token, a static token from backend.auth.externalAccess (default: RECOVERY_TOKEN)',
       )
+      .option(
+        '--allow-plain-http',
+        'send the token over plain http:// to a host other than loopback, readable on the network (default: RECOVERY_ALLOW_PLAIN_HTTP=1); else refused: use https',
+      )
       .option('--json', "print the API's answer as one JSON document")
       // `recovery run web api` would recover web alone and exit 0: refused, not half done.
       .allowExcessArguments(false)

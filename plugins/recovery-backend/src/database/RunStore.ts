@@ -854,11 +854,13 @@ export class RunStore {
    * active; a failover (what it booted may still serve production on its host, and only the host
    * knows whether it does); a run whose lab is left on its host (the clean-up finds it by its run);
    * each entity's newest finished run (its last result, whatever readiness makes of it); and those
-   * `keep` names (the runs readiness rests on, ReadinessService.runsRestedOn).
+   * `keep` names (the runs readiness rests on, ReadinessService.runsRestedOn). `deletedIds` gets the
+   * ids deleted as each batch commits: what a failure left deleted is known too.
    */
   async pruneRuns(
     before: Date,
     keep: ReadonlySet<string>,
+    deletedIds: string[] = [],
     batchSize = PRUNE_BATCH,
   ): Promise<number> {
     const prunable = (q: Knex.QueryBuilder) =>
@@ -909,19 +911,19 @@ export class RunStore {
       if (ids.length > 0) {
         // Children first, in the run's transaction: no reliance on SQLite's foreign_keys pragma
         // for the cascade. The run is checked again: its lab may have been left meanwhile.
-        deleted += await this.db.transaction<number>(async tx => {
-          const gone = await tx('recovery_runs as r')
+        const gone = await this.db.transaction<string[]>(async tx => {
+          const runs: string[] = await tx('recovery_runs as r')
             .whereIn('r.id', ids)
             .modify(prunable)
             .pluck('r.id');
-          if (gone.length === 0) return 0;
-          await tx('recovery_run_steps').whereIn('run_id', gone).delete();
-          await tx('recovery_run_machines').whereIn('run_id', gone).delete();
-          const runs: number = await tx('recovery_runs')
-            .whereIn('id', gone)
-            .delete();
+          if (runs.length === 0) return [];
+          await tx('recovery_run_steps').whereIn('run_id', runs).delete();
+          await tx('recovery_run_machines').whereIn('run_id', runs).delete();
+          await tx('recovery_runs').whereIn('id', runs).delete();
           return runs;
         });
+        deleted += gone.length;
+        deletedIds.push(...gone);
       }
       if (page.length < batchSize) return deleted;
     }

@@ -23,6 +23,7 @@ import {
   machineEntity,
   storedCapture,
 } from '../testing/entities';
+import { recordingAuditor } from '../testing/auditor';
 import { recordingLogger } from '../testing/logger';
 import { RunRetention } from './RunRetention';
 
@@ -222,17 +223,20 @@ describe.each(databases.eachSupportedId())(
         before.alone.map(r => r.lastRun && 'id' in r.lastRun && r.lastRun.id),
       ).toEqual(['web-failed', 'web-failed', 'site-cover']);
       const logger = recordingLogger();
+      const auditor = recordingAuditor();
       expect([...(await readiness.runsRestedOn())].sort()).toEqual([
         'site-cover',
         'web-failed',
       ]);
-
-      const deleted = await new RunRetention(
+      const retention = new RunRetention(
         runStore,
         readiness,
         logger,
+        auditor,
         RETENTION,
-      ).prune(now);
+      );
+
+      const deleted = await retention.prune(now);
 
       expect(await verdicts()).toEqual(before);
       expect(deleted).toBe(pruned.length);
@@ -270,13 +274,70 @@ describe.each(databases.eachSupportedId())(
         }),
       ]);
 
-      // Nothing more to delete: said by nothing in the log.
-      expect(
-        await new RunRetention(runStore, readiness, logger, RETENTION).prune(
-          now,
-        ),
-      ).toBe(0);
+      // On record as the plugin's own deletion of recovery runs, oldest first.
+      expect(auditor.events).toEqual([
+        {
+          eventId: 'run-retention',
+          severityLevel: 'medium',
+          withRequest: false,
+          meta: {
+            runsDeleted: 5,
+            runIds: pruned,
+            retentionSeconds: 90 * 86_400,
+          },
+          ends: [{ status: 'succeeded', meta: undefined }],
+        },
+      ]);
+
+      // Nothing more to delete: said by nothing in the log, nor in the audit trail.
+      expect(await retention.prune(now)).toBe(0);
       expect(logger.lines).toHaveLength(1);
+      expect(auditor.events).toHaveLength(1);
+    });
+
+    it('records a pass that failed as failed, with what it deleted before the failure', async () => {
+      await history();
+      const auditor = recordingAuditor();
+      const lost = new Error('the database went away');
+      // The first batch committed, then the database failed the next.
+      const failing: Pick<RunStore, 'pruneRuns'> = {
+        pruneRuns: async (before, keep, deletedIds) => {
+          await runStore.pruneRuns(
+            before,
+            new Set([...keep, 'db-180d', 'db-170d', 'site-interrupted']),
+            deletedIds,
+          );
+          throw lost;
+        },
+      };
+      await expect(
+        new RunRetention(
+          failing,
+          readiness,
+          recordingLogger(),
+          auditor,
+          RETENTION,
+        ).prune(now),
+      ).rejects.toBe(lost);
+      expect(auditor.events).toEqual([
+        {
+          eventId: 'run-retention',
+          severityLevel: 'medium',
+          withRequest: false,
+          meta: {
+            runsDeleted: 2,
+            runIds: ['gone-300d', 'site-200d'],
+            retentionSeconds: 90 * 86_400,
+          },
+          ends: [
+            {
+              status: 'failed',
+              meta: undefined,
+              error: 'the database went away',
+            },
+          ],
+        },
+      ]);
     });
 
     it('keeps the run the latest nightly check names, which readiness links to', async () => {
@@ -298,6 +359,7 @@ describe.each(databases.eachSupportedId())(
         runStore,
         readiness,
         recordingLogger(),
+        recordingAuditor(),
         RETENTION,
       ).prune(now);
       const runs = await rowsOf('recovery_runs', 'id');
@@ -307,9 +369,16 @@ describe.each(databases.eachSupportedId())(
     it('deletes in batches, keeping what it is told to keep', async () => {
       await history();
       const keep = new Set(['site-200d', 'site-cover', 'web-failed']);
-      expect(await runStore.pruneRuns(new Date(now - RETENTION), keep, 2)).toBe(
-        pruned.length - 1,
-      );
+      const deletedIds: string[] = [];
+      expect(
+        await runStore.pruneRuns(
+          new Date(now - RETENTION),
+          keep,
+          deletedIds,
+          2,
+        ),
+      ).toBe(pruned.length - 1);
+      expect(deletedIds).toEqual(pruned.filter(id => id !== 'site-200d'));
       const runs = await rowsOf('recovery_runs', 'id');
       expect(runs.has('site-200d')).toBe(true);
       expect(runs.has('site-cover')).toBe(true);
@@ -318,3 +387,30 @@ describe.each(databases.eachSupportedId())(
     });
   },
 );
+
+describe('run retention of many runs', () => {
+  it('lists the first 100 ids deleted in its audit event, and how many more', async () => {
+    const ids = Array.from({ length: 150 }, (_, i) => `run-${i}`);
+    const auditor = recordingAuditor();
+    await new RunRetention(
+      {
+        pruneRuns: async (_before, _keep, deletedIds = []) => {
+          deletedIds.push(...ids);
+          return ids.length;
+        },
+      },
+      { runsRestedOn: async () => new Set<string>() },
+      recordingLogger(),
+      auditor,
+      RETENTION,
+    ).prune();
+    expect(auditor.events.map(e => e.meta)).toEqual([
+      {
+        runsDeleted: 150,
+        runIds: ids.slice(0, 100),
+        runIdsOmitted: 50,
+        retentionSeconds: 90 * 86_400,
+      },
+    ]);
+  });
+});

@@ -1,6 +1,11 @@
-import type { LoggerService } from '@backstage/backend-plugin-api';
+import type {
+  AuditorService,
+  LoggerService,
+} from '@backstage/backend-plugin-api';
+import { toError } from '@backstage/errors';
 import { formatDuration } from '@backstage-recovery/plugin-recovery-common';
 import type { RunStore } from '../database/RunStore';
+import { recordHousekeeping, runsPrunedMeta } from '../service/audit';
 import type { ReadinessService } from '../service/ReadinessService';
 
 /**
@@ -14,23 +19,42 @@ export class RunRetention {
     private readonly runStore: Pick<RunStore, 'pruneRuns'>,
     private readonly readiness: Pick<ReadinessService, 'runsRestedOn'>,
     private readonly logger: LoggerService,
+    /** Records each pass that deleted runs (run-retention), or failed. */
+    private readonly auditor: AuditorService,
     /** `recovery.runs.retention`. */
     private readonly retentionMs: number,
   ) {}
 
   /** Deletes the runs past the retention that nothing rests on; returns how many. */
   async prune(now = Date.now()): Promise<number> {
-    // Read before the cut-off is applied: a run that finishes meanwhile is newer than it anyway.
-    const kept = await this.readiness.runsRestedOn();
-    const pruned = await this.runStore.pruneRuns(
-      new Date(now - this.retentionMs),
-      kept,
-    );
-    if (pruned > 0) {
-      this.logger.info(
-        `Deleted ${pruned} recovery run${pruned === 1 ? '' : 's'} older than ${formatDuration(this.retentionMs / 1000)}, with their machines and steps (recovery.runs.retention)`,
+    const deleted: string[] = [];
+    try {
+      // Read before the cut-off is applied: a run that finishes meanwhile is newer than it anyway.
+      const kept = await this.readiness.runsRestedOn();
+      await this.runStore.pruneRuns(
+        new Date(now - this.retentionMs),
+        kept,
+        deleted,
       );
+    } catch (error) {
+      await this.audited(deleted, toError(error));
+      throw error;
     }
-    return pruned;
+    if (deleted.length > 0) {
+      this.logger.info(
+        `Deleted ${deleted.length} recovery run${deleted.length === 1 ? '' : 's'} older than ${formatDuration(this.retentionMs / 1000)}, with their machines and steps (recovery.runs.retention)`,
+      );
+      await this.audited(deleted);
+    }
+    return deleted.length;
+  }
+
+  private audited(deleted: string[], error?: Error) {
+    return recordHousekeeping(
+      { auditor: this.auditor, logger: this.logger },
+      'run-retention',
+      runsPrunedMeta(deleted, this.retentionMs),
+      error,
+    );
   }
 }

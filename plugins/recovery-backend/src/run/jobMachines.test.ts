@@ -259,6 +259,7 @@ describe.each(databases.eachSupportedId())(
         runStore,
         providers,
         mockServices.logger.mock(),
+        mockServices.auditor.mock(),
         options,
       );
 

@@ -1,4 +1,7 @@
-import type { LoggerService } from '@backstage/backend-plugin-api';
+import type {
+  AuditorService,
+  LoggerService,
+} from '@backstage/backend-plugin-api';
 import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
 import {
   formatUtcTime,
@@ -8,6 +11,7 @@ import type { MachineHandle } from '@backstage-recovery/plugin-recovery-node';
 import { CaptureStore } from '../database/CaptureStore';
 import { migrate } from '../database/migrations';
 import { RunStore } from '../database/RunStore';
+import { recordingAuditor } from '../testing/auditor';
 import { storedCapture } from '../testing/entities';
 import { FakeHost } from '../testing/FakeHost';
 import {
@@ -188,6 +192,7 @@ describe.each(databases.eachSupportedId())(
     async function failedOver(
       host: FakeHost,
       logger: LoggerService = mockServices.logger.mock(),
+      auditor: AuditorService = mockServices.auditor.mock(),
     ) {
       const runs = runServiceOver(runStore, captureStore, host, chainGraph, {
         ...options,
@@ -207,6 +212,7 @@ describe.each(databases.eachSupportedId())(
         runStore,
         providersOf(host),
         logger,
+        auditor,
         options,
       );
       return { runId: run.id, supervision };
@@ -568,6 +574,7 @@ describe.each(databases.eachSupportedId())(
         runStore,
         providersOf(host),
         mockServices.logger.mock(),
+        mockServices.auditor.mock(),
         options,
       );
       await restarted.sweep();
@@ -646,6 +653,145 @@ describe.each(databases.eachSupportedId())(
         restarts: 1,
         lastRestartAt: expect.any(String),
       });
+    });
+
+    it("records each start of a failover's machines as the plugin's own, of high severity, none where all run", async () => {
+      const host = new ListingHost(chainNeeds);
+      const auditor = recordingAuditor();
+      const { runId, supervision } = await failedOver(host, undefined, auditor);
+      host.restartEngine(runId);
+
+      await supervision.sweep();
+      await supervision.sweep();
+
+      expect(auditor.events).toEqual([
+        {
+          eventId: 'failover-supervision-restart',
+          severityLevel: 'high',
+          withRequest: false,
+          meta: {
+            runId,
+            entityRef: 'component:default/web',
+            hypervisorHost: 'fake',
+            machineRefs: [INFRA, DATA, WEB],
+          },
+          ends: [
+            {
+              status: 'succeeded',
+              meta: {
+                outcome: 'restarted',
+                restarted: [INFRA, DATA, WEB],
+                restarts: 1,
+                seconds: expect.any(Number),
+              },
+            },
+          ],
+        },
+      ]);
+    });
+
+    it('records a start that left the failover degraded as failed, with why, nothing while its next try waits, and that try', async () => {
+      // Date alone, and moving: the machines' readiness checks keep their real timers.
+      vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
+      const crashes: string[] = [];
+      const host = new ListingHost(chainNeeds, crashes);
+      const auditor = recordingAuditor();
+      const { runId, supervision } = await failedOver(host, undefined, auditor);
+      crashes.push(DATA);
+      host.restartEngine(runId);
+
+      await supervision.sweep();
+      await supervision.sweep();
+
+      expect(auditor.events).toEqual([
+        {
+          eventId: 'failover-supervision-restart',
+          severityLevel: 'high',
+          withRequest: false,
+          meta: {
+            runId,
+            entityRef: 'component:default/web',
+            hypervisorHost: 'fake',
+            machineRefs: [INFRA, DATA, WEB],
+          },
+          ends: [
+            {
+              status: 'failed',
+              meta: {
+                outcome: 'degraded',
+                restarted: [INFRA],
+                restarts: 1,
+                failed: {
+                  machineRef: DATA,
+                  message: 'stopped with exit code 3',
+                },
+                notStarted: [WEB],
+                tries: 1,
+              },
+              error: `${DATA} could not be brought back: stopped with exit code 3`,
+            },
+          ],
+        },
+      ]);
+
+      // Its next try, failing the same way: no new restart of the failover, its second try.
+      vi.setSystemTime(
+        Date.parse((await runStore.getRun(runId))!.supervision!.retry!.nextAt),
+      );
+      await supervision.sweep();
+      expect(auditor.events.slice(1)).toEqual([
+        expect.objectContaining({
+          meta: expect.objectContaining({ machineRefs: [DATA, WEB] }),
+          ends: [
+            {
+              status: 'failed',
+              meta: {
+                outcome: 'degraded',
+                restarted: [],
+                restarts: 1,
+                failed: {
+                  machineRef: DATA,
+                  message: 'stopped with exit code 3',
+                },
+                notStarted: [WEB],
+                tries: 2,
+              },
+              error: `${DATA} could not be brought back: stopped with exit code 3`,
+            },
+          ],
+        }),
+      ]);
+    });
+
+    it('records a start that broke off as failed, with its error', async () => {
+      const host = new ListingHost(chainNeeds);
+      const auditor = recordingAuditor();
+      const { runId, supervision } = await failedOver(host, undefined, auditor);
+      host.restartEngine(runId);
+      const lost = new Error('its claim expired');
+
+      // The claim, renewed before the second wave, was lost.
+      await expect(
+        supervision.supervise(host, runId, async () => {
+          throw lost;
+        }),
+      ).rejects.toBe(lost);
+
+      expect(host.started).toEqual([INFRA]);
+      expect(auditor.events).toEqual([
+        {
+          eventId: 'failover-supervision-restart',
+          severityLevel: 'high',
+          withRequest: false,
+          meta: {
+            runId,
+            entityRef: 'component:default/web',
+            hypervisorHost: 'fake',
+            machineRefs: [INFRA, DATA, WEB],
+          },
+          ends: [{ status: 'failed', meta: undefined, error: lost.message }],
+        },
+      ]);
     });
   },
 );

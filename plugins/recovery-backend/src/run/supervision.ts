@@ -1,4 +1,7 @@
-import type { LoggerService } from '@backstage/backend-plugin-api';
+import type {
+  AuditorService,
+  LoggerService,
+} from '@backstage/backend-plugin-api';
 import { toError } from '@backstage/errors';
 import { randomUUID } from 'node:crypto';
 import {
@@ -15,6 +18,11 @@ import type {
   MachineHandle,
 } from '@backstage-recovery/plugin-recovery-node';
 import type { RunStore } from '../database/RunStore';
+import {
+  auditHousekeeping,
+  failoverRestartedMeta,
+  failoverRestartMeta,
+} from '../service/audit';
 import type { ProviderRegistry } from '../service/ProviderRegistry';
 import { LabBoot, type LabBootOptions } from './boot';
 import { NEVER_ABORTED } from './deadline';
@@ -103,7 +111,10 @@ export function supervisionLeaseMs(options: LabBootOptions): number {
 }
 
 /** What starting stopped machines again came to. */
-type Restart = Extract<SupervisionOutcome, { kind: 'restarted' | 'degraded' }>;
+export type SupervisionRestart = Extract<
+  SupervisionOutcome,
+  { kind: 'restarted' | 'degraded' }
+>;
 
 /**
  * Keeps a succeeded failover's machines running: production runs there now. An engine restart
@@ -132,6 +143,8 @@ export class FailoverSupervision {
       'hypervisorHostIds' | 'hypervisorHost'
     >,
     private readonly logger: LoggerService,
+    /** Records each start of a failover's machines: they replace production. */
+    private readonly auditor: AuditorService,
     private readonly options: LabBootOptions,
     private readonly backoff: SupervisionBackoff = DEFAULT_BACKOFF,
   ) {}
@@ -366,32 +379,57 @@ export class FailoverSupervision {
         ? startedAt.get(owner.id)
         : networkLostAt(owner);
     };
-    const outcome = await this.restart(
-      host,
-      run,
-      kept.lab,
-      stopped,
-      sharers,
-      new Set(leftBehind.keys()),
-      renewClaim,
-    );
-    // Its probe helper serves nothing once its machines are verified again.
-    await host.removeProbes?.(runId).catch(() => []);
-    const supervised = kept.machines.filter(m => !jobs.has(m.machineRef));
-    await this.record(run, host, supervised.length, outcome, {
-      triedAt,
-      stoppedAt:
-        outcome.kind === 'degraded'
-          ? stoppedAt.get(outcome.failed.machineRef)
-          : undefined,
-      networkLostAt: new Map(
-        [...sharers.keys()].flatMap(m => {
-          const at = networkLostAt(m);
-          return at ? [[m.machineRef, at] as const] : [];
-        }),
+    const toStart = inWaveOrder(run, [...stopped, ...sharers.keys()]).flat();
+    return auditHousekeeping(
+      { auditor: this.auditor, logger: this.logger.child({ runId }) },
+      'failover-supervision-restart',
+      failoverRestartMeta(
+        run,
+        toStart.map(m => m.machineRef),
       ),
-    });
-    return outcome;
+      async () => {
+        const outcome = await this.restart(
+          host,
+          run,
+          kept.lab,
+          stopped,
+          sharers,
+          new Set(leftBehind.keys()),
+          renewClaim,
+        );
+        // Its probe helper serves nothing once its machines are verified again.
+        await host.removeProbes?.(runId).catch(() => []);
+        const supervised = kept.machines.filter(m => !jobs.has(m.machineRef));
+        const supervision = await this.record(
+          run,
+          host,
+          supervised.length,
+          outcome,
+          {
+            triedAt,
+            stoppedAt:
+              outcome.kind === 'degraded'
+                ? stoppedAt.get(outcome.failed.machineRef)
+                : undefined,
+            networkLostAt: new Map(
+              [...sharers.keys()].flatMap(m => {
+                const at = networkLostAt(m);
+                return at ? [[m.machineRef, at] as const] : [];
+              }),
+            ),
+          },
+        );
+        return {
+          result: outcome,
+          meta: failoverRestartedMeta(outcome, supervision),
+          ...(outcome.kind === 'degraded' && {
+            error: new Error(
+              `${outcome.failed.machineRef} could not be brought back: ${outcome.failed.message}`,
+            ),
+          }),
+        };
+      },
+    );
   }
 
   /**
@@ -408,7 +446,7 @@ export class FailoverSupervision {
     sharers: Map<MachineHandle, MachineHandle>,
     ownerRestarted: ReadonlySet<MachineHandle>,
     renewClaim: () => Promise<void>,
-  ): Promise<Restart> {
+  ): Promise<SupervisionRestart> {
     const boot = new LabBoot(
       {
         recorder: new RunRecorder(this.runStore, run),
@@ -494,7 +532,7 @@ export class FailoverSupervision {
     run: RecoveryRun,
     host: HypervisorHost,
     keptCount: number,
-    outcome: Restart,
+    outcome: SupervisionRestart,
     {
       triedAt,
       stoppedAt,
@@ -504,7 +542,7 @@ export class FailoverSupervision {
       stoppedAt?: string;
       networkLostAt: ReadonlyMap<string, string>;
     },
-  ): Promise<void> {
+  ): Promise<RunSupervision> {
     const before = run.supervision;
     const at = now();
     const retryIn = (delaySeconds: number, tries: number) => ({
@@ -527,7 +565,8 @@ export class FailoverSupervision {
           ),
           (before.retry?.tries ?? 1) + 1,
         );
-        await this.runStore.setSupervision(run.id, { ...before, retry });
+        const again: RunSupervision = { ...before, retry };
+        await this.runStore.setSupervision(run.id, again);
         const said = `${SUPERVISION_STEP}try ${retry.tries} to bring back ${machineRef} on ${host.id} failed the same way: ${message}; still degraded, next try at ${formatUtcTime(retry.nextAt)}`;
         this.logger.child({ runId: run.id, machineRef }).warn(said);
         const atCapEvery = Math.max(
@@ -544,7 +583,7 @@ export class FailoverSupervision {
                 ? said
                 : `${said} (said about once an hour while it fails the same way)`,
           });
-        return;
+        return again;
       }
     }
     const noticedAt = new Date(triedAt).toISOString();
@@ -606,6 +645,7 @@ export class FailoverSupervision {
       message,
     });
     this.logger.child({ runId: run.id }).warn(message);
+    return supervision;
   }
 }
 
@@ -691,7 +731,7 @@ export function supervisionStep(
   restart: number,
   hostId: string,
   keptCount: number,
-  outcome: Restart,
+  outcome: SupervisionRestart,
   down: {
     nextAt?: string;
     stoppedAt?: string;

@@ -80,6 +80,7 @@ function supervisionOver(host: TellingHost) {
       hypervisorHost: () => host as unknown as HypervisorHost,
     },
     mockServices.logger.mock(),
+    mockServices.auditor.mock(),
     {
       machineReadyTimeoutMs: 500,
       probeIntervalMs: 10,

@@ -28,6 +28,7 @@ import {
   GatedCaptureSource,
 } from '../testing/FakeCaptureSource';
 import { providersModule } from '../testing/providers';
+import { recordingAuditor } from '../testing/auditor';
 import { recordingLogger } from '../testing/logger';
 import { CaptureService } from './CaptureService';
 import { PlanService } from './PlanService';
@@ -314,6 +315,45 @@ describe('CaptureService', () => {
       const task = tasks.find(t => t.id === 'recovery-unrecorded-captures');
       await task!.fn(new AbortController().signal);
       expect(sweeps).toBe(2);
+    } finally {
+      await backend.stop();
+    }
+  });
+
+  it("records the plugin's sweep of unrecorded captures with the backend's auditor", async () => {
+    const source = new (class extends FakeCaptureSource {
+      async removeUnrecorded() {
+        return ['left-by-a-stopped-backend'];
+      }
+    })();
+    const auditor = recordingAuditor();
+    const backend = await startTestBackend({
+      features: [
+        recoveryPlugin,
+        providersModule({ captureSources: [source] }),
+        catalogServiceMock.factory({ entities: [] }),
+        mockServices.auditor.mock(auditor).factory,
+      ],
+    });
+    try {
+      await vi.waitFor(() =>
+        expect(auditor.events).toEqual([
+          expect.objectContaining({
+            eventId: 'capture-retention',
+            withRequest: false,
+            meta: {
+              pass: 'unrecorded-sweep',
+              engines: [
+                {
+                  engine: 'primary',
+                  unrecordedCaptureIds: ['left-by-a-stopped-backend'],
+                },
+              ],
+            },
+            ends: [{ status: 'succeeded', meta: undefined }],
+          }),
+        ]),
+      );
     } finally {
       await backend.stop();
     }

@@ -1,4 +1,7 @@
-import { LoggerService } from '@backstage/backend-plugin-api';
+import type {
+  AuditorService,
+  LoggerService,
+} from '@backstage/backend-plugin-api';
 import type {
   Capture,
   CaptureRequest,
@@ -55,9 +58,17 @@ export class CaptureService {
      */
     hypervisorHost?: string,
     metrics?: RecoveryMetrics,
+    /** Records what retention removes (capture-retention). */
+    auditor?: AuditorService,
   ) {
     const claims = new CaptureClaims(store, logger, timeoutMs);
-    this.retention = new CaptureRetention(store, providers, logger, keepLast);
+    this.retention = new CaptureRetention(
+      store,
+      providers,
+      logger,
+      keepLast,
+      auditor,
+    );
     this.rechecks = new DamagedCaptureRechecks(
       store,
       providers,

@@ -3,13 +3,16 @@ import type {
   AuditorServiceCreateEventOptions,
   AuditorServiceEvent,
   AuditorServiceEventSeverityLevel,
+  LoggerService,
 } from '@backstage/backend-plugin-api';
 import { toError } from '@backstage/errors';
 import type {
   Capture,
   RecoveryRun,
+  RunSupervision,
 } from '@backstage-recovery/plugin-recovery-common';
 import type express from 'express';
+import type { SupervisionRestart } from '../run/supervision';
 
 /** What an audit event names: entities, runs, machines. */
 export type AuditMeta = NonNullable<AuditorServiceCreateEventOptions['meta']>;
@@ -137,5 +140,198 @@ export function sweptMeta(swept: {
     analysed: swept.analysed,
     skipped: swept.skipped,
     failed: swept.failed.map(f => f.entityRef),
+  };
+}
+
+/** What the plugin does on its own, with no request (its actor the plugin itself), that deletes or changes things. */
+export type HousekeepingEventId =
+  'run-retention' | 'capture-retention' | 'failover-supervision-restart';
+
+const HOUSEKEEPING_SEVERITY: Record<
+  HousekeepingEventId,
+  AuditorServiceEventSeverityLevel
+> = {
+  'run-retention': 'medium',
+  'capture-retention': 'medium',
+  // They act on the machines that replace production.
+  'failover-supervision-restart': 'high',
+};
+
+/** Ids an event lists at most: a pass after a long outage may delete thousands. */
+const AUDITED_IDS_MAX = 100;
+
+/** `ids` under `key`, the first AUDITED_IDS_MAX of them, and how many were left out under `${key}Omitted`. */
+function listedIds(key: string, ids: string[]): AuditMeta {
+  return {
+    [key]: ids.slice(0, AUDITED_IDS_MAX),
+    ...(ids.length > AUDITED_IDS_MAX && {
+      [`${key}Omitted`]: ids.length - AUDITED_IDS_MAX,
+    }),
+  };
+}
+
+/** Housekeeping's deps for its audit events: where an auditor's failure is logged. */
+export interface HousekeepingAudit {
+  auditor: AuditorService;
+  logger: LoggerService;
+}
+
+/**
+ * Records a pass of the plugin's own housekeeping, opened before `work` acts (what it is about to
+ * do in `meta`) and ended by its outcome: `fail` with the error it threw (rethrown) or returned
+ * (its meta then says what was done before the failure), else `success`. An auditor's failure is
+ * logged, never thrown: the housekeeping it records goes on.
+ */
+export async function auditHousekeeping<T>(
+  deps: HousekeepingAudit,
+  eventId: HousekeepingEventId,
+  meta: AuditMeta,
+  work: () => Promise<{ result: T; meta?: AuditMeta; error?: Error }>,
+): Promise<T> {
+  /** Each call to the auditor: what it throws is logged. */
+  const recorded = async <R>(call: () => Promise<R>) => {
+    try {
+      return await call();
+    } catch (error) {
+      deps.logger.warn(
+        `Could not record the audit event ${eventId}`,
+        toError(error),
+      );
+      return undefined;
+    }
+  };
+  const opened = await recorded(() =>
+    deps.auditor.createEvent({
+      eventId,
+      severityLevel: HOUSEKEEPING_SEVERITY[eventId],
+      meta,
+    }),
+  );
+  let done: Awaited<ReturnType<typeof work>>;
+  try {
+    done = await work();
+  } catch (error) {
+    await recorded(async () => opened?.fail({ error: toError(error) }));
+    throw error;
+  }
+  const { result, meta: outcome, error } = done;
+  await recorded(async () =>
+    error
+      ? opened?.fail({ error, meta: outcome })
+      : opened?.success({ meta: outcome }),
+  );
+  return result;
+}
+
+/**
+ * Records a pass of the plugin's own housekeeping once done, where only then it is known to have
+ * done something (an empty pass records nothing): `fail` where `error` is given.
+ */
+export function recordHousekeeping(
+  deps: HousekeepingAudit,
+  eventId: HousekeepingEventId,
+  meta: AuditMeta,
+  error?: Error,
+): Promise<void> {
+  return auditHousekeeping(deps, eventId, meta, async () => ({
+    result: undefined,
+    error,
+  }));
+}
+
+/** What run retention deleted, as run-retention records it. */
+export function runsPrunedMeta(
+  runIds: string[],
+  retentionMs: number,
+): AuditMeta {
+  return {
+    runsDeleted: runIds.length,
+    ...listedIds('runIds', runIds),
+    retentionSeconds: retentionMs / 1000,
+  };
+}
+
+/**
+ * What keeping a machine's last N captures removed after its capture, as capture-retention records
+ * it: the captures deleted (recovery points gone; `artifactsLeft` those whose files could not be
+ * removed, left to the sweep of unrecorded captures), and what unrecorded captures had left.
+ */
+export function capturesPrunedMeta(pruned: {
+  machineRef: string;
+  engine: string;
+  keepLast: number;
+  captures: Capture[];
+  artifactsLeft: string[];
+  unrecordedCaptureIds: string[];
+}): AuditMeta {
+  return {
+    pass: 'after-capture',
+    machineRef: pruned.machineRef,
+    engine: pruned.engine,
+    keepLast: pruned.keepLast,
+    captures: pruned.captures.map(c => ({
+      captureId: c.id,
+      createdAt: c.createdAt,
+      sizeBytes: c.sizeBytes,
+    })),
+    ...(pruned.artifactsLeft.length > 0 && {
+      artifactsLeft: pruned.artifactsLeft,
+    }),
+    ...listedIds('unrecordedCaptureIds', pruned.unrecordedCaptureIds),
+  };
+}
+
+/** What the sweep of unrecorded captures removed, per engine, as capture-retention records it. */
+export function unrecordedRemovedMeta(
+  removed: Array<{ engine: string; captureIds: string[] }>,
+  failedEngines: string[],
+): AuditMeta {
+  return {
+    pass: 'unrecorded-sweep',
+    engines: removed.map(({ engine, captureIds }) => ({
+      engine,
+      ...listedIds('unrecordedCaptureIds', captureIds),
+    })),
+    ...(failedEngines.length > 0 && { failedEngines }),
+  };
+}
+
+/** The machines of a kept failover supervision is about to start again, as failover-supervision-restart opens. */
+export function failoverRestartMeta(
+  run: RecoveryRun,
+  machineRefs: string[],
+): AuditMeta {
+  return {
+    runId: run.id,
+    entityRef: run.entityRef,
+    hypervisorHost: run.hypervisorHost,
+    machineRefs,
+  };
+}
+
+/**
+ * What supervision's start of a kept failover's machines came to, as failover-supervision-restart
+ * ends: `restarts` counts the failover's restarts (a try failing as the last one did is no new one:
+ * `tries` counts those).
+ */
+export function failoverRestartedMeta(
+  outcome: SupervisionRestart,
+  supervision: RunSupervision,
+): AuditMeta {
+  return {
+    outcome: outcome.kind,
+    restarted: outcome.machineRefs,
+    restarts: supervision.restarts,
+    ...(outcome.sharers && { sharers: outcome.sharers }),
+    ...(outcome.kind === 'restarted'
+      ? { seconds: outcome.seconds }
+      : {
+          failed: outcome.failed,
+          notStarted: outcome.notStarted,
+          ...(outcome.withoutNetwork && {
+            withoutNetwork: outcome.withoutNetwork,
+          }),
+          ...(supervision.retry && { tries: supervision.retry.tries }),
+        }),
   };
 }

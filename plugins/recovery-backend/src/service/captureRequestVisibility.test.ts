@@ -1,4 +1,5 @@
 import {
+  mockCredentials,
   mockServices,
   startTestBackend,
   TestDatabases,
@@ -7,6 +8,8 @@ import { createServiceFactory } from '@backstage/backend-plugin-api';
 import type { Entity } from '@backstage/catalog-model';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
 import {
+  ANNOTATION_CONTAINER,
+  ANNOTATION_ENGINE,
   CaptureFailedError,
   type CaptureRequestError,
   MACHINE_LABEL,
@@ -272,6 +275,30 @@ describe.each(databases.eachSupportedId())(
       expect(JSON.stringify(res.body)).not.toContain('vault-01');
       expect(res.body.error.message).toBe(
         `machineRef: resource:default/other-01 is not a machine of ${SHOP}'s boot plan (${APP_01}, ${WEB_01}, 1 entity the catalog does not show you)`,
+      );
+    });
+
+    it('refuses a capture of machines not mapped to a primary engine naming, with their problems, only those the caller sees, counting the others', async () => {
+      // No machine of shop has the annotations saying where its running state lives.
+      const unmapped = (ref: string) =>
+        `Machine ${ref} has no ${ANNOTATION_ENGINE} annotation: set it to the id of the primary engine that runs it; Machine ${ref} has no ${ANNOTATION_CONTAINER} annotation: set it to the container name on its engine`;
+      const res = await request(server)
+        .post('/api/recovery/captures')
+        .send({ entityRef: SHOP });
+      expect(res.status).toBe(400);
+      expect(JSON.stringify(res.body)).not.toContain('vault-01');
+      expect(res.body.error.message).toBe(
+        `Cannot capture ${APP_01}, ${WEB_01}, 1 entity the catalog does not show you: ${unmapped(APP_01)}; ${unmapped(WEB_01)}`,
+      );
+
+      // A caller who sees every machine (a service) is told of each.
+      const all = await request(server)
+        .post('/api/recovery/captures')
+        .set('Authorization', mockCredentials.service.header())
+        .send({ entityRef: SHOP });
+      expect(all.status).toBe(400);
+      expect(all.body.error.message).toBe(
+        `Cannot capture ${APP_01}, ${VAULT_01}, ${WEB_01}: ${unmapped(APP_01)}; ${unmapped(VAULT_01)}; ${unmapped(WEB_01)}`,
       );
     });
 

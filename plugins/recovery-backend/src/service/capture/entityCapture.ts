@@ -20,7 +20,8 @@ import { ONE_AT_A_TIME, refusal, type Hold } from './holds';
 /**
  * The machines to capture of an entity's boot plan, or only `machineRef` of them: else a 400,
  * naming the plan's machines `seen` keeps (a caller's view of the catalog; all where absent) and
- * counting the others.
+ * counting the others. A 400 too where some are not mapped to a primary engine, naming those
+ * `seen` keeps with their problems and counting the others.
  */
 export async function machinesToCapture(
   plans: Pick<PlanService, 'plan'>,
@@ -48,11 +49,13 @@ export async function machinesToCapture(
     else unmapped.push(ref);
   }
   if (unmapped.length > 0) {
+    // Named, and their problems told, only where the caller sees them; the others counted.
+    const named = await seen(unmapped);
     const details = graph.problems
-      .filter(p => unmapped.includes(p.entityRef))
+      .filter(p => named.includes(p.entityRef))
       .map(p => p.message);
     throw new InputError(
-      `Cannot capture ${unmapped.join(', ')}: ${details.join('; ') || 'not mapped to a primary engine'}`,
+      `Cannot capture ${namedAndHidden(named, unmapped.length)}: ${details.join('; ') || 'not mapped to a primary engine'}`,
     );
   }
   return locators;

@@ -1,10 +1,19 @@
-import { LoggerService } from '@backstage/backend-plugin-api';
+import type {
+  AuditorService,
+  LoggerService,
+} from '@backstage/backend-plugin-api';
 import { toError } from '@backstage/errors';
 import type {
   CaptureSource,
   MachineLocator,
 } from '@backstage-recovery/plugin-recovery-node';
-import type { CaptureStore } from '../../database/CaptureStore';
+import type { CaptureStore, StoredCapture } from '../../database/CaptureStore';
+import {
+  type AuditMeta,
+  capturesPrunedMeta,
+  recordHousekeeping,
+  unrecordedRemovedMeta,
+} from '../audit';
 import type { ProviderRegistry } from '../ProviderRegistry';
 
 /** More than a machine ever has recorded: its last N, and those active runs restore. */
@@ -12,7 +21,8 @@ const ALL_CAPTURES = 1_000_000;
 
 /**
  * Keeps the last N captures of each machine: prunes the older ones after a capture, and has the
- * capture sources remove what captures never recorded left.
+ * capture sources remove what captures never recorded left. Each pass that removed something, or
+ * failed, is an audit event (capture-retention): recovery points are gone.
  */
 export class CaptureRetention {
   constructor(
@@ -20,38 +30,68 @@ export class CaptureRetention {
     private readonly providers: ProviderRegistry,
     private readonly logger: LoggerService,
     private readonly keepLast: number,
+    /** Where absent (tests of other concerns), no audit event is recorded. */
+    private readonly auditor?: AuditorService,
   ) {}
 
   /** Prunes a machine's captures to the last N, and has the source remove what unrecorded ones left. */
   async tidyUp(source: CaptureSource, locator: MachineLocator): Promise<void> {
-    for (const old of await this.store.pruneCaptures(
-      locator.machineRef,
-      this.keepLast,
-    )) {
-      await source
-        .discard({
+    const { machineRef } = locator;
+    const removed = {
+      machineRef,
+      engine: source.engineId,
+      keepLast: this.keepLast,
+      captures: [] as StoredCapture[],
+      artifactsLeft: [] as string[],
+      unrecordedCaptureIds: [] as string[],
+    };
+    /** What failed first: the pass's audit event fails with it. */
+    let failure: Error | undefined;
+    try {
+      removed.captures = await this.store.pruneCaptures(
+        machineRef,
+        this.keepLast,
+      );
+    } catch (error) {
+      await this.audited(capturesPrunedMeta(removed), toError(error));
+      throw error;
+    }
+    for (const old of removed.captures) {
+      try {
+        await source.discard({
           captureId: old.id,
           artifact: old.artifact,
           volumes: old.runtime.volumes,
-        })
-        .catch(error =>
-          this.logger
-            .child({ machineRef: locator.machineRef, captureId: old.id })
-            .warn('Could not discard the pruned capture', toError(error)),
-        );
+        });
+      } catch (error) {
+        failure ??= toError(error);
+        removed.artifactsLeft.push(old.id);
+        this.logger
+          .child({ machineRef, captureId: old.id })
+          .warn('Could not discard the pruned capture', toError(error));
+      }
     }
     // What earlier captures of the machine left that no record accounts for (a backend stopped
     // before recording one, a discard that failed above or before) goes too.
-    await source
-      .removeUnrecorded?.(this.recordedCaptureIds, locator)
-      .catch(error =>
-        this.logger
-          .child({ machineRef: locator.machineRef })
-          .warn(
-            'Could not remove what unrecorded captures of the machine left',
-            toError(error),
-          ),
-      );
+    removed.unrecordedCaptureIds =
+      (await source
+        .removeUnrecorded?.(this.recordedCaptureIds, locator)
+        .catch(error => {
+          failure ??= toError(error);
+          this.logger
+            .child({ machineRef })
+            .warn(
+              'Could not remove what unrecorded captures of the machine left',
+              toError(error),
+            );
+          return [];
+        })) ?? [];
+    if (
+      removed.captures.length > 0 ||
+      removed.unrecordedCaptureIds.length > 0 ||
+      failure
+    )
+      await this.audited(capturesPrunedMeta(removed), failure);
   }
 
   /**
@@ -60,10 +100,18 @@ export class CaptureRetention {
    * and on a schedule; a source that fails is logged, and the others still looked at.
    */
   async removeUnrecorded(): Promise<void> {
+    const removed: Array<{ engine: string; captureIds: string[] }> = [];
+    const failedEngines: string[] = [];
+    let failure: Error | undefined;
     for (const source of this.providers.allCaptureSources()) {
       try {
-        await source.removeUnrecorded?.(this.recordedCaptureIds);
+        const captureIds =
+          (await source.removeUnrecorded?.(this.recordedCaptureIds)) ?? [];
+        if (captureIds.length > 0)
+          removed.push({ engine: source.engineId, captureIds });
       } catch (error) {
+        failure ??= toError(error);
+        failedEngines.push(source.engineId);
         this.logger
           .child({ engine: source.engineId })
           .warn(
@@ -72,6 +120,21 @@ export class CaptureRetention {
           );
       }
     }
+    if (removed.length > 0 || failure)
+      await this.audited(
+        unrecordedRemovedMeta(removed, failedEngines),
+        failure,
+      );
+  }
+
+  private async audited(meta: AuditMeta, error?: Error) {
+    if (!this.auditor) return;
+    await recordHousekeeping(
+      { auditor: this.auditor, logger: this.logger },
+      'capture-retention',
+      meta,
+      error,
+    );
   }
 
   private readonly recordedCaptureIds = async (
