@@ -522,6 +522,10 @@ describe('recovery CLI against a backend', () => {
     for (const remote of [
       'http://backstage.example.com:7007',
       'http://10.0.0.5:7007',
+      'HTTP://backstage.example.com:7007',
+      // Asked of DNS, search domains appended: they may name another host.
+      'http://x.localhost:7007',
+      'http://localhost.:7007',
     ]) {
       expect(() => clientFor(remote, 't')).toThrow(
         new RemoteInputError(
@@ -548,6 +552,9 @@ describe('recovery CLI against a backend', () => {
       'http://localhost:7007',
       'http://127.0.0.1:7007',
       'http://[::1]:7007',
+      // As URL normalises them: [::1] and 127.0.0.1.
+      'http://[0:0::1]:7007',
+      'http://127.1:7007',
       'https://backstage.example.com',
     ]) {
       expect(clientFor(safe, 't').warning).toBeUndefined();

@@ -152,11 +152,14 @@ export function backendClient(
   return { client, url: text, hasToken: Boolean(token), warning };
 }
 
-/** Whether a URL's host name is this machine's loopback (localhost, 127.0.0.0/8, ::1). */
+/**
+ * Whether a URL's host name is this machine's loopback (localhost, 127.0.0.0/8, ::1), as URL
+ * normalises them (`127.1`, `[0:0::1]`). Not `*.localhost` nor `localhost.`: Node and glibc
+ * may ask DNS for those (search domains appended), so the token could leave the machine.
+ */
 function isLoopback(hostname: string): boolean {
   return (
     hostname === 'localhost' ||
-    hostname.endsWith('.localhost') ||
     /^127(\.\d{1,3}){3}$/.test(hostname) ||
     hostname === '[::1]'
   );

@@ -318,6 +318,7 @@ describe('a capture on a primary engine that stops answering', () => {
       new PlanService({} as CatalogGraphLoader),
       logger,
       3,
+      mockServices.auditor.mock(),
       options.timeoutMs,
     );
     return { captures, records: new CaptureStore(knex), logger, sources };

@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import type { InitializationEvent } from '@backstage-recovery/plugin-recovery-common';
 import { buildDemoImage, DEMO_IMAGE, dockerFromHost } from '../../../demo/site';
 import { DockerEventSource } from './DockerEventSource';
+import { sh } from './testing/exec';
 
 // What a real engine sends for an operator's stops, a restart policy's loop, an OOM kill,
 // pauses, execs and renames, through the event source as the backend runs it.
@@ -38,18 +39,6 @@ afterAll(async () => {
   for (const c of created) await c.remove({ force: true }).catch(() => {});
 });
 
-/** Runs `cmd` by `sh -c` in `c` to its end; its exit code. */
-async function sh(c: Docker.Container, cmd: string): Promise<number | null> {
-  const exec = await c.exec({
-    Cmd: ['sh', '-c', cmd],
-    AttachStdout: true,
-    AttachStderr: true,
-  });
-  const stream = await exec.start({});
-  await new Promise(resolve => stream.on('end', resolve).resume());
-  return (await exec.inspect()).ExitCode;
-}
-
 /** Waits for the engine's first `action` event of `c` since `since` (epoch seconds). */
 async function engineEvent(
   c: Docker.Container,
@@ -80,7 +69,7 @@ async function collect(
     events.push(...e);
   }, abort.signal);
   try {
-    await new Promise(r => setTimeout(r, 500));
+    // No wait for its connection: it opens since 0, replaying what the engine holds of `act`.
     await act();
     const deadline = Date.now() + 15_000;
     while (!done(events) && Date.now() < deadline)
@@ -126,7 +115,7 @@ describe('DockerEventSource on a real engine', () => {
           await new Promise(r => setTimeout(r, 100));
         expect((await c.inspect()).State.Health?.Status).toBe('unhealthy');
         // A failing exec, ended (not cut short by the kill) however slow the engine.
-        expect(await sh(c, 'exit 5')).toBe(5);
+        expect((await sh(c, 'exit 5')).exitCode).toBe(5);
         await c.kill();
         await c.wait();
         expect((await c.inspect()).State.ExitCode).toBe(137);

@@ -67,6 +67,7 @@ import {
 } from './labNames';
 import { DEFAULT_PROBE_IMAGE, PROBE_BUSYBOX_LABEL } from './LabProbe';
 import { NETWORK_REMOVAL } from './labTeardown';
+import { until } from './testing/until';
 
 const PRIMARY =
   process.env.RECOVERY_PRIMARY_DOCKER_HOST ??
@@ -153,13 +154,6 @@ async function bootAndFail(name: string, services = 'alpha') {
   });
   await c.start();
   await c.wait();
-}
-
-/** Waits until `done` holds, or 10 s. */
-async function until(done: () => boolean | Promise<boolean>) {
-  const deadline = Date.now() + 10_000;
-  while (!(await done()) && Date.now() < deadline)
-    await new Promise(r => setTimeout(r, 100));
 }
 
 /** Serves HTTP on 8080 from a demo capture's image (busybox httpd), instead of its services. */
@@ -647,13 +641,20 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     );
     // It fails while production is looked at below: handled now, not to be reported unhandled.
     capture.catch(() => {});
-    await commits.inCommit;
     const paused = async () =>
       (await primary.getContainer(pausedContainer).inspect()).State.Paused;
-    await until(async () => !(await paused()));
-    // Mid-commit, production runs again.
-    expect(await paused()).toBe(false);
-    commits.release();
+    try {
+      await commits.inCommit;
+      await until(
+        'production running again',
+        async () => !(await paused()),
+        10_000,
+      );
+      // Mid-commit, production runs again.
+      expect(await paused()).toBe(false);
+    } finally {
+      commits.release();
+    }
     await expect(capture).rejects.toThrow(
       'capture of resource:default/paused kept production paused past the 300 ms limit (recovery.docker.maxCapturePause) while committing the image: unpaused, nothing kept',
     );
@@ -688,13 +689,21 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     const capture = stopped.capture(locator, { captureId });
     // It fails while production is looked at below: handled now, not to be reported unhandled.
     capture.catch(() => {});
-    await commits.inCommit;
-    expect((await c.inspect()).State.Paused).toBe(true);
-    // The backend's shutdown hook: production runs again mid-commit, and when it returns.
-    const stopping = stopped.stopCaptures();
-    await until(async () => !(await c.inspect()).State.Paused);
-    expect((await c.inspect()).State.Paused).toBe(false);
-    commits.release();
+    let stopping: Promise<unknown> | undefined;
+    try {
+      await commits.inCommit;
+      expect((await c.inspect()).State.Paused).toBe(true);
+      // The backend's shutdown hook: production runs again mid-commit, and when it returns.
+      stopping = stopped.stopCaptures();
+      await until(
+        'production running again',
+        async () => !(await c.inspect()).State.Paused,
+        10_000,
+      );
+      expect((await c.inspect()).State.Paused).toBe(false);
+    } finally {
+      commits.release();
+    }
     await stopping;
     expect((await c.inspect()).State).toMatchObject({
       Running: true,
@@ -1026,6 +1035,7 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       new PlanService({} as CatalogGraphLoader),
       mockServices.logger.mock(),
       5,
+      mockServices.auditor.mock(),
     );
     return { records, service };
   }
@@ -1609,7 +1619,11 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
           'true',
         ]);
       // The host serves it.
-      await until(async () => (await connect(listener.id, '127.0.0.1')) === 0);
+      await until(
+        'the published port answering',
+        async () => (await connect(listener.id, '127.0.0.1')) === 0,
+        10_000,
+      );
       expect(await connect(listener.id, '127.0.0.1')).toBe(0);
       // Not to the lab: neither at production's gateway address nor at another of the host's.
       const hostBridge = (await recovery.getNetwork('bridge').inspect()).IPAM!
@@ -1853,9 +1867,11 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     }, abort.signal);
     try {
       await until(
+        'three events stored',
         () =>
           stored.filter(e => e.machine === name || e.machine === runs).length >=
           3,
+        10_000,
       );
       await new Promise(r => setTimeout(r, 300)); // room for a second start of `runs`
     } finally {
@@ -1911,7 +1927,11 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       await events.insertEvents(kept, 'docker:primary');
     });
     try {
-      await until(async () => (await storedOf(edge)).length >= 3);
+      await until(
+        'three events of the edge stored',
+        async () => (await storedOf(edge)).length >= 3,
+        10_000,
+      );
     } finally {
       await stopFirst();
     }
@@ -1935,9 +1955,17 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
       });
     });
     try {
-      await until(async () => (await storedOf(edge)).length >= 4);
+      await until(
+        'four events of the edge stored',
+        async () => (await storedOf(edge)).length >= 4,
+        10_000,
+      );
       await bootAndFail(after);
-      await until(async () => (await storedOf(after)).length >= 2);
+      await until(
+        'two events of the later machine stored',
+        async () => (await storedOf(after)).length >= 2,
+        10_000,
+      );
     } finally {
       await stopSecond();
     }
@@ -2009,7 +2037,15 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
         abort.signal,
         resume,
       );
-      await until(() => delivered.some(e => e.machine === name));
+      const delivery = until(
+        'an event of the machine delivered',
+        () => delivered.some(e => e.machine === name),
+        // Listing the engine's containers takes seconds on a loaded engine; what must not come
+        // is waited for 10 s.
+        resume.since === undefined ? 60_000 : 10_000,
+      );
+      // Resumed after its boot, none is to come: the wait runs out, what came is checked below.
+      await (resume.since === undefined ? delivery : delivery.catch(() => {}));
       await new Promise(r => setTimeout(r, 500));
       abort.abort();
       await running;
@@ -2644,8 +2680,10 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
         storeDirectory: store,
       }).restoreMachine(lab, restorable);
       await until(
+        'a machine of the run in its lab',
         async () =>
           (await host.listLabResources(volumeRunId)).machines.length > 0,
+        10_000,
       );
       expect((await host.listLabResources(volumeRunId)).machines).toHaveLength(
         1,
@@ -3228,8 +3266,10 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
         storeDirectory: store,
       }).restoreMachine(lab, capture);
       await until(
+        'a machine of the run in its lab',
         async () =>
           (await host.listLabResources(resumedRunId)).machines.length > 0,
+        10_000,
       );
 
       const { machine } = await host.restoreMachine(lab, capture);

@@ -2,7 +2,7 @@ import Docker from 'dockerode';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TestDatabases } from '@backstage/backend-test-utils';
+import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
 import { buildDemoImage, DEMO_IMAGE } from '../../../demo/site';
 import { CaptureStore } from '../../recovery-backend/src/database/CaptureStore';
 import { migrate } from '../../recovery-backend/src/database/migrations';
@@ -72,6 +72,7 @@ it("counts a machine's volume in its capture's size, as recorded and listed", as
     new PlanService({} as CatalogGraphLoader),
     logger,
     3,
+    mockServices.auditor.mock(),
   );
   await primary.createVolume({ Name: volumeName });
   const container = await primary.createContainer({

@@ -13,6 +13,7 @@ import { PlanService } from '../../recovery-backend/src/service/PlanService';
 import { ProviderRegistry } from '../../recovery-backend/src/service/ProviderRegistry';
 import { assessReadiness } from '../../recovery-backend/src/service/readiness';
 import { DockerCaptureSource } from './DockerCaptureSource';
+import { until } from './testing/until';
 
 // A production machine that is not serving when captured, on the real primary engine: stopped
 // (killed), running with a failing HEALTHCHECK, paused by someone else. Each is captured all the
@@ -37,20 +38,6 @@ let captures: CaptureService;
 let captureStore: CaptureStore;
 
 const ms = (n: number) => n * 1_000_000;
-
-async function until<T>(
-  what: () => T | Promise<T>,
-  within: number,
-  every = 100,
-): Promise<T> {
-  const end = Date.now() + within;
-  for (;;) {
-    const value = await what();
-    if (value) return value;
-    if (Date.now() > end) throw new Error(`not so within ${within} ms`);
-    await new Promise(r => setTimeout(r, every));
-  }
-}
 
 /** A machine of the busybox demo image, its health check `check` (a shell command) every 300 ms. */
 async function machine(
@@ -105,6 +92,7 @@ beforeAll(async () => {
     new PlanService({} as CatalogGraphLoader),
     mockServices.logger.mock(),
     3,
+    mockServices.auditor.mock(),
   );
 });
 
@@ -172,11 +160,13 @@ describe('the state of a machine when captured, on the primary engine', () => {
     );
     const well = await machine(`healthy-${suffix}`, FOREVER, 'true');
     await until(
+      'the failing check said unhealthy',
       async () =>
         (await sick.container.inspect()).State.Health?.Status === 'unhealthy',
       30_000,
     );
     await until(
+      'the passing check said healthy',
       async () =>
         (await well.container.inspect()).State.Health?.Status === 'healthy',
       30_000,
@@ -215,19 +205,26 @@ describe('the state of a machine when captured, on the primary engine', () => {
     });
     await container.start();
     // A few runs in, the engine waits a second or more before the next: restarting, said running.
-    const looping = await until(async () => {
-      const info = await container.inspect();
-      return info.State.Restarting && info.RestartCount >= 4 ? info : undefined;
-    }, 30_000);
+    const looping = await until(
+      'four runs in, restarting',
+      async () => {
+        const info = await container.inspect();
+        return info.State.Restarting && info.RestartCount >= 4
+          ? info
+          : undefined;
+      },
+      30_000,
+    );
     expect(looping!.State.Running).toBe(true);
     // Between two runs all through the capture: restarting before and after, no restart between.
     // One of its runs may overlap it on a loaded engine: up between crashes (the next test's
     // case, no exit code), so taken again.
+    const machineRef = `resource:default/${name}`;
     let capture: Awaited<ReturnType<typeof captures.captureMachine>>;
     for (let attempt = 1; ; attempt++) {
       const before = await container.inspect();
       capture = await captures.captureMachine({
-        machineRef: `resource:default/${name}`,
+        machineRef,
         engine: 'primary',
         container: name,
       });
@@ -240,6 +237,12 @@ describe('the state of a machine when captured, on the primary engine', () => {
         break;
       expect(attempt).toBeLessThan(5);
     }
+    // The attempts taken again go, as retention would take them: only the last is kept.
+    for (const taken of await captureStore.pruneCaptures(machineRef, 1))
+      await source.discard({ captureId: taken.id, artifact: taken.artifact });
+    expect(
+      (await captureStore.listCaptures(machineRef, 10)).map(c => c.id),
+    ).toEqual([capture.id]);
     expect(capture.machineState).toMatchObject({
       status: 'restarting',
       exitCode: 5,
@@ -259,12 +262,16 @@ describe('the state of a machine when captured, on the primary engine', () => {
     });
     await container.start();
     // Restarted by its policy once, and up again: Docker says running.
-    const up = await until(async () => {
-      const info = await container.inspect();
-      return info.RestartCount >= 1 && info.State.Status === 'running'
-        ? info
-        : undefined;
-    }, 30_000);
+    const up = await until(
+      'restarted once and up again',
+      async () => {
+        const info = await container.inspect();
+        return info.RestartCount >= 1 && info.State.Status === 'running'
+          ? info
+          : undefined;
+      },
+      30_000,
+    );
     const capture = await captures.captureMachine({
       machineRef: `resource:default/${name}`,
       engine: 'primary',

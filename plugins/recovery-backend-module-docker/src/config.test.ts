@@ -216,6 +216,8 @@ describe('readDockerModuleConfig remote engines', () => {
       'http://dr.example.internal',
       '128.0.0.1',
       '::2',
+      'engine.localhost',
+      'http://engine.localhost',
     ]) {
       expect(() => engine({ host })).toThrow(
         `recovery.docker.engines[dr-host].host is ${host} with no TLS (ca, cert, key): Docker's API over plain HTTP to another machine is unauthenticated, root on that host to anyone who reaches the port, and carries captures (their secrets) unencrypted. Give ca, cert and key (https), or set recovery.docker.engines[dr-host].protocol: http to accept it (a trusted, isolated network)`,

@@ -58,8 +58,8 @@ function isLoopback(host: string): boolean {
   }
   name = name.replace(/^\[(.*)\]$/, '$1').toLowerCase();
   return (
+    // Not `*.localhost`: resolvers send such names to DNS, search domains and all.
     name === 'localhost' ||
-    name.endsWith('.localhost') ||
     name === '::1' ||
     (isIPv4(name) && name.startsWith('127.'))
   );

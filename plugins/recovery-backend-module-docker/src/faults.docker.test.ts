@@ -37,6 +37,7 @@ import { DockerHypervisorHost } from './DockerHypervisorHost';
 import { machineContainerName } from './labNames';
 import { LAYERS_DIRECTORY } from './lib/layerStore';
 import { removeCaptureImages } from './testing/removeCaptureImages';
+import { until } from './testing/until';
 
 /**
  * Faults a DR engineer injects on the real engines: the capture store full or read-only mid-capture,
@@ -277,10 +278,13 @@ describe('capture faults (real engines)', () => {
         HostConfig: { Binds: [`faults-vol-${suffix}:/data`] },
       },
     );
-    await until(async () =>
-      String(
-        await primary.getContainer(container).logs({ stdout: true }),
-      ).includes('filled'),
+    await until(
+      'the machine filled',
+      async () =>
+        String(
+          await primary.getContainer(container).logs({ stdout: true }),
+        ).includes('filled'),
+      15_000,
     );
     const dir = tmpfsStore('1m');
     const source = new DockerCaptureSource('primary', primary, {
@@ -484,6 +488,7 @@ describe('capture faults (real engines)', () => {
     const back = Date.now();
     // Not at the pause limit plus its grace (5.5 min by default), as its note would be stale then.
     await until(
+      'production running again',
       async () =>
         !(await primary.getContainer(container).inspect()).State.Paused,
       60_000,
@@ -497,6 +502,7 @@ describe('capture faults (real engines)', () => {
       UNPAUSE_RETRY_MAX_MS,
     );
     await until(
+      'no pause note left',
       () =>
         filesUnder(store).filter(f => f.startsWith('.paused/')).length === 0,
       5_000,
@@ -546,7 +552,11 @@ describe('capture faults (real engines)', () => {
             `recovery: capture ${captureId} of resource:default/crashed was interrupted`,
           ),
         );
-    await until(() => resumed() !== undefined, 15_000);
+    await until(
+      'the interrupted capture resumed',
+      () => resumed() !== undefined,
+      15_000,
+    );
     const { State } = await primary.getContainer(container).inspect();
     // Its exit code is the engine's stop of a paused machine: 0 where TERM got through in time, else 137.
     expect(State).toMatchObject({ Running: false, Paused: false });
@@ -575,6 +585,7 @@ describe('capture faults (real engines)', () => {
       `head -c 314572800 /dev/urandom > /blob && echo filled; ${IDLE}`,
     );
     await until(
+      'the machine filled',
       async () =>
         String(
           await primary.getContainer(container).logs({ stdout: true }),
@@ -777,6 +788,7 @@ async function testRun(
 /** Waits until the run's machine is in `phase`. */
 async function machineIn(runId: string, machineRef: string, phase: string) {
   await until(
+    `${machineRef} ${phase}`,
     async () =>
       (await runStore.getRun(runId))?.machines.find(
         m => m.machineRef === machineRef,
@@ -816,6 +828,7 @@ describe('run faults (real engines)', () => {
       plans,
       logger,
       5,
+      mockServices.auditor.mock(),
     );
     runs = new RunService(
       runStore,
@@ -1119,6 +1132,7 @@ describe('run faults (real engines)', () => {
       new PlanService(graphs as unknown as CatalogGraphLoader),
       logger,
       5,
+      mockServices.auditor.mock(),
     );
     const first = await machine('sched-1', IDLE);
     const third = await machine('sched-3', IDLE);
@@ -1206,11 +1220,4 @@ async function failureOf(work: Promise<unknown>): Promise<Error> {
       `expected a failure, got ${JSON.stringify(outcome.value).slice(0, 300)}`,
     );
   return outcome.error;
-}
-
-/** Waits until `done` holds, or 15 s. */
-async function until(done: () => boolean | Promise<boolean>, ms = 15_000) {
-  const deadline = Date.now() + ms;
-  while (!(await done()) && Date.now() < deadline)
-    await new Promise(r => setTimeout(r, 100));
 }

@@ -212,7 +212,14 @@ beforeAll(async () => {
   };
   const plans = new PlanService(graphs as unknown as CatalogGraphLoader);
   const logger = mockServices.logger.mock();
-  captures = new CaptureService(captureStore, providers, plans, logger, 5);
+  captures = new CaptureService(
+    captureStore,
+    providers,
+    plans,
+    logger,
+    5,
+    mockServices.auditor.mock(),
+  );
   runs = new RunService(
     runStore,
     captureStore,

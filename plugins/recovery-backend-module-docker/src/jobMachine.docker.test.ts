@@ -161,7 +161,14 @@ beforeAll(async () => {
   };
   const plans = new PlanService(graphs as unknown as CatalogGraphLoader);
   const logger = mockServices.logger.mock();
-  captures = new CaptureService(captureStore, providers, plans, logger, 5);
+  captures = new CaptureService(
+    captureStore,
+    providers,
+    plans,
+    logger,
+    5,
+    mockServices.auditor.mock(),
+  );
   runs = new RunService(
     runStore,
     captureStore,
@@ -222,9 +229,29 @@ describe('a one-shot machine (real engines)', () => {
     expect(unannotated.error?.message).toBe(
       `${INIT} failed: stopped with exit code 0${atFinalCheck ? ' after it was ready' : ''}, as its capture of ${captured.createdAt} shows it had in production (restart policy no): if ${INIT} is a job that runs to completion (an init, a migration), annotate its Resource with ${ANNOTATION_JOB}: 'true' and a run counts it ready once it exits with code 0`,
     );
-    expect(unannotated.machines.find(m => m.machineRef === APP)?.phase).toBe(
-      atFinalCheck ? 'ready' : 'skipped',
+    const [unannotatedInit, unannotatedApp] = [INIT, APP].map(ref =>
+      unannotated.machines.find(m => m.machineRef === ref)!,
     );
+    expect(unannotatedInit.phase).toBe('failed');
+    // Its failure, as the run's timeline says it.
+    const initFailed = unannotated.steps.find(
+      s => s.machineRef === INIT && s.level === 'error',
+    )!;
+    expect(initFailed.message).toBe(unannotated.error?.message);
+    if (atFinalCheck) {
+      // app2 booted after init2 was ready, and the final check, once app2 was ready too, found
+      // init2 stopped.
+      expect(unannotatedApp.phase).toBe('ready');
+      expect(Date.parse(unannotatedApp.startedAt!)).toBeGreaterThanOrEqual(
+        Date.parse(unannotatedInit.readyAt!),
+      );
+      expect(Date.parse(initFailed.at)).toBeGreaterThanOrEqual(
+        Date.parse(unannotatedApp.readyAt!),
+      );
+    } else {
+      expect(unannotatedInit.readyAt).toBeUndefined();
+      expect(unannotatedApp.phase).toBe('skipped');
+    }
 
     const job = await testRun(siteOf(INIT, true));
     expect(job.error?.message).toBeUndefined();

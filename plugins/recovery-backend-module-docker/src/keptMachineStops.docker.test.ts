@@ -35,14 +35,24 @@ describe('followKeptMachineStops on a real engine', () => {
     });
     created.push(machine);
     await machine.start();
-    // The first connection answers (its Date the engine's), then nothing comes through it.
+    // The first connection answers (its Date the engine's), then nothing comes through it; the
+    // next opens only once the kill is made, so the stop can come by no other connection.
     let connections = 0;
+    let killMade!: () => void;
+    const killed = new Promise<void>(resolve => {
+      killMade = resolve;
+    });
     const deafFirst = Object.assign(Object.create(docker) as Docker, {
       getEvents: async (options: object) => {
+        if (connections > 0) {
+          await killed;
+          connections++;
+          return docker.getEvents(options);
+        }
         const stream = (await docker.getEvents(
           options,
         )) as unknown as IncomingMessage;
-        if (connections++ > 0) return stream;
+        connections++;
         stream.destroy();
         return Object.assign(new PassThrough(), {
           headers: stream.headers,
@@ -56,14 +66,14 @@ describe('followKeptMachineStops on a real engine', () => {
       deafFirst,
       id => stopped.push([id, connections]),
       () => resumed++,
-      // Past the kill, however slow the loaded engine is to make it.
       { idleReconnectMs: 5_000 },
     );
     try {
-      await vi.waitFor(() => expect(connections).toBe(1));
+      await vi.waitFor(() => expect(connections).toBe(1), { timeout: 60_000 });
       await machine.kill();
       // Killed while only the deaf connection was open: the next must replay the stop.
       expect(connections).toBe(1);
+      killMade();
       await vi.waitFor(
         () => expect(stopped.map(([id]) => id)).toEqual([runId]),
         {
@@ -74,6 +84,7 @@ describe('followKeptMachineStops on a real engine', () => {
       expect(stopped[0][1]).toBeGreaterThanOrEqual(2);
       expect(resumed).toBe(0);
     } finally {
+      killMade();
       stop();
     }
   });

@@ -8,6 +8,7 @@ import { buildDemoImage, DEMO_IMAGE } from '../../../demo/site';
 import { DockerCaptureSource } from './DockerCaptureSource';
 import { PAUSE_GUARD_LOG, pauseGuardScript } from './pauseGuard';
 import { alive } from './testing/processes';
+import { until } from './testing/until';
 
 // The pause guard on the real primary engine: a backend killed while a capture has production
 // paused leaves it paused no longer than the guard takes to notice (not until the next start).
@@ -47,20 +48,6 @@ function guardsOf(ppid: number): number[] {
   return pids;
 }
 
-async function until<T>(
-  what: () => T | Promise<T>,
-  ms: number,
-  every = 20,
-): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = await what();
-    if (value) return value;
-    if (Date.now() > end) throw new Error(`not so within ${ms} ms`);
-    await new Promise(r => setTimeout(r, every));
-  }
-}
-
 /** A running machine with a large file in its own layer: its commit takes seconds. */
 async function machineWithLargeFile(name: string): Promise<Docker.Container> {
   containers.push(name);
@@ -76,6 +63,7 @@ async function machineWithLargeFile(name: string): Promise<Docker.Container> {
   });
   await c.start();
   await until(
+    'the large file written',
     async () =>
       String(await c.logs({ stdout: true, follow: false })).includes('written'),
     60_000,
@@ -140,11 +128,20 @@ describe('pause guard on the primary engine', () => {
     child.stderr!.on('data', d => (stderr += d));
     const exited = new Promise(resolve => child.once('exit', resolve));
     try {
-      await until(() => isPaused(container), 60_000);
+      await until('the machine paused', () => isPaused(container), 60_000, 20);
     } catch (e) {
       throw new Error(`the capture never paused its machine: ${stderr}`);
     }
-    const [guard] = await until(() => guardsOf(child.pid!), 10_000);
+    const [guard] = await until(
+      "the capture's pause guard",
+      // An empty list is no guard yet (and truthy).
+      () => {
+        const guards = guardsOf(child.pid!);
+        return guards.length ? guards : undefined;
+      },
+      10_000,
+      20,
+    );
     // Into the commit of the large file (which the engine goes on with, the backend gone).
     await new Promise(r => setTimeout(r, 300));
     expect(await isPaused(container)).toBe(true);
@@ -153,12 +150,17 @@ describe('pause guard on the primary engine', () => {
     await exited;
     // Some 0.1 s (the README's figures), however loaded the engine: not at its limit, the
     // capture's 120 s pause limit and more.
-    await until(async () => !(await isPaused(container)), 10_000);
+    await until(
+      'the machine unpaused',
+      async () => !(await isPaused(container)),
+      10_000,
+      20,
+    );
     const unpausedWithin = Date.now() - killedAt;
     expect(unpausedWithin).toBeLessThan(10_000);
     expect((await container.inspect()).State.Running).toBe(true);
     // Its work done, the guard is gone too, and says what it did.
-    await until(() => !alive(guard), 10_000);
+    await until('the guard gone', () => !alive(guard), 10_000, 20);
     expect(readFileSync(join(store, PAUSE_GUARD_LOG), 'utf8')).toMatch(
       /pause guard of resource:default\/guarded .*: the backend went away while the capture had the machine paused: unpaused the container\n/,
     );
@@ -166,6 +168,7 @@ describe('pause guard on the primary engine', () => {
     expect(readdirSync(join(store, '.paused'))).toHaveLength(1);
     // The commit the engine went on with: its tag is the note's to remove, here the test's.
     await until(
+      'the commit tagged',
       async () =>
         (
           await primary.listImages({
@@ -208,7 +211,12 @@ describe('pause guard on the primary engine', () => {
     expect(await isPaused(container)).toBe(false);
     // It had a guard while paused, and that guard is gone.
     expect(seen.size).toBe(1);
-    await until(() => [...seen].every(pid => !alive(pid)), 2_000);
+    await until(
+      'every guard gone',
+      () => [...seen].every(pid => !alive(pid)),
+      2_000,
+      20,
+    );
     expect(guardsOf(process.pid)).toEqual([]);
     await source.discard({
       captureId,

@@ -1,13 +1,12 @@
-import type Docker from 'dockerode';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { RUN_ID_LABEL } from '@backstage-recovery/plugin-recovery-common';
 import type { RestorableCapture } from '@backstage-recovery/plugin-recovery-node';
 import { buildDemoImage, DEMO_IMAGE, dockerFromHost } from '../../../demo/site';
 import { DockerCaptureSource } from './DockerCaptureSource';
 import { DockerHypervisorHost } from './DockerHypervisorHost';
+import { sh } from './testing/exec';
 import { removeCaptureImages } from './testing/removeCaptureImages';
 
 // Two machines mounting one volume in production (reader-01 at /data, writer-01 at /ledger) share
@@ -38,22 +37,6 @@ const host = new DockerHypervisorHost('recovery', recovery, {
 let reader: RestorableCapture;
 let writer: RestorableCapture;
 
-/** Runs `cmd` by `sh -c` in the container; its output. */
-async function sh(docker: Docker, id: string, cmd: string): Promise<string> {
-  const exec = await docker
-    .getContainer(id)
-    .exec({ Cmd: ['sh', '-c', cmd], AttachStdout: true, AttachStderr: true });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  const out = new PassThrough();
-  let text = '';
-  out.on('data', c => {
-    text += c.toString();
-  });
-  docker.modem.demuxStream(stream, out, out);
-  await new Promise(resolve => stream.on('end', resolve));
-  return text.trim();
-}
-
 const restorable = (
   captureId: string,
   machineRef: string,
@@ -83,7 +66,7 @@ beforeAll(async () => {
       })
     ).start();
   }
-  await sh(primary, containers[1], 'echo one > /ledger/entries');
+  await sh(primary.getContainer(containers[1]), 'echo one > /ledger/entries');
   // The reader's capture first: the writer's, after one more entry, is the newer.
   reader = restorable(
     `reader-${suffix}`,
@@ -93,7 +76,7 @@ beforeAll(async () => {
       { captureId: `reader-${suffix}` },
     ),
   );
-  await sh(primary, containers[1], 'echo two >> /ledger/entries');
+  await sh(primary.getContainer(containers[1]), 'echo two >> /ledger/entries');
   await new Promise(r => setTimeout(r, 1100));
   writer = restorable(
     `writer-${suffix}`,
@@ -150,17 +133,23 @@ describe('a volume machines share in production', () => {
       await host.startMachine(restoredReader.machine);
       await host.startMachine(restoredWriter.machine);
       // Filled from the writer's capture: both entries, in the reader too.
-      expect(
-        await sh(recovery, restoredReader.machine.id, 'cat /data/entries'),
-      ).toBe('one\ntwo');
-      await sh(
-        recovery,
-        restoredWriter.machine.id,
-        'echo three >> /ledger/entries',
+      const restoredReaderContainer = recovery.getContainer(
+        restoredReader.machine.id,
       );
+      expect(await sh(restoredReaderContainer, 'cat /data/entries')).toEqual({
+        exitCode: 0,
+        output: 'one\ntwo',
+      });
       expect(
-        await sh(recovery, restoredReader.machine.id, 'cat /data/entries'),
-      ).toBe('one\ntwo\nthree');
+        await sh(
+          recovery.getContainer(restoredWriter.machine.id),
+          'echo three >> /ledger/entries',
+        ),
+      ).toEqual({ exitCode: 0, output: '' });
+      expect(await sh(restoredReaderContainer, 'cat /data/entries')).toEqual({
+        exitCode: 0,
+        output: 'one\ntwo\nthree',
+      });
       const removed = await host.teardown(runId);
       expect(removed.volumes).toEqual([`rr-${runId}-volume-primary-${VOLUME}`]);
       expect(

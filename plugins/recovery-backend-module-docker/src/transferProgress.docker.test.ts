@@ -221,7 +221,14 @@ beforeAll(async () => {
     visibleTo: async (refs: string[]) => refs,
   };
   const plans = new PlanService(graphs as unknown as CatalogGraphLoader);
-  captures = new CaptureService(captureStore, providers, plans, logger, 3);
+  captures = new CaptureService(
+    captureStore,
+    providers,
+    plans,
+    logger,
+    3,
+    mockServices.auditor.mock(),
+  );
   runs = new RunService(
     runStore,
     captureStore,

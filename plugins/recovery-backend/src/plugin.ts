@@ -163,12 +163,12 @@ export const recoveryPlugin = createBackendPlugin({
           plans,
           logger,
           settings.captures.keepLast,
+          auditor,
           // Its default is the capture service's.
           settings.captures.timeoutMs,
           // Verifies again, after a capture, the captures of the machine marked damaged.
           settings.runs.hypervisorHost,
           recoveryMetrics,
-          auditor,
         );
         const runs = new RunService(
           runStore,

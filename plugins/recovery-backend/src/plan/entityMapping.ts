@@ -19,6 +19,15 @@ import {
 } from '@backstage-recovery/plugin-recovery-common';
 import type { MachineLocator } from '@backstage-recovery/plugin-recovery-node';
 
+/**
+ * The annotations that map a machine to its primary engine (readMachine): read on a machine alone,
+ * a machine with one missing or bad is not mapped, and nothing captures it.
+ */
+export const MAPPING_ANNOTATIONS: ReadonlySet<string> = new Set([
+  ANNOTATION_ENGINE,
+  ANNOTATION_CONTAINER,
+]);
+
 /** Reads where a machine's running state lives from its annotations. */
 export function readMachine(entity: Entity): {
   locator?: MachineLocator;

@@ -310,15 +310,21 @@ describe.each(databases.eachSupportedId())(
           throw lost;
         },
       };
+      const logger = recordingLogger();
       await expect(
-        new RunRetention(
-          failing,
-          readiness,
-          recordingLogger(),
-          auditor,
-          RETENTION,
-        ).prune(now),
+        new RunRetention(failing, readiness, logger, auditor, RETENTION).prune(
+          now,
+        ),
       ).rejects.toBe(lost);
+      // What was deleted before the failure is said, not only the failure.
+      expect(logger.lines).toEqual([
+        {
+          level: 'info',
+          message:
+            'Deleted 2 recovery runs older than 90d, with their machines and steps (recovery.runs.retention), before the pass failed',
+          fields: {},
+        },
+      ]);
       expect(auditor.events).toEqual([
         {
           eventId: 'run-retention',

@@ -37,16 +37,20 @@ export class RunRetention {
         deleted,
       );
     } catch (error) {
+      // The batches committed before the failure stay deleted: said, as the caller logs only the error.
+      if (deleted.length > 0) this.logger.info(this.deletedLine(deleted, true));
       await this.audited(deleted, toError(error));
       throw error;
     }
     if (deleted.length > 0) {
-      this.logger.info(
-        `Deleted ${deleted.length} recovery run${deleted.length === 1 ? '' : 's'} older than ${formatDuration(this.retentionMs / 1000)}, with their machines and steps (recovery.runs.retention)`,
-      );
+      this.logger.info(this.deletedLine(deleted));
       await this.audited(deleted);
     }
     return deleted.length;
+  }
+
+  private deletedLine(deleted: string[], beforeFailure = false) {
+    return `Deleted ${deleted.length} recovery run${deleted.length === 1 ? '' : 's'} older than ${formatDuration(this.retentionMs / 1000)}, with their machines and steps (recovery.runs.retention)${beforeFailure ? ', before the pass failed' : ''}`;
   }
 
   private audited(deleted: string[], error?: Error) {

@@ -763,7 +763,7 @@ describe.each(databases.eachSupportedId())(
       ]);
     });
 
-    it('records a start that broke off as failed, with its error', async () => {
+    it('records a start that broke off as failed, with its error and the machines it had started', async () => {
       const host = new ListingHost(chainNeeds);
       const auditor = recordingAuditor();
       const { runId, supervision } = await failedOver(host, undefined, auditor);
@@ -789,7 +789,14 @@ describe.each(databases.eachSupportedId())(
             hypervisorHost: 'fake',
             machineRefs: [INFRA, DATA, WEB],
           },
-          ends: [{ status: 'failed', meta: undefined, error: lost.message }],
+          ends: [
+            {
+              status: 'failed',
+              // What it had started before it broke off.
+              meta: { outcome: 'broken-off', restarted: [INFRA] },
+              error: lost.message,
+            },
+          ],
         },
       ]);
     });

@@ -19,9 +19,9 @@ import type {
 } from '@backstage-recovery/plugin-recovery-node';
 import type { RunStore } from '../database/RunStore';
 import {
+  type AuditMeta,
   auditHousekeeping,
-  failoverRestartedMeta,
-  failoverRestartMeta,
+  runCancelledMeta,
 } from '../service/audit';
 import type { ProviderRegistry } from '../service/ProviderRegistry';
 import { LabBoot, type LabBootOptions } from './boot';
@@ -379,23 +379,28 @@ export class FailoverSupervision {
         ? startedAt.get(owner.id)
         : networkLostAt(owner);
     };
-    const toStart = inWaveOrder(run, [...stopped, ...sharers.keys()]).flat();
+    // A sharer boots in a later wave than the machine it shares (restoreMachine shares only one
+    // booted before it), so its restart follows that one's start.
+    const waves = inWaveOrder(run, [...stopped, ...sharers.keys()]);
+    /** Started again so far: what a pass that breaks off (its claim lost) had done. */
+    const restarted: string[] = [];
     return auditHousekeeping(
       { auditor: this.auditor, logger: this.logger.child({ runId }) },
       'failover-supervision-restart',
       failoverRestartMeta(
         run,
-        toStart.map(m => m.machineRef),
+        waves.flat().map(m => m.machineRef),
       ),
       async () => {
         const outcome = await this.restart(
           host,
           run,
           kept.lab,
-          stopped,
+          waves,
           sharers,
           new Set(leftBehind.keys()),
           renewClaim,
+          restarted,
         );
         // Its probe helper serves nothing once its machines are verified again.
         await host.removeProbes?.(runId).catch(() => []);
@@ -429,23 +434,26 @@ export class FailoverSupervision {
           }),
         };
       },
+      () => ({ outcome: 'broken-off', restarted: [...restarted] }),
     );
   }
 
   /**
-   * Starts `stopped` wave by wave, and restarts `sharers` (running, each with the machine whose
-   * network namespace it shares) in their waves, after those; stops at the first wave with a
-   * machine that is not ready. `ownerRestarted`: the sharers whose namespace's machine runs, but
-   * was restarted outside supervision after them (leftInOldNamespace).
+   * Starts the stopped machines of `waves` (inWaveOrder) wave by wave, and restarts `sharers`
+   * (running, each with the machine whose network namespace it shares) in their waves; stops at
+   * the first wave with a machine that is not ready. `ownerRestarted`: the sharers whose
+   * namespace's machine runs, but was restarted outside supervision after them
+   * (leftInOldNamespace). `restarted` collects each machine as it is started again.
    */
   private async restart(
     host: HypervisorHost,
     run: RecoveryRun,
     lab: LabHandle,
-    stopped: MachineHandle[],
+    waves: MachineHandle[][],
     sharers: Map<MachineHandle, MachineHandle>,
     ownerRestarted: ReadonlySet<MachineHandle>,
     renewClaim: () => Promise<void>,
+    restarted: string[],
   ): Promise<SupervisionRestart> {
     const boot = new LabBoot(
       {
@@ -463,10 +471,6 @@ export class FailoverSupervision {
       this.logger.child({ runId: run.id }),
     );
     const started = Date.now();
-    const restarted: string[] = [];
-    // A sharer boots in a later wave than the machine it shares (restoreMachine shares only one
-    // booted before it), so its restart follows that one's start.
-    const waves = inWaveOrder(run, [...stopped, ...sharers.keys()]);
     const sharersAmong = (machineRefs: string[]): NamespaceSharer[] =>
       [...sharers]
         .filter(([m]) => machineRefs.includes(m.machineRef))
@@ -647,6 +651,41 @@ export class FailoverSupervision {
     this.logger.child({ runId: run.id }).warn(message);
     return supervision;
   }
+}
+
+/** The machines of a kept failover supervision is about to start again, as failover-supervision-restart opens. */
+function failoverRestartMeta(
+  run: RecoveryRun,
+  machineRefs: string[],
+): AuditMeta {
+  return { ...runCancelledMeta(run), machineRefs };
+}
+
+/**
+ * What supervision's start of a kept failover's machines came to, as failover-supervision-restart
+ * ends: `restarts` counts the failover's restarts (a try failing as the last one did is no new one:
+ * `tries` counts those).
+ */
+function failoverRestartedMeta(
+  outcome: SupervisionRestart,
+  supervision: RunSupervision,
+): AuditMeta {
+  return {
+    outcome: outcome.kind,
+    restarted: outcome.machineRefs,
+    restarts: supervision.restarts,
+    ...(outcome.sharers && { sharers: outcome.sharers }),
+    ...(outcome.kind === 'restarted'
+      ? { seconds: outcome.seconds }
+      : {
+          failed: outcome.failed,
+          notStarted: outcome.notStarted,
+          ...(outcome.withoutNetwork && {
+            withoutNetwork: outcome.withoutNetwork,
+          }),
+          ...(supervision.retry && { tries: supervision.retry.tries }),
+        }),
+  };
 }
 
 /** `supervision` no longer degraded: its restarts kept, its degradation and retry gone. */

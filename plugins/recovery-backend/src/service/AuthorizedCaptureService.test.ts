@@ -68,6 +68,7 @@ describe.each(databases.eachSupportedId())(
         plans as unknown as PlanService,
         mockServices.logger.mock(),
         3,
+        mockServices.auditor.mock(),
       );
       const permissions = {
         authorize: async (requests: Array<{ resourceRef?: string }>) =>

@@ -89,6 +89,7 @@ describe('CaptureService and damaged captures', () => {
       new PlanService({} as CatalogGraphLoader),
       logger,
       10,
+      mockServices.auditor.mock(),
     );
     for (const [id, hour] of [
       ['w1', '01'],
@@ -265,6 +266,7 @@ describe('CaptureService and damaged captures', () => {
       ),
       mockServices.logger.mock(),
       3,
+      mockServices.auditor.mock(),
     );
     const failed = await service
       .captureEntity('component:default/web')

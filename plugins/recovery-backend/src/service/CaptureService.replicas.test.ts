@@ -76,6 +76,7 @@ describe.each(databases.eachSupportedId())(
         new PlanService(graphs),
         mockServices.logger.mock(),
         3,
+        mockServices.auditor.mock(),
         timeoutMs,
       );
       const ends: CaptureRequestEnd[] = [];

@@ -118,6 +118,7 @@ async function overWebAndDb<S extends GatedCaptureSource>(
     new PlanService(graphs),
     logger,
     3,
+    mockServices.auditor.mock(),
   );
   return { knex, source, store, captures, logger };
 }

@@ -71,6 +71,7 @@ describe('CaptureService', () => {
       plans,
       logger,
       keepLast,
+      mockServices.auditor.mock(),
       timeoutMs,
     );
     return {
@@ -451,6 +452,7 @@ describe('CaptureService', () => {
         new PlanService(graphs),
         mockServices.logger.mock(),
         3,
+        mockServices.auditor.mock(),
       );
       // An entity's capture names the machine: ForwardedError alone would keep the name, not the status (a 500).
       const failure = await captures
@@ -663,6 +665,7 @@ describe('CaptureService', () => {
         new PlanService(graphs),
         mockServices.logger.mock(),
         3,
+        mockServices.auditor.mock(),
       ),
     };
   }
@@ -754,6 +757,7 @@ describe('CaptureService', () => {
       new PlanService(graphs),
       mockServices.logger.mock(),
       3,
+      mockServices.auditor.mock(),
     );
     const failure = await captures
       .captureEntity('component:default/web')
@@ -826,6 +830,7 @@ describe('CaptureService', () => {
       new PlanService(graphs),
       mockServices.logger.mock(),
       3,
+      mockServices.auditor.mock(),
     );
 
     const failure = await captures
@@ -951,6 +956,7 @@ describe('CaptureService', () => {
       new PlanService(graphs),
       mockServices.logger.mock(),
       3,
+      mockServices.auditor.mock(),
     );
     const stopped = await captures
       .captureEntity('component:default/web')
@@ -1173,6 +1179,7 @@ describe('CaptureService', () => {
         new PlanService(graphs),
         mockServices.logger.mock(),
         3,
+        mockServices.auditor.mock(),
       ),
     };
   }

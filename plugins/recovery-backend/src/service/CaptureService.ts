@@ -50,6 +50,8 @@ export class CaptureService {
     private readonly plans: PlanService,
     logger: LoggerService,
     keepLast: number,
+    /** Records what retention removes (capture-retention). */
+    auditor: AuditorService,
     /** recovery.captures.timeout: a machine's capture stops at it, and fails. */
     timeoutMs: number = DEFAULT_CAPTURE_TIMEOUT_MS,
     /**
@@ -58,8 +60,6 @@ export class CaptureService {
      */
     hypervisorHost?: string,
     metrics?: RecoveryMetrics,
-    /** Records what retention removes (capture-retention). */
-    auditor?: AuditorService,
   ) {
     const claims = new CaptureClaims(store, logger, timeoutMs);
     this.retention = new CaptureRetention(

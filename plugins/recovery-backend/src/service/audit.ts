@@ -9,10 +9,8 @@ import { toError } from '@backstage/errors';
 import type {
   Capture,
   RecoveryRun,
-  RunSupervision,
 } from '@backstage-recovery/plugin-recovery-common';
 import type express from 'express';
-import type { SupervisionRestart } from '../run/supervision';
 
 /** What an audit event names: entities, runs, machines. */
 export type AuditMeta = NonNullable<AuditorServiceCreateEventOptions['meta']>;
@@ -180,15 +178,17 @@ export interface HousekeepingAudit {
  * Records a pass of the plugin's own housekeeping, opened before `work` acts (what it is about to
  * do in `meta`) and ended by its outcome: `fail` with the error it threw (rethrown) or returned
  * (its meta then says what was done before the failure), else `success`. An auditor's failure is
- * logged, never thrown: the housekeeping it records goes on.
+ * logged, never thrown: the housekeeping it records goes on. `brokenOffMeta`: what `work` had done
+ * when it threw, for the failed event.
  */
 export async function auditHousekeeping<T>(
   deps: HousekeepingAudit,
   eventId: HousekeepingEventId,
   meta: AuditMeta,
   work: () => Promise<{ result: T; meta?: AuditMeta; error?: Error }>,
+  brokenOffMeta?: () => AuditMeta,
 ): Promise<T> {
-  /** Each call to the auditor: what it throws is logged. */
+  /** An auditor that fails must not stop the housekeeping it records. */
   const recorded = async <R>(call: () => Promise<R>) => {
     try {
       return await call();
@@ -211,7 +211,9 @@ export async function auditHousekeeping<T>(
   try {
     done = await work();
   } catch (error) {
-    await recorded(async () => opened?.fail({ error: toError(error) }));
+    await recorded(async () =>
+      opened?.fail({ error: toError(error), meta: brokenOffMeta?.() }),
+    );
     throw error;
   }
   const { result, meta: outcome, error } = done;
@@ -293,45 +295,5 @@ export function unrecordedRemovedMeta(
       ...listedIds('unrecordedCaptureIds', captureIds),
     })),
     ...(failedEngines.length > 0 && { failedEngines }),
-  };
-}
-
-/** The machines of a kept failover supervision is about to start again, as failover-supervision-restart opens. */
-export function failoverRestartMeta(
-  run: RecoveryRun,
-  machineRefs: string[],
-): AuditMeta {
-  return {
-    runId: run.id,
-    entityRef: run.entityRef,
-    hypervisorHost: run.hypervisorHost,
-    machineRefs,
-  };
-}
-
-/**
- * What supervision's start of a kept failover's machines came to, as failover-supervision-restart
- * ends: `restarts` counts the failover's restarts (a try failing as the last one did is no new one:
- * `tries` counts those).
- */
-export function failoverRestartedMeta(
-  outcome: SupervisionRestart,
-  supervision: RunSupervision,
-): AuditMeta {
-  return {
-    outcome: outcome.kind,
-    restarted: outcome.machineRefs,
-    restarts: supervision.restarts,
-    ...(outcome.sharers && { sharers: outcome.sharers }),
-    ...(outcome.kind === 'restarted'
-      ? { seconds: outcome.seconds }
-      : {
-          failed: outcome.failed,
-          notStarted: outcome.notStarted,
-          ...(outcome.withoutNetwork && {
-            withoutNetwork: outcome.withoutNetwork,
-          }),
-          ...(supervision.retry && { tries: supervision.retry.tries }),
-        }),
   };
 }

@@ -1,4 +1,4 @@
-import { TestDatabases } from '@backstage/backend-test-utils';
+import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
 import { ConflictError } from '@backstage/errors';
 import {
   CaptureStoppedError,
@@ -51,6 +51,7 @@ describe('capture metrics', () => {
       new PlanService({} as CatalogGraphLoader),
       recordingLogger(),
       3,
+      mockServices.auditor.mock(),
       undefined,
       undefined,
       new RecoveryMetrics(recording.metrics),

@@ -31,6 +31,12 @@ const [WEB_01, APP_01, VAULT_01] = [
   'resource:default/app-01',
   'resource:default/vault-01',
 ];
+const [LEDGER, LEDGER_01, VAULT_API, VAULT_TEAM] = [
+  'component:default/ledger',
+  'resource:default/ledger-01',
+  'api:default/vault-api',
+  'group:default/vault-team',
+];
 
 const machine = (name: string): Entity => ({
   apiVersion: 'backstage.io/v1alpha1',
@@ -40,7 +46,10 @@ const machine = (name: string): Entity => ({
   relations: [{ type: 'dependencyOf', targetRef: SHOP }],
 });
 
-/** shop runs on three machines; users see shop, web-01 and app-01, not vault-01. */
+/**
+ * shop runs on three machines; users see shop, web-01 and app-01, not vault-01. ledger runs on
+ * ledger-01, which dependsOn an API no Component provides and a Group: users see neither.
+ */
 const entities: Entity[] = [
   {
     apiVersion: 'backstage.io/v1alpha1',
@@ -55,7 +64,40 @@ const entities: Entity[] = [
   machine('web-01'),
   machine('app-01'),
   machine('vault-01'),
+  {
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'Component',
+    metadata: { name: 'ledger', namespace: 'default' },
+    spec: { type: 'service' },
+    relations: [{ type: 'dependsOn', targetRef: LEDGER_01 }],
+  },
+  {
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'Resource',
+    metadata: { name: 'ledger-01', namespace: 'default' },
+    spec: { type: 'machine' },
+    relations: [VAULT_API, VAULT_TEAM].map(targetRef => ({
+      type: 'dependsOn',
+      targetRef,
+    })),
+  },
+  {
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'API',
+    metadata: { name: 'vault-api', namespace: 'default' },
+    spec: { type: 'openapi' },
+  },
+  {
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'Group',
+    metadata: { name: 'vault-team', namespace: 'default' },
+    spec: { type: 'team', children: [] },
+  },
 ];
+
+/** Why a machine without the annotations saying where its running state lives is not mapped. */
+const unmapped = (ref: string) =>
+  `Machine ${ref} has no ${ANNOTATION_ENGINE} annotation: set it to the id of the primary engine that runs it; Machine ${ref} has no ${ANNOTATION_CONTAINER} annotation: set it to the container name on its engine`;
 
 /** A failure as the request records it: Backstage's error handler's answer, as CaptureService keeps it. */
 const recorded = (error: Error): CaptureRequestError => {
@@ -72,7 +114,11 @@ describe.each(databases.eachSupportedId())(
 
     beforeAll(async () => {
       knex = await databases.init(databaseId);
-      const catalog = catalogHidingFromUsers(entities, [VAULT_01]);
+      const catalog = catalogHidingFromUsers(entities, [
+        VAULT_01,
+        VAULT_API,
+        VAULT_TEAM,
+      ]);
       ({ server } = await startTestBackend({
         features: [
           recoveryPlugin,
@@ -280,8 +326,6 @@ describe.each(databases.eachSupportedId())(
 
     it('refuses a capture of machines not mapped to a primary engine naming, with their problems, only those the caller sees, counting the others', async () => {
       // No machine of shop has the annotations saying where its running state lives.
-      const unmapped = (ref: string) =>
-        `Machine ${ref} has no ${ANNOTATION_ENGINE} annotation: set it to the id of the primary engine that runs it; Machine ${ref} has no ${ANNOTATION_CONTAINER} annotation: set it to the container name on its engine`;
       const res = await request(server)
         .post('/api/recovery/captures')
         .send({ entityRef: SHOP });
@@ -299,6 +343,18 @@ describe.each(databases.eachSupportedId())(
       expect(all.status).toBe(400);
       expect(all.body.error.message).toBe(
         `Cannot capture ${APP_01}, ${VAULT_01}, ${WEB_01}: ${unmapped(APP_01)}; ${unmapped(VAULT_01)}; ${unmapped(WEB_01)}`,
+      );
+    });
+
+    it('refuses a capture of a machine not mapped to a primary engine telling why, not what it dependsOn that the caller does not see', async () => {
+      // ledger-01's problems name what it dependsOn: no reason it is not mapped, and hidden here.
+      const res = await request(server)
+        .post('/api/recovery/captures')
+        .send({ entityRef: LEDGER });
+      expect(res.status).toBe(400);
+      expect(JSON.stringify(res.body)).not.toContain('vault');
+      expect(res.body.error.message).toBe(
+        `Cannot capture ${LEDGER_01}: ${unmapped(LEDGER_01)}`,
       );
     });
 

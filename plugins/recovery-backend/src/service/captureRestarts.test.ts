@@ -1,4 +1,4 @@
-import { TestDatabases } from '@backstage/backend-test-utils';
+import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
 import type {
   Capture,
   CapturedMachineState,
@@ -131,6 +131,7 @@ describe.each(databases.eachSupportedId())(
         new PlanService({} as CatalogGraphLoader),
         logger,
         3,
+        mockServices.auditor.mock(),
       );
       return { source, captures, store, logger };
     }

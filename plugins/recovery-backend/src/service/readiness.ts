@@ -18,13 +18,12 @@ import {
 } from '@backstage-recovery/plugin-recovery-common';
 import { capturesKeptUnder } from '../run/errors';
 import { learnedWaitsOf } from '../plan/inference';
+import { MAPPING_ANNOTATIONS } from '../plan/entityMapping';
 import {
   describeLearned,
   lowConfidenceWarning,
 } from '@backstage-recovery/plugin-recovery-node';
 import {
-  ANNOTATION_CONTAINER,
-  ANNOTATION_ENGINE,
   ANNOTATION_JOB,
   ANNOTATION_PROBES,
   ANNOTATION_RPO,
@@ -194,7 +193,7 @@ const PLAN_WHOLE = new Set([
  * Annotations read on a machine alone. Missing or bad on a machine of the plan, nothing captures
  * it: blocking. Put on another entity (a Component), they are ignored and named: the plan is whole.
  */
-const MACHINE_ONLY = new Set([ANNOTATION_ENGINE, ANNOTATION_CONTAINER]);
+const MACHINE_ONLY = MAPPING_ANNOTATIONS;
 
 /** Orders readiness by risk, as every reader of `GET /readiness` orders it. */
 export { byRisk };

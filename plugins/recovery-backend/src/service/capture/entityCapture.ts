@@ -11,6 +11,7 @@ import {
   httpStatusOf,
   type MachineLocator,
 } from '@backstage-recovery/plugin-recovery-node';
+import { MAPPING_ANNOTATIONS } from '../../plan/entityMapping';
 import type { PlanService } from '../PlanService';
 import { namedAndHidden } from '../RecoveryAuthorizer';
 import { errorOf, forwarded } from './captureErrors';
@@ -21,7 +22,7 @@ import { ONE_AT_A_TIME, refusal, type Hold } from './holds';
  * The machines to capture of an entity's boot plan, or only `machineRef` of them: else a 400,
  * naming the plan's machines `seen` keeps (a caller's view of the catalog; all where absent) and
  * counting the others. A 400 too where some are not mapped to a primary engine, naming those
- * `seen` keeps with their problems and counting the others.
+ * `seen` keeps with why they are not mapped and counting the others.
  */
 export async function machinesToCapture(
   plans: Pick<PlanService, 'plan'>,
@@ -49,10 +50,17 @@ export async function machinesToCapture(
     else unmapped.push(ref);
   }
   if (unmapped.length > 0) {
-    // Named, and their problems told, only where the caller sees them; the others counted.
+    // A hidden machine's ref or its problems would reveal it: named, and told why, only where
+    // the caller sees it; the others counted. Only why a machine is not mapped: its other
+    // problems (a dependsOn) may name entities the caller does not see.
     const named = await seen(unmapped);
     const details = graph.problems
-      .filter(p => named.includes(p.entityRef))
+      .filter(
+        p =>
+          named.includes(p.entityRef) &&
+          p.annotation !== undefined &&
+          MAPPING_ANNOTATIONS.has(p.annotation),
+      )
       .map(p => p.message);
     throw new InputError(
       `Cannot capture ${namedAndHidden(named, unmapped.length)}: ${details.join('; ') || 'not mapped to a primary engine'}`,

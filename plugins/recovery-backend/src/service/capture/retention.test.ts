@@ -142,6 +142,68 @@ describe.each(databases.eachSupportedId())(
       ]);
     });
 
+    it('leaves out of artifactsLeft the files the same pass swept as unrecorded, and succeeds', async () => {
+      const source = new LeavingSource();
+      source.discardFails = new Error('engine said no');
+      // The sweep just after removes what the failed discard left.
+      source.leftovers = ['cap-1'];
+      const { retention, auditor } = retentionOf(2, source);
+
+      await retention.tidyUp(source, locator);
+
+      expect(auditor.events).toEqual([
+        {
+          eventId: 'capture-retention',
+          severityLevel: 'medium',
+          withRequest: false,
+          meta: {
+            pass: 'after-capture',
+            machineRef: DATA_01,
+            engine: 'primary',
+            keepLast: 2,
+            captures: [
+              { captureId: 'cap-1', createdAt: at(1), sizeBytes: 1000 },
+            ],
+            unrecordedCaptureIds: ['cap-1'],
+          },
+          ends: [{ status: 'succeeded', meta: undefined }],
+        },
+      ]);
+    });
+
+    it('records no pass nor sweep where an engine failed and nothing was removed: the warning only', async () => {
+      const source = new LeavingSource();
+      source.fails = new Error('engine primary gone');
+      const logger = recordingLogger();
+      const providers = new ProviderRegistry();
+      providers.addCaptureSource(source);
+      const auditor = recordingAuditor();
+      const retention = new CaptureRetention(
+        store,
+        providers,
+        logger,
+        3,
+        auditor,
+      );
+
+      await retention.tidyUp(source, locator);
+      await retention.removeUnrecorded();
+
+      expect(auditor.events).toEqual([]);
+      expect(logger.lines.map(l => [l.level, l.message, l.error])).toEqual([
+        [
+          'warn',
+          'Could not remove what unrecorded captures of the machine left',
+          source.fails,
+        ],
+        [
+          'warn',
+          'Could not remove what unrecorded captures on the engine left',
+          source.fails,
+        ],
+      ]);
+    });
+
     it("records the sweep of unrecorded captures per engine, failed with the first engine's error", async () => {
       const primary = new LeavingSource('primary');
       const secondary = new LeavingSource('secondary');

@@ -21,8 +21,9 @@ const ALL_CAPTURES = 1_000_000;
 
 /**
  * Keeps the last N captures of each machine: prunes the older ones after a capture, and has the
- * capture sources remove what captures never recorded left. Each pass that removed something, or
- * failed, is an audit event (capture-retention): recovery points are gone.
+ * capture sources remove what captures never recorded left. Each pass that removed something is
+ * an audit event (capture-retention), failed where it also failed: recovery points are gone. A
+ * failure that removed nothing is logged only: an engine down would put one on record every sweep.
  */
 export class CaptureRetention {
   constructor(
@@ -30,8 +31,8 @@ export class CaptureRetention {
     private readonly providers: ProviderRegistry,
     private readonly logger: LoggerService,
     private readonly keepLast: number,
-    /** Where absent (tests of other concerns), no audit event is recorded. */
-    private readonly auditor?: AuditorService,
+    /** Records each pass that removed something (capture-retention). */
+    private readonly auditor: AuditorService,
   ) {}
 
   /** Prunes a machine's captures to the last N, and has the source remove what unrecorded ones left. */
@@ -45,8 +46,9 @@ export class CaptureRetention {
       artifactsLeft: [] as string[],
       unrecordedCaptureIds: [] as string[],
     };
-    /** What failed first: the pass's audit event fails with it. */
-    let failure: Error | undefined;
+    /** Per pruned capture whose files could not be discarded, why. */
+    const notDiscarded = new Map<string, Error>();
+    let unrecordedFailure: Error | undefined;
     try {
       removed.captures = await this.store.pruneCaptures(
         machineRef,
@@ -64,8 +66,7 @@ export class CaptureRetention {
           volumes: old.runtime.volumes,
         });
       } catch (error) {
-        failure ??= toError(error);
-        removed.artifactsLeft.push(old.id);
+        notDiscarded.set(old.id, toError(error));
         this.logger
           .child({ machineRef, captureId: old.id })
           .warn('Could not discard the pruned capture', toError(error));
@@ -77,7 +78,7 @@ export class CaptureRetention {
       (await source
         .removeUnrecorded?.(this.recordedCaptureIds, locator)
         .catch(error => {
-          failure ??= toError(error);
+          unrecordedFailure = toError(error);
           this.logger
             .child({ machineRef })
             .warn(
@@ -86,11 +87,14 @@ export class CaptureRetention {
             );
           return [];
         })) ?? [];
-    if (
-      removed.captures.length > 0 ||
-      removed.unrecordedCaptureIds.length > 0 ||
-      failure
-    )
+    // A capture whose discard failed just above, its files removed by that sweep, is left no more.
+    removed.artifactsLeft = [...notDiscarded.keys()].filter(
+      id => !removed.unrecordedCaptureIds.includes(id),
+    );
+    const [firstLeft] = removed.artifactsLeft;
+    const failure =
+      firstLeft === undefined ? unrecordedFailure : notDiscarded.get(firstLeft);
+    if (removed.captures.length > 0 || removed.unrecordedCaptureIds.length > 0)
       await this.audited(capturesPrunedMeta(removed), failure);
   }
 
@@ -120,7 +124,7 @@ export class CaptureRetention {
           );
       }
     }
-    if (removed.length > 0 || failure)
+    if (removed.length > 0)
       await this.audited(
         unrecordedRemovedMeta(removed, failedEngines),
         failure,
@@ -128,7 +132,6 @@ export class CaptureRetention {
   }
 
   private async audited(meta: AuditMeta, error?: Error) {
-    if (!this.auditor) return;
     await recordHousekeeping(
       { auditor: this.auditor, logger: this.logger },
       'capture-retention',
