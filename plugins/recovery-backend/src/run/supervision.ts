@@ -111,7 +111,7 @@ export function supervisionLeaseMs(options: LabBootOptions): number {
 }
 
 /** What starting stopped machines again came to. */
-export type SupervisionRestart = Extract<
+type SupervisionRestart = Extract<
   SupervisionOutcome,
   { kind: 'restarted' | 'degraded' }
 >;

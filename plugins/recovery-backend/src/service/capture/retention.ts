@@ -49,15 +49,11 @@ export class CaptureRetention {
     /** Per pruned capture whose files could not be discarded, why. */
     const notDiscarded = new Map<string, Error>();
     let unrecordedFailure: Error | undefined;
-    try {
-      removed.captures = await this.store.pruneCaptures(
-        machineRef,
-        this.keepLast,
-      );
-    } catch (error) {
-      await this.audited(capturesPrunedMeta(removed), toError(error));
-      throw error;
-    }
+    // Its rows go in one transaction: where it fails, nothing was removed to put on record.
+    removed.captures = await this.store.pruneCaptures(
+      machineRef,
+      this.keepLast,
+    );
     for (const old of removed.captures) {
       try {
         await source.discard({
