@@ -13,6 +13,7 @@ import {
   hostBusy,
   interruptionCause,
   isRunActive,
+  isLoopbackHost,
   isRunInterrupted,
   missingDependencies,
   READINESS_STATUS_LABELS,
@@ -97,7 +98,7 @@ export function backendClient(
   const token = options.token ?? env.RECOVERY_TOKEN;
   // A bearer token over plain HTTP can be read by anyone on the path; on loopback nobody is.
   const inTheClear =
-    Boolean(token) && url.protocol === 'http:' && !isLoopback(url.hostname);
+    Boolean(token) && url.protocol === 'http:' && !isLoopbackHost(url.hostname);
   if (
     inTheClear &&
     !options.allowPlainHttp &&
@@ -150,19 +151,6 @@ export function backendClient(
     ? `the token goes to ${text} over plain HTTP, readable on the network: use https`
     : undefined;
   return { client, url: text, hasToken: Boolean(token), warning };
-}
-
-/**
- * Whether a URL's host name is this machine's loopback (localhost, 127.0.0.0/8, ::1), as URL
- * normalises them (`127.1`, `[0:0::1]`). Not `*.localhost` nor `localhost.`: Node and glibc
- * may ask DNS for those (search domains appended), so the token could leave the machine.
- */
-function isLoopback(hostname: string): boolean {
-  return (
-    hostname === 'localhost' ||
-    /^127(\.\d{1,3}){3}$/.test(hostname) ||
-    hostname === '[::1]'
-  );
 }
 
 /** How long a request waits for the backend to answer, as fetch would (a capture is polled). */

@@ -1,9 +1,9 @@
 import Docker from 'dockerode';
 import { readFileSync } from 'node:fs';
-import { isIPv4 } from 'node:net';
 import type { Config } from '@backstage/config';
 import { durationToMilliseconds } from '@backstage/types';
 import { readDurationSettingMs } from '@backstage-recovery/plugin-recovery-node';
+import { isLoopbackHost } from '@backstage-recovery/plugin-recovery-common';
 import { QUIESCE_TIMEOUT_MS } from './captureQuiesce';
 
 export type EngineRole = 'primary' | 'hypervisor' | 'both';
@@ -56,13 +56,7 @@ function isLoopback(host: string): boolean {
   } catch {
     return false;
   }
-  name = name.replace(/^\[(.*)\]$/, '$1').toLowerCase();
-  return (
-    // Not `*.localhost`: resolvers send such names to DNS, search domains and all.
-    name === 'localhost' ||
-    name === '::1' ||
-    (isIPv4(name) && name.startsWith('127.'))
-  );
+  return isLoopbackHost(name);
 }
 
 /**

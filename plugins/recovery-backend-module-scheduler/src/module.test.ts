@@ -2,15 +2,13 @@
  * The module with the real recovery backend plugin: it receives the plugin's tasks API through
  * recoveryTasksExtensionPoint, and its tasks reach the plugin's services in-process, not over HTTP.
  */
-import {
-  createBackendModule,
-  type AuditorServiceCreateEventOptions,
-} from '@backstage/backend-plugin-api';
+import { createBackendModule } from '@backstage/backend-plugin-api';
 import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
 import type { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { recoveryTasksExtensionPoint } from '@backstage-recovery/plugin-recovery-node';
 import { recoveryPlugin } from '../../recovery-backend/src/plugin';
+import { recordingAuditor } from '../../recovery-backend/src/testing/auditor';
 import { FakeCaptureSource } from '../../recovery-backend/src/testing/FakeCaptureSource';
 import {
   componentEntity,
@@ -32,7 +30,7 @@ const machine = (name: string): Entity => {
 describe('the scheduler module on the recovery plugin', () => {
   it("captures every machine through the plugin's own services, as the plugin, with no HTTP call", async () => {
     const source = new FakeCaptureSource();
-    const audited: AuditorServiceCreateEventOptions[] = [];
+    const auditor = recordingAuditor();
     const { module, tasks } = tasksModule();
     const { task, logger } = await startSchedulerBackend({
       entities: [machine('db-01'), machine('web-01')],
@@ -45,12 +43,7 @@ describe('the scheduler module on the recovery plugin', () => {
             throw new Error('the scheduler looked the recovery plugin up');
           },
         }).factory,
-        mockServices.auditor.mock({
-          createEvent: async options => {
-            audited.push(options);
-            return { success: async () => {}, fail: async () => {} };
-          },
-        }).factory,
+        mockServices.auditor.mock({ createEvent: auditor.createEvent }).factory,
       ],
     });
 
@@ -67,11 +60,11 @@ describe('the scheduler module on the recovery plugin', () => {
       });
     // Audited as the routes audit a capture, with no request: the plugin asked itself.
     expect(
-      audited.map(({ eventId, severityLevel, meta, request }) => ({
+      auditor.events.map(({ eventId, severityLevel, meta, withRequest }) => ({
         eventId,
         severityLevel,
         meta,
-        request,
+        withRequest,
       })),
     ).toEqual(
       ['db-01', 'web-01'].map(name => ({
@@ -81,7 +74,7 @@ describe('the scheduler module on the recovery plugin', () => {
           entityRef: `resource:default/${name}`,
           machineRef: `resource:default/${name}`,
         },
-        request: undefined,
+        withRequest: false,
       })),
     );
   });

@@ -202,3 +202,4 @@ export {
   shownMachinePhase,
 } from './jobMachine';
 export { bindMountDropped, droppedBindMounts } from './bindMounts';
+export { isLoopbackHost } from './loopback';

@@ -1,5 +1,4 @@
 import type {
-  AuditorService,
   BackstageCredentials,
   PermissionsService,
 } from '@backstage/backend-plugin-api';
@@ -11,6 +10,7 @@ import type {
   RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
 import type { RunRequest } from '../run/AuthorizedRunService';
+import { recordingAuditor } from '../testing/auditor';
 import { AuthorizedAnalysisService } from './AuthorizedAnalysisService';
 import { AuthorizedCaptureService } from './AuthorizedCaptureService';
 import { RecoveryAuthorizer } from './RecoveryAuthorizer';
@@ -28,29 +28,8 @@ const notAsked = async (): Promise<never> => {
 
 /** The tasks over fakes: the catalog hides the vault's entities, the policy allows `allowed`. */
 function tasks(allowed: string[]) {
-  const events: Array<{
-    eventId: string;
-    meta?: object;
-    succeeded?: object;
-    failed?: string;
-  }> = [];
-  const auditor = {
-    createEvent: async (options: { eventId: string; meta?: object }) => {
-      const event: (typeof events)[number] = {
-        eventId: options.eventId,
-        meta: options.meta,
-      };
-      events.push(event);
-      return {
-        success: async (params?: { meta?: object }) => {
-          event.succeeded = params?.meta;
-        },
-        fail: async (params: { error: Error }) => {
-          event.failed = params.error.message;
-        },
-      };
-    },
-  } as unknown as AuditorService;
+  const auditor = recordingAuditor();
+  const events = auditor.events;
   const permissions = {
     authorize: async (
       requests: Array<{ permission: { name: string }; resourceRef?: string }>,
@@ -168,12 +147,19 @@ describe('RecoveryTasks', () => {
     expect(events).toEqual([
       {
         eventId: 'capture-create',
+        severityLevel: 'medium',
+        withRequest: false,
         meta: { entityRef: WEB_01, machineRef: WEB_01 },
-        succeeded: {
-          entityRef: WEB_01,
-          machineRef: WEB_01,
-          captures: [{ captureId: `c-${WEB_01}`, machineRef: WEB_01 }],
-        },
+        ends: [
+          {
+            status: 'succeeded',
+            meta: {
+              entityRef: WEB_01,
+              machineRef: WEB_01,
+              captures: [{ captureId: `c-${WEB_01}`, machineRef: WEB_01 }],
+            },
+          },
+        ],
       },
     ]);
   });
@@ -191,12 +177,20 @@ describe('RecoveryTasks', () => {
       statusCode: 404,
     });
     expect(captured).toEqual([]);
-    expect(events.map(e => [e.eventId, e.failed])).toEqual([
+    expect(events.map(e => [e.eventId, e.ends])).toEqual([
       [
         'capture-create',
-        `Missing permission recovery.capture.create on ${WEB_01}`,
+        [
+          {
+            status: 'failed',
+            error: `Missing permission recovery.capture.create on ${WEB_01}`,
+          },
+        ],
       ],
-      ['capture-create', `No entity ${VAULT_01}`],
+      [
+        'capture-create',
+        [{ status: 'failed', error: `No entity ${VAULT_01}` }],
+      ],
     ]);
   });
 
@@ -223,15 +217,22 @@ describe('RecoveryTasks', () => {
     expect(events).toEqual([
       {
         eventId: 'run-start',
+        severityLevel: 'medium',
+        withRequest: false,
         meta: { entityRef: WEB, mode: 'test' },
-        succeeded: {
-          runId: 'run-1',
-          entityRef: WEB,
-          mode: 'test',
-          hypervisorHost: 'lab',
-          recoveryPoint: undefined,
-          machineRefs: [WEB_01],
-        },
+        ends: [
+          {
+            status: 'succeeded',
+            meta: {
+              runId: 'run-1',
+              entityRef: WEB,
+              mode: 'test',
+              hypervisorHost: 'lab',
+              recoveryPoint: undefined,
+              machineRefs: [WEB_01],
+            },
+          },
+        ],
       },
     ]);
   });
@@ -246,8 +247,15 @@ describe('RecoveryTasks', () => {
     expect(events).toEqual([
       {
         eventId: 'analysis-create',
+        severityLevel: 'medium',
+        withRequest: false,
         meta: {},
-        succeeded: { sweep: true, analysed: [SHOP], skipped: [], failed: [] },
+        ends: [
+          {
+            status: 'succeeded',
+            meta: { sweep: true, analysed: [SHOP], skipped: [], failed: [] },
+          },
+        ],
       },
     ]);
     expect(await api.listReadiness()).toEqual([]);

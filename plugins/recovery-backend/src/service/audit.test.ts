@@ -4,16 +4,13 @@ import {
   startTestBackend,
   TestDatabases,
 } from '@backstage/backend-test-utils';
-import type {
-  AuditorServiceCreateEventOptions,
-  AuditorServiceEvent,
-} from '@backstage/backend-plugin-api';
 import type { Entity } from '@backstage/catalog-model';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import type { Knex } from 'knex';
 import request from 'supertest';
 import { recoveryPlugin } from '../plugin';
+import { recordingAuditor } from '../testing/auditor';
 import { componentEntity, machineEntity } from '../testing/entities';
 import { FakeCaptureSource } from '../testing/FakeCaptureSource';
 import { FakeHost } from '../testing/FakeHost';
@@ -96,44 +93,9 @@ const permissions = mockServices.permissions.mock({
   },
 });
 
-/** An audit event as the plugin opened it, and how it ended. */
-interface Recorded {
-  eventId: string;
-  severityLevel?: string;
-  meta?: AuditorServiceCreateEventOptions['meta'];
-  /** The request it was opened with: method and URL. */
-  request?: string;
-  /** How many times it was ended (success or fail): once. */
-  ends: number;
-  succeeded?: AuditorServiceCreateEventOptions['meta'];
-  failed?: string;
-}
-const recorded: Recorded[] = [];
-const auditor = mockServices.auditor.mock({
-  createEvent: async options => {
-    const event: Recorded = {
-      eventId: options.eventId,
-      severityLevel: options.severityLevel,
-      meta: options.meta,
-      request:
-        options.request &&
-        `${options.request.method} ${options.request.originalUrl}`,
-      ends: 0,
-    };
-    recorded.push(event);
-    const ended: AuditorServiceEvent = {
-      success: async params => {
-        event.ends += 1;
-        event.succeeded = params?.meta ?? {};
-      },
-      fail: async params => {
-        event.ends += 1;
-        event.failed = params.error.message;
-      },
-    };
-    return ended;
-  },
-});
+/** Each audit event as the plugin opened it, and how it ended. */
+const auditor = recordingAuditor();
+const recorded = auditor.events;
 
 describe.each(databases.eachSupportedId())(
   'the audit trail of the API, on %p',
@@ -155,7 +117,8 @@ describe.each(databases.eachSupportedId())(
           }),
           catalogServiceMock.factory({ entities }),
           permissions.factory,
-          auditor.factory,
+          mockServices.auditor.mock({ createEvent: auditor.createEvent })
+            .factory,
           mockServices.database.factory({ knex }),
           mockServices.rootConfig.factory({
             data: { recovery: { runs: { minReadyTime: '100ms' } } },
@@ -204,16 +167,21 @@ describe.each(databases.eachSupportedId())(
         eventId: 'capture-create',
         severityLevel: 'medium',
         meta: { entityRef: SHOP },
+        withRequest: true,
         request: 'POST /api/recovery/captures',
-        ends: 1,
-        succeeded: {
-          entityRef: SHOP,
-          requestId: captured.requestId,
-          captures: items.map(c => ({
-            captureId: c.id,
-            machineRef: c.machineRef,
-          })),
-        },
+        ends: [
+          {
+            status: 'succeeded',
+            meta: {
+              entityRef: SHOP,
+              requestId: captured.requestId,
+              captures: items.map(c => ({
+                captureId: c.id,
+                machineRef: c.machineRef,
+              })),
+            },
+          },
+        ],
       });
 
       recorded.length = 0;
@@ -227,9 +195,14 @@ describe.each(databases.eachSupportedId())(
         eventId: 'capture-create',
         severityLevel: 'medium',
         meta: { entityRef: APP, machineRef: APP_01 },
+        withRequest: true,
         request: 'POST /api/recovery/captures',
-        ends: 1,
-        failed: `Missing permission recovery.capture.create on ${APP}`,
+        ends: [
+          {
+            status: 'failed',
+            error: `Missing permission recovery.capture.create on ${APP}`,
+          },
+        ],
       });
     });
 
@@ -245,15 +218,20 @@ describe.each(databases.eachSupportedId())(
         eventId: 'run-start',
         severityLevel: 'medium',
         meta: { entityRef: SHOP, mode: 'test' },
+        withRequest: true,
         request: 'POST /api/recovery/runs',
-        ends: 1,
-        succeeded: {
-          runId: test.body.id,
-          entityRef: SHOP,
-          mode: 'test',
-          hypervisorHost: test.body.hypervisorHost,
-          machineRefs: booted(test.body),
-        },
+        ends: [
+          {
+            status: 'succeeded',
+            meta: {
+              runId: test.body.id,
+              entityRef: SHOP,
+              mode: 'test',
+              hypervisorHost: test.body.hypervisorHost,
+              machineRefs: booted(test.body),
+            },
+          },
+        ],
       });
       await finished(test.body.id);
 
@@ -268,8 +246,12 @@ describe.each(databases.eachSupportedId())(
         eventId: 'run-start',
         severityLevel: 'high',
         meta: { entityRef: SHOP, mode: 'failover' },
-        ends: 1,
-        failed: expect.stringContaining('Missing permission recovery.run'),
+        ends: [
+          {
+            status: 'failed',
+            error: expect.stringContaining('Missing permission recovery.run'),
+          },
+        ],
       });
 
       recorded.length = 0;
@@ -282,15 +264,20 @@ describe.each(databases.eachSupportedId())(
         eventId: 'run-start',
         severityLevel: 'high',
         meta: { entityRef: SHOP, mode: 'failover' },
+        withRequest: true,
         request: 'POST /api/recovery/runs',
-        ends: 1,
-        succeeded: {
-          runId: failover.body.id,
-          entityRef: SHOP,
-          mode: 'failover',
-          hypervisorHost: failover.body.hypervisorHost,
-          machineRefs: booted(failover.body),
-        },
+        ends: [
+          {
+            status: 'succeeded',
+            meta: {
+              runId: failover.body.id,
+              entityRef: SHOP,
+              mode: 'failover',
+              hypervisorHost: failover.body.hypervisorHost,
+              machineRefs: booted(failover.body),
+            },
+          },
+        ],
       });
       await finished(failover.body.id);
 
@@ -301,14 +288,19 @@ describe.each(databases.eachSupportedId())(
         eventId: 'run-release',
         severityLevel: 'high',
         meta: { runId: failover.body.id },
+        withRequest: true,
         request: `POST /api/recovery/runs/${failover.body.id}/release`,
-        ends: 1,
-        succeeded: {
-          runId: failover.body.id,
-          entityRef: SHOP,
-          hypervisorHost: failover.body.hypervisorHost,
-          machineRefs: booted(failover.body),
-        },
+        ends: [
+          {
+            status: 'succeeded',
+            meta: {
+              runId: failover.body.id,
+              entityRef: SHOP,
+              hypervisorHost: failover.body.hypervisorHost,
+              machineRefs: booted(failover.body),
+            },
+          },
+        ],
       });
 
       recorded.length = 0;
@@ -317,8 +309,7 @@ describe.each(databases.eachSupportedId())(
         eventId: 'run-release',
         severityLevel: 'high',
         meta: { runId: 'nope' },
-        ends: 1,
-        failed: 'Run nope not found',
+        ends: [{ status: 'failed', error: 'Run nope not found' }],
       });
     });
 
@@ -332,9 +323,16 @@ describe.each(databases.eachSupportedId())(
         eventId: 'run-start',
         severityLevel: 'medium',
         meta: { mode: 'test' },
+        withRequest: true,
         request: 'POST /api/recovery/runs',
-        ends: 1,
-        failed: expect.stringMatching(/^Request body must be a JSON object: /),
+        ends: [
+          {
+            status: 'failed',
+            error: expect.stringMatching(
+              /^Request body must be a JSON object: /,
+            ),
+          },
+        ],
       });
 
       recorded.length = 0;
@@ -345,9 +343,13 @@ describe.each(databases.eachSupportedId())(
       expect(notJson.status).toBe(415);
       expect(only()).toMatchObject({
         eventId: 'analysis-create',
-        ends: 1,
-        failed:
-          'Request body must be JSON (Content-Type: application/json), got text/plain',
+        ends: [
+          {
+            status: 'failed',
+            error:
+              'Request body must be JSON (Content-Type: application/json), got text/plain',
+          },
+        ],
       });
 
       recorded.length = 0;
@@ -358,8 +360,7 @@ describe.each(databases.eachSupportedId())(
       expect(large.status).toBe(413);
       expect(only()).toMatchObject({
         eventId: 'capture-create',
-        ends: 1,
-        failed: expect.stringMatching(/too large/),
+        ends: [{ status: 'failed', error: expect.stringMatching(/too large/) }],
       });
       expect(recorded[0].meta).toEqual({});
 
@@ -372,7 +373,7 @@ describe.each(databases.eachSupportedId())(
       expect(only()).toMatchObject({
         eventId: 'run-release',
         meta: { runId: 'some-run' },
-        ends: 1,
+        ends: [{ status: 'failed' }],
       });
     });
 
@@ -386,14 +387,19 @@ describe.each(databases.eachSupportedId())(
         eventId: 'events-push',
         severityLevel: 'low',
         meta: { source: 'boots.jsonl', format: 'jsonl' },
+        withRequest: true,
         request: 'POST /api/recovery/events?format=jsonl&source=boots.jsonl',
-        ends: 1,
-        succeeded: {
-          source: 'boots.jsonl',
-          format: 'jsonl',
-          received: 6,
-          stored: pushed.body.stored,
-        },
+        ends: [
+          {
+            status: 'succeeded',
+            meta: {
+              source: 'boots.jsonl',
+              format: 'jsonl',
+              received: 6,
+              stored: pushed.body.stored,
+            },
+          },
+        ],
       });
 
       recorded.length = 0;
@@ -403,9 +409,14 @@ describe.each(databases.eachSupportedId())(
         eventId: 'analysis-create',
         severityLevel: 'medium',
         meta: { entityRef: SHOP },
+        withRequest: true,
         request: 'POST /api/recovery/analysis',
-        ends: 1,
-        succeeded: { entityRef: SHOP, analysisId: analysed.body.id },
+        ends: [
+          {
+            status: 'succeeded',
+            meta: { entityRef: SHOP, analysisId: analysed.body.id },
+          },
+        ],
       });
 
       recorded.length = 0;
@@ -413,8 +424,12 @@ describe.each(databases.eachSupportedId())(
       expect(only()).toMatchObject({
         eventId: 'analysis-create',
         severityLevel: 'medium',
-        ends: 1,
-        succeeded: { sweep: true, analysed: [SHOP], skipped: [], failed: [] },
+        ends: [
+          {
+            status: 'succeeded',
+            meta: { sweep: true, analysed: [SHOP], skipped: [], failed: [] },
+          },
+        ],
       });
 
       recorded.length = 0;
@@ -422,8 +437,12 @@ describe.each(databases.eachSupportedId())(
       expect(only()).toMatchObject({
         eventId: 'events-push',
         severityLevel: 'low',
-        ends: 1,
-        failed: 'Missing permission recovery.events.create',
+        ends: [
+          {
+            status: 'failed',
+            error: 'Missing permission recovery.events.create',
+          },
+        ],
       });
     });
 
@@ -438,9 +457,14 @@ describe.each(databases.eachSupportedId())(
       expect(only()).toEqual({
         eventId: 'nightly-check-record',
         severityLevel: 'medium',
+        withRequest: false,
         request: undefined,
-        ends: 1,
-        succeeded: { checkedAt, partial: true, outcomes: 0 },
+        ends: [
+          {
+            status: 'succeeded',
+            meta: { checkedAt, partial: true, outcomes: 0 },
+          },
+        ],
       });
 
       // A night older than the one recorded: its refusal on record.
@@ -453,10 +477,14 @@ describe.each(databases.eachSupportedId())(
       ).rejects.toMatchObject({ statusCode: 409 });
       expect(only()).toMatchObject({
         eventId: 'nightly-check-record',
-        ends: 1,
-        failed: expect.stringContaining(
-          'is recorded: that of 2020-01-01T00:00:00.000Z, older, is not',
-        ),
+        ends: [
+          {
+            status: 'failed',
+            error: expect.stringContaining(
+              'is recorded: that of 2020-01-01T00:00:00.000Z, older, is not',
+            ),
+          },
+        ],
       });
     });
 

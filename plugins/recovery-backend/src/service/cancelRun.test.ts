@@ -1,7 +1,3 @@
-import type {
-  AuditorServiceCreateEventOptions,
-  AuditorServiceEvent,
-} from '@backstage/backend-plugin-api';
 import {
   mockCredentials,
   mockServices,
@@ -14,6 +10,7 @@ import type { Knex } from 'knex';
 import request from 'supertest';
 import { CaptureStore } from '../database/CaptureStore';
 import { recoveryPlugin } from '../plugin';
+import { recordingAuditor } from '../testing/auditor';
 import {
   componentEntity,
   machineEntity,
@@ -52,29 +49,8 @@ const permissions = mockServices.permissions.mock({
     })),
 });
 
-const recorded: Array<{
-  eventId: string;
-  meta?: AuditorServiceCreateEventOptions['meta'];
-  succeeded?: AuditorServiceCreateEventOptions['meta'];
-  failed?: string;
-}> = [];
-const auditor = mockServices.auditor.mock({
-  createEvent: async options => {
-    const event: (typeof recorded)[number] = {
-      eventId: options.eventId,
-      meta: options.meta,
-    };
-    recorded.push(event);
-    return {
-      success: async params => {
-        event.succeeded = params?.meta ?? {};
-      },
-      fail: async params => {
-        event.failed = params.error.message;
-      },
-    } satisfies AuditorServiceEvent;
-  },
-});
+const auditor = recordingAuditor();
+const recorded = auditor.events;
 
 describe.each(databases.eachSupportedId())(
   'POST /runs/{id}/cancel on %p',
@@ -93,7 +69,8 @@ describe.each(databases.eachSupportedId())(
           providersModule({ hypervisorHosts: [host] }),
           catalogServiceMock.factory({ entities }),
           permissions.factory,
-          auditor.factory,
+          mockServices.auditor.mock({ createEvent: auditor.createEvent })
+            .factory,
           mockServices.database.factory({ knex }),
           mockServices.rootConfig.factory({
             data: { recovery: { runs: { machineReadyTimeout: '10m' } } },
@@ -132,8 +109,16 @@ describe.each(databases.eachSupportedId())(
       expect(recorded).toEqual([
         {
           eventId: 'run-cancel',
+          severityLevel: 'medium',
+          withRequest: true,
+          request: `POST /api/recovery/runs/${id}/cancel`,
           meta: { runId: id },
-          failed: `Missing permission recovery.run.create on ${SHOP}`,
+          ends: [
+            {
+              status: 'failed',
+              error: `Missing permission recovery.run.create on ${SHOP}`,
+            },
+          ],
         },
       ]);
 
@@ -144,8 +129,16 @@ describe.each(databases.eachSupportedId())(
       expect(recorded).toEqual([
         {
           eventId: 'run-cancel',
+          severityLevel: 'medium',
+          withRequest: true,
+          request: `POST /api/recovery/runs/${id}/cancel`,
           meta: { runId: id },
-          succeeded: { runId: id, entityRef: SHOP, hypervisorHost: 'fake' },
+          ends: [
+            {
+              status: 'succeeded',
+              meta: { runId: id, entityRef: SHOP, hypervisorHost: 'fake' },
+            },
+          ],
         },
       ]);
       await vi.waitFor(

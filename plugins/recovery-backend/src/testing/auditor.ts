@@ -11,6 +11,8 @@ export interface RecordedAuditEvent {
   severityLevel: AuditorServiceCreateEventOptions['severityLevel'];
   /** Opened for a request; without, its actor is the plugin itself. */
   withRequest: boolean;
+  /** The request it was opened for, as its method and URL (`POST /api/recovery/runs`). */
+  request?: string;
   meta: Meta;
   ends: Array<
     | { status: 'succeeded'; meta: Meta }
@@ -30,6 +32,9 @@ export function recordingAuditor(): AuditorService & {
         eventId: options.eventId,
         severityLevel: options.severityLevel,
         withRequest: options.request !== undefined,
+        request:
+          options.request &&
+          `${options.request.method} ${options.request.originalUrl}`,
         meta: options.meta,
         ends: [],
       };

@@ -1,4 +1,4 @@
-import { useRef, useState } from 'react';
+import { type ReactNode, useRef, useState } from 'react';
 import { Button } from '@material-ui/core';
 import { Alert } from '@material-ui/lab';
 import { useApi } from '@backstage/frontend-plugin-api';
@@ -351,6 +351,38 @@ const StartUnansweredNote = ({
 };
 
 /**
+ * A warning that held a start up, with the button that asks for the start again all the same
+ * (`disabled`: whether a start of that mode is off now).
+ */
+const GoAheadWarning = ({
+  label,
+  disabled,
+  onGoAhead,
+  children,
+}: {
+  label: string;
+  disabled: boolean;
+  onGoAhead: () => void;
+  children: ReactNode;
+}) => (
+  <Alert
+    severity="warning"
+    action={
+      <Button
+        color="inherit"
+        size="small"
+        disabled={disabled}
+        onClick={() => onGoAhead()}
+      >
+        {label}
+      </Button>
+    }
+  >
+    {children}
+  </Alert>
+);
+
+/**
  * What the last start from the card came to, where it started nothing followed: refused, left
  * unanswered, or held up by dependencies the plan cannot include, which it offers to go without,
  * or by a dependency cycle, which it offers to go ahead over (`startDisabled`: whether a start of
@@ -381,26 +413,20 @@ export const RunStartNotes = ({
     )}
     {missing && (
       <CardNote>
-        <Alert
-          severity="warning"
-          action={
-            <Button
-              color="inherit"
-              size="small"
-              disabled={startDisabled[missing.mode]}
-              onClick={() =>
-                startRun({
-                  mode: missing.mode,
-                  acceptMissingDependencies: true,
-                  acceptCycles: missing.acceptCycles,
-                  recoveryPoint: missing.recoveryPoint,
-                })
-              }
-            >
-              {missing.mode === 'failover'
-                ? 'Fail over without them'
-                : 'Run without them'}
-            </Button>
+        <GoAheadWarning
+          label={
+            missing.mode === 'failover'
+              ? 'Fail over without them'
+              : 'Run without them'
+          }
+          disabled={startDisabled[missing.mode]}
+          onGoAhead={() =>
+            startRun({
+              mode: missing.mode,
+              acceptMissingDependencies: true,
+              acceptCycles: missing.acceptCycles,
+              recoveryPoint: missing.recoveryPoint,
+            })
           }
         >
           The catalog declares dependencies the boot plan cannot include:{' '}
@@ -408,29 +434,21 @@ export const RunStartNotes = ({
           {missing.mode === 'failover'
             ? 'A failover without them brings back less than production needs: fix the catalog, or fail over without them and bring those back by hand.'
             : 'A test recovery without them tests less than the recovery production needs: fix the catalog, or run without them.'}
-        </Alert>
+        </GoAheadWarning>
       </CardNote>
     )}
     {cycle && (
       <CardNote>
-        <Alert
-          severity="warning"
-          action={
-            <Button
-              color="inherit"
-              size="small"
-              disabled={startDisabled[cycle.mode]}
-              onClick={() =>
-                startRun({
-                  mode: cycle.mode,
-                  acceptCycles: true,
-                  acceptMissingDependencies: cycle.acceptMissingDependencies,
-                  recoveryPoint: cycle.recoveryPoint,
-                })
-              }
-            >
-              {cycle.mode === 'failover' ? 'Fail over anyway' : 'Run anyway'}
-            </Button>
+        <GoAheadWarning
+          label={cycle.mode === 'failover' ? 'Fail over anyway' : 'Run anyway'}
+          disabled={startDisabled[cycle.mode]}
+          onGoAhead={() =>
+            startRun({
+              mode: cycle.mode,
+              acceptCycles: true,
+              acceptMissingDependencies: cycle.acceptMissingDependencies,
+              recoveryPoint: cycle.recoveryPoint,
+            })
           }
         >
           {cycle.cycle.replace(/\.$/, '')}.{' '}
@@ -438,7 +456,7 @@ export const RunStartNotes = ({
           ahead all the same
           {cycle.drops ? `, booting ${cycle.drops}` : ''}: its timeline names
           each dependency it did not wait for.
-        </Alert>
+        </GoAheadWarning>
       </CardNote>
     )}
   </>
