@@ -24,15 +24,12 @@ import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
 import type { MachineLocator } from '@backstage-recovery/plugin-recovery-node';
 import { CaptureStore } from '../../recovery-backend/src/database/CaptureStore';
 import { migrate } from '../../recovery-backend/src/database/migrations';
-import type { CatalogGraphLoader } from '../../recovery-backend/src/plan/catalogGraph';
-import { CaptureService } from '../../recovery-backend/src/service/CaptureService';
 import { recordingLogger } from '../../recovery-backend/src/testing/logger';
-import { PlanService } from '../../recovery-backend/src/service/PlanService';
-import { ProviderRegistry } from '../../recovery-backend/src/service/ProviderRegistry';
 import { captureMachines } from '../../recovery-backend-module-scheduler/src/tasks';
 import { readDockerModuleConfig } from './config';
 import { DockerCaptureSource } from './DockerCaptureSource';
 import { createTar } from './lib/tar';
+import { buildCaptureService } from './testing/captureService';
 import { untilReal } from './testing/realClock';
 
 const databases = TestDatabases.create({ ids: ['SQLITE_3'] });
@@ -293,7 +290,6 @@ describe('a capture on a primary engine that stops answering', () => {
   ) {
     const knex = await databases.init('SQLITE_3');
     await migrate(knex);
-    const providers = new ProviderRegistry();
     const sources: DockerCaptureSource[] = [];
     for (const engine of enginesAt(ports, store)) {
       const source = new DockerCaptureSource(
@@ -307,20 +303,17 @@ describe('a capture on a primary engine that stops answering', () => {
           logger: mockServices.logger.mock(),
         },
       );
-      providers.addCaptureSource(source);
       sources.push(source);
       closing.push(() => void source.stopCaptures(0));
     }
     const logger = recordingLogger();
-    const captures = new CaptureService(
-      new CaptureStore(knex),
-      providers,
-      new PlanService({} as CatalogGraphLoader),
+    const captures = buildCaptureService({
+      store: new CaptureStore(knex),
+      sources,
       logger,
-      3,
-      mockServices.auditor.mock(),
-      options.timeoutMs,
-    );
+      keepLast: 3,
+      timeoutMs: options.timeoutMs,
+    });
     return { captures, records: new CaptureStore(knex), logger, sources };
   }
 

@@ -36,16 +36,12 @@ import {
   startDemoSite,
   stopDemoSite,
 } from '../../../demo/site';
-import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
+import { TestDatabases } from '@backstage/backend-test-utils';
 // The backend's own store: whether replayed events are stored once is its unique key's doing.
 import { EventStore } from '../../recovery-backend/src/database/EventStore';
 import { CaptureStore } from '../../recovery-backend/src/database/CaptureStore';
 import { migrate } from '../../recovery-backend/src/database/migrations';
 import { storedEvents } from '../../recovery-backend/src/testing/events';
-import type { CatalogGraphLoader } from '../../recovery-backend/src/plan/catalogGraph';
-import { CaptureService } from '../../recovery-backend/src/service/CaptureService';
-import { PlanService } from '../../recovery-backend/src/service/PlanService';
-import { ProviderRegistry } from '../../recovery-backend/src/service/ProviderRegistry';
 import { dockerName, PRODUCTION_NETWORK_MODE_LABEL } from './adapt';
 import { busyboxDigest } from './lib/busybox';
 import {
@@ -67,6 +63,7 @@ import {
 } from './labNames';
 import { DEFAULT_PROBE_IMAGE, PROBE_BUSYBOX_LABEL } from './LabProbe';
 import { NETWORK_REMOVAL } from './labTeardown';
+import { buildCaptureService } from './testing/captureService';
 import { until } from './testing/until';
 
 const PRIMARY =
@@ -1026,17 +1023,10 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
     const knex = await databases.init('SQLITE_3');
     await migrate(knex);
     const records = new CaptureStore(knex);
-    const providers = new ProviderRegistry();
-    providers.addCaptureSource(captureSource);
-    // captureMachine plans nothing.
-    const service = new CaptureService(
-      records,
-      providers,
-      new PlanService({} as CatalogGraphLoader),
-      mockServices.logger.mock(),
-      5,
-      mockServices.auditor.mock(),
-    );
+    const service = buildCaptureService({
+      store: records,
+      sources: [captureSource],
+    });
     return { records, service };
   }
   const recordedLocator = {

@@ -2,17 +2,14 @@ import Docker from 'dockerode';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
+import { TestDatabases } from '@backstage/backend-test-utils';
 import { buildDemoImage, DEMO_IMAGE } from '../../../demo/site';
 import { CaptureStore } from '../../recovery-backend/src/database/CaptureStore';
 import { migrate } from '../../recovery-backend/src/database/migrations';
-import type { CatalogGraphLoader } from '../../recovery-backend/src/plan/catalogGraph';
-import { CaptureService } from '../../recovery-backend/src/service/CaptureService';
 import { recordingLogger } from '../../recovery-backend/src/testing/logger';
-import { PlanService } from '../../recovery-backend/src/service/PlanService';
-import { ProviderRegistry } from '../../recovery-backend/src/service/ProviderRegistry';
 import { DockerCaptureSource } from './DockerCaptureSource';
 import { readCaptureArchive } from './lib/layerStore';
+import { buildCaptureService } from './testing/captureService';
 
 // A machine with a volume of a few MB, captured on the real primary engine: the capture's size
 // counts its volume's archive as well as its image's, as the API, the CLI and the logs say it.
@@ -63,17 +60,13 @@ it("counts a machine's volume in its capture's size, as recorded and listed", as
   const knex = await databases.init('SQLITE_3');
   await migrate(knex);
   const captureStore = new CaptureStore(knex);
-  const providers = new ProviderRegistry();
-  providers.addCaptureSource(source);
   const logger = recordingLogger();
-  const captures = new CaptureService(
-    captureStore,
-    providers,
-    new PlanService({} as CatalogGraphLoader),
+  const captures = buildCaptureService({
+    store: captureStore,
+    sources: [source],
     logger,
-    3,
-    mockServices.auditor.mock(),
-  );
+    keepLast: 3,
+  });
   await primary.createVolume({ Name: volumeName });
   const container = await primary.createContainer({
     name,

@@ -2,17 +2,15 @@ import Docker from 'dockerode';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
+import { TestDatabases } from '@backstage/backend-test-utils';
 import type { MachineLocator } from '@backstage-recovery/plugin-recovery-node';
 import { buildDemoImage, DEMO_IMAGE } from '../../../demo/site';
 import { CaptureStore } from '../../recovery-backend/src/database/CaptureStore';
 import { migrate } from '../../recovery-backend/src/database/migrations';
-import type { CatalogGraphLoader } from '../../recovery-backend/src/plan/catalogGraph';
-import { CaptureService } from '../../recovery-backend/src/service/CaptureService';
-import { PlanService } from '../../recovery-backend/src/service/PlanService';
-import { ProviderRegistry } from '../../recovery-backend/src/service/ProviderRegistry';
+import type { CaptureService } from '../../recovery-backend/src/service/CaptureService';
 import { assessReadiness } from '../../recovery-backend/src/service/readiness';
 import { DockerCaptureSource } from './DockerCaptureSource';
+import { buildCaptureService } from './testing/captureService';
 import { until } from './testing/until';
 
 // A production machine that is not serving when captured, on the real primary engine: stopped
@@ -83,17 +81,11 @@ beforeAll(async () => {
   const knex = await databases.init('SQLITE_3');
   await migrate(knex);
   captureStore = new CaptureStore(knex);
-  const providers = new ProviderRegistry();
-  providers.addCaptureSource(source);
-  // captureMachine plans nothing.
-  captures = new CaptureService(
-    captureStore,
-    providers,
-    new PlanService({} as CatalogGraphLoader),
-    mockServices.logger.mock(),
-    3,
-    mockServices.auditor.mock(),
-  );
+  captures = buildCaptureService({
+    store: captureStore,
+    sources: [source],
+    keepLast: 3,
+  });
 });
 
 afterAll(async () => {

@@ -19,11 +19,12 @@ import { migrate } from '../../recovery-backend/src/database/migrations';
 import { RunStore } from '../../recovery-backend/src/database/RunStore';
 import type { CatalogGraphLoader } from '../../recovery-backend/src/plan/catalogGraph';
 import { RunService } from '../../recovery-backend/src/run/RunService';
-import { CaptureService } from '../../recovery-backend/src/service/CaptureService';
+import type { CaptureService } from '../../recovery-backend/src/service/CaptureService';
 import { PlanService } from '../../recovery-backend/src/service/PlanService';
 import { ProviderRegistry } from '../../recovery-backend/src/service/ProviderRegistry';
 import { DockerCaptureSource } from './DockerCaptureSource';
 import { DockerHypervisorHost } from './DockerHypervisorHost';
+import { buildCaptureService } from './testing/captureService';
 import { webOverDataGraph } from './testing/webOverDataGraph';
 import { LAYERS_DIRECTORY } from './lib/layerStore';
 import { removeCaptureImages } from './testing/removeCaptureImages';
@@ -176,14 +177,12 @@ beforeAll(async () => {
   };
   const plans = new PlanService(graphs as unknown as CatalogGraphLoader);
   const logger = mockServices.logger.mock();
-  captures = new CaptureService(
-    captureStore,
+  captures = buildCaptureService({
+    store: captureStore,
     providers,
     plans,
     logger,
-    5,
-    mockServices.auditor.mock(),
-  );
+  });
   runs = new RunService(
     runStore,
     captureStore,

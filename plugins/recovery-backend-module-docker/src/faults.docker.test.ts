@@ -27,7 +27,7 @@ import { migrate } from '../../recovery-backend/src/database/migrations';
 import { RunStore } from '../../recovery-backend/src/database/RunStore';
 import type { CatalogGraphLoader } from '../../recovery-backend/src/plan/catalogGraph';
 import { RunService } from '../../recovery-backend/src/run/RunService';
-import { CaptureService } from '../../recovery-backend/src/service/CaptureService';
+import type { CaptureService } from '../../recovery-backend/src/service/CaptureService';
 import { PlanService } from '../../recovery-backend/src/service/PlanService';
 import { ProviderRegistry } from '../../recovery-backend/src/service/ProviderRegistry';
 import { captureMachines } from '../../recovery-backend-module-scheduler/src/tasks';
@@ -35,6 +35,7 @@ import { UNPAUSE_RETRY_MAX_MS } from './captureNotes';
 import { DockerCaptureSource } from './DockerCaptureSource';
 import { DockerHypervisorHost } from './DockerHypervisorHost';
 import { machineContainerName } from './labNames';
+import { buildCaptureService } from './testing/captureService';
 import { LAYERS_DIRECTORY } from './lib/layerStore';
 import { removeCaptureImages } from './testing/removeCaptureImages';
 import { until } from './testing/until';
@@ -822,14 +823,12 @@ describe('run faults (real engines)', () => {
     );
     providers.addHypervisorHost(host);
     const plans = new PlanService(graphs as unknown as CatalogGraphLoader);
-    captureService = new CaptureService(
-      captureStore,
+    captureService = buildCaptureService({
+      store: captureStore,
       providers,
       plans,
       logger,
-      5,
-      mockServices.auditor.mock(),
-    );
+    });
     runs = new RunService(
       runStore,
       captureStore,
@@ -1116,24 +1115,20 @@ describe('run faults (real engines)', () => {
     const siteB = new DockerCaptureSource('site-b', recovery, {
       storeDirectory: store,
     });
-    const providers = new ProviderRegistry();
-    // The first machine's commit is held while the primary engine stops under it.
-    providers.addCaptureSource(
-      new DockerCaptureSource(
-        'primary',
-        heldCommits(500, async () => engine('stop', 'primary')),
-        { storeDirectory: store },
-      ),
-    );
-    providers.addCaptureSource(siteB);
-    const scheduled = new CaptureService(
-      captureStore,
-      providers,
-      new PlanService(graphs as unknown as CatalogGraphLoader),
+    const scheduled = buildCaptureService({
+      store: captureStore,
+      sources: [
+        // The first machine's commit is held while the primary engine stops under it.
+        new DockerCaptureSource(
+          'primary',
+          heldCommits(500, async () => engine('stop', 'primary')),
+          { storeDirectory: store },
+        ),
+        siteB,
+      ],
+      plans: new PlanService(graphs as unknown as CatalogGraphLoader),
       logger,
-      5,
-      mockServices.auditor.mock(),
-    );
+    });
     const first = await machine('sched-1', IDLE);
     const third = await machine('sched-3', IDLE);
     const second = `sched-2-${suffix}`;

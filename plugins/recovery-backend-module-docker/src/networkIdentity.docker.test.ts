@@ -14,11 +14,11 @@ import {
   FailoverSupervision,
   SUPERVISION_SWEEP_SECONDS,
 } from '../../recovery-backend/src/run/supervision';
-import { CaptureService } from '../../recovery-backend/src/service/CaptureService';
 import { PlanService } from '../../recovery-backend/src/service/PlanService';
 import { ProviderRegistry } from '../../recovery-backend/src/service/ProviderRegistry';
 import { DockerCaptureSource } from './DockerCaptureSource';
 import { DockerHypervisorHost } from './DockerHypervisorHost';
+import { buildCaptureService } from './testing/captureService';
 import { DEFAULT_PROBE_IMAGE, LabProbe } from './LabProbe';
 import { demuxDockerStream } from './lib/dockerStreams';
 import { webOverDataGraph } from './testing/webOverDataGraph';
@@ -286,14 +286,12 @@ beforeAll(async () => {
   };
   const plans = new PlanService(graphs as unknown as CatalogGraphLoader);
   const logger = mockServices.logger.mock();
-  const captures = new CaptureService(
-    captureStore,
+  const captures = buildCaptureService({
+    store: captureStore,
     providers,
     plans,
     logger,
-    5,
-    mockServices.auditor.mock(),
-  );
+  });
   runs = new RunService(
     runStore,
     captureStore,

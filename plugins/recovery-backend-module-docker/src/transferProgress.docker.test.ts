@@ -15,12 +15,13 @@ import { migrate } from '../../recovery-backend/src/database/migrations';
 import { RunStore } from '../../recovery-backend/src/database/RunStore';
 import type { CatalogGraphLoader } from '../../recovery-backend/src/plan/catalogGraph';
 import { RunService } from '../../recovery-backend/src/run/RunService';
-import { CaptureService } from '../../recovery-backend/src/service/CaptureService';
+import type { CaptureService } from '../../recovery-backend/src/service/CaptureService';
 import { PlanService } from '../../recovery-backend/src/service/PlanService';
 import { ProviderRegistry } from '../../recovery-backend/src/service/ProviderRegistry';
 import { recordingLogger } from '../../recovery-backend/src/testing/logger';
 import { DockerCaptureSource } from './DockerCaptureSource';
 import { DockerHypervisorHost } from './DockerHypervisorHost';
+import { buildCaptureService } from './testing/captureService';
 import { removeCaptureImages } from './testing/removeCaptureImages';
 
 /*
@@ -221,14 +222,13 @@ beforeAll(async () => {
     visibleTo: async (refs: string[]) => refs,
   };
   const plans = new PlanService(graphs as unknown as CatalogGraphLoader);
-  captures = new CaptureService(
-    captureStore,
+  captures = buildCaptureService({
+    store: captureStore,
     providers,
     plans,
     logger,
-    3,
-    mockServices.auditor.mock(),
-  );
+    keepLast: 3,
+  });
   runs = new RunService(
     runStore,
     captureStore,
