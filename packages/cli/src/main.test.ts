@@ -383,6 +383,20 @@ describe('recovery analyze (in process)', () => {
     expect(out.services.length).toBeGreaterThan(10);
     expect(out.serviceOrder.length).toBe(out.services.length);
   });
+  it('journald: journalctl -o json-seq (an RS before each record) reads as -o json does', async () => {
+    const lines = history.events.map((e, i) => toJournaldRecord(e, i));
+    const json = await run(['analyze', file('j-plain.json', lines), '--json']);
+    const seq = await run([
+      'analyze',
+      file(
+        'j-seq.json',
+        lines.map(l => `\u001e${l}`),
+      ),
+      '--json',
+    ]);
+    expect(seq.status).toBe(0);
+    expect(seq.stdout).toBe(json.stdout);
+  });
   it('--lenient: a malformed first record does not make a journal jsonl; it is read as journald, as without that record', async () => {
     const lines = history.events.map((e, i) => toJournaldRecord(e, i));
     const p = file('j-first-bad.json', ['{}', ...lines]);

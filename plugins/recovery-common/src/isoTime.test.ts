@@ -45,6 +45,28 @@ describe('readIsoTime', () => {
     });
   });
 
+  it('takes a space for the T (RFC 3339) only where asked, the zone still needed', () => {
+    const spaced = '2026-11-02 03:00:00.5+02:00';
+    expect(readIsoTime(spaced)).toEqual({
+      kind: 'form',
+      problem: 'a space between date and time: ISO 8601 puts a T there',
+    });
+    expect(readIsoTime(spaced, { spaceSeparator: true })).toEqual(
+      at('2026-11-02T01:00:00.500Z'),
+    );
+    expect(readIsoTime('2026-11-02 01:00', { spaceSeparator: true })).toEqual({
+      kind: 'form',
+      problem: 'no zone: end it with Z (UTC) or an offset such as +02:00',
+    });
+    expect(
+      readIsoTime('2026-02-30 01:00:00Z', { spaceSeparator: true }),
+    ).toMatchObject({ kind: 'value' });
+    for (const text of ['2026-11-02  01:00Z', '2026-11-02 T01:00Z'])
+      expect(readIsoTime(text, { spaceSeparator: true })).toMatchObject({
+        kind: 'form',
+      });
+  });
+
   it('takes a zone of hours alone and 24:00, the end of a day, only where asked', () => {
     expect(readIsoTime('2026-11-02T03:00+02')).toEqual({
       kind: 'form',

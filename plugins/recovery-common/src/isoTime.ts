@@ -25,6 +25,11 @@ export interface IsoTimeOptions {
    * that counts it keeps its order with the events around it.
    */
   leapSecond?: boolean;
+  /**
+   * Also a space between date and time, `2026-11-02 01:00:00+00:00`, as RFC 3339 (section 5.6)
+   * allows and as GNU `date --rfc-3339`, Python's `str(datetime)` and PostgreSQL write it.
+   */
+  spaceSeparator?: boolean;
 }
 
 /**
@@ -45,6 +50,8 @@ const DATE_ALONE = /^\d{4}-\d{2}-\d{2}$/;
 const WITHOUT_ZONE =
   /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?$/;
 const SPACE_FOR_T = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}/;
+/** The space of {@link SPACE_FOR_T}, for a `T` where the caller takes it (`spaceSeparator`). */
+const SPACE_SEPARATOR = /^(\d{4}-\d{2}-\d{2}) (?=\d{2}:\d{2})/;
 
 const MONTHS = [
   'January',
@@ -77,8 +84,11 @@ export function readIsoTime(
   text: string,
   options: IsoTimeOptions = {},
 ): IsoTimeReading {
-  const match = ISO_TIME.exec(text);
-  if (!match) return form(formProblem(text));
+  const written = options.spaceSeparator
+    ? text.replace(SPACE_SEPARATOR, '$1T')
+    : text;
+  const match = ISO_TIME.exec(written);
+  if (!match) return form(formProblem(written));
   const [
     ,
     year,

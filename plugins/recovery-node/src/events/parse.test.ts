@@ -109,6 +109,9 @@ describe('parseEvents: jsonl', () => {
       '2024-05-01T07:30-0430',
       '2024-05-01T10:00:00,5Z',
       '2024-05-01T10:00:00.123456789z',
+      // RFC 3339's space for the T: GNU date --rfc-3339, Python's str(datetime), PostgreSQL.
+      '2024-05-01 12:00:00+02:00',
+      '2024-05-01 10:00:00.123456+00',
     ];
     const r = parseEvents(
       times.map(time => jl({ time, machine: 'm', service: 's' })).join('\n'),
@@ -120,7 +123,19 @@ describe('parseEvents: jsonl', () => {
       '2024-05-01T12:00:00.000Z',
       '2024-05-01T10:00:00.500Z',
       '2024-05-01T10:00:00.123Z',
+      '2024-05-01T10:00:00.000Z',
+      '2024-05-01T10:00:00.123Z',
     ]);
+    // A space still needs the zone, and is only between date and time.
+    for (const time of [
+      '2024-05-01 10:00:00',
+      '2024-05-01  10:00:00Z',
+      ' 2024-05-01T10:00:00Z',
+    ]) {
+      expect(() =>
+        parseEvents(jl({ time, machine: 'm', service: 's' }), { source: 'z' }),
+      ).toThrow(/^z:1: 'time' must be ISO 8601 with a zone/);
+    }
     expect(() =>
       parseEvents(
         jl({ time: '2024-05-01T10:00:00+2', machine: 'm', service: 's' }),
@@ -447,10 +462,34 @@ ${journal}`,
       }),
     ).toThrow(expect.objectContaining({ explained: false }));
   });
-  it("journalctl's other outputs (json-seq, json-sse, export): says to give -o json", () => {
-    expect(error(`\u001e${journal}`)).toMatch(
-      /^x:1: invalid JSON \(.*\): journalctl -o json-seq \(each record after an RS character\)\? Give journalctl -o json: one JSON object a line$/,
+  it('reads journalctl -o json-seq (RFC 7464: an RS before each record) as -o json, in every format', () => {
+    const seq = (...records: string[]) =>
+      records.map(r => `\u001e${r}\n`).join('');
+    const journald = parseEvents(
+      seq(
+        jl({ __REALTIME_TIMESTAMP: '1714557600000000', _HOSTNAME: 'h' }),
+        journal,
+      ),
+      { source: 'x' },
     );
+    expect(journald).toMatchObject({
+      format: 'journald',
+      ignored: 1,
+      skipped: 0,
+      events: [{ machine: 'h', service: 'db.service', type: 'start' }],
+    });
+    // jq --seq writes the same; several RS together, and an RS alone, are allowed by RFC 7464.
+    const jsonl = parseEvents(
+      `\uFEFF${seq(event)}\u001e\u001e${event}\r\n\u001e\n`,
+      { source: 'x' },
+    );
+    expect(jsonl.events.map(e => e.service)).toEqual(['s', 's']);
+    // An RS before a broken record is still a broken record.
+    expect(error(`\u001e{"time": 1714557600000, "machine": }`)).toMatch(
+      /^x:1: invalid JSON \([^)]*\)$/,
+    );
+  });
+  it("journalctl's other outputs (json-sse, export): says to give -o json", () => {
     expect(error(`data: ${journal}`)).toMatch(
       /^x:1: invalid JSON \(.*\): journalctl -o json-sse \(each record after "data: "\)\? Give journalctl -o json: one JSON object a line$/,
     );

@@ -103,13 +103,15 @@ const ONE_OBJECT_A_LINE =
   "Give one JSON object a line (journalctl -o json, not json-pretty; jq -c, and jq -c '.[]' for an array)";
 
 /**
- * Extended ISO 8601 with a zone as logs write it: a zone of hours alone (`+02`) too, and 24:00,
- * the end of a day (as Date.parse reads it), which a recovery point does not take.
+ * Extended ISO 8601 with a zone as logs write it: a zone of hours alone (`+02`) too, 24:00, the
+ * end of a day (as Date.parse reads it), and a space for the `T` (RFC 3339 allows it; GNU `date
+ * --rfc-3339` and Python's `str(datetime)` write it), which a recovery point does not take.
  */
 const EVENT_TIME: IsoTimeOptions = {
   hoursOnlyZone: true,
   endOfDay: true,
   leapSecond: true,
+  spaceSeparator: true,
 };
 
 /**
@@ -300,8 +302,9 @@ function str(o: Record<string, unknown>, field: string): string {
 /**
  * What to add to the message of a line that is no JSON but the shape of one the input should have
  * been: the first line of a pretty-printed record or of a JSON array; records whose line breaks were
- * lost (`curl -d @FILE` drops them, `--data-binary` keeps them); journalctl's other JSON outputs
- * (json-seq starts each record with an RS, json-sse with `data: `) and its export format.
+ * lost (`curl -d @FILE` drops them, `--data-binary` keeps them); journalctl's other outputs
+ * (json-sse starts each record with `data: `) and its export format. (json-seq's RS before each
+ * record is dropped before a line is parsed.)
  */
 function notOneObjectALine(line: string): string {
   if (/^\s*[{[]\s*$/.test(line))
@@ -309,8 +312,6 @@ function notOneObjectALine(line: string): string {
   if (/^\s*\{/.test(line) && /\}\s*\{\s*"/.test(line) && joinedRecords(line)) {
     return ': several records on one line, their line breaks lost? Give one JSON object a line (curl -d @FILE drops line breaks; --data-binary @FILE keeps them)';
   }
-  if (line.charCodeAt(0) === 0x1e)
-    return ': journalctl -o json-seq (each record after an RS character)? Give journalctl -o json: one JSON object a line';
   if (/^data: \{/.test(line))
     return ': journalctl -o json-sse (each record after "data: ")? Give journalctl -o json: one JSON object a line';
   if (/^__[A-Z_]+=/.test(line))
@@ -735,6 +736,11 @@ export class EventLineParser {
     // it read leaves two, and POST /events's body decoder drops the first (the CLI reads the bytes alike).
     if (trimmed.charCodeAt(0) === 0xfeff)
       trimmed = trimmed.replace(/^\uFEFF+/, '');
+    // A JSON text sequence (RFC 7464: `journalctl -o json-seq`, `jq --seq`) puts an RS before each
+    // record, which is otherwise the record -o json gives; RFC 7464 lets several RS stand together.
+    let rs = 0;
+    while (trimmed.charCodeAt(rs) === 0x1e) rs++;
+    if (rs > 0) trimmed = trimmed.slice(rs);
     if (trimmed.trim() === '') return [];
     if (
       this.detected === 'journald' &&
