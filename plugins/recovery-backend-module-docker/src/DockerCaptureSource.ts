@@ -316,12 +316,18 @@ export class DockerCaptureSource implements CaptureSource {
     machine: MachineLocator,
     options: CaptureOptions,
   ): Promise<FoundMachine> {
-    const container = this.docker.getContainer(machine.container);
     const { signal } = options;
     const abortSignal = signal && { abortSignal: signal };
     let step = 'inspecting its container';
     try {
-      let info = await this.inspectMachine(machine, container, abortSignal);
+      let info = await this.inspectMachine(
+        machine,
+        this.docker.getContainer(machine.container),
+        abortSignal,
+      );
+      // By its id from here on: renamed under the capture (`docker rename`), a call by its name
+      // would find nothing, and the unpause take it for removed and leave production paused.
+      const container = this.docker.getContainer(info.Id);
       let inspectedAt = Date.now();
       // Before anything touches it: a machine entity may name any container on the engine.
       if (this.options.requireMachineLabel)

@@ -143,8 +143,9 @@ export class CapturePause {
   }
 
   /**
-   * Unpauses the machine, once: later calls get the first one's outcome. A container gone (404) is
-   * no failure: nothing of it is paused.
+   * Unpauses the machine, once: later calls get the first one's outcome. A container gone (404), or
+   * no longer paused where the engine refused (`docker rm -f` while a copy held it: "is not paused",
+   * "cannot resume a stopped container"), is no failure: nothing of it is paused.
    */
   readonly unpause = (): Promise<void> =>
     (this.unpausing ??= answerWithin(
@@ -157,8 +158,8 @@ export class CapturePause {
         this.pausedMs = Math.round(performance.now() - this.pausedAt);
         this.leftPaused = false;
       },
-      e => {
-        if (!isStatus(e, 404)) {
+      async e => {
+        if (!isStatus(e, 404) && !(await this.noLongerPaused(e))) {
           this.unpauseFailure.abort();
           throw e;
         }
@@ -166,6 +167,32 @@ export class CapturePause {
         this.leftPaused = false;
       },
     ));
+
+  /**
+   * Whether an unpause the engine refused was of a container no longer paused: removed meanwhile,
+   * or on its way out (`docker rm -f` kills it, then waits for the capture's copy to let go of its
+   * volumes), or stopped or unpaused by someone else. Not where the engine did not answer: that is
+   * the engine's failure.
+   */
+  private async noLongerPaused(unpauseError: unknown): Promise<boolean> {
+    if ((unpauseError as { statusCode?: number }).statusCode === undefined)
+      return false;
+    try {
+      const { State } = await answerWithin(
+        this.engineId,
+        'the look at its container',
+        this.answerWaitMs,
+        abortSignal => this.container.inspect({ abortSignal }),
+      );
+      return (
+        State?.Status === 'removing' ||
+        Boolean(State?.Dead) ||
+        State?.Paused === false
+      );
+    } catch (e) {
+      return isStatus(e, 404);
+    }
+  }
 
   /**
    * Lets the guard go once the machine is unpaused. Kept running where it could not be: it then
