@@ -22,14 +22,11 @@ import type {
   ServiceNode,
 } from '@backstage-recovery/plugin-recovery-node';
 import { buildDemoImage, DEMO_IMAGE, dockerFromHost } from '../../../demo/site';
-import { CaptureStore } from '../../recovery-backend/src/database/CaptureStore';
-import { migrate } from '../../recovery-backend/src/database/migrations';
-import { RunStore } from '../../recovery-backend/src/database/RunStore';
-import type { CatalogGraphLoader } from '../../recovery-backend/src/plan/catalogGraph';
-import { RunService } from '../../recovery-backend/src/run/RunService';
+import type { CaptureStore } from '../../recovery-backend/src/database/CaptureStore';
+import type { RunStore } from '../../recovery-backend/src/database/RunStore';
+import type { RunService } from '../../recovery-backend/src/run/RunService';
 import type { CaptureService } from '../../recovery-backend/src/service/CaptureService';
-import { PlanService } from '../../recovery-backend/src/service/PlanService';
-import { ProviderRegistry } from '../../recovery-backend/src/service/ProviderRegistry';
+import type { PlanService } from '../../recovery-backend/src/service/PlanService';
 import { captureMachines } from '../../recovery-backend-module-scheduler/src/tasks';
 import { UNPAUSE_RETRY_MAX_MS } from './captureNotes';
 import { DockerCaptureSource } from './DockerCaptureSource';
@@ -38,6 +35,7 @@ import { machineContainerName } from './labNames';
 import { buildCaptureService } from './testing/captureService';
 import { LAYERS_DIRECTORY } from './lib/layerStore';
 import { removeCaptureImages } from './testing/removeCaptureImages';
+import { buildRunSite } from './testing/runSite';
 import { until } from './testing/until';
 
 /**
@@ -745,21 +743,11 @@ function site(machines: SiteMachine[]): string {
   return serviceRef(root);
 }
 
-const graphs = {
-  getEntity: async (ref: string) => ({
-    apiVersion: 'backstage.io/v1alpha1',
-    kind: 'Component',
-    metadata: { name: ref.split('/')[1].replace(/-svc$/, '') },
-  }),
-  load: async (root: { metadata: { name: string } }) =>
-    graphOf(root.metadata.name),
-  visibleTo: async (refs: string[]) => refs,
-};
-
 let captureStore: CaptureStore;
 
 let runStore: RunStore;
 
+let plans: PlanService;
 let captureService: CaptureService;
 let runs: RunService;
 const host = new DockerHypervisorHost('recovery', recovery, {
@@ -813,40 +801,21 @@ const ENGINE_DOWN = `Docker engine 'recovery' is unreachable( at ${RECOVERY.repl
 
 describe('run faults (real engines)', () => {
   beforeAll(async () => {
-    const knex = await databases.init('SQLITE_3');
-    await migrate(knex);
-    captureStore = new CaptureStore(knex);
-    runStore = new RunStore(knex);
-    const providers = new ProviderRegistry();
-    providers.addCaptureSource(
-      new DockerCaptureSource('primary', primary, { storeDirectory: store }),
-    );
-    providers.addHypervisorHost(host);
-    const plans = new PlanService(graphs as unknown as CatalogGraphLoader);
-    captureService = buildCaptureService({
-      store: captureStore,
-      providers,
-      plans,
-      logger,
-    });
-    runs = new RunService(
-      runStore,
+    ({
       captureStore,
-      providers,
+      runStore,
       plans,
-      graphs as unknown as CatalogGraphLoader,
+      captures: captureService,
+      runs,
+    } = await buildRunSite({
+      database: await databases.init('SQLITE_3'),
+      primary,
+      storeDirectory: store,
+      host,
+      // The graph of a site's root service, by the name of its last machine.
+      graph: ref => graphOf(ref.split('/')[1].replace(/-svc$/, '')),
       logger,
-      {
-        hypervisorHost: 'recovery',
-        machineReadyTimeoutMs: 20_000,
-        probeIntervalMs: 200,
-        heartbeatIntervalMs: 1_000,
-        staleAfterMs: 60_000,
-        stepTimeoutMs: 30_000,
-        minReadyMs: 500,
-        allowTestHooks: false,
-      },
-    );
+    }));
   });
 
   it('fails a run whose machine exits during boot, naming it with its exit code and console; the lab torn down', async () => {
@@ -1126,7 +1095,7 @@ describe('run faults (real engines)', () => {
         ),
         siteB,
       ],
-      plans: new PlanService(graphs as unknown as CatalogGraphLoader),
+      plans,
       logger,
     });
     const first = await machine('sched-1', IDLE);

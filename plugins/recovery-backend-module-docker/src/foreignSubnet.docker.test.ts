@@ -1,21 +1,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
+import { TestDatabases } from '@backstage/backend-test-utils';
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import type { RecoveryGraph } from '@backstage-recovery/plugin-recovery-node';
 import { buildDemoImage, DEMO_IMAGE, dockerFromHost } from '../../../demo/site';
-import { CaptureStore } from '../../recovery-backend/src/database/CaptureStore';
-import { migrate } from '../../recovery-backend/src/database/migrations';
-import { RunStore } from '../../recovery-backend/src/database/RunStore';
-import type { CatalogGraphLoader } from '../../recovery-backend/src/plan/catalogGraph';
-import { RunService } from '../../recovery-backend/src/run/RunService';
+import type { RunStore } from '../../recovery-backend/src/database/RunStore';
+import type { RunService } from '../../recovery-backend/src/run/RunService';
 import type { CaptureService } from '../../recovery-backend/src/service/CaptureService';
-import { PlanService } from '../../recovery-backend/src/service/PlanService';
-import { ProviderRegistry } from '../../recovery-backend/src/service/ProviderRegistry';
-import { DockerCaptureSource } from './DockerCaptureSource';
 import { DockerHypervisorHost } from './DockerHypervisorHost';
-import { buildCaptureService } from './testing/captureService';
+import { buildRunSite } from './testing/runSite';
 import { webOverDataGraph } from './testing/webOverDataGraph';
 import { removeCaptureImages } from './testing/removeCaptureImages';
 
@@ -193,50 +187,14 @@ beforeAll(async () => {
   });
   dataContainer = await machine('fs-data', DATA_ADDRESS, HTTPD);
   webContainer = await machine('fs-web', '172.29.96.20', WEB_SCRIPT);
-  const knex = await databases.init('SQLITE_3');
-  await migrate(knex);
-  runStore = new RunStore(knex);
-  const captureStore = new CaptureStore(knex);
-  const providers = new ProviderRegistry();
-  providers.addCaptureSource(
-    new DockerCaptureSource('primary', primary, { storeDirectory: store }),
-  );
-  providers.addHypervisorHost(host);
-  const graphs = {
-    getEntity: async () => ({
-      apiVersion: 'backstage.io/v1alpha1',
-      kind: 'Component',
-      metadata: { name: 'fs-web-svc' },
-    }),
-    load: async () => graph(),
-    visibleTo: async (refs: string[]) => refs,
-  };
-  const plans = new PlanService(graphs as unknown as CatalogGraphLoader);
-  const logger = mockServices.logger.mock();
-  captures = buildCaptureService({
-    store: captureStore,
-    providers,
-    plans,
-    logger,
-  });
-  runs = new RunService(
-    runStore,
-    captureStore,
-    providers,
-    plans,
-    graphs as unknown as CatalogGraphLoader,
-    logger,
-    {
-      hypervisorHost: 'recovery',
-      machineReadyTimeoutMs: READY_TIMEOUT_MS,
-      probeIntervalMs: 200,
-      heartbeatIntervalMs: 1_000,
-      staleAfterMs: 60_000,
-      stepTimeoutMs: 30_000,
-      minReadyMs: 500,
-      allowTestHooks: false,
-    },
-  );
+  ({ runStore, captures, runs } = await buildRunSite({
+    database: await databases.init('SQLITE_3'),
+    primary,
+    storeDirectory: store,
+    host,
+    graph,
+    run: { machineReadyTimeoutMs: READY_TIMEOUT_MS },
+  }));
   for (const [machineRef, container] of [
     [DATA, dataContainer],
     [WEB, webContainer],

@@ -1,25 +1,20 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
+import { TestDatabases } from '@backstage/backend-test-utils';
 import {
   ANNOTATION_JOB,
   type RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
 import type { RecoveryGraph } from '@backstage-recovery/plugin-recovery-node';
 import { buildDemoImage, DEMO_IMAGE, dockerFromHost } from '../../../demo/site';
-import { CaptureStore } from '../../recovery-backend/src/database/CaptureStore';
-import { migrate } from '../../recovery-backend/src/database/migrations';
-import { RunStore } from '../../recovery-backend/src/database/RunStore';
-import type { CatalogGraphLoader } from '../../recovery-backend/src/plan/catalogGraph';
-import { RunService } from '../../recovery-backend/src/run/RunService';
+import type { CaptureStore } from '../../recovery-backend/src/database/CaptureStore';
+import type { RunStore } from '../../recovery-backend/src/database/RunStore';
+import type { RunService } from '../../recovery-backend/src/run/RunService';
 import type { CaptureService } from '../../recovery-backend/src/service/CaptureService';
-import { PlanService } from '../../recovery-backend/src/service/PlanService';
-import { ProviderRegistry } from '../../recovery-backend/src/service/ProviderRegistry';
-import { DockerCaptureSource } from './DockerCaptureSource';
 import { DockerHypervisorHost } from './DockerHypervisorHost';
-import { buildCaptureService } from './testing/captureService';
 import { removeCaptureImages } from './testing/removeCaptureImages';
+import { buildRunSite } from './testing/runSite';
 import { webOverDataGraph } from './testing/webOverDataGraph';
 
 /*
@@ -142,50 +137,13 @@ beforeAll(async () => {
   // Production as the walkthrough found it: the inits done, exited.
   for (const ref of [INIT, FAILING])
     await primary.getContainer(containerOf[ref]).wait();
-  const knex = await databases.init('SQLITE_3');
-  await migrate(knex);
-  captureStore = new CaptureStore(knex);
-  runStore = new RunStore(knex);
-  const providers = new ProviderRegistry();
-  providers.addCaptureSource(
-    new DockerCaptureSource('primary', primary, { storeDirectory: store }),
-  );
-  providers.addHypervisorHost(host);
-  const graphs = {
-    getEntity: async () => ({
-      apiVersion: 'backstage.io/v1alpha1',
-      kind: 'Component',
-      metadata: { name: 'app2' },
-    }),
-    load: async () => graph,
-    visibleTo: async (refs: string[]) => refs,
-  };
-  const plans = new PlanService(graphs as unknown as CatalogGraphLoader);
-  const logger = mockServices.logger.mock();
-  captures = buildCaptureService({
-    store: captureStore,
-    providers,
-    plans,
-    logger,
-  });
-  runs = new RunService(
-    runStore,
-    captureStore,
-    providers,
-    plans,
-    graphs as unknown as CatalogGraphLoader,
-    logger,
-    {
-      hypervisorHost: 'recovery',
-      machineReadyTimeoutMs: 20_000,
-      probeIntervalMs: 200,
-      heartbeatIntervalMs: 1_000,
-      staleAfterMs: 60_000,
-      stepTimeoutMs: 30_000,
-      minReadyMs: 500,
-      allowTestHooks: false,
-    },
-  );
+  ({ captureStore, runStore, captures, runs } = await buildRunSite({
+    database: await databases.init('SQLITE_3'),
+    primary,
+    storeDirectory: store,
+    host,
+    graph: () => graph,
+  }));
   for (const ref of [INIT, FAILING, APP])
     await captures.captureMachine({
       machineRef: ref,

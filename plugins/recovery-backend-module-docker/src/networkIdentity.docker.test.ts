@@ -5,24 +5,19 @@ import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import type { RecoveryGraph } from '@backstage-recovery/plugin-recovery-node';
 import { buildDemoImage, DEMO_IMAGE, dockerFromHost } from '../../../demo/site';
-import { CaptureStore } from '../../recovery-backend/src/database/CaptureStore';
-import { migrate } from '../../recovery-backend/src/database/migrations';
-import { RunStore } from '../../recovery-backend/src/database/RunStore';
-import type { CatalogGraphLoader } from '../../recovery-backend/src/plan/catalogGraph';
-import { RunService } from '../../recovery-backend/src/run/RunService';
+import type { RunStore } from '../../recovery-backend/src/database/RunStore';
+import type { RunService } from '../../recovery-backend/src/run/RunService';
 import {
   FailoverSupervision,
   SUPERVISION_SWEEP_SECONDS,
 } from '../../recovery-backend/src/run/supervision';
-import { PlanService } from '../../recovery-backend/src/service/PlanService';
-import { ProviderRegistry } from '../../recovery-backend/src/service/ProviderRegistry';
-import { DockerCaptureSource } from './DockerCaptureSource';
+import type { ProviderRegistry } from '../../recovery-backend/src/service/ProviderRegistry';
 import { DockerHypervisorHost } from './DockerHypervisorHost';
-import { buildCaptureService } from './testing/captureService';
 import { DEFAULT_PROBE_IMAGE, LabProbe } from './LabProbe';
 import { demuxDockerStream } from './lib/dockerStreams';
 import { webOverDataGraph } from './testing/webOverDataGraph';
 import { removeCaptureImages } from './testing/removeCaptureImages';
+import { buildRunSite } from './testing/runSite';
 
 /*
  * What production's network gave a machine beyond one IPv4 address comes back in the lab: in a
@@ -265,51 +260,16 @@ beforeAll(async () => {
   // Production passes: the machine serves once it reached dnsd all three ways, with its MAC.
   await waitForServing(app.id);
 
-  const knex = await databases.init('SQLITE_3');
-  await migrate(knex);
-  runStore = new RunStore(knex);
-  const captureStore = new CaptureStore(knex);
-  providers = new ProviderRegistry();
-  providers.addCaptureSource(
-    new DockerCaptureSource('primary', primary, { storeDirectory: store }),
-  );
-  providers.addHypervisorHost(host);
-  const graphs = {
-    getEntity: async (ref: string) => ({
-      apiVersion: 'backstage.io/v1alpha1',
-      kind: 'Component',
-      metadata: { name: ref === APP_SVC ? 'ni-app-svc' : 'ni-sidecar-svc' },
-    }),
-    load: async (root: { metadata: { name: string } }) =>
-      root.metadata.name === 'ni-app-svc' ? appGraph() : graph(),
-    visibleTo: async (refs: string[]) => refs,
-  };
-  const plans = new PlanService(graphs as unknown as CatalogGraphLoader);
-  const logger = mockServices.logger.mock();
-  const captures = buildCaptureService({
-    store: captureStore,
-    providers,
-    plans,
-    logger,
+  const site = await buildRunSite({
+    database: await databases.init('SQLITE_3'),
+    primary,
+    storeDirectory: store,
+    host,
+    graph: ref => (ref === APP_SVC ? appGraph() : graph()),
+    run: { machineReadyTimeoutMs: READY_TIMEOUT_MS },
   });
-  runs = new RunService(
-    runStore,
-    captureStore,
-    providers,
-    plans,
-    graphs as unknown as CatalogGraphLoader,
-    logger,
-    {
-      hypervisorHost: 'recovery',
-      machineReadyTimeoutMs: READY_TIMEOUT_MS,
-      probeIntervalMs: 200,
-      heartbeatIntervalMs: 1_000,
-      staleAfterMs: 60_000,
-      stepTimeoutMs: 30_000,
-      minReadyMs: 500,
-      allowTestHooks: false,
-    },
-  );
+  ({ runStore, providers, runs } = site);
+  const { captures } = site;
   for (const machineRef of [DATA, SIDECAR])
     await captures.captureMachine({
       machineRef,
