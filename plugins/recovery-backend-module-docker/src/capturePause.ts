@@ -2,7 +2,7 @@ import type Docker from 'dockerode';
 import type { LoggerService } from '@backstage/backend-plugin-api';
 import type { AfterUnpause } from './captureNotes';
 import { isStatus } from './lib/dockerStreams';
-import { answerWithin } from './lib/engineErrors';
+import { answerWithin, isUnanswered } from './lib/engineErrors';
 import {
   armPauseGuard,
   type PauseGuard,
@@ -159,24 +159,33 @@ export class CapturePause {
         this.leftPaused = false;
       },
       async e => {
-        if (!isStatus(e, 404) && !(await this.noLongerPaused(e))) {
+        const why = isStatus(e, 404) ? 'removed' : await this.whyNotPaused(e);
+        if (!why) {
           this.unpauseFailure.abort();
           throw e;
         }
-        this.removed = true;
+        if (why === 'removed') this.removed = true;
+        // Stopped or unpaused by someone else: paused by this capture at most until now.
+        else this.pausedMs = Math.round(performance.now() - this.pausedAt);
         this.leftPaused = false;
       },
     ));
 
   /**
-   * Whether an unpause the engine refused was of a container no longer paused: removed meanwhile,
-   * or on its way out (`docker rm -f` kills it, then waits for the capture's copy to let go of its
-   * volumes), or stopped or unpaused by someone else. Not where the engine did not answer: that is
-   * the engine's failure.
+   * Why an unpause the engine refused found nothing paused: the container removed meanwhile, or on
+   * its way out (`docker rm -f` kills it, then waits for the capture's copy to let go of its
+   * volumes), or stopped or unpaused by someone else; undefined where it is still paused. Not
+   * where the engine did not answer (no status, or none within answerWaitMs: answerWithin's 503):
+   * that is the engine's failure, and a look would only wait as long again.
    */
-  private async noLongerPaused(unpauseError: unknown): Promise<boolean> {
-    if ((unpauseError as { statusCode?: number }).statusCode === undefined)
-      return false;
+  private async whyNotPaused(
+    unpauseError: unknown,
+  ): Promise<'removed' | 'not paused' | undefined> {
+    if (
+      (unpauseError as { statusCode?: number }).statusCode === undefined ||
+      isUnanswered(unpauseError)
+    )
+      return undefined;
     try {
       const { State } = await answerWithin(
         this.engineId,
@@ -184,13 +193,10 @@ export class CapturePause {
         this.answerWaitMs,
         abortSignal => this.container.inspect({ abortSignal }),
       );
-      return (
-        State?.Status === 'removing' ||
-        Boolean(State?.Dead) ||
-        State?.Paused === false
-      );
+      if (State?.Status === 'removing' || State?.Dead) return 'removed';
+      return State?.Paused === false ? 'not paused' : undefined;
     } catch (e) {
-      return isStatus(e, 404);
+      return isStatus(e, 404) ? 'removed' : undefined;
     }
   }
 

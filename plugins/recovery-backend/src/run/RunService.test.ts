@@ -996,6 +996,64 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     ).not.toContain('billing_admin');
   });
 
+  it.each([
+    ['keeps answering "starting"', 'answers', 'with its output'],
+    ['keeps answering "starting"', 'answers', 'without output'],
+    ['is seen starting, then its inspect hangs', 'hangs', 'with its output'],
+    ['is seen starting, then its inspect hangs', 'hangs', 'without output'],
+  ] as const)(
+    'fails a machine whose health check %s past its ready timeout (%s, %s), and boots none of its dependents',
+    async (_how, inspect, output) => {
+      const withOutput = output === 'with its output';
+      const host = new FakeHost(needs);
+      const inspectMachine = host.inspectMachine.bind(host);
+      // Each check says something new: the failure keeps the last one the run saw.
+      let looks = 0;
+      let lastSaid: string | undefined;
+      host.inspectMachine = async machine => {
+        if (machine.machineRef !== 'resource:default/data-01')
+          return inspectMachine(machine);
+        looks++;
+        if (inspect === 'hangs' && looks > 1)
+          return new Promise<never>(() => {});
+        lastSaid = withOutput
+          ? `pg_isready: /var/run/postgresql:5432 - rejecting connections (check ${looks})`
+          : undefined;
+        return { running: true, health: 'starting', healthOutput: lastSaid };
+      };
+      const run = await testRunOfWeb(
+        service(host, { machineReadyTimeoutMs: 100 }),
+      );
+      const reason = `health check still starting after 0.1 s${withOutput ? ' (what its last check said is kept with its console tail)' : ''}`;
+      expect(run.status).toBe('failed');
+      expect(run.error).toEqual({
+        machineRef: 'resource:default/data-01',
+        message: `resource:default/data-01 failed: ${reason}`,
+      });
+      // Looked at more than once: started, it had the whole timeout to pass.
+      expect(looks).toBeGreaterThan(1);
+      const data = run.machines.find(
+        m => m.machineRef === 'resource:default/data-01',
+      );
+      expect(data).toMatchObject({ phase: 'failed', message: reason });
+      expect(data?.logTail).toBe(
+        withOutput
+          ? `console of resource:default/data-01\n[last failed health check] ${lastSaid}`
+          : 'console of resource:default/data-01',
+      );
+      // web-01 needs data-01: skipped, never started.
+      expect(run.machines.map(m => [m.machineRef, m.phase])).toEqual([
+        ['resource:default/infra-01', 'ready'],
+        ['resource:default/data-01', 'failed'],
+        ['resource:default/web-01', 'skipped'],
+      ]);
+      expect(host.started).toEqual([
+        'resource:default/infra-01',
+        'resource:default/data-01',
+      ]);
+    },
+  );
+
   it('fails fast when a machine stops, with its exit code', async () => {
     const host = new FakeHost(needs, ['resource:default/infra-01']);
     const runs = service(host, { machineReadyTimeoutMs: 60_000 });
