@@ -1085,6 +1085,48 @@ describe('recovery analyze (in process)', () => {
       ),
     });
   });
+  it('a podman events export: names it as such and says how to give its events, detected or forced; a record of no format names the three', async () => {
+    const podman = (status: string, extra: object) =>
+      JSON.stringify({
+        ID: '3f1c0a9d2b7e',
+        Image: 'docker.io/library/nginx:1.25',
+        Name: 'web',
+        Status: status,
+        Type: 'container',
+        Attributes: { name: 'web' },
+        ...extra,
+      });
+    const hint =
+      " (a podman events record? Podman's own JSON is no format read here: run docker events --format '{{json .}}' against Podman's Docker-compatible API socket (podman system service), or convert it to jsonl with jq as the recovery CLI's README shows)\n";
+    const before = file('podman3.json', [
+      podman('start', { Time: '2026-09-01T06:00:00.123456789Z' }),
+      podman('died', { Time: '2026-09-01T06:01:00Z', ContainerExitCode: 1 }),
+    ]);
+    const since = file('podman5.json', [
+      podman('start', { time: 1788242400, timeNano: 1788242400123456789 }),
+    ]);
+    expect((await run(['analyze', before])).stderr).toBe(
+      `recovery: ${before}:1: missing 'time'${hint}`,
+    );
+    expect((await run(['analyze', before, '--format', 'docker'])).stderr).toBe(
+      `recovery: ${before}:1: not a docker record${hint}`,
+    );
+    expect((await run(['analyze', since])).stderr).toBe(
+      `recovery: ${since}:1: not a docker record${hint}`,
+    );
+    const none = file('none.json', [
+      JSON.stringify({
+        ts: '2026-09-01T06:00:00Z',
+        host: 'web-01',
+        unit: 'db',
+      }),
+    ]);
+    const r = await run(['analyze', none]);
+    expect({ status: r.status, stderr: r.stderr }).toEqual({
+      status: 2,
+      stderr: `recovery: ${none}:1: missing 'time' (a record of none of the formats read: jsonl needs time, machine, service; journald (journalctl -o json) __REALTIME_TIMESTAMP, _HOSTNAME, MESSAGE_ID, UNIT; docker (docker events --format '{{json .}}') timeNano, Action, Actor with the container's name or labels)\n`,
+    });
+  });
   it('--lenient with every record malformed: says so, not that the input is empty', async () => {
     const p = file(
       'pretty.json',

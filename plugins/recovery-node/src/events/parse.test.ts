@@ -520,6 +520,85 @@ ${journal}`,
       ),
     ).toBe(`x:1: missing 'service' (a clock line? It needs "event": "clock")`);
   });
+  const podmanHint =
+    " (a podman events record? Podman's own JSON is no format read here: run docker events --format '{{json .}}' against Podman's Docker-compatible API socket (podman system service), or convert it to jsonl with jq as the recovery CLI's README shows)";
+  // `podman events --format json`: older Podman writes `Time` in RFC 3339, recent Podman (its v5
+  // source) Docker's `time` and `timeNano` instead; `Status` and `Type` where Docker writes `Action` and `Actor`.
+  const podmanStart = {
+    ID: '3f1c0a9d2b7e',
+    Image: 'docker.io/library/nginx:1.25',
+    Name: 'web',
+    Status: 'start',
+    Time: '2026-09-01T06:00:00.123456789Z',
+    Type: 'container',
+    Attributes: { image: 'docker.io/library/nginx:1.25', name: 'web' },
+  };
+  const podmanNow = {
+    ...podmanStart,
+    Time: undefined,
+    time: 1788242400,
+    timeNano: 1788242400123456789,
+  };
+  const podmanDied = {
+    ...podmanStart,
+    Status: 'died',
+    ContainerExitCode: 1,
+  };
+  it('a podman events record: named as such, with how to give its events, in every format, not ignored unsaid', () => {
+    expect(error(jl(podmanStart))).toBe(`x:1: missing 'time'${podmanHint}`);
+    expect(error(jl(podmanDied), { format: 'jsonl' })).toBe(
+      `x:1: missing 'time'${podmanHint}`,
+    );
+    // With Docker's timeNano it is detected as docker, where its Status is no Action.
+    expect(error(jl(podmanNow))).toBe(`x:1: not a docker record${podmanHint}`);
+    expect(error(jl(podmanStart), { format: 'docker' })).toBe(
+      `x:1: not a docker record${podmanHint}`,
+    );
+    expect(error(jl(podmanNow), { format: 'journald' })).toBe(
+      `x:1: not a journald record${podmanHint}`,
+    );
+    // After records of a format: named as podman's, not as another format's record.
+    expect(error(`${event}\n${jl(podmanNow)}`)).toBe(
+      `x:2: missing 'machine'${podmanHint}`,
+    );
+    // Lenient: skipped as malformed, and fixing no format.
+    const docker = jl({
+      Type: 'container',
+      Action: 'start',
+      Actor: { Attributes: { name: 'web' } },
+      timeNano: 1714557600000000000,
+    });
+    expect(
+      parseEvents(`${jl(podmanNow)}\n${jl(podmanDied)}\n${docker}`, {
+        lenient: true,
+        source: 'x',
+      }),
+    ).toMatchObject({ format: 'docker', skipped: 2, ignored: 0 });
+    expect(
+      parseEvents(`${jl(podmanNow)}\n${event}`, {
+        lenient: true,
+        source: 'x',
+      }),
+    ).toMatchObject({ format: 'jsonl', skipped: 1 });
+  });
+  it('a JSON record of no format, read as jsonl: names the three formats and the fields each needs', () => {
+    const noFormat =
+      " (a record of none of the formats read: jsonl needs time, machine, service; journald (journalctl -o json) __REALTIME_TIMESTAMP, _HOSTNAME, MESSAGE_ID, UNIT; docker (docker events --format '{{json .}}') timeNano, Action, Actor with the container's name or labels)";
+    const line = jl({
+      ts: '2026-09-01T06:00:00Z',
+      host: 'web-01',
+      unit: 'nginx',
+    });
+    expect(error(line)).toBe(`x:1: missing 'time'${noFormat}`);
+    expect(error(line, { format: 'jsonl' })).toBe(
+      `x:1: missing 'time'${noFormat}`,
+    );
+    expect(error(`${event}\n{}`)).toBe(`x:2: missing 'time'${noFormat}`);
+    // A record with a field of jsonl is one missing the rest: the field it lacks says enough.
+    expect(error(jl({ machine: 'm', service: 's' }))).toBe(
+      "x:1: missing 'time'",
+    );
+  });
 });
 
 describe('parseEvents: limits of the event store', () => {

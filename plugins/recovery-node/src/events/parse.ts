@@ -370,6 +370,33 @@ export function detectFormat(record: Record<string, unknown>): EventFormat {
   return recognizedFormat(record) ?? 'jsonl';
 }
 
+/**
+ * Whether a record is Podman's own JSON (`podman events --format json`): `Status` and `Type` where
+ * Docker writes `Action` and `Actor` (and `status`, lower case). Older Podman writes `Time` in
+ * RFC 3339; recent Podman (its v5 source) Docker's `time` and `timeNano` instead, which would make
+ * it a docker record without `Action`, so irrelevant: a whole export ignored unsaid.
+ */
+function podmanRecord(record: Record<string, unknown>): boolean {
+  return (
+    typeof record.Status === 'string' &&
+    typeof record.Type === 'string' &&
+    !('Action' in record) &&
+    !('Actor' in record) &&
+    !('machine' in record)
+  );
+}
+
+/** What to add to the error of a Podman record (see {@link podmanRecord}). */
+const PODMAN_HINT =
+  " (a podman events record? Podman's own JSON is no format read here: run docker events --format '{{json .}}' against Podman's Docker-compatible API socket (podman system service), or convert it to jsonl with jq as the recovery CLI's README shows)";
+
+/** Fields of jsonl: a record with none of them (and no other format's) is no attempt at one. */
+const JSONL_FIELDS = ['time', 'machine', 'service', 'event', 'reference'];
+
+/** What to add to the error of a record read as jsonl that carries no format's fields. */
+const NO_FORMAT_HINT =
+  " (a record of none of the formats read: jsonl needs time, machine, service; journald (journalctl -o json) __REALTIME_TIMESTAMP, _HOSTNAME, MESSAGE_ID, UNIT; docker (docker events --format '{{json .}}') timeNano, Action, Actor with the container's name or labels)";
+
 /** The format whose own fields a record carries, else undefined. */
 function recognizedFormat(
   record: Record<string, unknown>,
@@ -754,12 +781,16 @@ export class EventLineParser {
       return [];
     }
     let o: Record<string, unknown> | undefined;
+    let format: EventFormat | undefined;
     try {
       o = parseObject(trimmed);
       // The format is fixed by the first record that converts: a malformed one skipped (lenient)
       // before a journal's records says nothing of the file's format.
-      const format = this.detected ?? detectFormat(o);
+      format = this.detected ?? detectFormat(o);
       const events = CONVERTERS[format](o);
+      // Podman's records convert to nothing in every format: a whole export would be ignored.
+      if (events.length === 0 && podmanRecord(o))
+        throw new LineError(`not a ${format} record`);
       if (this.detected === undefined) {
         this.detected = format;
         this.detectedAt = this.lines;
@@ -798,7 +829,7 @@ export class EventLineParser {
       throw new EventParseError(
         this.source,
         this.lines,
-        err.message + (o ? this.otherFormat(o) : ''),
+        err.message + (o ? this.otherFormat(o, format) : ''),
         err.explained,
       );
     }
@@ -813,10 +844,22 @@ export class EventLineParser {
 
   /**
    * What to add to the error of a record that carries another format's fields: a file that mixes
-   * formats, or one forced into the wrong one, fails on fields its records never have.
+   * formats, or one forced into the wrong one, fails on fields its records never have. A Podman
+   * record is named as such, with how to give its events; one read as jsonl (`format`) that has no
+   * format's fields at all, with the fields each format needs.
    */
-  private otherFormat(record: Record<string, unknown>): string {
+  private otherFormat(
+    record: Record<string, unknown>,
+    format: EventFormat | undefined,
+  ): string {
+    if (podmanRecord(record)) return PODMAN_HINT;
     const seen = recognizedFormat(record);
+    if (
+      seen === undefined &&
+      format === 'jsonl' &&
+      !JSONL_FIELDS.some(field => field in record)
+    )
+      return NO_FORMAT_HINT;
     if (
       this.detected === undefined ||
       seen === undefined ||
