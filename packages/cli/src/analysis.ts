@@ -357,7 +357,7 @@ export async function runAnalysis(
     threshold = parsePlainDecimal(opts.threshold);
     if (!(threshold > 0 && threshold <= 1))
       throw new InputError(
-        `--threshold: expected a number in (0, 1], got '${opts.threshold}'`,
+        `--threshold: expected a plain decimal in (0, 1] such as 0.7 (no exponent, sign or spaces), got '${opts.threshold}'`,
       );
   }
   let kernel: KernelOptions | undefined;

@@ -13,7 +13,7 @@ describe('numbers of analyze options', () => {
       expect(await refusal({ threshold })).toMatch(/^empty input/);
     for (const threshold of ['1e-1', '5.', '-1', ' 0.5', '0x1', '']) {
       expect(await refusal({ threshold })).toBe(
-        `--threshold: expected a number in (0, 1], got '${threshold}'`,
+        `--threshold: expected a plain decimal in (0, 1] such as 0.7 (no exponent, sign or spaces), got '${threshold}'`,
       );
     }
   });

@@ -716,7 +716,7 @@ describe('recovery analyze (in process)', () => {
         '--threshold',
         '0x1',
       ],
-      /--threshold: expected a number in \(0, 1\], got '0x1'/,
+      /--threshold: expected a plain decimal in \(0, 1\] such as 0\.7 \(no exponent, sign or spaces\), got '0x1'/,
     ],
     [
       'a bad --at',

@@ -219,21 +219,38 @@ export function machinesWithClockOf(
   );
 }
 
-/** Clocks read a year or more off the reference, and machines without clock readings where others have them. */
+/**
+ * Clocks read a year or more off the reference (said apart: ahead, or behind), and machines without
+ * clock readings where others have them.
+ */
 export function clockWarnings(
   readings: ClockReadings,
   machinesWithClock: Set<string>,
   starts: Start[],
 ): string[] {
   const warnings: string[] = [];
-  // A clock reading's `reference` in seconds (or a clock decades off) puts the machine years away.
-  const farOff = [...readings]
-    .filter(([, list]) => list.some(r => Math.abs(r.offset) > 365 * DAY))
-    .map(([m]) => m)
-    .sort(byName);
-  if (farOff.length) {
+  // A clock years ahead of its reference is most often a reference in seconds (read as
+  // milliseconds: 1970); one years behind it, a clock reset (a dead battery), which a reference
+  // in seconds cannot give.
+  const farOff = (clockBehind: boolean) =>
+    [...readings]
+      .filter(([, list]) =>
+        list.some(r =>
+          clockBehind ? r.offset > 365 * DAY : r.offset < -365 * DAY,
+        ),
+      )
+      .map(([m]) => m)
+      .sort(byName);
+  const ahead = farOff(false);
+  if (ahead.length) {
     warnings.push(
-      `the clock readings of ${farOff.length} machine(s) (${listed(farOff)}) put their clocks more than a year off the reference: is a 'reference' in seconds?`,
+      `the clock readings of ${ahead.length} machine(s) (${listed(ahead)}) put their clocks more than a year ahead of the reference: is a 'reference' in seconds?`,
+    );
+  }
+  const behind = farOff(true);
+  if (behind.length) {
+    warnings.push(
+      `the clock readings of ${behind.length} machine(s) (${listed(behind)}) put their clocks more than a year behind the reference: a clock reset (a dead clock battery), or a 'reference' in the future?`,
     );
   }
   if (machinesWithClock.size) {
