@@ -559,6 +559,51 @@ describe('boot plans of catalogs as platform teams write them', () => {
     }
   });
 
+  it('names machines mapped to one container on one engine, each with the other, and not those of one name on two engines', async () => {
+    const on = (ref: string, engine: string, container: string): Written => ({
+      kind: 'Resource',
+      ref,
+      spec: { type: 'machine' },
+      annotations: { [`${P}engine`]: engine, [`${P}container`]: container },
+    });
+    const entities = catalogOf(
+      // web-01 copied as web-02, still on web-01's container; api-01 is another engine's `app`.
+      on('web-01', 'primary', 'app'),
+      on('web-02', 'primary', 'app'),
+      on('api-01', 'secondary', 'app'),
+      // A container name is case-sensitive on an engine: `App` is another container.
+      on('admin-01', 'primary', 'App'),
+      service('web', {
+        dependsOn: ['resource:web-01', 'resource:web-02', 'component:api'],
+      }),
+      service('api', { dependsOn: ['resource:api-01', 'resource:admin-01'] }),
+    );
+    const result = await planOf(c('web'), entities);
+    expect(result.plan!.waves).toEqual([
+      [m('admin-01'), m('api-01')],
+      [m('web-01'), m('web-02')],
+    ]);
+    const why = (machine: string, other: string) =>
+      `Machine ${m(machine)}: ${P}container "app" on engine primary is the container of machine ${m(other)} as well: each captures that one container, and a recovery boots it twice, on the same production addresses; point each machine at its own container, or remove the machine that has none`;
+    expect(result.graph.problems).toEqual([
+      {
+        entityRef: m('web-02'),
+        annotation: `${P}container`,
+        message: why('web-02', 'web-01'),
+      },
+      {
+        entityRef: m('web-01'),
+        annotation: `${P}container`,
+        message: why('web-01', 'web-02'),
+      },
+    ]);
+    // Recovered on its own, either boots the container once: nothing to say.
+    const alone = await planOf(m('web-02'), entities);
+    expect(messages(alone.graph.problems)).toEqual([]);
+    const api = await planOf(c('api'), entities);
+    expect(api.graph.problems).toEqual([]);
+  });
+
   it('warns of learned dependencies and machine waits on what has left the catalog, and plans without them', async () => {
     const entities = catalogOf(
       { kind: 'System', ref: 'shop' },

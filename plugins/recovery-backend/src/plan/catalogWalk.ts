@@ -5,10 +5,12 @@ import {
   stringifyEntityRef,
 } from '@backstage/catalog-model';
 import {
+  ANNOTATION_CONTAINER,
   EntityProblem,
   entityRole,
 } from '@backstage-recovery/plugin-recovery-common';
 import type {
+  MachineLocator,
   MachineNode,
   ServiceNode,
 } from '@backstage-recovery/plugin-recovery-node';
@@ -67,6 +69,8 @@ export class CatalogWalk {
   /** Entities of kinds a plan cannot boot (a Group, a Domain), by ref: their kind. */
   private readonly unbootable = new Map<string, string>();
   private readonly seen = new Set<string>();
+  /** The machines walked, by the container (engine and name) their annotations map them to. */
+  private readonly containers = new Map<string, string[]>();
 
   constructor(
     private readonly rootRef: string,
@@ -121,6 +125,7 @@ export class CatalogWalk {
       ...(job && { job }),
     });
     this.problems.push(...machineProblems, ...probeProblems, ...jobProblems);
+    if (locator) this.problems.push(...this.sharedContainer(ref, locator));
     if (ref === this.rootRef) {
       // A machine recovered on its own is its own service.
       this.services.set(ref, {
@@ -130,6 +135,26 @@ export class CatalogWalk {
         probes: [],
       });
     }
+  }
+
+  /**
+   * Machines mapped to one container on one engine (a copied entity, a rename kept beside its old
+   * name): each captures that one container, and a recovery boots it as each of them, all on its
+   * production addresses. Each such machine is a problem naming the others.
+   */
+  private sharedContainer(
+    ref: string,
+    { engine, container }: MachineLocator,
+  ): EntityProblem[] {
+    const key = JSON.stringify([engine, container]);
+    const others = this.containers.get(key) ?? [];
+    this.containers.set(key, [...others, ref]);
+    const problem = (machine: string, other: string): EntityProblem => ({
+      entityRef: machine,
+      annotation: ANNOTATION_CONTAINER,
+      message: `Machine ${machine}: ${ANNOTATION_CONTAINER} "${container}" on engine ${engine} is the container of machine ${other} as well: each captures that one container, and a recovery boots it twice, on the same production addresses; point each machine at its own container, or remove the machine that has none`,
+    });
+    return others.flatMap(other => [problem(ref, other), problem(other, ref)]);
   }
 
   private visitService(entity: Entity, ref: string): void {
