@@ -182,6 +182,46 @@ describe('DockerCaptureSource on a failing engine', () => {
     ]);
   });
 
+  it.each([
+    ['unpaused', { Running: true, Paused: false }],
+    ['stopped', { Running: false, Paused: false, ExitCode: 137 }],
+  ])(
+    'keeps nothing of a machine %s by someone else while the capture had it paused, and says so: its copies are no one instant',
+    async (how, state) => {
+      const id = 'c'.repeat(64);
+      // The engine refuses the capture's unpause: someone else got there first. Until then the
+      // machine runs, paused as the capture paused it; after, as `state` says.
+      const refusals = [engineError(409, `Container ${id} is not paused`)];
+      const container: FakeContainer = {
+        paused: false,
+        fails: { unpause: refusals },
+        get state() {
+          return refusals.length
+            ? { Running: true, Paused: container.paused }
+            : state;
+        },
+      };
+      const containers: Record<string, FakeContainer> = { [id]: container };
+      const { docker, removedTags } = fakeEngine(containers);
+      const source = new DockerCaptureSource('primary', docker, {
+        storeDirectory: store,
+      });
+      const capture = source.capture(
+        {
+          machineRef: 'resource:default/web-01',
+          engine: 'primary',
+          container: id,
+        },
+        { captureId: 'cap-1' },
+      );
+      await expect(capture).rejects.toThrow(
+        `capture of resource:default/web-01: container "${id}" was ${how} by someone else while the capture had it paused: its image and volumes would not be one instant of it, nothing kept`,
+      );
+      expect(removedTags).toEqual([`recovery-capture/${id}:cap-1`]);
+      expect(notes()).toEqual([]);
+    },
+  );
+
   it('says a machine whose unpause failed stays paused, keeps its note, and tries again 2 s on, then at doubling intervals, till done', async () => {
     vi.useFakeTimers({
       toFake: [

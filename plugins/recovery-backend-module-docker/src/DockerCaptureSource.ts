@@ -656,15 +656,19 @@ export class DockerCaptureSource implements CaptureSource {
     if (!capture.pauses) return;
     try {
       await capture.pause.unpause();
-      // A machine removed under the capture was paused no time we could measure.
-      if (!capture.pause.removed) this.recordPause(capture.pause.pausedMs);
     } catch (e) {
       capture.pause.unpauseError = e as Error;
       if (copied) throw e;
+      return;
     } finally {
       this.pausedNow.delete(capture.pause.unpause);
       capture.pause.releaseGuard();
     }
+    const { removed, changedUnder, pausedMs } = capture.pause;
+    // Unpaused or stopped by someone else mid-copy: the copies are not one instant (failureOf).
+    if (changedUnder && copied) throw new ChangedUnderCaptureError();
+    // A machine removed or changed under the capture was paused no time we could measure.
+    if (!removed && !changedUnder) this.recordPause(pausedMs);
   }
 
   /** recovery.captures.pause: also of a capture whose unpause failed, once its retry unpaused it. */
@@ -892,6 +896,15 @@ export class DockerCaptureSource implements CaptureSource {
         `capture of ${machine.machineRef}: container "${machine.container}" was removed from engine ${this.engineId} while ${step}: nothing kept`,
       );
     }
+    if (pause.changedUnder) {
+      const copyFailure =
+        e instanceof ChangedUnderCaptureError
+          ? ''
+          : ` (and ${step} failed: ${engineWords(this.engineId, e)})`;
+      return new Error(
+        `capture of ${machine.machineRef}: container "${machine.container}" was ${pause.changedUnder} by someone else while the capture had it paused${copyFailure}: its image and volumes would not be one instant of it, nothing kept`,
+      );
+    }
     // Past the pause limit, the limit is what went wrong, not the stream it cut.
     if (pause.pausedTooLong)
       return new Error(`${pause.pausedTooLong}: ${production}, nothing kept`);
@@ -1017,3 +1030,6 @@ export class DockerCaptureSource implements CaptureSource {
     );
   }
 }
+
+/** Thrown where a capture's machine was unpaused or stopped by someone else mid-copy (failureOf words it). */
+class ChangedUnderCaptureError extends Error {}

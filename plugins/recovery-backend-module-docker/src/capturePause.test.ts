@@ -119,19 +119,19 @@ describe('CapturePause.unpause refused by the engine', () => {
       'dead',
       stoppedRefused(),
       state({ Status: 'dead', Running: false, Dead: true }),
-      'removed',
+      'stopped',
     ],
     [
       'stopped by someone else',
       stoppedRefused(),
       state({ Status: 'exited', Running: false, Paused: false, Pid: 0 }),
-      'not paused',
+      'stopped',
     ],
     [
       'unpaused by someone else',
       notPaused(),
       state({ Status: 'running', Paused: false }),
-      'not paused',
+      'unpaused',
     ],
     [
       'removed meanwhile (its look 404)',
@@ -145,9 +145,16 @@ describe('CapturePause.unpause refused by the engine', () => {
       const { pause, calls, outcome } = await pausedThenUnpaused(refused, look);
       expect(outcome).toBe('unpaused');
       expect(pause.leftPaused).toBe(false);
-      // Only a container gone is said removed: one stopped or unpaused by someone else is there,
-      // and a copy that fails meanwhile fails for its own reason.
-      expect(pause.removed).toBe(why === 'removed');
+      // Only a container gone is said removed: one stopped (dead too) or unpaused by someone else
+      // is there, and the capture says what changed under it.
+      expect({
+        removed: pause.removed,
+        changedUnder: pause.changedUnder,
+      }).toEqual(
+        why === 'removed'
+          ? { removed: true, changedUnder: undefined }
+          : { removed: false, changedUnder: why },
+      );
       expect(pause.unpauseFailed.aborted).toBe(false);
       expect(calls).toEqual({ pause: 1, unpause: 1, inspect: 1 });
     },

@@ -31,6 +31,11 @@ export class CapturePause {
   leftPaused = false;
   /** The container was removed (docker rm -f) under the capture: nothing of it is paused. */
   removed = false;
+  /**
+   * Unpaused or stopped by someone else while the capture held it paused: nothing of it is paused,
+   * and what was copied after that is no longer one instant of it.
+   */
+  changedUnder: 'unpaused' | 'stopped' | undefined;
   /** Why the machine could not be unpaused: production stays paused. */
   unpauseError: Error | undefined;
   /** Set at the limit: the limit is then what went wrong, not the stream it cut. */
@@ -165,8 +170,7 @@ export class CapturePause {
           throw e;
         }
         if (why === 'removed') this.removed = true;
-        // Stopped or unpaused by someone else: paused by this capture at most until now.
-        else this.pausedMs = Math.round(performance.now() - this.pausedAt);
+        else this.changedUnder = why;
         this.leftPaused = false;
       },
     ));
@@ -174,13 +178,14 @@ export class CapturePause {
   /**
    * Why an unpause the engine refused found nothing paused: the container removed meanwhile, or on
    * its way out (`docker rm -f` kills it, then waits for the capture's copy to let go of its
-   * volumes), or stopped or unpaused by someone else; undefined where it is still paused. Not
+   * volumes), or stopped (dead too: a removal that failed) or unpaused by someone else; undefined
+   * where it is still paused. Not
    * where the engine did not answer (no status, or none within answerWaitMs: answerWithin's 503):
    * that is the engine's failure, and a look would only wait as long again.
    */
   private async whyNotPaused(
     unpauseError: unknown,
-  ): Promise<'removed' | 'not paused' | undefined> {
+  ): Promise<'removed' | 'unpaused' | 'stopped' | undefined> {
     if (
       (unpauseError as { statusCode?: number }).statusCode === undefined ||
       isUnanswered(unpauseError)
@@ -193,8 +198,10 @@ export class CapturePause {
         this.answerWaitMs,
         abortSignal => this.container.inspect({ abortSignal }),
       );
-      if (State?.Status === 'removing' || State?.Dead) return 'removed';
-      return State?.Paused === false ? 'not paused' : undefined;
+      if (State?.Status === 'removing') return 'removed';
+      if (State?.Dead) return 'stopped';
+      if (State?.Paused !== false) return undefined;
+      return State.Running ? 'unpaused' : 'stopped';
     } catch (e) {
       return isStatus(e, 404) ? 'removed' : undefined;
     }

@@ -584,7 +584,7 @@ describe('boot plans of catalogs as platform teams write them', () => {
       [m('web-01'), m('web-02')],
     ]);
     const why = (machine: string, other: string) =>
-      `Machine ${m(machine)}: ${P}container "app" on engine primary is the container of machine ${m(other)} as well: each captures that one container, and a recovery boots it twice, on the same production addresses; point each machine at its own container, or remove the machine that has none`;
+      `Machine ${m(machine)}: ${P}container "app" on engine primary is the container of machine ${m(other)} as well: each captures that one container, and a recovery boots it once as each, on the same production addresses (the second fails on them); point each machine at its own container, or remove the machine that has none`;
     expect(result.graph.problems).toEqual([
       {
         entityRef: m('web-02'),

@@ -70,7 +70,7 @@ export class CatalogWalk {
   private readonly unbootable = new Map<string, string>();
   private readonly seen = new Set<string>();
   /** The machines walked, by the container (engine and name) their annotations map them to. */
-  private readonly containers = new Map<string, string[]>();
+  private readonly machinesByContainer = new Map<string, string[]>();
 
   constructor(
     private readonly rootRef: string,
@@ -125,7 +125,8 @@ export class CatalogWalk {
       ...(job && { job }),
     });
     this.problems.push(...machineProblems, ...probeProblems, ...jobProblems);
-    if (locator) this.problems.push(...this.sharedContainer(ref, locator));
+    if (locator)
+      this.problems.push(...this.sharedContainerProblems(ref, locator));
     if (ref === this.rootRef) {
       // A machine recovered on its own is its own service.
       this.services.set(ref, {
@@ -142,17 +143,17 @@ export class CatalogWalk {
    * name): each captures that one container, and a recovery boots it as each of them, all on its
    * production addresses. Each such machine is a problem naming the others.
    */
-  private sharedContainer(
+  private sharedContainerProblems(
     ref: string,
     { engine, container }: MachineLocator,
   ): EntityProblem[] {
     const key = JSON.stringify([engine, container]);
-    const others = this.containers.get(key) ?? [];
-    this.containers.set(key, [...others, ref]);
+    const others = this.machinesByContainer.get(key) ?? [];
+    this.machinesByContainer.set(key, [...others, ref]);
     const problem = (machine: string, other: string): EntityProblem => ({
       entityRef: machine,
       annotation: ANNOTATION_CONTAINER,
-      message: `Machine ${machine}: ${ANNOTATION_CONTAINER} "${container}" on engine ${engine} is the container of machine ${other} as well: each captures that one container, and a recovery boots it twice, on the same production addresses; point each machine at its own container, or remove the machine that has none`,
+      message: `Machine ${machine}: ${ANNOTATION_CONTAINER} "${container}" on engine ${engine} is the container of machine ${other} as well: each captures that one container, and a recovery boots it once as each, on the same production addresses (the second fails on them); point each machine at its own container, or remove the machine that has none`,
     });
     return others.flatMap(other => [problem(ref, other), problem(other, ref)]);
   }

@@ -376,7 +376,7 @@ export function detectFormat(record: Record<string, unknown>): EventFormat {
  * RFC 3339; recent Podman (its v5 source) Docker's `time` and `timeNano` instead, which would make
  * it a docker record without `Action`, so irrelevant: a whole export ignored unsaid.
  */
-function podmanRecord(record: Record<string, unknown>): boolean {
+function isPodmanRecord(record: Record<string, unknown>): boolean {
   return (
     typeof record.Status === 'string' &&
     typeof record.Type === 'string' &&
@@ -386,7 +386,7 @@ function podmanRecord(record: Record<string, unknown>): boolean {
   );
 }
 
-/** What to add to the error of a Podman record (see {@link podmanRecord}). */
+/** What to add to the error of a Podman record (see {@link isPodmanRecord}). */
 const PODMAN_HINT =
   " (a podman events record? Podman's own JSON is no format read here: run docker events --format '{{json .}}' against Podman's Docker-compatible API socket (podman system service), or convert it to jsonl with jq as the recovery CLI's README shows)";
 
@@ -789,7 +789,7 @@ export class EventLineParser {
       format = this.detected ?? detectFormat(o);
       const events = CONVERTERS[format](o);
       // Podman's records convert to nothing in every format: a whole export would be ignored.
-      if (events.length === 0 && podmanRecord(o))
+      if (events.length === 0 && isPodmanRecord(o))
         throw new LineError(`not a ${format} record`);
       if (this.detected === undefined) {
         this.detected = format;
@@ -852,7 +852,7 @@ export class EventLineParser {
     record: Record<string, unknown>,
     format: EventFormat | undefined,
   ): string {
-    if (podmanRecord(record)) return PODMAN_HINT;
+    if (isPodmanRecord(record)) return PODMAN_HINT;
     const seen = recognizedFormat(record);
     if (
       seen === undefined &&
