@@ -432,6 +432,31 @@ export async function runAnalysis(
 
 const seconds = (s: number) => `${Number(s.toFixed(3))} s`;
 
+/**
+ * What the summary never prints raw: controls, format characters (category Cf: bidirectional
+ * overrides such as U+202E, which reorder the rest of a terminal line, zero-width characters),
+ * line and paragraph separators and lone surrogates.
+ */
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Cs}\u2028\u2029]/u;
+const EVERY_INVISIBLE = new RegExp(INVISIBLE.source, 'gu');
+export const escapeInvisible = (text: string) =>
+  text.replace(EVERY_INVISIBLE, c => `\\u{${c.codePointAt(0)!.toString(16)}}`);
+
+/**
+ * A service or machine name as the readable summary prints it: as is where it reads
+ * unambiguously; JSON-quoted, its invisible characters (INVISIBLE) escaped as `\u{...}`, where it
+ * holds one of the summary's own separators (`, `, ` → `, two spaces), a quote, an invisible
+ * character, or is empty or starts or ends with a space. The JSON output keeps names exact.
+ */
+export function summaryName(name: string): string {
+  const plain =
+    name !== '' && !/^\s|\s$|, | → | {2}|"/.test(name) && !INVISIBLE.test(name);
+  return plain ? name : escapeInvisible(JSON.stringify(name));
+}
+
+const names = (list: string[], separator = ', ') =>
+  list.map(summaryName).join(separator);
+
 /** Readable summary. */
 export function formatSummary(
   result: AnalysisResult,
@@ -447,15 +472,15 @@ export function formatSummary(
     }; point in time ${new Date(result.at).toISOString()}.`,
   );
   out.push('', 'Boot waves (machines in a wave can boot in parallel):');
-  result.waves.forEach((w, i) => out.push(`  ${i + 1}. ${w.join(', ')}`));
+  result.waves.forEach((w, i) => out.push(`  ${i + 1}. ${names(w)}`));
   // Within a wave the machines still follow what the boots show.
-  out.push('', `Machine order: ${result.machineOrder.join(', ')}`);
-  out.push('', `Service order: ${result.serviceOrder.join(', ')}`);
+  out.push('', `Machine order: ${names(result.machineOrder)}`);
+  out.push('', `Service order: ${names(result.serviceOrder)}`);
   out.push('', `Dependencies (${result.dependencies.length}):`);
   if (!result.dependencies.length) out.push('  none above the threshold');
   for (const d of result.dependencies) {
     out.push(
-      `  ${d.service} → ${d.dependsOn}  score ${formatScore(d.score)}, ${counted(d.samples, 'sample')}${d.confidence === 'low' ? ' (low confidence)' : ''}`,
+      `  ${summaryName(d.service)} → ${summaryName(d.dependsOn)}  score ${formatScore(d.score)}, ${counted(d.samples, 'sample')}${d.confidence === 'low' ? ' (low confidence)' : ''}`,
     );
   }
   // Every wait of the waves, with what put it there: some rest on no dependency listed above.
@@ -471,12 +496,12 @@ export function formatSummary(
       const f = followed.get(`${w.machine}\u0000${w.waitsFor}`);
       const reboots =
         f &&
-        `its services came back after ${w.waitsFor} rebooted on its own, ${f.followed} of ${f.chances} reboots`;
+        `its services came back after ${summaryName(w.waitsFor)} rebooted on its own, ${f.followed} of ${f.chances} reboots`;
       const dependency =
         w.reason !== 'reboots' &&
-        `${w.service} → ${w.dependsOn}, score ${formatScore(w.score!)}${w.reason === 'under threshold' ? ' (under the threshold: found, not reported, kept to order the boot)' : ''}`;
+        `${summaryName(w.service!)} → ${summaryName(w.dependsOn!)}, score ${formatScore(w.score!)}${w.reason === 'under threshold' ? ' (under the threshold: found, not reported, kept to order the boot)' : ''}`;
       out.push(
-        `  ${w.machine} → ${w.waitsFor}  ${[dependency, reboots].filter(Boolean).join('; ')}`,
+        `  ${summaryName(w.machine)} → ${summaryName(w.waitsFor)}  ${[dependency, reboots].filter(Boolean).join('; ')}`,
       );
     }
   }
@@ -484,13 +509,14 @@ export function formatSummary(
     const { path, duration, byWaves } = result.criticalPath;
     out.push(
       '',
-      `Critical path (boot durations given): ${path.join(' → ')}, ${seconds(duration)}; wave after wave (the slowest machine of each): ${seconds(byWaves.duration)}`,
+      `Critical path (boot durations given): ${names(path, ' → ')}, ${seconds(duration)}; wave after wave (the slowest machine of each): ${seconds(byWaves.duration)}`,
     );
   }
   // Broken cycles, service and machine, are among the warnings.
   if (result.warnings.length) {
     out.push('', 'Warnings:');
-    for (const w of result.warnings) out.push(`  - ${w}`);
+    // Names in warnings are the engine's, unquoted; none prints invisible characters raw.
+    for (const w of result.warnings) out.push(`  - ${escapeInvisible(w)}`);
   }
   return `${out.join('\n')}\n`;
 }

@@ -55,6 +55,12 @@ const history = generateHistory({
   siteBoots: 25,
   machineReboots: 20,
 });
+/**
+ * The generator writes clock lines for every machine; host-0 of this history hosts no service, so
+ * its readings correct nothing, which is said.
+ */
+const hostlessClock =
+  'recovery: warning: clock readings for 1 machine(s) of which no other event is known (host-0): they correct nothing (is the machine spelt otherwise in its events?)\n';
 
 describe('recovery analyze (real bin)', () => {
   it('maps names through a regex that backtracks catastrophically, in linear time', () => {
@@ -210,7 +216,7 @@ describe('recovery analyze (real bin)', () => {
     const map = join(dir, 'map.json');
     writeFileSync(map, JSON.stringify(history.map));
     const r = spawnRecovery(['analyze', data, '--map', map, '--json']);
-    expect(r.stderr).toBe('');
+    expect(r.stderr).toBe(hostlessClock);
     expect(r.status).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(Object.keys(out)).toEqual(
@@ -366,6 +372,96 @@ describe('recovery analyze (real bin)', () => {
 });
 
 describe('recovery analyze (in process)', () => {
+  it('quotes in the summary the names holding its separators or quotes, escapes invisible characters, and prints other names as they are', async () => {
+    // service, machine, minutes after the first start of each boot.
+    const names: Array<[string, string, number]> = [
+      ['a"q', 'm"1', 0],
+      ['b\\bs', 'm 2', 8.5],
+      // A right-to-left override reorders the rest of a terminal line; a zero-width space hides.
+      ['c\u202e\u200b', 'm\u00e9\u2603', 20],
+      ['d, x \u2192 y', 'm,4', 11],
+      ['e  score 0.99', 'm5\u2028', 9],
+    ];
+    const lines = Array.from({ length: 25 }, (_, b) =>
+      names.map(([service, machine, minutes]) =>
+        JSON.stringify({
+          time: new Date(
+            Date.UTC(2026, 0, 1 + b) +
+              minutes * 60_000 +
+              (minutes ? ((b * 37) % 7) * 20_000 : 0),
+          ).toISOString(),
+          machine,
+          service,
+          event: 'start',
+        }),
+      ),
+    ).flat();
+    const data = file('names.jsonl', lines);
+    const r = await run(['analyze', data]);
+    expect(r.status).toBe(0);
+    const summary = r.stdout.slice(r.stdout.indexOf('Boot waves'));
+    expect(summary).toBe(
+      [
+        'Boot waves (machines in a wave can boot in parallel):',
+        '  1. "m\\"1"',
+        '  2. m 2, m,4, "m5\\u{2028}"',
+        '  3. m\u00e9\u2603',
+        '',
+        'Machine order: "m\\"1", m 2, "m5\\u{2028}", m,4, m\u00e9\u2603',
+        '',
+        'Service order: "a\\"q", b\\bs, "e  score 0.99", "d, x \u2192 y", "c\\u{202e}\\u{200b}"',
+        '',
+        'Dependencies (4):',
+        '  b\\bs \u2192 "a\\"q"  score 0.93, 25 samples',
+        '  "c\\u{202e}\\u{200b}" \u2192 "d, x \u2192 y"  score 0.89, 25 samples',
+        '  "d, x \u2192 y" \u2192 "a\\"q"  score 0.96, 25 samples',
+        '  "e  score 0.99" \u2192 "a\\"q"  score 0.96, 25 samples',
+        '',
+        'Machine waits (why each machine waits for another):',
+        '  m 2 \u2192 "m\\"1"  b\\bs \u2192 "a\\"q", score 0.93',
+        '  m,4 \u2192 "m\\"1"  "d, x \u2192 y" \u2192 "a\\"q", score 0.96',
+        '  "m5\\u{2028}" \u2192 "m\\"1"  "e  score 0.99" \u2192 "a\\"q", score 0.96',
+        '  m\u00e9\u2603 \u2192 m,4  "c\\u{202e}\\u{200b}" \u2192 "d, x \u2192 y", score 0.89',
+        '',
+      ].join('\n'),
+    );
+    expect(r.stdout).not.toMatch(/[\p{Cf}\u2028\u2029]/u);
+    // The JSON keeps every name exact.
+    const json = JSON.parse((await run(['analyze', data, '--json'])).stdout);
+    expect(json.serviceOrder).toEqual([
+      'a"q',
+      'b\\bs',
+      'e  score 0.99',
+      'd, x \u2192 y',
+      'c\u202e\u200b',
+    ]);
+    expect(json.machineOrder).toContain('m5\u2028');
+  });
+  it('prints no invisible character of a name raw in the warnings of the summary or of --json', async () => {
+    // A service that only failed is named in a warning; its name holds a right-to-left override.
+    const lines = [
+      ...toJsonl(history.events),
+      JSON.stringify({
+        time: new Date(history.events[0].time).toISOString(),
+        machine: 'm-x',
+        service: 'batch\u202e',
+        event: 'failure',
+      }),
+    ];
+    const data = file('invisible-warning.jsonl', lines);
+    const r = await run(['analyze', data]);
+    expect(r.stdout).toContain(
+      '  - 1 service failed but never started, left out of the analysis: batch\\u{202e} (m-x)\n',
+    );
+    const j = await run(['analyze', data, '--json']);
+    expect(j.stderr).toContain(
+      'recovery: warning: 1 service failed but never started, left out of the analysis: batch\\u{202e} (m-x)\n',
+    );
+    expect(JSON.parse(j.stdout).warnings).toContain(
+      '1 service failed but never started, left out of the analysis: batch\u202e (m-x)',
+    );
+    expect(`${r.stdout}${j.stderr}`).not.toMatch(/\u202e/);
+  });
   it('journald: detected, irrelevant records skipped', async () => {
     const lines = history.events.map((e, i) => toJournaldRecord(e, i));
     lines.splice(
@@ -1636,7 +1732,7 @@ describe('reading big inputs', () => {
     const failed = `${drawn(bad)}\nrecovery: ${bad}:${lines.length + 1}: invalid JSON`;
     expect(err.slice(0, failed.length)).toBe(failed);
     // Not a terminal (a pipe, a captured stream): no progress at all.
-    expect((await run(['analyze', long, '--json'])).stderr).toBe('');
+    expect((await run(['analyze', long, '--json'])).stderr).toBe(hostlessClock);
   });
   it('reads a line as long as the limit whole across many chunks; one more character is refused, even where the line ends in the chunk that passes the limit', async () => {
     const max = 64 * 1024 * 1024;

@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { EVENT_FORMATS } from '@backstage-recovery/plugin-recovery-node';
 import {
   type AnalyzeCliOptions,
+  escapeInvisible,
   formatSummary,
   runAnalysis,
 } from '../analysis';
@@ -100,7 +101,8 @@ export async function analyze(
       `${JSON.stringify({ services, dependencies, serviceOrder, machineOrder, waves, machineDependencies, rebootsFollowed, cycles, machineCycles, criticalPath, correlation, warnings, skipped, at: new Date(at).toISOString() })}\n`,
     );
     // Also where a person sees them: `--json` output goes to a file or a pipe more often than not.
-    for (const w of warnings) io.stderr(`recovery: warning: ${w}\n`);
+    for (const w of warnings)
+      io.stderr(`recovery: warning: ${escapeInvisible(w)}\n`);
   } else {
     io.stdout(formatSummary(result, read));
   }

@@ -1022,9 +1022,9 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
         return { running: true, health: 'starting', healthOutput: lastSaid };
       };
       const run = await testRunOfWeb(
-        service(host, { machineReadyTimeoutMs: 100 }),
+        service(host, { machineReadyTimeoutMs: 1_000 }),
       );
-      const reason = `health check still starting after 0.1 s${withOutput ? ' (what its last check said is kept with its console tail)' : ''}`;
+      const reason = `health check still starting after 1 s${withOutput ? ' (what its last check said is kept with its console tail)' : ''}`;
       expect(run.status).toBe('failed');
       expect(run.error).toEqual({
         machineRef: 'resource:default/data-01',
@@ -1472,7 +1472,7 @@ describe.each(databases.eachSupportedId())('RunService on %s', databaseId => {
     const warnings = [
       'web started 30 s after db in every boot: too soon to tell',
       'db started 2 s after vault in every boot: too soon to tell',
-      'only 8 whole-site boots in the history (fewer than 20)',
+      'only 8 boots of at least half the services in the history (fewer than 20)',
       'few samples: vault → cache (score 0.7, 3 samples)',
     ];
     const analysis: Inference = {

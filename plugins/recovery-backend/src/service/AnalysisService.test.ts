@@ -1104,7 +1104,7 @@ describe('withoutHidden', () => {
         'web-01 waits for db-01',
         'db-01-spare and shared-01 are slow',
         'dependency cycle web → db → web: dropped db → web (score 0.71)',
-        'only 3 whole-site boots in the history',
+        'only 3 boots of at least half the services in the history',
         'component:default/ghost is gone.',
       ],
       skipped: 0,
@@ -1189,7 +1189,7 @@ describe('withoutHidden', () => {
         // Whole names only: "db-01-spare" is not db-01.
         warnings: [
           'db-01-spare and shared-01 are slow',
-          'only 3 whole-site boots in the history',
+          'only 3 boots of at least half the services in the history',
           'left out as the catalog does not show them to you: 1 service, 2 machines and 4 warnings about them',
         ],
         entityRefs: {

@@ -283,7 +283,7 @@ describe('PlanService.plan', () => {
       ['stray', undefined],
     ]);
     const warnings = [
-      'only 8 whole-site boots in the history (fewer than 20)',
+      'only 8 boots of at least half the services in the history (fewer than 20)',
       'few samples: e-svc → d (score 0.8, 3 samples)',
       'name d fits several entities (component:default/d, component:default/other-d)',
       'few samples: a → stray (score 0.9, 4 samples)',
@@ -324,7 +324,7 @@ describe('PlanService.plan', () => {
     const warnings = [
       'few samples: svc-d → svc-a (score 0.7, 3 samples)',
       'few samples: svc-d → svc-c (score 0.7, 3 samples)',
-      'only 8 whole-site boots in the history (fewer than 20)',
+      'only 8 boots of at least half the services in the history (fewer than 20)',
       'few samples: svc-a → svc-c (score 0.7, 3 samples)',
     ];
     const plans = planner(site(), [], { warnings, names }, [c('c')]);
@@ -384,7 +384,7 @@ describe('PlanService.plan', () => {
     // d's plan holds d, e, m1 and m2; c is outside it, hidden from users.
     const warnings = [
       'few samples: svc-d → svc-c (score 0.7, 3 samples)',
-      'only 8 whole-site boots in the history (fewer than 20)',
+      'only 8 boots of at least half the services in the history (fewer than 20)',
     ];
     const names: Array<[string, string]> = [
       ['svc-d', c('d')],

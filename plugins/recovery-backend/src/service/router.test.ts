@@ -888,7 +888,7 @@ describe.each(databases.eachSupportedId())(
           matrix: [[0]],
         });
         expect(result.warnings).toEqual([
-          expect.stringMatching(/^only 3 whole-site boots/),
+          expect.stringMatching(/^only 3 boots of at least half the services/),
           'left out as the catalog does not show them to you: 1 service, 1 machine and 1 warning about them',
         ]);
       }

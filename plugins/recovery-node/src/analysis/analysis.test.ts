@@ -1817,7 +1817,7 @@ describe('analysis', () => {
     ]).toEqual([0, 0, 0]);
     expect(e.waves).toBeLessThanOrEqual(e.truthDepth);
   });
-  it('says when the history holds too few whole-site boots for a firm plan, counting restarts in between as none', () => {
+  it('says when the history holds too few boots of at least half the services for a firm plan, counting restarts in between as none', () => {
     const few = generateHistory({
       seed: 22,
       machines: 20,
@@ -1829,7 +1829,7 @@ describe('analysis', () => {
       analyzeDependencies(few.events, { map: few.map }).warnings,
     ).toContainEqual(
       expect.stringMatching(
-        /^only 8 whole-site boots in the history \(fewer than 20\): .* the waves may miss or add machine waits/,
+        /^only 8 boots of at least half the services in the history \(fewer than 20\): .* the waves may miss or add machine waits/,
       ),
     );
     const enough = generateHistory({
@@ -1843,7 +1843,27 @@ describe('analysis', () => {
       analyzeDependencies(enough.events, { map: enough.map }).warnings.join(
         '\n',
       ),
-    ).not.toMatch(/whole-site boot/);
+    ).not.toMatch(/boots? of at least half the services/);
+  });
+  it('says when the half-life leaves fewer boots of at least half the services than that bound, however many there are', () => {
+    // 25 boots 120 days apart: at the default half-life (90 days) the latest few hold all the weight.
+    const events: InitializationEvent[] = [];
+    for (let b = 0; b < 25; b++)
+      for (let i = 0; i < 3; i++)
+        events.push(start(T0 + b * 120 * DAY + i * 10 * MIN, `s${i}`, `m${i}`));
+    const at = new Date(T0 + 24 * 120 * DAY + 20 * MIN).toISOString();
+    const { warnings } = analyzeDependencies(events);
+    expect(
+      warnings.filter(w => /boots? of at least half the services/.test(w)),
+    ).toEqual([
+      `the 25 boots of at least half the services in the history count as about 2 at the half-life of 90 d (fewer than 20): those more than a half-life from the point in time of interest ${at} weigh little, and with so few, services that merely start earlier pass for dependencies and dependencies that are seldom the last to start go unseen, so the waves may miss or add machine waits; give a longer half-life (recovery.analysis.halfLife) or a point in time of interest among the boots (--at)`,
+    ]);
+    // Without decay, or with a half-life as long as the history many times over, they are enough.
+    for (const halfLife of [0, 100 * 365 * DAY]) {
+      expect(
+        analyzeDependencies(events, { halfLife }).warnings.join('\n'),
+      ).not.toMatch(/boots? of at least half the services/);
+    }
   });
   it('a single service, however often it started, says nothing of whole-site boots: it has no dependency to miss', () => {
     const events = Array.from({ length: 200 }, (_, k) =>
@@ -1876,7 +1896,9 @@ describe('analysis', () => {
       .map(i => `${tl.serviceNames[tl.S[i]]}@${(tl.T[i] - T0) / MIN}`);
     expect(restarted).toEqual(['s05@305', 's07@720']);
     expect(analyzeDependencies(events).warnings).toContainEqual(
-      expect.stringMatching(/^only 3 whole-site boots in the history/),
+      expect.stringMatching(
+        /^only 3 boots of at least half the services in the history/,
+      ),
     );
   });
   it('warns about each reported dependency on another machine that the waves leave out, and only those', () => {
@@ -2377,8 +2399,56 @@ describe('analysis', () => {
     expect(r.warnings).toContain(
       '1 machine whose services only failed, in no wave: m5',
     );
-    // m6 has clock readings alone: it hosts nothing to boot, and nothing is said of it.
-    expect(r.warnings.filter(w => w.includes('m6'))).toEqual([]);
+    // m6 has clock readings alone: it hosts nothing to boot, and no warning of services or waves
+    // names it; only that its readings correct nothing (no event of any kind names m6).
+    expect(r.warnings.filter(w => w.includes('m6'))).toEqual([
+      'clock readings for 1 machine(s) of which no other event is known (m6): they correct nothing (is the machine spelt otherwise in its events?)',
+    ]);
+  });
+  it('says which machines have clock readings but no other event, likely spelt otherwise in the clock lines; a machine with only failures is not one', () => {
+    const events: InitializationEvent[] = [
+      ...chainBoots(
+        [
+          ['db', 'm1'],
+          ['web', 'm2'],
+        ],
+        25,
+      ),
+      // batch only failed on m5: m5's clock reading corrects those failures.
+      ...Array.from({ length: 5 }, (_, b): InitializationEvent => ({
+        time: T0 + b * DAY + 15 * MIN,
+        machine: 'm5',
+        service: 'batch',
+        type: 'failure',
+      })),
+      { time: T0, machine: 'm5', service: '', type: 'clock', reference: T0 },
+      // m1 and m2 spelt otherwise in their clock lines.
+      {
+        time: T0,
+        machine: 'M1',
+        service: '',
+        type: 'clock',
+        reference: T0 + 3 * MIN,
+      },
+      {
+        time: T0,
+        machine: 'm2.example',
+        service: '',
+        type: 'clock',
+        reference: T0,
+      },
+      { time: T0, machine: 'm1', service: '', type: 'clock', reference: T0 },
+    ];
+    const r = analyzeDependencies(events);
+    expect(r.warnings.filter(w => w.startsWith('clock readings for'))).toEqual([
+      'clock readings for 2 machine(s) of which no other event is known (M1, m2.example): they correct nothing (is the machine spelt otherwise in its events?)',
+    ]);
+    // Every machine's clock lines name a machine of the events: nothing said.
+    expect(
+      analyzeDependencies(
+        events.filter(e => !['M1', 'm2.example'].includes(e.machine)),
+      ).warnings.join('\n'),
+    ).not.toContain('of which no other event is known');
   });
   it('names that differ only in case, Unicode form or surrounding spaces are said to be analysed apart, those that print alike with their code points', () => {
     // "café" composed (NFC) and decomposed (NFD) print the same: café → café read as a service

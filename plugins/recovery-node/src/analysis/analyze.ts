@@ -3,9 +3,10 @@
  * order and a machine boot plan out. Its steps live beside it: timeline (1–2), correlate (3),
  * select (4), plan (6); the order (5) and the result are assembled here.
  */
-import type {
-  InferredMachineWait,
-  InitializationEvent,
+import {
+  formatSeconds,
+  type InferredMachineWait,
+  type InitializationEvent,
 } from '@backstage-recovery/plugin-recovery-common';
 import {
   correlate,
@@ -53,6 +54,9 @@ export {
   clockCorrector,
   NoStartEventsError,
 } from './timeline';
+
+/** How far back an initialization weighs half (recovery.analysis.halfLife's default). */
+const DEFAULT_HALF_LIFE = 90 * DAY;
 export type { MachineWait } from './plan';
 
 /**
@@ -221,7 +225,7 @@ export function analyzeDependencies(
   const tl = buildTimeline(events, {
     map: options.map,
     at: options.at,
-    halfLife: options.halfLife ?? 90 * DAY,
+    halfLife: options.halfLife ?? DEFAULT_HALF_LIFE,
     failureWindow: options.failureWindow ?? 120_000,
     failureFactor: options.failureFactor ?? 0.2,
     maxDelay: exactKernel.maxDelay,
@@ -369,6 +373,7 @@ function analyzeTimeline(
     { corr, kernel, ...scored },
     how,
     warnings,
+    options.halfLife ?? DEFAULT_HALF_LIFE,
   );
   const dependencies = reportedDependencies(tl, edges, scored.samplesOf, how);
   const fit = kernelFit(tl, exactKernel, explained, threshold);
@@ -490,6 +495,8 @@ function orderServices(
   },
   { method, minSamples }: { method: 'full' | 'plain'; minSamples: number },
   warnings: string[],
+  /** The half-life the timeline's weights decay with (real ms), for what is said of them. */
+  halfLife: number,
 ) {
   const { serviceNames } = tl;
   const broken = breakCycles(serviceNames, accepted);
@@ -505,7 +512,7 @@ function orderServices(
     minSamples,
   });
   const offset = typicalOffsets(tl);
-  warnings.push(...fewSiteBoots(tl, kernel, method));
+  warnings.push(...fewSiteBoots(tl, kernel, method, halfLife));
   const serviceOrder =
     method === 'full'
       ? precedenceOrder(serviceNames.length, constraints, offset).map(
@@ -645,28 +652,55 @@ function typicalOffsets(tl: Timeline): Float64Array {
 /**
  * The warning of a history with fewer than FEW_SITE_BOOTS whole-site boots: runs of
  * initializations around which most services initialize (restarts of a few in between, however
- * busy, neither join nor split them).
+ * busy, neither join nor split them). Said as what is counted: boots of at least half the
+ * services (restarts of one machine at a time never make one; a boot of half the site does).
+ * Where there are enough but the half-life leaves fewer than that many boots' worth of weight
+ * (a history spanning years), that is said instead: each boot weighs as its weightiest
+ * initialization that is no failed attempt, and the boots count as their effective number,
+ * (Σw)² / Σw² (Kish's), rounded to whole boots: as many as there are where all weigh alike,
+ * about two where the latest boot outweighs the rest.
  */
 function fewSiteBoots(
   tl: Timeline,
   kernel: KernelTable,
   method: 'full' | 'plain',
+  halfLife: number,
 ): string[] {
-  const { T } = tl;
+  const { T, Wt } = tl;
   let siteBoots = 0;
+  let sum = 0;
+  let sumOfSquares = 0;
+  let bootWeight = 0;
+  const addBoot = () => {
+    sum += bootWeight;
+    sumOfSquares += bootWeight * bootWeight;
+    bootWeight = 0;
+  };
   for (let i = 0, last = -Infinity; i < T.length; i++) {
     if (tl.isRestart[i]) continue;
-    if (T[i] - last > 2 * kernel.maxDelay) siteBoots++;
+    if (T[i] - last > 2 * kernel.maxDelay) {
+      if (siteBoots) addBoot();
+      siteBoots++;
+    }
+    if (!tl.failedAttempt[i]) bootWeight = Math.max(bootWeight, Wt[i]);
     last = T[i];
   }
+  if (siteBoots) addBoot();
+  const weighted =
+    sumOfSquares > 0 ? Math.round((sum * sum) / sumOfSquares) : siteBoots;
   // A single service has no dependencies to miss or mistake.
-  if (
-    method === 'full' &&
-    siteBoots < FEW_SITE_BOOTS &&
-    tl.serviceNames.length > 1
-  ) {
+  if (method !== 'full' || tl.serviceNames.length <= 1) return [];
+  const consequence =
+    'services that merely start earlier pass for dependencies and dependencies that are seldom the last to start go unseen, so the waves may miss or add machine waits';
+  if (siteBoots < FEW_SITE_BOOTS) {
     return [
-      `only ${counted(siteBoots, 'whole-site boot')} in the history (fewer than ${FEW_SITE_BOOTS}): with so few, services that merely start earlier pass for dependencies and dependencies that are seldom the last to start go unseen, so the waves may miss or add machine waits; declare the critical dependencies in the catalog until more boots are seen`,
+      `only ${counted(siteBoots, 'boot')} of at least half the services in the history (fewer than ${FEW_SITE_BOOTS}): with so few, ${consequence}; declare the critical dependencies in the catalog until more boots are seen`,
+    ];
+  }
+  // With no decay (0 or Infinity), boots weigh apart only by their failed attempts: not said here.
+  if (halfLife > 0 && Number.isFinite(halfLife) && weighted < FEW_SITE_BOOTS) {
+    return [
+      `the ${siteBoots} boots of at least half the services in the history count as about ${weighted} at the half-life of ${formatSeconds(halfLife / 1000)} (fewer than ${FEW_SITE_BOOTS}): those more than a half-life from the point in time of interest ${new Date(tl.at).toISOString()} weigh little, and with so few, ${consequence}; give a longer half-life (recovery.analysis.halfLife) or a point in time of interest among the boots (--at)`,
     ];
   }
   return [];

@@ -126,7 +126,7 @@ export function buildTimeline(
   // A reading past any clock's offset would move the machine's boots out of reach.
   warnings.push(...leftOutClockReadings(leftOut));
   warnings.push(...outOfReachWarnings);
-  warnings.push(...clockWarnings(readings, machinesWithClock, starts));
+  warnings.push(...clockWarnings(readings, machinesWithClock, starts, all));
   warnings.push(...sortAndDedupe(starts, failures));
   const clock = timelineClock(starts, failures, o);
   const { at, timeScale: scale } = clock;

@@ -220,34 +220,42 @@ export function machinesWithClockOf(
 }
 
 /**
- * Clocks read a year or more off the reference (said apart: ahead, or behind), and machines without
- * clock readings where others have them.
+ * Clocks read a year or more off the reference (said apart: ahead, or behind), readings of machines
+ * no other event names, and machines without clock readings where others have them.
  */
 export function clockWarnings(
   readings: ClockReadings,
   machinesWithClock: Set<string>,
   starts: Start[],
+  all: InitializationEvent[],
 ): string[] {
   const warnings: string[] = [];
+  // A clock line for a machine of which no event of any kind (start, failure, anything but clock
+  // lines) is known corrects nothing: most often the machine is spelt otherwise in its events.
+  const named = new Set<string>();
+  for (const e of all) if (e.type !== 'clock') named.add(e.machine);
+  const unused = [...machinesWithClock].filter(m => !named.has(m)).sort(byName);
+  if (unused.length) {
+    warnings.push(
+      `clock readings for ${unused.length} machine(s) of which no other event is known (${listed(unused)}): they correct nothing (is the machine spelt otherwise in its events?)`,
+    );
+  }
   // A clock years ahead of its reference is most often a reference in seconds (read as
   // milliseconds: 1970); one years behind it, a clock reset (a dead battery), which a reference
   // in seconds cannot give.
-  const farOff = (clockBehind: boolean) =>
-    [...readings]
-      .filter(([, list]) =>
-        list.some(r =>
-          clockBehind ? r.offset > 365 * DAY : r.offset < -365 * DAY,
-        ),
-      )
-      .map(([m]) => m)
-      .sort(byName);
-  const ahead = farOff(false);
+  const ahead: string[] = [];
+  const behind: string[] = [];
+  for (const [machine, list] of readings) {
+    if (list.some(r => r.offset < -365 * DAY)) ahead.push(machine);
+    if (list.some(r => r.offset > 365 * DAY)) behind.push(machine);
+  }
+  ahead.sort(byName);
+  behind.sort(byName);
   if (ahead.length) {
     warnings.push(
       `the clock readings of ${ahead.length} machine(s) (${listed(ahead)}) put their clocks more than a year ahead of the reference: is a 'reference' in seconds?`,
     );
   }
-  const behind = farOff(true);
   if (behind.length) {
     warnings.push(
       `the clock readings of ${behind.length} machine(s) (${listed(behind)}) put their clocks more than a year behind the reference: a clock reset (a dead clock battery), or a 'reference' in the future?`,
