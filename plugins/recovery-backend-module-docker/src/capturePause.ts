@@ -150,7 +150,8 @@ export class CapturePause {
   /**
    * Unpauses the machine, once: later calls get the first one's outcome. A container gone (404), or
    * no longer paused where the engine refused (`docker rm -f` while a copy held it: "is not paused",
-   * "cannot resume a stopped container"), is no failure: nothing of it is paused.
+   * "cannot resume a stopped container"), is no failure of the unpause: nothing of it is paused
+   * (`removed`; `changedUnder` where someone else unpaused or stopped it, which fails the capture).
    */
   readonly unpause = (): Promise<void> =>
     (this.unpausing ??= answerWithin(
@@ -179,9 +180,9 @@ export class CapturePause {
    * Why an unpause the engine refused found nothing paused: the container removed meanwhile, or on
    * its way out (`docker rm -f` kills it, then waits for the capture's copy to let go of its
    * volumes), or stopped (dead too: a removal that failed) or unpaused by someone else; undefined
-   * where it is still paused. Not
-   * where the engine did not answer (no status, or none within answerWaitMs: answerWithin's 503):
-   * that is the engine's failure, and a look would only wait as long again.
+   * where it is still paused. Not where the engine did not answer (no status, or none within
+   * answerWaitMs: answerWithin's 503): that is the engine's failure, and a look would only wait as
+   * long again.
    */
   private async whyNotPaused(
     unpauseError: unknown,
