@@ -114,14 +114,7 @@ export class CapturePause {
     const answered =
       (pauseError as { statusCode?: number }).statusCode !== undefined;
     try {
-      const look = () =>
-        answerWithin(
-          this.engineId,
-          'the look at its container',
-          this.answerWaitMs,
-          abortSignal => this.container.inspect({ abortSignal }),
-        );
-      if (!answered && (await look()).State?.Paused) {
+      if (!answered && (await this.look()).State?.Paused) {
         this.leftPaused = true;
         await this.unpause();
       }
@@ -129,6 +122,16 @@ export class CapturePause {
       this.leftPaused = true;
       this.unpauseError = u as Error;
     }
+  }
+
+  /** The container as the engine has it now, within answerWaitMs. */
+  private look() {
+    return answerWithin(
+      this.engineId,
+      'the look at its container',
+      this.answerWaitMs,
+      abortSignal => this.container.inspect({ abortSignal }),
+    );
   }
 
   /** Starts the limit's timer; `step` says what the capture was doing when it struck. */
@@ -193,12 +196,7 @@ export class CapturePause {
     )
       return undefined;
     try {
-      const { State } = await answerWithin(
-        this.engineId,
-        'the look at its container',
-        this.answerWaitMs,
-        abortSignal => this.container.inspect({ abortSignal }),
-      );
+      const { State } = await this.look();
       if (State?.Status === 'removing') return 'removed';
       if (State?.Dead) return 'stopped';
       if (State?.Paused !== false) return undefined;
