@@ -60,11 +60,11 @@ describe('the scheduler module on the recovery plugin', () => {
       });
     // Audited as the routes audit a capture, with no request: the plugin asked itself.
     expect(
-      auditor.events.map(({ eventId, severityLevel, meta, withRequest }) => ({
+      auditor.events.map(({ eventId, severityLevel, meta, request }) => ({
         eventId,
         severityLevel,
         meta,
-        withRequest,
+        request,
       })),
     ).toEqual(
       ['db-01', 'web-01'].map(name => ({
@@ -74,7 +74,7 @@ describe('the scheduler module on the recovery plugin', () => {
           entityRef: `resource:default/${name}`,
           machineRef: `resource:default/${name}`,
         },
-        withRequest: false,
+        request: undefined,
       })),
     );
   });

@@ -279,7 +279,7 @@ describe.each(databases.eachSupportedId())(
         {
           eventId: 'run-retention',
           severityLevel: 'medium',
-          withRequest: false,
+          request: undefined,
           meta: {
             runsDeleted: 5,
             runIds: pruned,
@@ -329,7 +329,7 @@ describe.each(databases.eachSupportedId())(
         {
           eventId: 'run-retention',
           severityLevel: 'medium',
-          withRequest: false,
+          request: undefined,
           meta: {
             runsDeleted: 2,
             runIds: ['gone-300d', 'site-200d'],

@@ -668,7 +668,7 @@ describe.each(databases.eachSupportedId())(
         {
           eventId: 'failover-supervision-restart',
           severityLevel: 'high',
-          withRequest: false,
+          request: undefined,
           meta: {
             runId,
             entityRef: 'component:default/web',
@@ -707,7 +707,7 @@ describe.each(databases.eachSupportedId())(
         {
           eventId: 'failover-supervision-restart',
           severityLevel: 'high',
-          withRequest: false,
+          request: undefined,
           meta: {
             runId,
             entityRef: 'component:default/web',
@@ -782,7 +782,7 @@ describe.each(databases.eachSupportedId())(
         {
           eventId: 'failover-supervision-restart',
           severityLevel: 'high',
-          withRequest: false,
+          request: undefined,
           meta: {
             runId,
             entityRef: 'component:default/web',

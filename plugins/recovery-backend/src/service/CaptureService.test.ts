@@ -341,7 +341,7 @@ describe('CaptureService', () => {
         expect(auditor.events).toEqual([
           expect.objectContaining({
             eventId: 'capture-retention',
-            withRequest: false,
+            request: undefined,
             meta: {
               pass: 'unrecorded-sweep',
               engines: [

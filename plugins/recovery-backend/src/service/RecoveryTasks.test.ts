@@ -148,7 +148,7 @@ describe('RecoveryTasks', () => {
       {
         eventId: 'capture-create',
         severityLevel: 'medium',
-        withRequest: false,
+        request: undefined,
         meta: { entityRef: WEB_01, machineRef: WEB_01 },
         ends: [
           {
@@ -218,7 +218,7 @@ describe('RecoveryTasks', () => {
       {
         eventId: 'run-start',
         severityLevel: 'medium',
-        withRequest: false,
+        request: undefined,
         meta: { entityRef: WEB, mode: 'test' },
         ends: [
           {
@@ -248,7 +248,7 @@ describe('RecoveryTasks', () => {
       {
         eventId: 'analysis-create',
         severityLevel: 'medium',
-        withRequest: false,
+        request: undefined,
         meta: {},
         ends: [
           {

@@ -167,7 +167,6 @@ describe.each(databases.eachSupportedId())(
         eventId: 'capture-create',
         severityLevel: 'medium',
         meta: { entityRef: SHOP },
-        withRequest: true,
         request: 'POST /api/recovery/captures',
         ends: [
           {
@@ -195,7 +194,6 @@ describe.each(databases.eachSupportedId())(
         eventId: 'capture-create',
         severityLevel: 'medium',
         meta: { entityRef: APP, machineRef: APP_01 },
-        withRequest: true,
         request: 'POST /api/recovery/captures',
         ends: [
           {
@@ -218,7 +216,6 @@ describe.each(databases.eachSupportedId())(
         eventId: 'run-start',
         severityLevel: 'medium',
         meta: { entityRef: SHOP, mode: 'test' },
-        withRequest: true,
         request: 'POST /api/recovery/runs',
         ends: [
           {
@@ -264,7 +261,6 @@ describe.each(databases.eachSupportedId())(
         eventId: 'run-start',
         severityLevel: 'high',
         meta: { entityRef: SHOP, mode: 'failover' },
-        withRequest: true,
         request: 'POST /api/recovery/runs',
         ends: [
           {
@@ -288,7 +284,6 @@ describe.each(databases.eachSupportedId())(
         eventId: 'run-release',
         severityLevel: 'high',
         meta: { runId: failover.body.id },
-        withRequest: true,
         request: `POST /api/recovery/runs/${failover.body.id}/release`,
         ends: [
           {
@@ -323,7 +318,6 @@ describe.each(databases.eachSupportedId())(
         eventId: 'run-start',
         severityLevel: 'medium',
         meta: { mode: 'test' },
-        withRequest: true,
         request: 'POST /api/recovery/runs',
         ends: [
           {
@@ -387,7 +381,6 @@ describe.each(databases.eachSupportedId())(
         eventId: 'events-push',
         severityLevel: 'low',
         meta: { source: 'boots.jsonl', format: 'jsonl' },
-        withRequest: true,
         request: 'POST /api/recovery/events?format=jsonl&source=boots.jsonl',
         ends: [
           {
@@ -409,7 +402,6 @@ describe.each(databases.eachSupportedId())(
         eventId: 'analysis-create',
         severityLevel: 'medium',
         meta: { entityRef: SHOP },
-        withRequest: true,
         request: 'POST /api/recovery/analysis',
         ends: [
           {
@@ -457,7 +449,7 @@ describe.each(databases.eachSupportedId())(
       expect(only()).toEqual({
         eventId: 'nightly-check-record',
         severityLevel: 'medium',
-        withRequest: false,
+        request: undefined,
         request: undefined,
         ends: [
           {

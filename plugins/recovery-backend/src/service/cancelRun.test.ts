@@ -110,7 +110,6 @@ describe.each(databases.eachSupportedId())(
         {
           eventId: 'run-cancel',
           severityLevel: 'medium',
-          withRequest: true,
           request: `POST /api/recovery/runs/${id}/cancel`,
           meta: { runId: id },
           ends: [
@@ -130,7 +129,6 @@ describe.each(databases.eachSupportedId())(
         {
           eventId: 'run-cancel',
           severityLevel: 'medium',
-          withRequest: true,
           request: `POST /api/recovery/runs/${id}/cancel`,
           meta: { runId: id },
           ends: [

@@ -9,10 +9,11 @@ type Meta = AuditorServiceCreateEventOptions['meta'];
 export interface RecordedAuditEvent {
   eventId: string;
   severityLevel: AuditorServiceCreateEventOptions['severityLevel'];
-  /** Opened for a request; without, its actor is the plugin itself. */
-  withRequest: boolean;
-  /** The request it was opened for, as its method and URL (`POST /api/recovery/runs`). */
-  request?: string;
+  /**
+   * The request it was opened for, as its method and URL (`POST /api/recovery/runs`); undefined
+   * where the plugin acted on its own (a schedule, a supervisor), its actor the plugin itself.
+   */
+  request: string | undefined;
   meta: Meta;
   ends: Array<
     | { status: 'succeeded'; meta: Meta }
@@ -31,7 +32,6 @@ export function recordingAuditor(): AuditorService & {
       const event: RecordedAuditEvent = {
         eventId: options.eventId,
         severityLevel: options.severityLevel,
-        withRequest: options.request !== undefined,
         request:
           options.request &&
           `${options.request.method} ${options.request.originalUrl}`,

@@ -85,7 +85,7 @@ describe.each(databases.eachSupportedId())(
         {
           eventId: 'capture-retention',
           severityLevel: 'medium',
-          withRequest: false,
+          request: undefined,
           meta: {
             pass: 'after-capture',
             machineRef: DATA_01,
@@ -123,7 +123,7 @@ describe.each(databases.eachSupportedId())(
         {
           eventId: 'capture-retention',
           severityLevel: 'medium',
-          withRequest: false,
+          request: undefined,
           meta: {
             pass: 'after-capture',
             machineRef: DATA_01,
@@ -155,7 +155,7 @@ describe.each(databases.eachSupportedId())(
         {
           eventId: 'capture-retention',
           severityLevel: 'medium',
-          withRequest: false,
+          request: undefined,
           meta: {
             pass: 'after-capture',
             machineRef: DATA_01,
@@ -221,7 +221,7 @@ describe.each(databases.eachSupportedId())(
         {
           eventId: 'capture-retention',
           severityLevel: 'medium',
-          withRequest: false,
+          request: undefined,
           meta: {
             pass: 'unrecorded-sweep',
             engines: [
@@ -248,7 +248,7 @@ describe.each(databases.eachSupportedId())(
         {
           eventId: 'capture-retention',
           severityLevel: 'medium',
-          withRequest: false,
+          request: undefined,
           meta: {
             pass: 'unrecorded-sweep',
             engines: [{ engine: 'quiet', unrecordedCaptureIds: ['left-3'] }],
