@@ -298,6 +298,23 @@ function kernelShape(value: string): KernelOptions {
   }
 }
 
+/**
+ * `--half-life`: a duration as config takes one (`90d`, `12h`, `1d12h`), longer than 0s as
+ * `recovery.analysis.halfLife` must be: neither takes 0 for no decay.
+ */
+function halfLifeMs(value: string): number {
+  const seconds = parseDurationSeconds(value);
+  if (seconds === undefined)
+    throw new InputError(
+      `--half-life: must be a duration such as 90d, 12h or 1d12h (units ms, s, m, h, d), got '${value}'`,
+    );
+  if (!(seconds > 0))
+    throw new InputError(
+      `--half-life: must be longer than 0s (for next to no decay, one far longer than the history, such as 36500d), got '${value}'`,
+    );
+  return seconds * 1000;
+}
+
 /** `--boot-durations FILE`: `{"<machine>": seconds}`, as the logs name the machines. */
 async function readBootDurations(
   file: string,
@@ -341,6 +358,8 @@ export interface AnalyzeCliOptions {
   kernelPeak?: string;
   /** `piecewise`, `gamma[:k]` or `lognormal[:sigma]`. */
   kernelShape?: string;
+  /** How far from `--at` an initialization weighs half: a duration (`90d`, `12h`). */
+  halfLife?: string;
   /** JSON file of each machine's boot duration in seconds: the summary then gives the critical path. */
   bootDurations?: string;
   /** Reports reading progress on big inputs. */
@@ -380,6 +399,8 @@ export async function runAnalysis(
   if (opts.kernelShape !== undefined)
     kernel = { ...kernel, ...kernelShape(opts.kernelShape) };
   const at = opts.at !== undefined ? parseAt(opts.at) : undefined;
+  const halfLife =
+    opts.halfLife !== undefined ? halfLifeMs(opts.halfLife) : undefined;
   const map = opts.map !== undefined ? await readMap(opts.map) : undefined;
   const bootDurations =
     opts.bootDurations !== undefined
@@ -404,6 +425,9 @@ export async function runAnalysis(
     result = analyzeDependencies(read.events, {
       threshold,
       at,
+      halfLife,
+      // Warnings name the option a CLI user gives, not the backend's setting.
+      halfLifeSetting: '--half-life',
       map,
       kernel,
       skipped: read.skipped,

@@ -28,6 +28,10 @@ export function addAnalyzeCommand(program: Command, ctx: CliContext): void {
       'point in time of interest (ISO 8601 with a zone, or epoch ms); default: the latest event',
     )
     .option(
+      '--half-life <duration>',
+      'how far from the point in time of interest an initialization weighs half, as a duration such as 90d, 12h or 1d12h; longer than 0s (default 90d)',
+    )
+    .option(
       '--map <file>',
       'JSON name map {"services": {"<name or /regex/>": "<service>"}}',
     )

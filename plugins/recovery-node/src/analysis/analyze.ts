@@ -71,6 +71,11 @@ export interface AnalysisOptions {
   at?: number;
   /** Half-life (ms) of an initialization's weight with its distance from `at`. Default 90 days; 0 or Infinity disables. */
   halfLife?: number;
+  /**
+   * The half-life's setting as warnings name it, where the caller's user sets it: `--half-life`
+   * for the CLI. Default `recovery.analysis.halfLife`, the backend's.
+   */
+  halfLifeSetting?: string;
   /** The delay kernel; a peak alone up to a minute analyses a site that boots in seconds (`timeScaleOf`). */
   kernel?: KernelOptions;
   /** A failure of the same service on the same machine within this time after a start lowers its weight. Default 2 min (on a slowed clock, `timeScaleOf`, scaled with it). */
@@ -373,7 +378,10 @@ function analyzeTimeline(
     { corr, kernel, ...scored },
     how,
     warnings,
-    options.halfLife ?? DEFAULT_HALF_LIFE,
+    {
+      halfLife: options.halfLife ?? DEFAULT_HALF_LIFE,
+      setting: options.halfLifeSetting ?? 'recovery.analysis.halfLife',
+    },
   );
   const dependencies = reportedDependencies(tl, edges, scored.samplesOf, how);
   const fit = kernelFit(tl, exactKernel, explained, threshold);
@@ -495,8 +503,8 @@ function orderServices(
   },
   { method, minSamples }: { method: 'full' | 'plain'; minSamples: number },
   warnings: string[],
-  /** The half-life the timeline's weights decay with (real ms), for what is said of them. */
-  halfLife: number,
+  /** The half-life the timeline's weights decay with (real ms) and its setting, for what is said of them. */
+  decay: HalfLife,
 ) {
   const { serviceNames } = tl;
   const broken = breakCycles(serviceNames, accepted);
@@ -512,7 +520,7 @@ function orderServices(
     minSamples,
   });
   const offset = typicalOffsets(tl);
-  warnings.push(...fewSiteBoots(tl, kernel, method, halfLife));
+  warnings.push(...fewSiteBoots(tl, kernel, method, decay));
   const serviceOrder =
     method === 'full'
       ? precedenceOrder(serviceNames.length, constraints, offset).map(
@@ -649,6 +657,12 @@ function typicalOffsets(tl: Timeline): Float64Array {
   return offset;
 }
 
+/** The half-life weights decay with (real ms), and its setting as warnings name it. */
+interface HalfLife {
+  halfLife: number;
+  setting: string;
+}
+
 /**
  * The warning of a history with fewer than FEW_SITE_BOOTS whole-site boots: runs of
  * initializations around which most services initialize (restarts of a few in between, however
@@ -664,7 +678,7 @@ function fewSiteBoots(
   tl: Timeline,
   kernel: KernelTable,
   method: 'full' | 'plain',
-  halfLife: number,
+  { halfLife, setting }: HalfLife,
 ): string[] {
   const { T, Wt } = tl;
   let siteBoots = 0;
@@ -700,7 +714,7 @@ function fewSiteBoots(
   // With no decay (0 or Infinity), boots weigh apart only by their failed attempts: not said here.
   if (halfLife > 0 && Number.isFinite(halfLife) && weighted < FEW_SITE_BOOTS) {
     return [
-      `the ${siteBoots} boots of at least half the services in the history count as about ${weighted} at the half-life of ${formatSeconds(halfLife / 1000)} (fewer than ${FEW_SITE_BOOTS}): those more than a half-life from the point in time of interest ${new Date(tl.at).toISOString()} weigh little, and with so few, ${consequence}; give a longer half-life (recovery.analysis.halfLife) or a point in time of interest among the boots (--at)`,
+      `the ${siteBoots} boots of at least half the services in the history count as about ${weighted} at the half-life of ${formatSeconds(halfLife / 1000)} (fewer than ${FEW_SITE_BOOTS}): those more than a half-life from the point in time of interest ${new Date(tl.at).toISOString()} weigh little, and with so few, ${consequence}; give a longer half-life (${setting}) or a point in time of interest among the boots (--at)`,
     ];
   }
   return [];

@@ -3,6 +3,7 @@
  * initialization's weight, episode and failed attempts, and which are restarts rather than
  * whole-site boots.
  */
+import { formatSeconds } from '@backstage-recovery/plugin-recovery-common';
 import { lowerBound } from './sorted';
 import { DAY, iso } from './time';
 import type { TimelineOptions } from './timeline';
@@ -102,8 +103,13 @@ export function weigh(
   }
   const logScale = newest.sort()[n >> 1];
   if (logScale < -Math.LN2) {
+    // In days from a day up; a shorter one (`--half-life 12h`) as formatSeconds says it, not `0 days`.
+    const halfLifeWorded =
+      o.halfLife >= DAY
+        ? `${(o.halfLife / DAY).toFixed(0)} days`
+        : formatSeconds(o.halfLife / 1000);
     warnings.push(
-      `most services last initialized more than a half-life (${(o.halfLife / DAY).toFixed(0)} days) away from the point in time of interest ${iso(at)}: weights are taken relative to their newest initializations (an event far after the rest, from a clock far ahead, or an --at far from the history?)`,
+      `most services last initialized more than a half-life (${halfLifeWorded}) away from the point in time of interest ${iso(at)}: weights are taken relative to their newest initializations (an event far after the rest, from a clock far ahead, or an --at far from the history?)`,
     );
   }
   const episodeStart = episodesOf(starts, o.maxDelay);
