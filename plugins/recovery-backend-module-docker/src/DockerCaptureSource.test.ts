@@ -285,6 +285,66 @@ describe('DockerCaptureSource on a failing engine', () => {
     expect(containers[id].paused).toBe(false);
   });
 
+  it('names the machine by its id in the unpause to do by hand: renamed under the capture (docker rename), its name finds nothing', async () => {
+    vi.useFakeTimers({
+      toFake: [
+        'setTimeout',
+        'clearTimeout',
+        'setInterval',
+        'clearInterval',
+        'Date',
+      ],
+    });
+    const id = 'd'.repeat(64);
+    const containers: Record<string, FakeContainer> = {
+      [id]: {
+        paused: false,
+        fails: {
+          unpause: [engineError(500, 'cannot unpause: the cgroup is busy')],
+        },
+      },
+    };
+    const { docker } = fakeEngine(containers);
+    // The catalog's name finds the container until the commit, when it is renamed.
+    let renamed = false;
+    const renaming = {
+      ...docker,
+      getContainer: (ref: string) => {
+        const container = docker.getContainer(
+          ref === 'web-01' && !renamed ? id : ref,
+        );
+        const commit = container.commit;
+        container.commit = async () => {
+          renamed = true;
+          return commit();
+        };
+        return container;
+      },
+    } as unknown as Docker;
+    const source = new DockerCaptureSource('primary', renaming, {
+      storeDirectory: store,
+      maxPauseMs: 60_000,
+    });
+    await expect(
+      source.capture(
+        {
+          machineRef: 'resource:default/web-01',
+          engine: 'primary',
+          container: 'web-01',
+        },
+        { captureId: 'cap-1' },
+      ),
+    ).rejects.toThrow(
+      `(by hand: docker unpause ${id}, the id of container web-01 in the catalog, on engine primary), nothing kept`,
+    );
+    expect(renamed).toBe(true);
+    expect(containers[id].paused).toBe(true);
+    // Its retry, by the id too, unpauses it.
+    await vi.advanceTimersByTimeAsync(2_000);
+    await vi.waitFor(() => expect(containers[id].paused).toBe(false));
+    await vi.waitFor(() => expect(notes()).toEqual([]));
+  });
+
   it('takes a pause limit past what a timer holds (30 days, meant as none) as the longest a timer holds', async () => {
     const id = 'e'.repeat(64);
     const containers: Record<string, FakeContainer> = {

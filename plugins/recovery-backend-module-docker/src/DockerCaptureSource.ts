@@ -947,10 +947,17 @@ export class DockerCaptureSource implements CaptureSource {
       pausedSoFarMs === undefined
         ? ''
         : ` (paused at least ${pauseWords(pausedSoFarMs)} so far)`;
+    // By its id, as the capture holds it: renamed meanwhile (docker rename), its name finds nothing.
+    const { Id } = capture.info;
+    const { container } = capture.machine;
+    const byId =
+      Id === container
+        ? Id
+        : `${Id}, the id of container ${container} in the catalog`;
     return (
       `could not unpause it (${engineWords(this.engineId, unpauseError)}): production stays paused${sofar}; ` +
       `the backend tries again in ${UNPAUSE_RETRY_FIRST_MS / 1000} s, then at least every ${UNPAUSE_RETRY_MAX_MS / 1000} s ` +
-      `(by hand: docker unpause ${capture.machine.container}, on engine ${this.engineId})`
+      `(by hand: docker unpause ${byId}, on engine ${this.engineId})`
     );
   }
 
@@ -961,14 +968,7 @@ export class DockerCaptureSource implements CaptureSource {
   ): Promise<boolean> {
     if (capture.pause.removed) return true;
     if (!isStatus(e, 404)) return false;
-    return this.answer(
-      'the look at its container',
-      capture.pause.answerWaitMs,
-      abortSignal => capture.container.inspect({ abortSignal }),
-    ).then(
-      () => false,
-      gone => isStatus(gone, 404),
-    );
+    return (await capture.pause.containerNow()) === 'removed';
   }
 
   /**

@@ -134,6 +134,14 @@ export class CapturePause {
     );
   }
 
+  /**
+   * The container as the engine has it now (look()); 'removed' where the engine says it is gone
+   * (404); undefined where it does not say (no answer within answerWaitMs, another error).
+   */
+  containerNow(): Promise<Docker.ContainerInspectInfo | 'removed' | undefined> {
+    return this.look().catch(e => (isStatus(e, 404) ? 'removed' : undefined));
+  }
+
   /** Starts the limit's timer; `step` says what the capture was doing when it struck. */
   startLimit(step: () => string) {
     const ms = this.maxPauseMs;
@@ -195,15 +203,13 @@ export class CapturePause {
       isUnanswered(unpauseError)
     )
       return undefined;
-    try {
-      const { State } = await this.look();
-      if (State?.Status === 'removing') return 'removed';
-      if (State?.Dead) return 'stopped';
-      if (State?.Paused !== false) return undefined;
-      return State.Running ? 'unpaused' : 'stopped';
-    } catch (e) {
-      return isStatus(e, 404) ? 'removed' : undefined;
-    }
+    const now = await this.containerNow();
+    if (now === 'removed') return 'removed';
+    const State = now?.State;
+    if (State?.Status === 'removing') return 'removed';
+    if (State?.Dead) return 'stopped';
+    if (State?.Paused !== false) return undefined;
+    return State.Running ? 'unpaused' : 'stopped';
   }
 
   /**

@@ -468,6 +468,7 @@ describe('capture faults (real engines)', () => {
 
   it('unpauses production within seconds of the primary engine answering again, after the link to it broke mid-pause; the error says how to by hand', async () => {
     const container = await machine('cut-link', IDLE);
+    const { Id } = await primary.getContainer(container).inspect();
     const link = await linkToPrimary();
     // The link breaks while the commit runs: neither the commit nor the unpause reaches the engine.
     const source = new DockerCaptureSource(
@@ -516,7 +517,7 @@ describe('capture faults (real engines)', () => {
       /^capture of resource:default\/cut-link failed while committing the image \(.*\) and could not unpause it \(Docker engine 'primary' is unreachable at .*\): production stays paused \(paused at least .+ so far\); /,
     );
     expect(error.message).toContain(
-      ` so far); the backend tries again in 2 s, then at least every 30 s (by hand: docker unpause ${container}, on engine primary), nothing kept`,
+      ` so far); the backend tries again in 2 s, then at least every 30 s (by hand: docker unpause ${Id}, the id of container ${container} in the catalog, on engine primary), nothing kept`,
     );
   });
 
