@@ -13,7 +13,7 @@ export function addCancelCommand(program: Command, ctx: CliContext): void {
     program
       .command('cancel')
       .description(
-        'cancel a pending or running test recovery: it stops booting, tears its lab down and ends interrupted, naming who cancelled it; followed to that end (Ctrl-C stops following, not the cancel); exit status 3 if the backend cannot be reached or refuses (a failover, a finished run, no permission)',
+        'cancel a pending or running test recovery: it stops booting, tears its lab down and ends interrupted, naming who cancelled it; followed to that end (Ctrl-C stops following, not the cancel); exit status 3 if the backend cannot be reached or refuses (a failover, a finished run or one that has reached its result and is tearing its lab down, no permission)',
       )
       .argument('<run>', 'run id of the test recovery')
       .option('--interval <seconds>', 'how often to look at the run', '1'),

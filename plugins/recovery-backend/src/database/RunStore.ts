@@ -421,7 +421,8 @@ export class RunStore {
   /**
    * Records that `request.by` asked to cancel the active run: the replica driving it reads it at
    * its next heartbeat (cancelRequest). The first request stands, and is returned; undefined where
-   * the run is no longer active.
+   * the run is no longer active, or has reached its result already (setRunOutcome: only its teardown
+   * is left, which a cancel would not change; reachedOutcome says which).
    */
   async requestCancel(
     runId: string,
@@ -431,9 +432,19 @@ export class RunStore {
       .where({ id: runId })
       .whereIn('status', ACTIVE_RUN_STATUSES)
       .whereNull('cancel_request')
+      .whereNull('outcome')
       .update({ cancel_request: JSON.stringify(request) });
     if (recorded > 0) this.changed(runId);
     return this.cancelRequest(runId);
+  }
+
+  /** The result an active run reached before its teardown (setRunOutcome); undefined where it has reached none, or has finished. */
+  async reachedOutcome(runId: string): Promise<RunOutcome | undefined> {
+    const row = await this.db('recovery_runs')
+      .where({ id: runId })
+      .whereIn('status', ACTIVE_RUN_STATUSES)
+      .first('outcome');
+    return json<RunOutcome>(row?.outcome);
   }
 
   /** Who asked to cancel the active run, and when; undefined where no one did, or it has finished. */

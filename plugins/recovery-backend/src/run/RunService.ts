@@ -67,7 +67,11 @@ import {
   warnCaptureSpread,
 } from './preflight';
 import { now, RunRecorder } from './RunRecorder';
-import { isTerminalRunStatus, measuredRtoSeconds } from './runState';
+import {
+  isTerminalRunStatus,
+  measuredRtoSeconds,
+  reachedStatus,
+} from './runState';
 import { describeResources, LabTeardown } from './teardown';
 import { isRunVisible, listVisibleRuns, type VisibleTo } from './visibleRuns';
 
@@ -900,7 +904,8 @@ export class RunService {
    * run), tears its lab down as always and ends `interrupted`, its error and last step naming who
    * cancelled it and when. Answers the run as recorded once the request is: still active.
    * Not a failover (its machines stand in for production: it is released once finished), nor a
-   * finished run: 409s.
+   * finished run, nor one that has reached its result and is tearing its lab down (the result
+   * stands): 409s.
    */
   async cancel(runId: string, cancelledBy: string): Promise<RecoveryRun> {
     const run = await this.runStore.getRun(runId);
@@ -916,6 +921,13 @@ export class RunService {
       at: now(),
     });
     if (!request) {
+      // Its result reached, only its teardown left (which a cancel would not change): said so, not
+      // taken as a cancel the run then ends without.
+      const outcome = await this.runStore.reachedOutcome(runId);
+      if (outcome)
+        throw new ConflictError(
+          `Run ${runId} has already ${reachedStatus(outcome.status)} and its lab is being torn down: there is nothing to cancel`,
+        );
       const { status } = (await this.runStore.getRun(runId)) ?? run;
       throw new ConflictError(
         `Run ${runId} has already finished (${status}): there is nothing to cancel`,
