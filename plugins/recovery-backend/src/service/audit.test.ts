@@ -450,7 +450,6 @@ describe.each(databases.eachSupportedId())(
         eventId: 'nightly-check-record',
         severityLevel: 'medium',
         request: undefined,
-        request: undefined,
         ends: [
           {
             status: 'succeeded',
