@@ -28,7 +28,7 @@ import {
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StoredCapture } from '../database/CaptureStore';
 import { isConsoleTail } from './consoleTails';
-import { withDeadline } from './deadline';
+import { unsettledStep, withDeadline } from './deadline';
 import {
   hostConditionFailure,
   hostUnreachable,
@@ -364,12 +364,16 @@ export class LabBoot {
     // The host stopped answering (its engine went away): the run failed at the host, not at this
     // machine, which readiness and owners' notices would otherwise blame. So did one whose engine
     // answered with an error as it shut down or restarted (`HTTP 500: failed to update store …`
-    // from a dockerd on SIGTERM): blamed on the machine only where the host still answers.
+    // from a dockerd on SIGTERM): blamed on the machine only where the host still answers. So did
+    // one whose step never settled by its deadline (a hung dockerd answers nothing): asked once
+    // (the host that answers at once costs a round trip), the machine is blamed only if it answers.
     const silence = isHostUnreachable(error)
       ? undefined
       : isEngineError(error)
         ? await this.hostSilence(signal)
-        : undefined;
+        : unsettledStep(error)
+          ? await this.hostSilence(signal, { again: false })
+          : undefined;
     if (signal.aborted) return error as Error;
     if (isHostUnreachable(error) || silence !== undefined) {
       await recorder.machine(
@@ -442,10 +446,14 @@ export class LabBoot {
 
   /**
    * Whether the host still answers after its engine failed a machine's step: asked what it holds of
-   * the run now and again ENGINE_GRACE_MS later. Undefined where it answered both times, else what
-   * it said (or that it did not answer in time) when it did not.
+   * the run now and again ENGINE_GRACE_MS later (`again: false`: once, after a step it never
+   * answered, where a hung engine does not answer this either). Undefined where it answered each
+   * time, else what it said (or that it did not answer in time) when it did not.
    */
-  private async hostSilence(signal: AbortSignal): Promise<string | undefined> {
+  private async hostSilence(
+    signal: AbortSignal,
+    { again = true }: { again?: boolean } = {},
+  ): Promise<string | undefined> {
     const { host, recorder } = this.run;
     const ask = () =>
       withDeadline(
@@ -457,6 +465,7 @@ export class LabBoot {
       );
     try {
       await ask();
+      if (!again) return undefined;
       await sleep(this.options.engineGraceMs ?? ENGINE_GRACE_MS, undefined, {
         signal,
       });

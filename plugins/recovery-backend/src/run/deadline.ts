@@ -2,6 +2,18 @@ import { MAX_TIMER_MS } from '@backstage-recovery/plugin-recovery-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MachineFailure } from './errors';
 
+/** Marks the failure withDeadline throws because its step never settled by its deadline. */
+const UNSETTLED = Symbol('the step did not settle by its deadline');
+
+/**
+ * Whether `error` is withDeadline's failure of a step that had not settled by its deadline (the
+ * engine never answered it), not one the step itself failed with: marked, whatever its wording.
+ */
+export const unsettledStep = (error: unknown): boolean =>
+  typeof error === 'object' &&
+  error !== null &&
+  (error as { [UNSETTLED]?: boolean })[UNSETTLED] === true;
+
 /** For a step that must still run while the backend shuts down (a teardown), under its own deadline only. */
 export const NEVER_ABORTED = new AbortController().signal;
 
@@ -36,9 +48,11 @@ export async function withDeadline<T>(
       sleep(Math.min(ms, MAX_TIMER_MS), undefined, {
         signal: AbortSignal.any([signal, done.signal]),
       }).then(() => {
-        throw typeof step === 'string'
-          ? new MachineFailure(`${step} did not finish within ${ms / 1000} s`)
-          : step();
+        const failure: Error =
+          typeof step === 'string'
+            ? new MachineFailure(`${step} did not finish within ${ms / 1000} s`)
+            : step();
+        throw Object.assign(failure, { [UNSETTLED]: true });
       }),
     ]);
   } finally {

@@ -9,6 +9,7 @@ import { storedCapture } from '../testing/entities';
 import { FakeHost } from '../testing/FakeHost';
 import { chainGraph, chainNeeds, DATA, INFRA, WEB } from '../testing/chainSite';
 import { runServiceOver } from '../testing/runService';
+import type { RunServiceOptions } from './RunService';
 
 /*
  * A recovery engine restarted gracefully mid-run (`systemctl restart docker`: SIGTERM to dockerd)
@@ -66,11 +67,15 @@ describe.each(databases.eachSupportedId())(
         await captureStore.insertCapture(storedCapture(n));
     });
 
-    async function testRun(host: FakeHost) {
+    async function testRun(
+      host: FakeHost,
+      timings: Partial<RunServiceOptions> = {},
+    ) {
       const runs = runServiceOver(runStore, captureStore, host, chainGraph, {
         machineReadyTimeoutMs: 2_000,
         staleAfterMs: 60_000,
         engineGraceMs: 200,
+        ...timings,
       });
       const started = await runs.start({
         entityRef: 'component:default/web',
@@ -122,5 +127,77 @@ describe.each(databases.eachSupportedId())(
       // Asked twice before the machine is blamed (the teardown asks no more of it).
       expect(host.looks).toBeGreaterThanOrEqual(2);
     });
+
+    /*
+     * A recovery engine that hangs (dockerd under SIGSTOP) never answers the step under way: its
+     * deadline passes with no error of the engine's. The host is asked then, as after an error.
+     */
+    const PROBE_HUNG = `probe tcp:1 of component:default/database did not finish within 2 s`;
+
+    it('fails the run at the host, blaming no machine, where a step never settles and the host does not answer either', async () => {
+      const host = new HungHost(false);
+      const run = await testRun(host, { stepTimeoutMs: 500 });
+      expect(run.status).toBe('failed');
+      expect(run.error).toEqual({
+        message: `hypervisor host fake stopped answering while ${DATA} was booting: ${PROBE_HUNG}; asked again, it did not answer: asking hypervisor host fake what it holds of the run did not finish within 5 s`,
+        hostUnreachable: true,
+      });
+      expect(failedMachine(run)).toBeUndefined();
+      expect(run.machines.map(m => [m.machineRef, m.phase])).toEqual([
+        [INFRA, 'ready'],
+        [DATA, 'failed'],
+        [WEB, 'skipped'],
+      ]);
+      // Said once, as the run's failure: not as the machine's, and again after its console tail.
+      expect(run.steps.map(s => s.message)).not.toContainEqual(
+        expect.stringMatching(/^resource:default\/data-01 failed/),
+      );
+      expect(
+        run.steps.filter(s => s.message === run.error!.message),
+      ).toHaveLength(1);
+    }, 20_000);
+
+    it('blames the machine as before where a step never settles and the host answers', async () => {
+      const host = new HungHost(true);
+      const run = await testRun(host);
+      expect(run.status).toBe('failed');
+      expect(run.error).toEqual({
+        machineRef: DATA,
+        probe: 'tcp:1',
+        message: `${DATA} failed: ${PROBE_HUNG}`,
+      });
+      expect(failedMachine(run)).toBe(DATA);
+      // Asked once, as soon as the step's deadline passed: no grace waited for.
+      expect(host.looksAfterHang).toHaveLength(1);
+      expect(host.looksAfterHang[0] - host.hungAt!).toBeGreaterThanOrEqual(
+        2_000,
+      );
+    });
   },
 );
+
+/**
+ * A host whose engine never answers data-01's probes; asked what it holds of the run after that, it
+ * answers (`answers`) or does not either.
+ */
+class HungHost extends FakeHost {
+  constructor(private readonly answers: boolean) {
+    super(chainNeeds);
+  }
+  hungAt?: number;
+  looksAfterHang: number[] = [];
+
+  async probe(...args: Parameters<FakeHost['probe']>) {
+    if (args[1].machineRef !== DATA) return super.probe(...args);
+    this.hungAt ??= Date.now();
+    return new Promise<never>(() => {});
+  }
+
+  async listLabResources(runId?: string) {
+    if (this.hungAt !== undefined) {
+      this.looksAfterHang.push(Date.now());
+      if (!this.answers) return new Promise<never>(() => {});
+    }
+    return super.listLabResources(runId);
+  }
+}
