@@ -38,6 +38,13 @@ export const CARD_TITLE = { component: 'h2' };
 /** How often the card polls a running recovery unless told otherwise, in milliseconds. */
 export const DEFAULT_POLL_INTERVAL_MS = 1000;
 
+/**
+ * How often the card reloads readiness while it is open, in milliseconds: capture ages move on
+ * past the RPO, and the verdicts and the readiness beside them (the backend's, as they loaded)
+ * must too, on a page left open.
+ */
+export const READINESS_RELOAD_MS = 300_000;
+
 /** Props of {@link EntityRecoveryCard}. */
 export interface EntityRecoveryCardProps {
   /** How often a running recovery is polled, in milliseconds. Default 1000, at least 100. */
@@ -50,6 +57,8 @@ export interface EntityRecoveryCardProps {
   onRunChange?: (run: RecoveryRun) => void;
   /** Called with each readiness loaded: the Recovery tab takes the objectives from it. */
   onReadinessChange?: (readiness: Readiness) => void;
+  /** How often readiness is reloaded while the card is open, in milliseconds. Default 5 minutes. */
+  readinessReloadMs?: number;
 }
 
 /**
@@ -131,6 +140,25 @@ const EntityRecoveryCardFor = (
   const start = useRunStart({ entityRef, followed, onRunChange });
   const { starting } = start;
   const capture = useCaptureFlow({ entityRef, readiness, onCaptured: retry });
+  // The next reload a while after the last load ended, however it ended (as the overview's);
+  // none once unmounted, nor while a capture is under way (its end reloads readiness). A reload
+  // that fails keeps what the card showed, saying so.
+  const readinessReloadMs = props.readinessReloadMs ?? READINESS_RELOAD_MS;
+  const readinessLoading = readinessState.loading;
+  const readinessError = readinessState.error;
+  const capturing = !!capture.capturing;
+  useEffect(() => {
+    if (readinessLoading || capturing) return undefined;
+    const timer = setTimeout(retry, readinessReloadMs);
+    return () => clearTimeout(timer);
+  }, [
+    readinessLoading,
+    readiness,
+    readinessError,
+    capturing,
+    retry,
+    readinessReloadMs,
+  ]);
 
   if (readinessState.loading && !readiness) {
     return (

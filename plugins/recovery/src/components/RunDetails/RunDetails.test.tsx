@@ -283,6 +283,27 @@ describe('RunDetails', () => {
       screen.getByRole('group', { name: 'Log tail of web-1' }),
     ).toHaveTextContent('host not found in upstream');
   });
+
+  it("keeps a failure's reason over several lines on as many lines, rather than run them together", async () => {
+    const failed = makeRun('failed');
+    const reason =
+      'connection refused\n  at 10.20.3.14:5432 (attempt 80 of 80)\n  last answer: ECONNREFUSED';
+    const run: RecoveryRun = {
+      ...failed,
+      error: { message: reason },
+    };
+    await renderRun(<RunDetails run={run} />);
+
+    const outcome = screen
+      .getByText('Recovery failed')
+      .closest('[role="alert"]') as HTMLElement;
+    // The lines as the backend wrote them, shown as lines (a browser folds a newline into a space
+    // unless the element keeps it).
+    const lines = within(outcome).getByText(
+      (_, el) => el?.tagName === 'SPAN' && el.textContent === reason,
+    );
+    expect(getComputedStyle(lines).whiteSpace).toBe('pre-line');
+  });
 });
 
 describe('RunDetails in a narrow card', () => {

@@ -78,6 +78,11 @@ const useStyles = makeStyles(theme => ({
       marginRight: theme.spacing(0.5),
     },
   },
+  // A failure's reason as the backend wrote it, line by line: a probe's or an engine's error
+  // over several lines would otherwise run together into one.
+  reason: {
+    whiteSpace: 'pre-line',
+  },
   mono: {
     fontFamily: 'monospace',
     whiteSpace: 'nowrap',
@@ -195,6 +200,7 @@ export const RunOutcome = ({
   run: RecoveryRun;
   rtoObjectiveSeconds?: number;
 }) => {
+  const classes = useStyles();
   const total = run.machines.length;
   const ready = run.machines.filter(m => m.phase === 'ready').length;
 
@@ -255,7 +261,8 @@ export const RunOutcome = ({
   }
 
   // failed: formatRunFailure's words, with the machine and the probe in bold.
-  const { machineRef, probe, reason } = runFailure(run);
+  const { machineRef, probe, reason: words } = runFailure(run);
+  const reason = <span className={classes.reason}>{words}</span>;
   const failed = run.machines.find(m => m.machineRef === machineRef);
   return (
     <Alert severity="error">

@@ -1,0 +1,142 @@
+/*
+ * The portal for a site of 150 machines in 12 waves, as the real backend plans it from its
+ * catalog: the card shows its verdict and its actions, a run's page every machine, and a run that
+ * failed at wave 3 says its multi-line reason on its lines. (How long they take to render is for a
+ * benchmark, not a test.) The run is the backend's own shape, served to the browser for
+ * its page (route): no Docker engine boots 150 machines here.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Browser, BrowserContext, Page, chromium } from 'playwright-core';
+import type { BootPlan } from '@backstage-recovery/plugin-recovery-common';
+import {
+  demoRecoveryConfig,
+  REPO_ROOT,
+  RunningBackend,
+  startBackend,
+} from '../e2e/backend';
+import { bigSiteCatalog, runOf } from './bigSiteRuns';
+
+const SYSTEM = 'system:default/big-site';
+
+describe('the portal with a site of 150 machines in 12 waves', () => {
+  let dataDir: string;
+  let backend: RunningBackend;
+  let browser: Browser;
+  let ctx: BrowserContext;
+  let plan: BootPlan;
+
+  beforeAll(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'recovery-bigsite-'));
+    if (!existsSync(join(REPO_ROOT, 'packages/app/dist/index.html')))
+      execFileSync('npm', ['run', 'build', '-w', 'app'], {
+        cwd: REPO_ROOT,
+        env: { ...process.env, NODE_ENV: 'production' },
+        stdio: 'pipe',
+      });
+    const catalogFile = join(dataDir, 'catalog.yaml');
+    writeFileSync(catalogFile, bigSiteCatalog());
+    backend = await startBackend({
+      dataDir,
+      serveApp: true,
+      config: demoRecoveryConfig(dataDir),
+      catalogFile,
+      readyEntity: SYSTEM,
+    });
+    // Ready once the catalog holds the whole site, not its first batch.
+    for (let i = 0; i < 240; i++) {
+      plan = (await backend.api('GET', '/plan/system/default/big-site')).body;
+      if (plan.machines?.length === 150) break;
+      await new Promise(r => setTimeout(r, 500));
+    }
+    if (plan.machines?.length !== 150 || plan.waves?.length !== 12)
+      throw new Error(
+        `the site planned as ${plan.machines?.length} machines in ${plan.waves?.length} waves, not 150 in 12`,
+      );
+    browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+      ],
+    });
+    ctx = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await backend?.stop();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  async function open(page: Page, path: string, ready: string) {
+    await page.goto(`${backend.baseUrl}${path}`);
+    const enter = page.getByRole('button', { name: /enter/i }).first();
+    const target = page.locator(ready).first();
+    await Promise.race([
+      target.waitFor({ timeout: 60_000 }),
+      enter.waitFor({ timeout: 60_000 }),
+    ]);
+    if (await enter.isVisible()) await enter.click();
+    await target.waitFor({ timeout: 60_000 });
+  }
+
+  it('shows the card on the Recovery tab: its verdict (never captured: not recoverable) and its actions', async () => {
+    const page = await ctx.newPage();
+    await open(
+      page,
+      '/catalog/default/system/big-site/recovery',
+      'text=Recovery readiness',
+    );
+    await page
+      .getByRole('button', { name: /Run test recovery/ })
+      .first()
+      .waitFor({ timeout: 60_000 });
+    expect(
+      await page
+        .locator('[data-testid="readiness-status"]')
+        .first()
+        .innerText(),
+    ).toBe('Not recoverable');
+    await page.close();
+  });
+
+  it("shows a run that failed at wave 3: every machine, its reason's lines as lines", async () => {
+    const run = runOf(plan, SYSTEM, {
+      id: 'run-failed-1',
+      status: 'failed',
+      upToWave: 2,
+      failAtWave: 2,
+    });
+    const page = await ctx.newPage();
+    await page.route(/\/api\/recovery\/runs\/run-failed-1$/, r =>
+      r.fulfill({
+        status: 200,
+        contentType: 'application/json',
+        body: JSON.stringify(run),
+      }),
+    );
+    await open(page, '/recovery/runs/run-failed-1', 'text=Recovery failed');
+    await page
+      .locator('[data-testid^="run-machine-"]')
+      .nth(149)
+      .waitFor({ timeout: 60_000 });
+    expect(await page.locator('[data-testid^="run-machine-"]').count()).toBe(
+      150,
+    );
+
+    const outcome = page
+      .locator('[role=alert]')
+      .filter({ hasText: 'Recovery failed' })
+      .first();
+    // innerText is what the browser shows: a newline it folds into a space reads as one line.
+    expect(await outcome.innerText()).toContain(
+      'connection refused\nat 10.20.3.14:5432 (attempt 80 of 80)\nlast answer: ECONNREFUSED',
+    );
+    await page.close();
+  });
+});
