@@ -81,6 +81,7 @@ const noRuns = {
 const seesAll = (...entityRefs: string[]) => ({
   visibleTo: async (refs: string[]) => refs,
   recoverableEntities: async () => entityRefs,
+  seenAndWithheld: async (refs: string[]) => ({ seen: refs, withheld: [] }),
 });
 const user = mockCredentials.user();
 

@@ -432,5 +432,45 @@ describe.each(databases.eachSupportedId())(
             .nightlyCheck,
         );
     });
+
+    it('shows whole an outcome whose words name an entity the catalog does not hold: who cancelled a run, an entity removed since', async () => {
+      // Someone with no User entity (a guest, someone who has left) cancelled web's run mid-night.
+      const cancelled: NightlyCheckEntityOutcome = {
+        entityRef: WEB,
+        outcome: 'started',
+        runId: 'r-web',
+        runEntityRef: WEB,
+        message:
+          'run r-web cancelled by user:default/gone (not started again; a cancelled run counts for no one)',
+      };
+      // The shop was to be covered by a system removed from the catalog during the night.
+      const removed: NightlyCheckEntityOutcome = {
+        entityRef: SHOP,
+        outcome: 'refused',
+        reason: 'error',
+        message:
+          'not checked: the run of system:default/removed, which was to cover it, could not start',
+      };
+      await record({
+        checkedAt: '2026-11-13T02:30:00.000Z',
+        outcomes: [cancelled, removed],
+      });
+      const { entityRef: _web, ...web } = cancelled;
+      const { entityRef: _shop, ...shop } = removed;
+      expect((await readiness('/component/default/web')).nightlyCheck).toEqual({
+        checkedAt: '2026-11-13T02:30:00.000Z',
+        ...web,
+      });
+      expect((await readiness('/component/default/shop')).nightlyCheck).toEqual(
+        { checkedAt: '2026-11-13T02:30:00.000Z', ...shop },
+      );
+      const items: Array<{ entityRef: string; nightlyCheck?: unknown }> = (
+        await readiness('')
+      ).items;
+      expect(items.find(i => i.entityRef === WEB)?.nightlyCheck).toEqual({
+        checkedAt: '2026-11-13T02:30:00.000Z',
+        ...web,
+      });
+    });
   },
 );

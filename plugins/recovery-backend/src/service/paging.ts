@@ -11,7 +11,8 @@ export function pageCursor(position: Record<string, string>): string {
 
 /**
  * The position a `cursor` query parameter encodes: one of `list`'s cursors (it holds every field
- * of `fields`, each a non-empty string that `valid` accepts), else a 400 naming the parameter.
+ * of `fields`, each a non-empty string without NUL that `valid` accepts), else a 400 naming the
+ * parameter.
  */
 export function cursorPosition<K extends string>(
   value: unknown,
@@ -29,8 +30,12 @@ export function cursorPosition<K extends string>(
         typeof position === 'object' &&
         fields.every(field => {
           const text = position[field];
+          // NUL too: PostgreSQL refuses it in text, which would answer a 500.
           return (
-            typeof text === 'string' && text.length > 0 && valid(field, text)
+            typeof text === 'string' &&
+            text.length > 0 &&
+            !text.includes('\0') &&
+            valid(field, text)
           );
         })
       ) {

@@ -40,7 +40,9 @@ export function compareRefs(a: string, b: string): number {
 
 function limitOf(value: unknown): number {
   if (value === undefined) return READINESS_PAGE_DEFAULT;
-  const limit = typeof value === 'string' ? Number(value) : NaN;
+  // Decimal digits alone: Number() also reads ` 5`, `0x10`, `1e2` and `5.0` as integers.
+  const limit =
+    typeof value === 'string' && /^[0-9]+$/.test(value) ? Number(value) : NaN;
   if (!Number.isInteger(limit) || limit < 1 || limit > READINESS_PAGE_MAX) {
     throw new InputError(
       `Query parameter limit must be given once, an integer from 1 to ${READINESS_PAGE_MAX}, got ${describeValue(value)}`,

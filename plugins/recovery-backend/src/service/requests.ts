@@ -22,27 +22,43 @@ export function eventsBody(limit: string): express.RequestHandler {
   // Exported logs come as they are (JSON lines), whatever the content type says.
   const parse = express.text({ type: () => true, limit });
   return (req, res, next) => {
-    parse(
-      req,
-      res,
-      (error?: {
-        type?: string;
-        length?: number;
-        limit?: number;
-        message: string;
-      }) => {
-        // body-parser's "request entity too large" says neither the limit nor what to do about it.
-        if (error?.type === 'entity.too.large') {
-          // A compressed body is held to the limit once inflated: its length says nothing of that.
-          const inflated = isCompressed(req) ? ' once decompressed' : '';
-          error.message =
-            `Request body${error.length === undefined ? '' : ` of ${error.length} bytes`}${inflated} is larger than ` +
-            `recovery.events.maxRequestSize (${error.limit} bytes): push the log in smaller parts, or raise that setting`;
-        }
-        next(error);
-      },
-    );
+    parse(req, res, (error?: BodyParserError) => {
+      sayTooLarge(
+        req,
+        error,
+        (body, max) =>
+          `${body} is larger than recovery.events.maxRequestSize (${max} bytes): push the log in smaller parts, or raise that setting`,
+      );
+      next(error);
+    });
   };
+}
+
+/** A body parser's refusal of a body over its limit. */
+interface BodyParserError {
+  type?: string;
+  length?: number;
+  limit?: number;
+  message: string;
+}
+
+/**
+ * body-parser's "request entity too large" says neither the limit nor what to do about it: where
+ * `error` is that refusal, its message is `say`'s, given the body (`Request body of <n> bytes`)
+ * and the limit in bytes.
+ */
+function sayTooLarge(
+  req: express.Request,
+  error: BodyParserError | undefined,
+  say: (body: string, limit: number | undefined) => string,
+): void {
+  if (error?.type !== 'entity.too.large') return;
+  // A compressed body is held to the limit once inflated: its length says nothing of that.
+  const inflated = isCompressed(req) ? ' once decompressed' : '';
+  error.message = say(
+    `Request body${error.length === undefined ? '' : ` of ${error.length} bytes`}${inflated}`,
+    error.limit,
+  );
 }
 
 /** The content type the JSON routes read, said once for the parser and for the refusal of others. */
@@ -60,7 +76,13 @@ export function jsonOnly(limit: string): express.RequestHandler {
       next();
       return;
     }
-    parse(req, res, error => {
+    parse(req, res, (error?: BodyParserError) => {
+      sayTooLarge(
+        req,
+        error,
+        (body, max) =>
+          `${body} is too large: a JSON body is ${max} bytes at most; check what is sent (a request of this API is a few fields)`,
+      );
       // Not req.is() alone: it takes `Content-Length: 0`, which fetch sends with no body, for a body.
       if (!error && hasContent(req) && !req.is(JSON_TYPE)) {
         next(
@@ -85,7 +107,8 @@ export function limitFrom(req: express.Request): number {
       'Query parameter limit must be given once, an integer from 1 to 500',
     );
   }
-  const limit = Number(text);
+  // Decimal digits alone: Number() also reads ` 5`, `0x10`, `1e2` and `5.0` as integers.
+  const limit = /^[0-9]+$/.test(text) ? Number(text) : NaN;
   if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
     throw new InputError(
       `limit must be an integer from 1 to 500, got "${text}"`,
@@ -188,6 +211,13 @@ export function sourceFrom(value: unknown): string {
   if (value.includes('\0'))
     throw new InputError(
       'Query parameter source must not contain NUL characters',
+    );
+  // As in a machine's or service's name: a line break or escape would garble each message that
+  // names the source (`<source>:<line>: ...`) and each list of the events' sources.
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0001-\u001f\u007f]/.test(value))
+    throw new InputError(
+      `Query parameter source must not contain control characters, got ${describeValue(value)}`,
     );
   return value;
 }
@@ -306,6 +336,9 @@ export function recoveryPointFrom(value: unknown): string | undefined {
 
 const validators = makeValidator();
 
+/** `kind:namespace/name`, each part at most 63 characters long, as the catalog's validators hold them. */
+const MAX_REF_LENGTH = 63 * 3 + 2;
+
 /**
  * An entity ref from the request, normalized; a malformed one is the caller's error (400), named
  * by its field. The parser takes any text after the separators (`bad::ref` parses, as the name
@@ -316,6 +349,13 @@ export function refFromInput(
   ref: string,
   defaultKind?: string,
 ): string {
+  // Said without echoing it: a ref of a megabyte would be an error (and an audit record) of two.
+  if (ref.length > MAX_REF_LENGTH) {
+    throw new InputError(
+      `${field}: Entity reference ${describeValue(ref)} is ${ref.length} characters long, longer than any entity's ` +
+        `(a kind, namespace and name of at most 63 characters each)`,
+    );
+  }
   let normalized: string;
   try {
     normalized = normalizeRef(ref, defaultKind);

@@ -16,6 +16,7 @@ import { JOURNALD_UNIT_STARTED } from '@backstage-recovery/plugin-recovery-node'
 import type { Knex } from 'knex';
 import express from 'express';
 import request from 'supertest';
+import { gzipSync } from 'zlib';
 import { EventStore } from '../database/EventStore';
 import { CaptureStore } from '../database/CaptureStore';
 import { RunStore } from '../database/RunStore';
@@ -743,6 +744,17 @@ describe.each(databases.eachSupportedId())(
         ],
         [`${captures}&cursor=${ofRuns}`, 'GET /captures', `"${ofRuns}"`],
         [`${captures}&cursor=%7B%7D`, 'GET /captures', '"{}"'],
+        // A NUL in an id, which PostgreSQL refuses in text: a 400, not its 500.
+        ...[
+          ['/runs?cursor=', 'GET /runs', { run: 'r\u0000' }],
+          [`${captures}&cursor=`, 'GET /captures', { capture: 'c\u0000' }],
+        ].map(([prefix, of, id]) => {
+          const cursor = cursorOf({
+            ...(id as object),
+            createdAt: '2026-11-01',
+          });
+          return [`${prefix}${cursor}`, of as string, `"${cursor}"`];
+        }),
       ])
         expect(await answer(path)).toEqual({
           path,
@@ -1248,6 +1260,67 @@ describe.each(databases.eachSupportedId())(
             .send('{"time": 1, "machine": "m", "service": "s"}'),
           'Unknown query parameter "formats" for POST /api/recovery/events; it takes format, source, lenient',
         ],
+        // A field of the wrong type is named with what it got, not said to be missing.
+        [
+          request(server).post('/api/recovery/runs').send({ entityRef: 1 }),
+          'entityRef must be a string, e.g. "component:default/web", got a number (1)',
+        ],
+        [
+          request(server)
+            .post('/api/recovery/captures')
+            .send({ entityRef: ['component:default/shop'] }),
+          'entityRef must be a string, e.g. "component:default/web", got an array (["component:default/shop"])',
+        ],
+        [
+          request(server)
+            .post('/api/recovery/analysis')
+            .send({ entityRef: true }),
+          'entityRef must be a string, e.g. "system:default/shop", got a boolean (true)',
+        ],
+        // null options are no object, as a null mode is no mode: not a run without options.
+        [
+          request(server)
+            .post('/api/recovery/runs')
+            .send({ entityRef: 'component:default/web', options: null }),
+          'options must be an object, got null',
+        ],
+        [
+          request(server)
+            .post('/api/recovery/runs')
+            .send({ entityRef: 'component:default/web', options: 'fast' }),
+          'options must be an object, got "fast"',
+        ],
+        // Given twice is not missing, nor a format named "jsonl,docker".
+        [
+          request(server).get(
+            '/api/recovery/captures?machineRef=resource:default/shop-01&machineRef=resource:default/shop-01',
+          ),
+          'Query parameter machineRef must be given once, e.g. resource:default/web-01, got an array',
+        ],
+        [
+          request(server)
+            .post('/api/recovery/events?format=jsonl&format=docker')
+            .send('{"time": 1, "machine": "m", "service": "s"}'),
+          'format must be one of jsonl, journald, docker, got an array (["jsonl","docker"])',
+        ],
+        // As in names: a line break would garble each message naming the source.
+        [
+          request(server)
+            .post('/api/recovery/events?source=a%0Ab')
+            .send('{"time": 1700000000000, "machine": "m", "service": "s"}'),
+          'Query parameter source must not contain control characters, got "a\\nb"',
+        ],
+        // Decimal digits only: Number() reads these as integers too.
+        ...['0x10', '1e1', '%205', '5.0'].flatMap(limit => [
+          [
+            request(server).get(`/api/recovery/runs?limit=${limit}`),
+            'limit must be an integer from 1 to 500',
+          ] as [request.Test, string],
+          [
+            request(server).get(`/api/recovery/readiness?limit=${limit}`),
+            'Query parameter limit must be given once, an integer from 1 to 500',
+          ] as [request.Test, string],
+        ]),
       ];
       for (const [req, message] of cases) {
         const res = await req;
@@ -1256,6 +1329,21 @@ describe.each(databases.eachSupportedId())(
           message: res.body.error?.message,
         }).toEqual({ status: 400, message: expect.stringContaining(message) });
       }
+
+      // A ref longer than any entity's is refused without echoing it (nor in the audit record).
+      const long = await request(server)
+        .post('/api/recovery/runs')
+        .send({ entityRef: `component:default/${'a'.repeat(200_000)}` });
+      expect({
+        status: long.status,
+        message: long.body.error?.message,
+      }).toEqual({
+        status: 400,
+        message: expect.stringMatching(
+          /^entityRef: Entity reference "component:default\/a+… is 200018 characters long, longer than any entity's/,
+        ),
+      });
+      expect(long.body.error.message.length).toBeLessThan(300);
 
       // lenient=1 is lenient, lenient=0 strict, as true and false.
       const body = [
@@ -2408,6 +2496,38 @@ describe('recovery router errors', () => {
     expect(res.body.error.message).toBe(
       'Request body of 2048 bytes is larger than recovery.events.maxRequestSize (1024 bytes): push the log in smaller parts, or raise that setting',
     );
+  });
+
+  it('names the limit of a JSON body over it, as of a POST /events body', async () => {
+    const app = await eventsApp();
+    const body = JSON.stringify({ entityRef: 'x'.repeat(1024 * 1024) });
+    const plain = await request(app)
+      .post('/runs')
+      .set('content-type', 'application/json')
+      .send(body);
+    expect({ status: plain.status, error: plain.body.error }).toEqual({
+      status: 413,
+      error: expect.objectContaining({
+        name: 'PayloadTooLargeError',
+        message: `Request body of ${body.length} bytes is too large: a JSON body is 1048576 bytes at most; check what is sent (a request of this API is a few fields)`,
+        limit: 1048576,
+      }),
+    });
+    const gzipped = await request(app)
+      .post('/analysis')
+      .set('content-type', 'application/json')
+      .set('content-encoding', 'gzip')
+      .serialize(sent => sent)
+      .send(gzipSync(body) as unknown as object);
+    expect({
+      status: gzipped.status,
+      message: gzipped.body.error?.message,
+    }).toEqual({
+      status: 413,
+      message: expect.stringMatching(
+        /^Request body( of \d+ bytes)? once decompressed is too large: a JSON body is 1048576 bytes at most/,
+      ),
+    });
   });
 
   it('tells a caller without recovery.events.create so, whatever the size of its body', async () => {

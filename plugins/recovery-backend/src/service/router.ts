@@ -18,7 +18,8 @@ import { EventStore } from '../database/EventStore';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import type { AuthorizedRunService } from '../run/AuthorizedRunService';
 import { consolesSeenBy } from '../run/consoleTails';
-import { noPlanError } from '../run/errors';
+import { problemsSeen, withheldFrom } from '../plan/withheld';
+import { noPlanError, refusalSeen } from '../run/errors';
 import { requireSystem } from './AnalysisService';
 import {
   audit,
@@ -115,9 +116,14 @@ export async function createRouter(
   // The services check that the caller may see it.
   const entityRefFromBody = (body: Record<string, unknown>) => {
     const ref = body.entityRef;
-    if (typeof ref !== 'string' || ref.length === 0) {
+    if (ref === undefined || ref === '') {
       throw new InputError(
         'Request body must have an entityRef, e.g. "component:default/web"',
+      );
+    }
+    if (typeof ref !== 'string') {
+      throw new InputError(
+        `entityRef must be a string, e.g. "component:default/web", got ${describeValue(ref)}`,
       );
     }
     return refFromInput('entityRef', ref);
@@ -170,10 +176,19 @@ export async function createRouter(
       credentials,
     );
     const { plan, graph, disagreements } = planned;
+    // What it says of parts of the plan the catalog hides from the caller: counted, not named.
+    const withheld = await withheldFrom(graphs, graph, credentials, [
+      ...graph.problems.map(p => p.message),
+      ...(planned.planError ? [planned.planError] : []),
+    ]);
     // No plan is the catalog's state (a dependency cycle it declares), refused as POST /runs
     // refuses it: a 409 DependencyCycleError with the cycle and what a run accepting it drops.
-    if (!plan) throw noPlanError(planned);
-    res.json({ ...plan, problems: graph.problems, disagreements });
+    if (!plan) throw refusalSeen(noPlanError(planned), graph.rootRef, withheld);
+    res.json({
+      ...plan,
+      problems: problemsSeen(graph.problems, graph.rootRef, withheld),
+      disagreements,
+    });
   });
 
   // A capture pauses each production machine it copies for a moment.
@@ -251,7 +266,9 @@ export async function createRouter(
       const machineRef = req.query.machineRef;
       if (typeof machineRef !== 'string') {
         throw new InputError(
-          'Query parameter machineRef is required, e.g. resource:default/web-01',
+          machineRef === undefined
+            ? 'Query parameter machineRef is required, e.g. resource:default/web-01'
+            : `Query parameter machineRef must be given once, e.g. resource:default/web-01, got ${describeValue(machineRef)}`,
         );
       }
       const limit = limitFrom(req);
@@ -301,7 +318,7 @@ export async function createRouter(
         !EVENT_FORMATS.includes(format as EventFormat)
       ) {
         throw new InputError(
-          `format must be one of ${EVENT_FORMATS.join(', ')}, got "${format}"`,
+          `format must be one of ${EVENT_FORMATS.join(', ')}, got ${describeValue(format)}`,
         );
       }
       const source = sourceFrom(req.query.source);
@@ -379,7 +396,9 @@ export async function createRouter(
       const ref = bodyFrom(req, ['entityRef']).entityRef;
       if (ref !== undefined) {
         if (typeof ref !== 'string')
-          throw new InputError('entityRef must be a string');
+          throw new InputError(
+            `entityRef must be a string, e.g. "system:default/shop", got ${describeValue(ref)}`,
+          );
         // Analyses are per system: `shop` is system:default/shop, not a component of that name.
         const systemRef = refFromInput('entityRef', ref, 'system');
         const analysis = await analyses.analyze(credentials, systemRef);
@@ -443,11 +462,18 @@ export async function createRouter(
           `mode must be "test" or "failover", got ${describeValue(mode)}`,
         );
       }
-      const runOptions = (body.options ?? {}) as {
+      // Only absent options are none, as an absent mode is the default: null is no object.
+      const runOptions = (body.options === undefined ? {} : body.options) as {
         reverseBootOrder?: unknown;
       };
-      if (typeof runOptions !== 'object' || Array.isArray(runOptions)) {
-        throw new InputError('options must be an object');
+      if (
+        typeof runOptions !== 'object' ||
+        runOptions === null ||
+        Array.isArray(runOptions)
+      ) {
+        throw new InputError(
+          `options must be an object, got ${describeValue(runOptions)}`,
+        );
       }
       // A misspelt option would otherwise run without it.
       refuseUnknown(
