@@ -305,21 +305,13 @@ export class CatalogGraphLoader {
   async seenAndWithheld(
     refs: string[],
     credentials: BackstageCredentials,
-    /** Of `refs`, those known to be held (read for a plan just now): not asked again. */
-    known: ReadonlySet<string> = new Set(),
   ): Promise<{ seen: string[]; withheld: string[] }> {
-    const [seen, asked] = await Promise.all([
+    const [seen, held] = await Promise.all([
       this.visibleTo(refs, credentials),
-      this.heldRefs(refs.filter(ref => !known.has(ref))),
+      this.heldRefs(refs),
     ]);
     const shown = new Set(seen);
-    const held = new Set(asked);
-    return {
-      seen,
-      withheld: refs.filter(
-        ref => !shown.has(ref) && (known.has(ref) || held.has(ref)),
-      ),
-    };
+    return { seen, withheld: held.filter(ref => !shown.has(ref)) };
   }
 
   /**

@@ -9,7 +9,6 @@ import type {
   BootPlan,
   RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
-import type { PlannedRecovery } from '../service/PlanService';
 import { RecoveryAuthorizer } from '../service/RecoveryAuthorizer';
 import { AuthorizedRunService } from './AuthorizedRunService';
 import type { StartRunRequest } from './RunService';
@@ -99,15 +98,6 @@ function catalog(held: string[] = [WEB, DB, VAULT, WEB_01, DB_01, VAULT_01]) {
     visibleTo: async (refs: string[], credentials: BackstageCredentials) =>
       refs.filter(shownTo(credentials)),
     heldRefs: async (refs: string[]) => refs.filter(ref => held.includes(ref)),
-    seenAndWithheld: async (
-      refs: string[],
-      credentials: BackstageCredentials,
-    ) => ({
-      seen: refs.filter(shownTo(credentials)),
-      withheld: refs.filter(
-        ref => held.includes(ref) && !shownTo(credentials)(ref),
-      ),
-    }),
     requireVisible: async (ref: string, credentials: BackstageCredentials) => {
       if (!shownTo(credentials)(ref))
         throw new NotFoundError(`No entity ${ref}`);
@@ -165,11 +155,6 @@ function runService(stored: RecoveryRun[] = []) {
 
 /** Each answer as PlanService.runSeenBy gives it to its reader: marked with who read it. */
 const plans = {
-  // A refusal's plan, read to tell what of it the caller may see: its refs are in its words.
-  plan: async (entityRef: string) =>
-    ({
-      graph: { rootRef: entityRef, services: new Map(), machines: new Map() },
-    }) as unknown as PlannedRecovery,
   runSeenBy: async (run: RecoveryRun, credentials: BackstageCredentials) =>
     ({
       ...run,

@@ -10,7 +10,6 @@ import {
   recoveryRunReleasePermission,
 } from '@backstage-recovery/plugin-recovery-common';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
-import { withheldFrom } from '../plan/withheld';
 import type { PlanService } from '../service/PlanService';
 import {
   type EntityPermission,
@@ -20,7 +19,6 @@ import {
   type RecoveryAuthorizer,
 } from '../service/RecoveryAuthorizer';
 import { consolesSeenBy } from './consoleTails';
-import { isConflict, refusalSeen } from './errors';
 import type { RunService, StartRunRequest } from './RunService';
 import { ACTIVE_RUN_STATUSES } from './runState';
 import { isRunVisible } from './visibleRuns';
@@ -70,9 +68,9 @@ export class AuthorizedRunService {
     >,
     private readonly graphs: Pick<
       CatalogGraphLoader,
-      'visibleTo' | 'heldRefs' | 'requireVisible' | 'seenAndWithheld'
+      'visibleTo' | 'heldRefs' | 'requireVisible'
     >,
-    private readonly plans: Pick<PlanService, 'runSeenBy' | 'plan'>,
+    private readonly plans: Pick<PlanService, 'runSeenBy'>,
   ) {}
 
   /** Admits a run of an entity the caller may see (else a 404, as if absent) and starts it: RunService.start. */
@@ -113,39 +111,14 @@ export class AuthorizedRunService {
                 `machine and service it boots, not only on ${entityRef}. A test recovery (an isolated lab) needs ${recoveryRunCreatePermission.name} on ${entityRef} alone`,
             })
         : undefined;
-    const run = await this.runs
-      .start({
-        ...request,
-        trigger: isOwnScheduler(credentials.principal) ? 'schedule' : 'user',
-        createdBy: principalName(credentials.principal),
-        credentials,
-        authorizePlan,
-      })
-      .catch(async error => {
-        throw await this.refusalSeenBy(error, entityRef, credentials);
-      });
+    const run = await this.runs.start({
+      ...request,
+      trigger: isOwnScheduler(credentials.principal) ? 'schedule' : 'user',
+      createdBy: principalName(credentials.principal),
+      credentials,
+      authorizePlan,
+    });
     return this.seenBy(run, credentials);
-  }
-
-  /**
-   * A run's refusal (409) as the caller may read it (refusalSeen): what it says of parts of the
-   * plan the catalog hides from them counted, not named. The plan is read again for that (the
-   * plugin's view, as the run was planned), only for a refusal.
-   */
-  private async refusalSeenBy(
-    error: unknown,
-    entityRef: string,
-    credentials: BackstageCredentials,
-  ): Promise<unknown> {
-    if (!isConflict(error)) return error;
-    const { graph } = await this.plans.plan(entityRef);
-    return refusalSeen(
-      error,
-      graph.rootRef,
-      await withheldFrom(this.graphs, graph, credentials, [
-        JSON.stringify({ ...(error as object), message: String(error) }),
-      ]),
-    );
   }
 
   /** A run the caller may see; else a 404, as one that does not exist: its console tails and plan are not theirs to read. */

@@ -22,9 +22,7 @@ import {
   type HypervisorHost,
   messageOf,
 } from '@backstage-recovery/plugin-recovery-node';
-import { textsSeen, type Withheld } from '../plan/withheld';
 import type { PlannedRecovery } from '../service/PlanService';
-import { hiddenProblems, namedAndHidden } from '../service/RecoveryAuthorizer';
 
 /**
  * Why a machine failed, with the probe that failed it if one did, and what its last failed health
@@ -327,12 +325,10 @@ export class MachinesNotCapturedError extends RunConflictError {
   constructor(
     readonly neverCaptured: string[],
     keptElsewhere: NonNullable<MachinesNotCapturedError['keptElsewhere']> = [],
-    /** Machines never captured besides, that the catalog does not show the caller: counted. */
-    hidden = 0,
   ) {
     super(
       [
-        `No capture of ${namedAndHidden(neverCaptured, neverCaptured.length + hidden)} yet: capture first (POST /captures)`,
+        `No capture of ${neverCaptured.join(', ')} yet: capture first (POST /captures)`,
         ...keptElsewhere.map(capturesKeptUnder),
       ].join('; '),
     );
@@ -427,80 +423,4 @@ export class CapturesDamagedError extends RunConflictError {
       `No intact capture of ${machines.join(', ')} to restore: ${each.join('; ')}${never}. Capture ${[...machines, ...neverCaptured].join(', ')} anew (POST /captures)`,
     );
   }
-}
-
-/** A 409: a RunConflictError and the like (its statusCode), or a ConflictError (its name). */
-export const isConflict = (error: unknown): error is Error =>
-  error instanceof Error &&
-  ((error as { statusCode?: number }).statusCode === 409 ||
-    error.name === 'ConflictError');
-
-/** A refusal as a caller may read it where it names entities the catalog does not show them. */
-class WithheldConflictError extends CustomErrorBase {
-  readonly statusCode = 409;
-
-  constructor(name: string, message: string, fields: Record<string, unknown>) {
-    super(message);
-    this.name = name;
-    Object.assign(this, fields);
-  }
-}
-
-/**
- * A run's 409 as the caller may read it: what it says of entities the catalog holds and does not
- * show them (`withheld`: a machine never captured, a missing dependency of theirs, a cycle through
- * them) left out, and those entities counted (hiddenProblems, namedAndHidden), as the capture's 400
- * counts them; its name and status stay, so a client tells it apart as before. Any other error, or
- * one that names none of them, as it is.
- */
-export function refusalSeen(
-  error: unknown,
-  entityRef: string,
-  withheld: Withheld,
-): unknown {
-  if (withheld.none || !isConflict(error)) return error;
-  const {
-    name,
-    message,
-    stack: _,
-    ...fields
-  }: Record<string, unknown> = {
-    ...(error as unknown as Record<string, unknown>),
-    name: error.name,
-    message: error.message,
-  };
-  const hidden = new Set(
-    withheld.namedIn(`${message} ${JSON.stringify(fields)}`),
-  );
-  if (hidden.size === 0) return error;
-  const names = (value: unknown) =>
-    withheld.namedIn(JSON.stringify(value) ?? '').length > 0;
-  if (error instanceof MachinesNotCapturedError) {
-    const shown = error.neverCaptured.filter(ref => !names(ref));
-    return new MachinesNotCapturedError(
-      shown,
-      (error.keptElsewhere ?? []).filter(kept => !names(kept)),
-      error.neverCaptured.length - shown.length,
-    );
-  }
-  if (error instanceof MissingDependenciesError)
-    return new MissingDependenciesError(
-      entityRef,
-      textsSeen(error.missing, withheld).texts,
-    );
-  // Any other: its parts that name none of them, and its message said again without them.
-  const kept = Object.fromEntries(
-    Object.entries(fields).flatMap(([field, value]) =>
-      Array.isArray(value)
-        ? [[field, value.filter(item => !names(item))]]
-        : names(value)
-          ? []
-          : [[field, value]],
-    ),
-  );
-  return new WithheldConflictError(
-    name as string,
-    `${entityRef} cannot be recovered now: ${hiddenProblems(hidden.size)}`,
-    kept,
-  );
 }

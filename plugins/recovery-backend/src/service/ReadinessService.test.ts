@@ -81,7 +81,6 @@ const noRuns = {
 const seesAll = (...entityRefs: string[]) => ({
   visibleTo: async (refs: string[]) => refs,
   recoverableEntities: async () => entityRefs,
-  seenAndWithheld: async (refs: string[]) => ({ seen: refs, withheld: [] }),
 });
 const user = mockCredentials.user();
 

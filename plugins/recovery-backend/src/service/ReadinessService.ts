@@ -31,13 +31,6 @@ import type {
 } from '../database/ReadinessHistoryStore';
 import type { CatalogGraphLoader } from '../plan/catalogGraph';
 import { unknownEngineProblems } from '../plan/entityMapping';
-import {
-  graphRefs,
-  readinessSeen,
-  refsOf,
-  withheldAmong,
-  withheldFrom,
-} from '../plan/withheld';
 import { isRunVisible, type VisibleTo } from '../run/visibleRuns';
 import { toApi } from './CaptureService';
 import { nightlyCheckSeenBy } from './nightlyCheck';
@@ -69,7 +62,7 @@ export class ReadinessService {
      */
     private readonly graphs: Pick<
       CatalogGraphLoader,
-      'visibleTo' | 'recoverableEntities' | 'seenAndWithheld'
+      'visibleTo' | 'recoverableEntities'
     >,
     /** The site's default objectives: all there is to show for an entity that cannot be assessed. */
     private readonly defaultObjectives: Readiness['objectives'],
@@ -175,24 +168,12 @@ export class ReadinessService {
       downElsewhere,
       atHost,
     );
-    // What stands in the way in parts of the plan the catalog hides from the caller: counted.
-    const seen = readinessSeen(
-      readiness,
-      await withheldFrom(this.graphs, entity.graph, credentials, [
-        ...readiness.reasons,
-        ...readiness.problems.map(p => p.message),
-      ]),
-    );
-    if (!nightly) return seen;
+    if (!nightly) return readiness;
     return {
-      ...seen,
-      nightlyCheck: await nightlyCheckSeenBy(nightly, async refs => {
-        const { withheld } = await this.graphs.seenAndWithheld(
-          refs,
-          credentials,
-        );
-        return withheld;
-      }),
+      ...readiness,
+      nightlyCheck: await nightlyCheckSeenBy(nightly, refs =>
+        this.graphs.visibleTo(refs, credentials),
+      ),
     };
   }
 
@@ -259,27 +240,11 @@ export class ReadinessService {
       const shown = await Promise.all(answers);
       return refs.filter((_, i) => shown[i]);
     };
-    // What of their plans the catalog hides from the caller, asked once for all of them.
-    const { withheld } = await this.graphs.seenAndWithheld(
-      [...new Set(entities.flatMap(e => refsOf(e.graph)))],
-      credentials,
-      graphRefs(entities.map(e => e.graph)),
-    );
-    const hidden = new Set(withheld);
     const now = Date.now();
-    // What an outcome names that the catalog holds and hides: only those not shown are asked about.
-    const withheldOf = async (refs: string[]) => {
-      const shown = new Set(await visible(refs));
-      const unseen = refs.filter(ref => !shown.has(ref));
-      if (unseen.length === 0) return [];
-      return (await this.graphs.seenAndWithheld(unseen, credentials)).withheld;
-    };
     const nightlyCheckOf = async (entityRef: string) => {
       const outcome = nightly?.get(entityRef);
       return (
-        outcome && {
-          nightlyCheck: await nightlyCheckSeenBy(outcome, withheldOf),
-        }
+        outcome && { nightlyCheck: await nightlyCheckSeenBy(outcome, visible) }
       );
     };
     const items = await Promise.all(
@@ -312,22 +277,19 @@ export class ReadinessService {
           captures,
           cyclePlan: _,
           ...readiness
-        } = readinessSeen(
-          this.assess(
-            entity,
-            latest,
-            last,
-            now,
-            partial && { run: partial, shown: await seenAs(partial) },
-            failure && { run: failure, shown: await seenAs(failure) },
-            captureFailures,
-            intact,
-            keptElsewhere,
-            degraded.filter(r => r.entityRef === entity.graph.rootRef),
-            downElsewhere,
-            atHost.get(entity),
-          ),
-          withheldAmong(entity.graph, hidden),
+        } = this.assess(
+          entity,
+          latest,
+          last,
+          now,
+          partial && { run: partial, shown: await seenAs(partial) },
+          failure && { run: failure, shown: await seenAs(failure) },
+          captureFailures,
+          intact,
+          keptElsewhere,
+          degraded.filter(r => r.entityRef === entity.graph.rootRef),
+          downElsewhere,
+          atHost.get(entity),
         );
         return {
           ...readiness,

@@ -96,26 +96,18 @@ export function missingOnEach(
 
 const entities = (n: number) => `${n} ${n === 1 ? 'entity' : 'entities'}`;
 
-/** `n` entities the caller is not shown, as every answer counts them. */
-const hiddenFromYou = (n: number) =>
-  `${entities(n)} the catalog does not show you`;
-
-/**
- * What an answer (a plan's problems, a readiness's reasons, a refused run) says in place of what
- * it would say of `hidden` entities the catalog does not show the caller: that they stand in the
- * way, counted, never named.
- */
-export function hiddenProblems(hidden: number): string {
-  return `${hiddenFromYou(hidden)} ${hidden === 1 ? 'has' : 'have'} problems in the way of this recovery (what they are is left out)`;
-}
-
 /**
  * `total` entities as a message to a caller lists them: those the catalog shows them (`named`),
  * then how many others it does not, so that it tells of no entity hidden from them.
  */
 export function namedAndHidden(named: string[], total: number): string {
   const hidden = total - named.length;
-  return [...named, ...(hidden > 0 ? [hiddenFromYou(hidden)] : [])].join(', ');
+  return [
+    ...named,
+    ...(hidden > 0
+      ? [`${entities(hidden)} the catalog does not show you`]
+      : []),
+  ].join(', ');
 }
 
 /** Who asked: a user's entity ref, a service's subject, or an external caller's subject. */

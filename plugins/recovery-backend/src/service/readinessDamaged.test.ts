@@ -187,7 +187,6 @@ describe.each(databases.eachSupportedId())(
         {
           visibleTo: async refs => refs,
           recoverableEntities: async () => [WEB],
-          seenAndWithheld: async refs => ({ seen: refs, withheld: [] }),
         },
         graph.objectives,
         7 * 86_400,

@@ -18,8 +18,7 @@ import { EventStore } from '../database/EventStore';
 import { CatalogGraphLoader } from '../plan/catalogGraph';
 import type { AuthorizedRunService } from '../run/AuthorizedRunService';
 import { consolesSeenBy } from '../run/consoleTails';
-import { problemsSeen, withheldFrom } from '../plan/withheld';
-import { noPlanError, refusalSeen } from '../run/errors';
+import { noPlanError } from '../run/errors';
 import { requireSystem } from './AnalysisService';
 import {
   audit,
@@ -176,19 +175,10 @@ export async function createRouter(
       credentials,
     );
     const { plan, graph, disagreements } = planned;
-    // What it says of parts of the plan the catalog hides from the caller: counted, not named.
-    const withheld = await withheldFrom(graphs, graph, credentials, [
-      ...graph.problems.map(p => p.message),
-      ...(planned.planError ? [planned.planError] : []),
-    ]);
     // No plan is the catalog's state (a dependency cycle it declares), refused as POST /runs
     // refuses it: a 409 DependencyCycleError with the cycle and what a run accepting it drops.
-    if (!plan) throw refusalSeen(noPlanError(planned), graph.rootRef, withheld);
-    res.json({
-      ...plan,
-      problems: problemsSeen(graph.problems, graph.rootRef, withheld),
-      disagreements,
-    });
+    if (!plan) throw noPlanError(planned);
+    res.json({ ...plan, problems: graph.problems, disagreements });
   });
 
   // A capture pauses each production machine it copies for a moment.
