@@ -318,7 +318,7 @@ describe('recovery API', () => {
       [
         request(server).get('/api/recovery/runs?limit=0'),
         400,
-        'limit must be an integer from 1 to 500, got "0"',
+        'Query parameter limit must be given once, an integer from 1 to 500, got "0"',
       ],
       [
         request(server).get('/api/recovery/captures'),

@@ -4,6 +4,27 @@ import { describeValue } from '@backstage-recovery/plugin-recovery-node';
 // The cursors of the API's lists (GET /readiness, /runs, /captures): each `pageInfo.nextCursor`
 // is the keyset position its page ends at, opaque to callers as the catalog's are.
 
+/**
+ * A list's `limit` query parameter: an integer from 1 to `max`, given once; `fallback` when absent.
+ * Decimal digits alone: Number() also reads ` 5`, `0x10`, `1e2` and `5.0` as integers, and an
+ * array (`limit=5&limit=6`, `limit[]=5`) whose Number() may be one.
+ */
+export function pageLimit(
+  value: unknown,
+  fallback: number,
+  max: number,
+): number {
+  if (value === undefined) return fallback;
+  const limit =
+    typeof value === 'string' && /^[0-9]+$/.test(value) ? Number(value) : NaN;
+  if (!(limit >= 1 && limit <= max)) {
+    throw new InputError(
+      `Query parameter limit must be given once, an integer from 1 to ${max}, got ${describeValue(value)}`,
+    );
+  }
+  return limit;
+}
+
 /** The cursor of the page after the one that ends at `position` (each field a non-empty string). */
 export function pageCursor(position: Record<string, string>): string {
   return Buffer.from(JSON.stringify(position)).toString('base64url');

@@ -1,7 +1,5 @@
-import { InputError } from '@backstage/errors';
 import { READINESS_PAGE_MAX } from '@backstage-recovery/plugin-recovery-common';
-import { describeValue } from '@backstage-recovery/plugin-recovery-node';
-import { cursorPosition, pageCursor } from './paging';
+import { cursorPosition, pageCursor, pageLimit } from './paging';
 
 /** Entities a page of `GET /readiness` holds unless `limit` says. */
 export const READINESS_PAGE_DEFAULT = 100;
@@ -22,7 +20,7 @@ export function readinessPageFrom(query: {
   cursor?: unknown;
 }): ReadinessPageRequest {
   return {
-    limit: limitOf(query.limit),
+    limit: pageLimit(query.limit, READINESS_PAGE_DEFAULT, READINESS_PAGE_MAX),
     ...(query.cursor !== undefined && { after: afterOf(query.cursor) }),
   };
 }
@@ -36,19 +34,6 @@ export function readinessCursor(entityRef: string): string {
 export function compareRefs(a: string, b: string): number {
   if (a === b) return 0;
   return a < b ? -1 : 1;
-}
-
-function limitOf(value: unknown): number {
-  if (value === undefined) return READINESS_PAGE_DEFAULT;
-  // Decimal digits alone: Number() also reads ` 5`, `0x10`, `1e2` and `5.0` as integers.
-  const limit =
-    typeof value === 'string' && /^[0-9]+$/.test(value) ? Number(value) : NaN;
-  if (!Number.isInteger(limit) || limit < 1 || limit > READINESS_PAGE_MAX) {
-    throw new InputError(
-      `Query parameter limit must be given once, an integer from 1 to ${READINESS_PAGE_MAX}, got ${describeValue(value)}`,
-    );
-  }
-  return limit;
 }
 
 function afterOf(value: unknown): string {

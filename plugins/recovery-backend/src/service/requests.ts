@@ -10,6 +10,7 @@ import {
 } from '@backstage-recovery/plugin-recovery-node';
 import express from 'express';
 import { normalizeRef } from '../plan/catalogGraph';
+import { pageLimit } from './paging';
 
 /*
  * What the routes read from a request, and how they refuse it: the body parsers and their
@@ -97,24 +98,9 @@ export function jsonOnly(limit: string): express.RequestHandler {
   };
 }
 
-/** `limit`: an integer from 1 to 500, given once; 20 when absent. */
+/** `limit` of GET /runs and /captures: 20 when absent, at most 500 (pageLimit). */
 export function limitFrom(req: express.Request): number {
-  const text = req.query.limit;
-  if (text === undefined) return 20;
-  // `limit[]=5` and `limit=5&limit=6` come as arrays, whose Number() may still be an integer.
-  if (typeof text !== 'string') {
-    throw new InputError(
-      'Query parameter limit must be given once, an integer from 1 to 500',
-    );
-  }
-  // Decimal digits alone: Number() also reads ` 5`, `0x10`, `1e2` and `5.0` as integers.
-  const limit = /^[0-9]+$/.test(text) ? Number(text) : NaN;
-  if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
-    throw new InputError(
-      `limit must be an integer from 1 to 500, got "${text}"`,
-    );
-  }
-  return limit;
+  return pageLimit(req.query.limit, 20, 500);
 }
 
 /** 415: a request body in a content type, charset or encoding the route does not read. */

@@ -1314,7 +1314,7 @@ describe.each(databases.eachSupportedId())(
         ...['0x10', '1e1', '%205', '5.0'].flatMap(limit => [
           [
             request(server).get(`/api/recovery/runs?limit=${limit}`),
-            'limit must be an integer from 1 to 500',
+            'Query parameter limit must be given once, an integer from 1 to 500',
           ] as [request.Test, string],
           [
             request(server).get(`/api/recovery/readiness?limit=${limit}`),
