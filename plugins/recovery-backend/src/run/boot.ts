@@ -28,7 +28,7 @@ import {
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StoredCapture } from '../database/CaptureStore';
 import { isConsoleTail } from './consoleTails';
-import { unsettledStep, withDeadline } from './deadline';
+import { unansweredForMs, withDeadline } from './deadline';
 import {
   hostConditionFailure,
   hostUnreachable,
@@ -365,13 +365,15 @@ export class LabBoot {
     // machine, which readiness and owners' notices would otherwise blame. So did one whose engine
     // answered with an error as it shut down or restarted (`HTTP 500: failed to update store …`
     // from a dockerd on SIGTERM): blamed on the machine only where the host still answers. So did
-    // one whose step never settled by its deadline (a hung dockerd answers nothing): asked once
-    // (the host that answers at once costs a round trip), the machine is blamed only if it answers.
+    // one whose step went unanswered at least as long as an engine error's grace (a hung dockerd
+    // answers nothing): asked once (a round trip where it answers), the machine blamed only if it
+    // does. Not a step given less (a probe in flight as the machine's budget ran out).
+    const grace = this.options.engineGraceMs ?? ENGINE_GRACE_MS;
     const silence = isHostUnreachable(error)
       ? undefined
       : isEngineError(error)
         ? await this.hostSilence(signal)
-        : unsettledStep(error)
+        : (unansweredForMs(error) ?? 0) >= grace
           ? await this.hostSilence(signal, { again: false })
           : undefined;
     if (signal.aborted) return error as Error;

@@ -2,17 +2,19 @@ import { MAX_TIMER_MS } from '@backstage-recovery/plugin-recovery-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MachineFailure } from './errors';
 
-/** Marks the failure withDeadline throws because its step never settled by its deadline. */
+/** Marks the failure withDeadline throws because its step never settled: how long it was given (ms). */
 const UNSETTLED = Symbol('the step did not settle by its deadline');
 
 /**
- * Whether `error` is withDeadline's failure of a step that had not settled by its deadline (the
- * engine never answered it), not one the step itself failed with: marked, whatever its wording.
+ * How long the step whose failure `error` is went unanswered, where withDeadline failed it because
+ * it had not settled by its deadline (marked, whatever its wording); undefined for a failure of
+ * the step's own. A step given little time (what was left of a machine's budget, a probe in flight
+ * at its end) says nothing of its engine: the caller judges by how long.
  */
-export const unsettledStep = (error: unknown): boolean =>
-  typeof error === 'object' &&
-  error !== null &&
-  (error as { [UNSETTLED]?: boolean })[UNSETTLED] === true;
+export const unansweredForMs = (error: unknown): number | undefined =>
+  typeof error === 'object' && error !== null
+    ? (error as { [UNSETTLED]?: number })[UNSETTLED]
+    : undefined;
 
 /** For a step that must still run while the backend shuts down (a teardown), under its own deadline only. */
 export const NEVER_ABORTED = new AbortController().signal;
@@ -52,7 +54,7 @@ export async function withDeadline<T>(
           typeof step === 'string'
             ? new MachineFailure(`${step} did not finish within ${ms / 1000} s`)
             : step();
-        throw Object.assign(failure, { [UNSETTLED]: true });
+        throw Object.assign(failure, { [UNSETTLED]: ms });
       }),
     ]);
   } finally {
