@@ -5,15 +5,14 @@
  * benchmark, not a test.) The run is the backend's own shape, served to the browser for
  * its page (route): no Docker engine boots 150 machines here.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Browser, BrowserContext, Page, chromium } from 'playwright-core';
 import type { BootPlan } from '@backstage-recovery/plugin-recovery-common';
 import {
+  buildApp,
   demoRecoveryConfig,
-  REPO_ROOT,
   RunningBackend,
   startBackend,
 } from '../e2e/backend';
@@ -30,12 +29,7 @@ describe('the portal with a site of 150 machines in 12 waves', () => {
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'recovery-bigsite-'));
-    if (!existsSync(join(REPO_ROOT, 'packages/app/dist/index.html')))
-      execFileSync('npm', ['run', 'build', '-w', 'app'], {
-        cwd: REPO_ROOT,
-        env: { ...process.env, NODE_ENV: 'production' },
-        stdio: 'pipe',
-      });
+    buildApp();
     const catalogFile = join(dataDir, 'catalog.yaml');
     writeFileSync(catalogFile, bigSiteCatalog());
     backend = await startBackend({
@@ -102,6 +96,57 @@ describe('the portal with a site of 150 machines in 12 waves', () => {
         .first()
         .innerText(),
     ).toBe('Not recoverable');
+    await page.close();
+  });
+
+  it('keeps the card short: 20 of the 150 captures at first, Run test recovery a few Tab presses in', async () => {
+    const page = await ctx.newPage();
+    await open(
+      page,
+      '/catalog/default/system/big-site/recovery',
+      'text=Recovery readiness',
+    );
+    const runButton = page
+      .getByRole('button', { name: /Run test recovery/ })
+      .first();
+    await runButton.waitFor({ timeout: 60_000 });
+    const captures = page.getByRole('table', { name: 'Captures' }).first();
+    const card = page
+      .locator('.MuiCard-root')
+      .filter({
+        has: page.getByRole('heading', { name: 'Recovery readiness' }),
+      })
+      .first();
+    const height = (await card.boundingBox())!.height;
+    const waves = (await page
+      .getByRole('group', { name: 'Boot waves' })
+      .first()
+      .boundingBox())!.height;
+    const tableHeight = (await captures.boundingBox())!.height;
+    // Said in the run's output, for the record: counts are asserted, not sizes.
+    console.log(
+      `the card of 150 machines: ${Math.round(height)} px tall (captures ${Math.round(tableHeight)}, waves ${Math.round(waves)})`,
+    );
+    const rows = await captures.locator('tbody tr').count();
+
+    // From the card's title, the Tab presses to its Run test recovery: past the 20 machines shown
+    // and the toggle, not past 150 machine links.
+    await page
+      .getByRole('heading', { name: 'Recovery readiness' })
+      .first()
+      .click();
+    let presses = 0;
+    for (; presses < 400; presses++) {
+      if (await runButton.evaluate(b => b === document.activeElement)) break;
+      await page.keyboard.press('Tab');
+    }
+    console.log(`Tab presses to Run test recovery: ${presses}`);
+    expect(rows).toBe(20);
+    expect(presses).toBeLessThanOrEqual(30);
+
+    const toggle = page.getByRole('button', { name: 'Show all 150 machines' });
+    await toggle.click();
+    expect(await captures.locator('tbody tr').count()).toBe(150);
     await page.close();
   });
 

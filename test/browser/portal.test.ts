@@ -4,7 +4,6 @@
  * watched live until it succeeds with infra-01, data-01 and web-01 ready; then the analysis of
  * pushed boot logs, whose warnings the page shows under the boot plan.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +11,7 @@ import { Browser, chromium } from 'playwright-core';
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { dockerFromHost, startDemoSite, stopDemoSite } from '../../demo/site';
 import {
+  buildApp,
   capture,
   demoRecoveryConfig,
   ENGINES,
@@ -30,20 +30,7 @@ describe('the portal', () => {
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'recovery-browser-'));
-    // The app the backend serves, built as for production.
-    try {
-      execFileSync('npm', ['run', 'build', '-w', 'app'], {
-        cwd: REPO_ROOT,
-        env: { ...process.env, NODE_ENV: 'production' },
-        encoding: 'utf8',
-        stdio: 'pipe',
-      });
-    } catch (error) {
-      const { stdout, stderr } = error as { stdout?: string; stderr?: string };
-      throw new Error(
-        `building the app failed:\n${stderr?.slice(-3000)}\n${stdout?.slice(-2000)}`,
-      );
-    }
+    buildApp();
     await startDemoSite(primary, { recreate: true });
     backend = await startBackend({
       dataDir,

@@ -3,13 +3,38 @@ import {
   type CaptureRequest,
   type RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
-import { ChildProcess, execFile, spawn } from 'node:child_process';
+import {
+  ChildProcess,
+  execFile,
+  execFileSync,
+  spawn,
+} from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { until } from './until';
 
 export const REPO_ROOT = resolve(__dirname, '../..');
+
+/**
+ * Builds the app the backend serves, as for production, from the sources as they are now: a
+ * browser test of an older build would test old code. Its output's tail names a failure.
+ */
+export function buildApp(): void {
+  try {
+    execFileSync('npm', ['run', 'build', '-w', 'app'], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, NODE_ENV: 'production' },
+      encoding: 'utf8',
+      stdio: 'pipe',
+    });
+  } catch (error) {
+    const { stdout, stderr } = error as { stdout?: string; stderr?: string };
+    throw new Error(
+      `building the app failed:\n${stderr?.slice(-3000)}\n${stdout?.slice(-2000)}`,
+    );
+  }
+}
 
 /** A free TCP port on loopback. */
 export async function freePort(): Promise<number> {

@@ -355,10 +355,13 @@ const CaptureProgressLine = ({
 export const CaptureButton = ({
   capturing,
   disabled,
+  describedBy,
   onClick,
 }: {
   capturing: Capturing | undefined;
   disabled: boolean;
+  /** The id of what says why it is off (a permission's note), for `aria-describedby`. */
+  describedBy?: string;
   onClick: () => void;
 }) => (
   <>
@@ -366,6 +369,7 @@ export const CaptureButton = ({
       variant="outlined"
       startIcon={<CameraAltIcon />}
       disabled={disabled || !!capturing}
+      aria-describedby={describedBy}
       onClick={onClick}
     >
       {!capturing

@@ -1,5 +1,6 @@
 import {
   Box,
+  Button,
   Chip,
   makeStyles,
   Table,
@@ -10,7 +11,7 @@ import {
   Typography,
 } from '@material-ui/core';
 import { Alert, AlertTitle } from '@material-ui/lab';
-import { Fragment } from 'react';
+import { Fragment, useId, useState } from 'react';
 import { EntityRefLink } from '@backstage/plugin-catalog-react';
 import {
   ANNOTATION_CONTAINER,
@@ -106,6 +107,14 @@ const useStyles = makeStyles(theme => ({
   noteCell: {
     paddingTop: 0,
   },
+  // Under a big system's captures: how many are shown, and the button showing the rest.
+  moreRows: {
+    display: 'flex',
+    alignItems: 'center',
+    flexWrap: 'wrap',
+    gap: theme.spacing(1),
+    marginTop: theme.spacing(0.5),
+  },
   // Rows shaded machine by machine, not row by row: a note's row is its machine's.
   shaded: {
     '&&&': { backgroundColor: theme.palette.background.default },
@@ -127,6 +136,15 @@ const useStyles = makeStyles(theme => ({
 /** Status, objectives and the reasons behind the status. */
 export const ReadinessSummary = ({ readiness }: { readiness: Readiness }) => {
   const classes = useStyles();
+  const [showAll, setShowAll] = useState(false);
+  const listId = useId();
+  // A big system's reasons (one a machine never captured, say): the first, the most important,
+  // listed at first, as its captures are.
+  const long = readiness.reasons.length > ROWS_SHOWN_AT_FIRST;
+  const reasons =
+    long && !showAll
+      ? readiness.reasons.slice(0, ROWS_SHOWN_AT_FIRST)
+      : readiness.reasons;
   return (
     <Box>
       <Box display="flex" alignItems="center" flexWrap="wrap">
@@ -139,13 +157,26 @@ export const ReadinessSummary = ({ readiness }: { readiness: Readiness }) => {
         </Typography>
       </Box>
       {readiness.reasons.length > 0 && (
-        <ul className={classes.reasons} aria-label="Reasons">
-          {readiness.reasons.map(reason => (
+        <ul
+          className={classes.reasons}
+          aria-label="Reasons"
+          id={long ? listId : undefined}
+        >
+          {reasons.map(reason => (
             <li key={reason}>
               <Typography variant="body2">{readableTimes(reason)}</Typography>
             </li>
           ))}
         </ul>
+      )}
+      {long && (
+        <ShowAllToggle
+          showAll={showAll}
+          onToggle={() => setShowAll(!showAll)}
+          controls={listId}
+          total={readiness.reasons.length}
+          what="reasons"
+        />
       )}
     </Box>
   );
@@ -256,10 +287,69 @@ metadata:
   );
 };
 
+/** How many rows of a long list (captures, reasons) the card shows before it offers to show them all. */
+export const ROWS_SHOWN_AT_FIRST = 20;
+
+/** The verdict of one machine's last capture against the RPO, and how much it calls for attention. */
+function captureVerdict(
+  c: MachineCaptureStatus,
+  rpoSeconds: number,
+): { verdict: JSX.Element; kind: 'ok' | 'warning' | 'error' } {
+  const age =
+    c.ageSeconds ??
+    (c.latest
+      ? (Date.now() - Date.parse(c.latest.createdAt)) / 1000
+      : undefined);
+  // The backend reads a capture dated ahead of its clock as of age 0 (its reasons say
+  // the age cannot be told): "within RPO" would pass it for a fresh one.
+  const ahead =
+    !!c.latest &&
+    !(age! > 0) &&
+    Date.parse(c.latest.createdAt) - Date.now() >
+      CLOCK_AHEAD_TOLERANCE_SECONDS * 1000;
+  if (!c.latest || age === undefined) {
+    return {
+      verdict: <Status kind="error">never captured</Status>,
+      kind: 'error',
+    };
+  }
+  if (ahead) {
+    return {
+      verdict: <Status kind="warning">dated ahead of the clock</Status>,
+      kind: 'warning',
+    };
+  }
+  if (age > rpoSeconds) {
+    return {
+      verdict: (
+        <Status kind="error">over RPO {formatDuration(rpoSeconds)}</Status>
+      ),
+      kind: 'error',
+    };
+  }
+  if (age > rpoSeconds * 0.8) {
+    return {
+      verdict: (
+        <Status kind="warning">near RPO {formatDuration(rpoSeconds)}</Status>
+      ),
+      kind: 'warning',
+    };
+  }
+  return {
+    verdict: <Status kind="ok">within RPO {formatDuration(rpoSeconds)}</Status>,
+    kind: 'ok',
+  };
+}
+
 /**
  * Last capture of each machine and its age against the RPO objective. The age is said once, in
  * "Last capture", which keeps counting; the verdict beside it is the backend's as it loaded
  * (its clock, not the browser's), so it does not repeat an age that would soon differ.
+ *
+ * Of more than {@link ROWS_SHOWN_AT_FIRST} machines (a big system's), that many are listed at
+ * first, those the table marks first (an error: never captured, over the RPO, damaged; then a
+ * warning: near the RPO, dated ahead, not serving when captured, near the pause limit), each
+ * group in the usual order; a button shows them all, and fewer again.
  */
 export const CaptureTable = ({
   captures,
@@ -269,9 +359,33 @@ export const CaptureTable = ({
   rpoSeconds: number;
 }) => {
   const classes = useStyles();
+  const [showAll, setShowAll] = useState(false);
+  const tableId = useId();
   if (!captures.length) return null;
-  return (
-    <Table size="small" aria-label="Captures">
+  const rows = captures.map(c => {
+    const { verdict, kind } = captureVerdict(c, rpoSeconds);
+    // Kept, but a recovery from it restores a machine production was not serving from. A
+    // long note: in a row of its own under the machine's, not squeezing its cells.
+    const notServing =
+      c.latest && machineNotServing(c.latest.machineState)
+        ? describeMachineState(c.latest.machineState!)
+        : undefined;
+    const rank =
+      kind === 'error' || c.latest?.damaged
+        ? 0
+        : kind === 'warning' || notServing || c.latest?.pauseWarning
+          ? 1
+          : 2;
+    return { c, verdict, notServing, rank };
+  });
+  const long = rows.length > ROWS_SHOWN_AT_FIRST;
+  // Array.prototype.sort is stable: each group keeps the usual order.
+  const ordered = long ? [...rows].sort((a, b) => a.rank - b.rank) : rows;
+  const shown =
+    long && !showAll ? ordered.slice(0, ROWS_SHOWN_AT_FIRST) : ordered;
+  const marked = rows.filter(r => r.rank < 2).length;
+  const table = (
+    <Table size="small" aria-label="Captures" id={long ? tableId : undefined}>
       <TableHead>
         <TableRow>
           <TableCell className={classes.keepWhole}>Machine</TableCell>
@@ -281,47 +395,7 @@ export const CaptureTable = ({
         </TableRow>
       </TableHead>
       <TableBody>
-        {captures.map((c, i) => {
-          const age =
-            c.ageSeconds ??
-            (c.latest
-              ? (Date.now() - Date.parse(c.latest.createdAt)) / 1000
-              : undefined);
-          // The backend reads a capture dated ahead of its clock as of age 0 (its reasons say
-          // the age cannot be told): "within RPO" would pass it for a fresh one.
-          const ahead =
-            !!c.latest &&
-            !(age! > 0) &&
-            Date.parse(c.latest.createdAt) - Date.now() >
-              CLOCK_AHEAD_TOLERANCE_SECONDS * 1000;
-          let verdict: JSX.Element;
-          if (!c.latest || age === undefined) {
-            verdict = <Status kind="error">never captured</Status>;
-          } else if (ahead) {
-            verdict = <Status kind="warning">dated ahead of the clock</Status>;
-          } else if (age > rpoSeconds) {
-            verdict = (
-              <Status kind="error">
-                over RPO {formatDuration(rpoSeconds)}
-              </Status>
-            );
-          } else if (age > rpoSeconds * 0.8) {
-            verdict = (
-              <Status kind="warning">
-                near RPO {formatDuration(rpoSeconds)}
-              </Status>
-            );
-          } else {
-            verdict = (
-              <Status kind="ok">within RPO {formatDuration(rpoSeconds)}</Status>
-            );
-          }
-          // Kept, but a recovery from it restores a machine production was not serving from. A
-          // long note: in a row of its own under the machine's, not squeezing its cells.
-          const notServing =
-            c.latest && machineNotServing(c.latest.machineState)
-              ? describeMachineState(c.latest.machineState!)
-              : undefined;
+        {shown.map(({ c, verdict, notServing }, i) => {
           const shade = i % 2 === 0 ? classes.shaded : classes.unshaded;
           return (
             <Fragment key={c.machineRef}>
@@ -373,6 +447,67 @@ export const CaptureTable = ({
         })}
       </TableBody>
     </Table>
+  );
+  if (!long) return table;
+  const first = marked
+    ? `, the ${formatCount(marked, 'marked one', 'marked ones')} first`
+    : '';
+  return (
+    <>
+      {table}
+      <ShowAllToggle
+        showAll={showAll}
+        onToggle={() => setShowAll(!showAll)}
+        controls={tableId}
+        total={rows.length}
+        what="machines"
+        first={first}
+      />
+    </>
+  );
+};
+
+/**
+ * Under a long list cut to its first {@link ROWS_SHOWN_AT_FIRST}: how many it shows, and the
+ * button that shows them all (and the first only again).
+ */
+const ShowAllToggle = ({
+  showAll,
+  onToggle,
+  controls,
+  total,
+  what,
+  first = '',
+}: {
+  showAll: boolean;
+  onToggle: () => void;
+  /** The id of the list it cuts. */
+  controls: string;
+  total: number;
+  /** What the list holds, plural. */
+  what: string;
+  /** Which come first, after a comma. */
+  first?: string;
+}) => {
+  const classes = useStyles();
+  return (
+    <Box className={classes.moreRows}>
+      <Typography variant="caption" color="textSecondary">
+        {showAll
+          ? `All ${total} ${what}${first}.`
+          : `Showing ${ROWS_SHOWN_AT_FIRST} of ${total} ${what}${first}.`}
+      </Typography>
+      <Button
+        size="small"
+        aria-expanded={showAll}
+        aria-controls={controls}
+        onClick={onToggle}
+      >
+        {showAll
+          ? `Show the first ${ROWS_SHOWN_AT_FIRST} only`
+          : `Show all ${total} ${what}`}
+      </Button>
+    </Box>
   );
 };
 

@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useId, useState } from 'react';
 import { Box, Button, Divider } from '@material-ui/core';
 import PlayArrowIcon from '@material-ui/icons/PlayArrow';
 import HistoryIcon from '@material-ui/icons/History';
@@ -13,7 +13,11 @@ import {
   type RunMode,
 } from '@backstage-recovery/plugin-recovery-common';
 import { CaptureButton, type useCaptureFlow } from './CaptureFlow';
-import { PermissionNote, useCardStyles } from './cardLayout';
+import {
+  PermissionNote,
+  permissionNoteShown,
+  useCardStyles,
+} from './cardLayout';
 import { isRunActive } from '../../utils/format';
 import { RecoveryPointDialog } from './RecoveryPointDialog';
 import type { StartRequest } from './RunStartFlow';
@@ -71,6 +75,9 @@ export const RecoveryCardActions = ({
   const [choosingPoint, setChoosingPoint] = useState(false);
   /** Whether the dialog confirming a failover is open. */
   const [confirmingFailover, setConfirmingFailover] = useState(false);
+  // The sentence saying why a button is off for want of a permission describes that button.
+  const runNoteId = useId();
+  const captureNoteId = useId();
 
   const hasMachines = !!plan && plan.machines.length > 0;
   const running = isRunActive(run);
@@ -92,6 +99,9 @@ export const RecoveryCardActions = ({
             hostBusy ||
             !!starting ||
             checkingForRun
+          }
+          aria-describedby={
+            permissionNoteShown(permissions.run) ? runNoteId : undefined
           }
           onClick={() => startRun()}
         >
@@ -129,6 +139,9 @@ export const RecoveryCardActions = ({
         <CaptureButton
           capturing={capture.capturing}
           disabled={!permissions.capture.allowed || !canCapture}
+          describedBy={
+            permissionNoteShown(permissions.capture) ? captureNoteId : undefined
+          }
           onClick={capture.captureNow}
         />
         {runAllowed && hasMachines && (
@@ -165,6 +178,7 @@ export const RecoveryCardActions = ({
         )}
         <PermissionNote
           state={permissions.run}
+          id={runNoteId}
           action="run test recoveries"
           permissionName={recoveryRunCreatePermission.name}
         />
@@ -178,6 +192,7 @@ export const RecoveryCardActions = ({
         )}
         <PermissionNote
           state={permissions.capture}
+          id={captureNoteId}
           action="capture machines"
           permissionName={recoveryCaptureCreatePermission.name}
         />

@@ -55,23 +55,30 @@ export const CardNote = ({ children }: { children: React.ReactNode }) => {
   return <Box className={classes.section}>{children}</Box>;
 };
 
+/** Whether {@link PermissionNote} says anything for this permission's state. */
+export const permissionNoteShown = (state: AsyncPermissionResult) =>
+  !state.loading && !state.allowed;
+
 /**
  * Why an action's button is off for want of a permission. A check that failed (usePermission
  * gives `allowed: false` with an `error`) says nothing about the user: it is reported as a
- * failed check, not as a denial.
+ * failed check, not as a denial. Given an `id`, the button names it in `aria-describedby`: a
+ * disabled button takes no focus, but a screen reader reads it with its description.
  */
 export const PermissionNote = ({
   state,
   action,
   permissionName,
+  id,
 }: {
   state: AsyncPermissionResult;
   action: string;
   permissionName: string;
+  id?: string;
 }) => {
-  if (state.loading || state.allowed) return null;
+  if (!permissionNoteShown(state)) return null;
   return (
-    <Typography variant="caption" color="textSecondary">
+    <Typography variant="caption" color="textSecondary" id={id}>
       {state.error
         ? `Could not check whether you may ${action}: ${errorMessage(state.error)} (`
         : `You are not allowed to ${action} (`}
