@@ -4,6 +4,7 @@ import { toError } from '@backstage/errors';
 import {
   ANNOTATION_NIGHTLY_CHECK,
   coversPlan,
+  failedAtHost,
   hostBusy,
   interruptedRunWords,
   isHostBusy,
@@ -149,6 +150,18 @@ export interface NightlyReport extends TaskReport {
    * started, covered by another's, left out, or refused and why. One an entity, the last word.
    */
   outcomes: NightlyCheckEntityOutcome[];
+  /**
+   * The hypervisor host a run of the night failed at (`hostUnreachable`): from then on, `at`, the
+   * check asked no more of it. `entities`, among `failed`, were not checked for it: that run's own
+   * and those it was to cover (it tells nothing of their plans), and every one not reached yet.
+   */
+  hostUnreachable?: {
+    host: string;
+    at: string;
+    runId: string;
+    entityRef: string;
+    entities: string[];
+  };
 }
 
 /**
@@ -156,7 +169,11 @@ export interface NightlyReport extends TaskReport {
  * or cancelled by someone, or no run was made (refused), or its plan has no machine.
  */
 export type NightlyFailure =
-  'run-failed' | 'run-interrupted' | 'refused' | 'no-machine';
+  | 'run-failed'
+  | 'run-interrupted'
+  | 'refused'
+  | 'no-machine'
+  | 'host-unreachable';
 
 /**
  * How many entities the nightly check checked, how many recovered, and of the others, how many
@@ -170,12 +187,16 @@ export function nightlyCounts(report: NightlyReport): {
   // Entities no run was made for (a machine never captured, no plan, a failover kept on the host)
   // are said apart from those whose recovery failed, and those whose plan has no machine apart
   // again (nothing says where they run: no run could be made): the task's failures count all.
+  // Those not checked as the hypervisor host could not be reached are said apart too: the host's
+  // failure, not theirs.
+  const atHost = new Set(report.hostUnreachable?.entities ?? []);
   const refs = (noMachine: boolean) =>
     new Set(
       report.outcomes
         .filter(
           o =>
             o.outcome === 'refused' &&
+            !atHost.has(o.entityRef) &&
             (o.reason === 'no-machine') === noMachine,
         )
         .map(o => o.entityRef),
@@ -185,16 +206,19 @@ export function nightlyCounts(report: NightlyReport): {
   const noMachine = report.failed.filter(f =>
     onNoMachine.has(f.entityRef),
   ).length;
+  const unreachable = report.failed.filter(f => atHost.has(f.entityRef)).length;
   // Those whose run was interrupted twice are among the failed, though no recovery of theirs failed.
   const interrupted = report.interrupted?.length ?? 0;
   return {
     checked: report.succeeded.length + report.failed.length,
     recovered: report.succeeded.length,
     failed: {
-      'run-failed': report.failed.length - refused - noMachine - interrupted,
+      'run-failed':
+        report.failed.length - refused - noMachine - interrupted - unreachable,
       'run-interrupted': interrupted,
       refused,
       'no-machine': noMachine,
+      'host-unreachable': unreachable,
     },
   };
 }
@@ -222,15 +246,33 @@ export function nightlySummary(report: NightlyReport): string {
     ...(not['no-machine'] > 0
       ? [`${not['no-machine']} not checked: no machine`]
       : []),
+    ...(not['host-unreachable'] > 0
+      ? [`${not['host-unreachable']} not checked: hypervisor host unreachable`]
+      : []),
   ];
   const notRecovered = report.failed.length
     ? `, ${report.failed.length} not (${why.join('; ')})`
     : '';
+  const down = report.hostUnreachable;
   return [
     `Nightly readiness check: ${entities} ${entities === 1 ? 'entity' : 'entities'} checked by ${runs}: ${recovered} recovered${notRecovered}`,
+    // Once, beneath: the host's failure, which is no entity's.
+    ...(down
+      ? [
+          `  hypervisor host ${down.host} unreachable from ${clockOf(down.at)}: ${down.entities.length} ${down.entities.length === 1 ? 'entity' : 'entities'} not checked (run ${down.runId} of ${down.entityRef} failed there; no run was asked of it after)`,
+        ]
+      : []),
     ...report.runs.map(r => `  ${r}`),
     ...(report.unread ?? []).map(u => `  ${u}`),
   ].join('\n');
+}
+
+/** `02:41 UTC`: when, in the night, as the portal shows times (UTC). */
+function clockOf(at: string): string {
+  const ms = Date.parse(at);
+  return Number.isNaN(ms)
+    ? at
+    : `${new Date(ms).toISOString().slice(11, 16)} UTC`;
 }
 
 /**
@@ -797,6 +839,61 @@ class NightlyRuns {
     };
   }
 
+  /**
+   * Its run failed at the hypervisor host (`hostUnreachable`): the host's failure, which tells
+   * nothing of the plan, nor of those it was to cover. The check asks no more of that host tonight
+   * (every run goes to the one host, recovery.hypervisorHost): no run after this one is started,
+   * and those they were for are not checked, their outcome naming this run. Not even one more run
+   * to confirm it: the run that failed there was refused by the host's engine, or it stopped
+   * answering and was asked again before the run failed (boot.ts, hostSilence), so another run
+   * would most likely only find the same, at the cost of a run each (a hung engine keeps one until
+   * its step's deadline) and of a false failure on each page; readiness keeps each entity's last
+   * result, so a night not checked costs less than that. The next night tries the host again.
+   */
+  private hostDown(turn: Turn, run: RecoveryRun) {
+    const { entityRef, covers } = turn;
+    const host = run.hypervisorHost || '(unnamed)';
+    const at = run.finishedAt ?? new Date().toISOString();
+    const reason = run.error?.message ?? 'it could not be reached';
+    const found = { runId: run.id, runEntityRef: entityRef };
+    const rest = this.queue.splice(turn.index + 1);
+    const notChecked = [
+      ...new Set([
+        ...covers.map(c => c.entityRef),
+        ...rest.flatMap(r => [r.entityRef, ...r.covers.map(c => c.entityRef)]),
+      ]),
+    ].filter(ref => ref !== entityRef);
+    this.report.hostUnreachable = {
+      host,
+      at,
+      runId: run.id,
+      entityRef,
+      entities: [entityRef, ...notChecked],
+    };
+    // Its own: failed, not at a machine of its plan, none of which it blames.
+    const own = `run ${run.id} failed at hypervisor host ${host}, not at a machine of its plan, so it tells nothing of it: ${reason}`;
+    this.fail(turn, entityRef, own);
+    this.outcomes.startedFor(entityRef, run.id, own);
+    const said = `not checked: hypervisor host ${host} unreachable from ${clockOf(at)}; run ${run.id} of ${entityRef} failed there, and no run was asked of it after (${reason})`;
+    for (const ref of notChecked) {
+      // Said once in the log, below, rather than once an entity: the host's failure, not theirs.
+      this.report.failed.push({ entityRef: ref, message: said });
+      this.outcomes.decide(ref, {
+        outcome: 'refused',
+        reason: 'host-unreachable',
+        ...found,
+        message: said,
+      });
+    }
+    this.logger.warn(
+      `${turn.label}: hypervisor host ${host} unreachable, so the check asks no more of it tonight: ${notChecked.length} more ${notChecked.length === 1 ? 'entity' : 'entities'} not checked`,
+      { entityRef, runId: run.id, notChecked },
+    );
+    this.report.runs.push(
+      `${entityRef}: run ${run.id} failed at hypervisor host ${host}, unreachable (no machine of its plan tested)${turn.own}`,
+    );
+  }
+
   /** The night's report: each run, then each failover kept on the host and whom it held up. */
   end(): NightlyReport {
     this.report.runs.push(...this.keptFailovers.lines());
@@ -1110,6 +1207,10 @@ class NightlyRuns {
       // Someone cancelled it (it held the host, say): not started again over their word.
       if (turn.again || run.error?.cancelledBy) this.notChecked(turn, run);
       else this.startAgain(turn, run);
+      return;
+    }
+    if (failedAtHost(run)) {
+      this.hostDown(turn, run);
       return;
     }
     // Whom this run tells about as readiness counts it; the others get their own.

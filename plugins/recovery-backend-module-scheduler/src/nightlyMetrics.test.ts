@@ -66,6 +66,7 @@ describe('nightly check metrics', () => {
       [0, { reason: 'run-interrupted' }],
       [0, { reason: 'refused' }],
       [0, { reason: 'no-machine' }],
+      [0, { reason: 'host-unreachable' }],
     ]);
     const [[endedAt]] = calls(
       'createGauge',

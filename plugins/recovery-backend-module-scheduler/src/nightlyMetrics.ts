@@ -33,7 +33,7 @@ export class NightlyCheckMetrics {
       'recovery.nightly_check.entities.failed',
       {
         description:
-          "Entities that did not recover in the nightly readiness check's last pass, by reason (run-failed, run-interrupted, refused, no-machine)",
+          "Entities that did not recover in the nightly readiness check's last pass, by reason (run-failed, run-interrupted, refused, no-machine, host-unreachable)",
         unit: '{entity}',
       },
     );

@@ -537,7 +537,9 @@ export interface ReasonRun {
  * busy with another run past the check's retries; no boot plan (a dependency cycle, say); a boot
  * plan with no machine (a service on none, or whose machines left the catalog: nothing says where
  * it runs, so it cannot be recovered); the check's time ran out (or it was stopped) before its run
- * could start; any other refusal.
+ * could start; the hypervisor host could not be reached that night (a run of the night failed
+ * there, `hostUnreachable`: the check asked no more of it, and its outcome names that run); any
+ * other refusal.
  *
  * @public
  */
@@ -545,6 +547,7 @@ export type NightlyCheckRefusal =
   | 'uncaptured'
   | 'kept-failover'
   | 'host-busy'
+  | 'host-unreachable'
   | 'no-plan'
   | 'no-machine'
   | 'out-of-time'
@@ -566,7 +569,8 @@ export interface NightlyCheckOutcome {
   reason?: NightlyCheckRefusal;
   /**
    * The run the outcome names: the entity's own (`started`), the one covering it (`covered`), the
-   * failover kept on the host (`kept-failover`) or the run holding the host (`host-busy`). Absent
+   * failover kept on the host (`kept-failover`), the run holding the host (`host-busy`) or the run
+   * that found the host unreachable (`host-unreachable`). Absent
    * where the catalog does not show the caller `runEntityRef`.
    */
   runId?: string;

@@ -183,6 +183,30 @@ describe.each(databases.eachSupportedId())(
       );
     });
 
+    it('says the hypervisor host was unreachable, without the run that found it, where that run is of an entity the catalog hides from the caller', async () => {
+      const unreachable: Omit<NightlyCheckEntityOutcome, 'entityRef'> = {
+        outcome: 'refused',
+        reason: 'host-unreachable',
+        runId: 'r-ops',
+        runEntityRef: OPS,
+        message: `not checked: hypervisor host recovery unreachable from 02:41 UTC; run r-ops of ${OPS} failed there, and no run was asked of it after (hypervisor host recovery cannot be reached: connect ECONNREFUSED)`,
+      };
+      await record({
+        checkedAt: LATER,
+        outcomes: [{ entityRef: WEB, ...unreachable }],
+      });
+      expect((await readiness('/component/default/web')).nightlyCheck).toEqual({
+        checkedAt: LATER,
+        outcome: 'refused',
+        reason: 'host-unreachable',
+        message:
+          'not checked: the hypervisor host could not be reached, as a run of an entity the catalog does not show you found',
+      });
+      expect(
+        (await readiness('/component/default/web', NIGHTLY)).nightlyCheck,
+      ).toEqual({ checkedAt: LATER, ...unreachable });
+    });
+
     it('hides the words of an outcome that name an entity the catalog hides from the caller, though its run is one they see', async () => {
       // Web's run held the host while the ops system's run, which was to cover it, waited.
       const held: Omit<NightlyCheckEntityOutcome, 'entityRef'> = {
@@ -431,46 +455,6 @@ describe.each(databases.eachSupportedId())(
           (await checkedReadiness(`/${item.entityRef.replace(':', '/')}`))
             .nightlyCheck,
         );
-    });
-
-    it('shows whole an outcome whose words name an entity the catalog does not hold: who cancelled a run, an entity removed since', async () => {
-      // Someone with no User entity (a guest, someone who has left) cancelled web's run mid-night.
-      const cancelled: NightlyCheckEntityOutcome = {
-        entityRef: WEB,
-        outcome: 'started',
-        runId: 'r-web',
-        runEntityRef: WEB,
-        message:
-          'run r-web cancelled by user:default/gone (not started again; a cancelled run counts for no one)',
-      };
-      // The shop was to be covered by a system removed from the catalog during the night.
-      const removed: NightlyCheckEntityOutcome = {
-        entityRef: SHOP,
-        outcome: 'refused',
-        reason: 'error',
-        message:
-          'not checked: the run of system:default/removed, which was to cover it, could not start',
-      };
-      await record({
-        checkedAt: '2026-11-13T02:30:00.000Z',
-        outcomes: [cancelled, removed],
-      });
-      const { entityRef: _web, ...web } = cancelled;
-      const { entityRef: _shop, ...shop } = removed;
-      expect((await readiness('/component/default/web')).nightlyCheck).toEqual({
-        checkedAt: '2026-11-13T02:30:00.000Z',
-        ...web,
-      });
-      expect((await readiness('/component/default/shop')).nightlyCheck).toEqual(
-        { checkedAt: '2026-11-13T02:30:00.000Z', ...shop },
-      );
-      const items: Array<{ entityRef: string; nightlyCheck?: unknown }> = (
-        await readiness('')
-      ).items;
-      expect(items.find(i => i.entityRef === WEB)?.nightlyCheck).toEqual({
-        checkedAt: '2026-11-13T02:30:00.000Z',
-        ...web,
-      });
     });
   },
 );

@@ -2,17 +2,15 @@ import type { NightlyCheckOutcome } from '@backstage-recovery/plugin-recovery-co
 import { refsInText } from '../plan/mentions';
 
 /**
- * An outcome as the caller may see it: one naming an entity the catalog holds and does not show
- * them (the run's, or another its words name: the entity whose run was to cover it, say) keeps
- * what it was (outcome and reason) and when, not that run, its entity, nor the check's own words.
- * One naming only entities the catalog does not hold (who cancelled its run, with no User entity;
- * a system removed since) hides nothing: no one's secret, and the run's own page names them too.
- * One without a plan or a machine in it says what readiness says, in full.
+ * An outcome as the caller may see it: one naming an entity the catalog does not show them (the
+ * run's, or another its words name: the entity whose run was to cover it, say) keeps what it was
+ * (outcome and reason) and when, not that run, its entity, nor the check's own words. One without
+ * a plan or a machine in it says what readiness says, in full.
  */
 export async function nightlyCheckSeenBy(
   outcome: NightlyCheckOutcome,
-  /** Of the refs given, those the catalog holds and does not show the caller (seenAndWithheld). */
-  withheld: (entityRefs: string[]) => Promise<string[]>,
+  /** Of the refs given, those the catalog shows the caller. */
+  visible: (entityRefs: string[]) => Promise<string[]>,
 ): Promise<NightlyCheckOutcome> {
   // Its words are then the entity's readiness reasons, which readiness shows whoever may see the
   // entity: an entity they name that the catalog does not hold (a machine gone) hides nothing.
@@ -24,7 +22,7 @@ export async function nightlyCheckSeenBy(
       ...refsInText(outcome.message),
     ]),
   ];
-  if (named.length === 0 || (await withheld(named)).length === 0)
+  if (named.length === 0 || (await visible(named)).length === named.length)
     return outcome;
   const {
     runId: _runId,
@@ -45,6 +43,8 @@ function hiddenMessage({ outcome, reason }: NightlyCheckOutcome): string {
       return `refused: a failover of ${HIDDEN} keeps machines on the hypervisor host that serve production with what its plan needs, until it is released`;
     case 'host-busy':
       return `refused: the hypervisor host was busy with a run of ${HIDDEN} until the check's time ran out`;
+    case 'host-unreachable':
+      return `not checked: the hypervisor host could not be reached, as a run of ${HIDDEN} found`;
     default:
       return `not run: the run of ${HIDDEN}, which was to cover it, could not be waited for or started`;
   }

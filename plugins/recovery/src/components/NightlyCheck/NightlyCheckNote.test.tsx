@@ -101,6 +101,29 @@ describe('the nightly check on the card', () => {
     );
   });
 
+  it('says the hypervisor host could not be reached, linking the run that found it, and blames no machine of its own', async () => {
+    const why =
+      'not checked: hypervisor host recovery unreachable from 02:41 UTC; run r3 of system:default/shop failed there, and no run was asked of it after (hypervisor host recovery cannot be reached: connect ECONNREFUSED /run/recovery-docker/recovery.sock)';
+    await renderCard({
+      checkedAt: AT,
+      outcome: 'refused',
+      reason: 'host-unreachable',
+      runId: 'r3',
+      runEntityRef: 'system:default/shop',
+      message: why,
+    });
+    const note = await findNote();
+    expect(note).toHaveTextContent(
+      /^Nightly check, 2026-12-05 02:30:00 UTC: not checked — the hypervisor host could not be reached: run r3 of .*shop failed there, and the check asked no more of it that night/,
+    );
+    // The check's own words beneath: which host, since when, and what it answered.
+    expect(note).toHaveTextContent(why);
+    expect(within(note).getByRole('link', { name: 'r3' })).toHaveAttribute(
+      'href',
+      '/recovery/runs/r3',
+    );
+  });
+
   it('says an entity whose plan has no machine was not run, in the words readiness gives', async () => {
     const why =
       'component:default/web runs on no machine Resource: no capture or run covers it; add dependsOn to the machine it runs on';

@@ -90,6 +90,13 @@ export const NightlyCheckNote = ({
         {of} until the check's time ran out
       </>
     );
+  else if (reason === 'host-unreachable' && run)
+    said = (
+      <>
+        not checked — the hypervisor host could not be reached: run {run}
+        {of} failed there, and the check asked no more of it that night
+      </>
+    );
   else if (outcome === 'refused') {
     said = <>not run — {message}</>;
     saysAll = true;

@@ -47,3 +47,28 @@ describe('the nightly summary of entities whose plan has no machine', () => {
     );
   });
 });
+
+describe('the nightly summary of entities not checked as the hypervisor host was unreachable', () => {
+  const items = [
+    ...['s04', 's05', 's06'].map(n => refused(n, 'host-unreachable')),
+    refused('u1', 'uncaptured'),
+  ];
+
+  it('counts them in a group of their own, the host named as what to mend', async () => {
+    await renderWithApis(<NightlyCheckSummary items={items} />, {
+      api: fakeRecoveryApi({}),
+      entity: null,
+    });
+    expect(
+      await screen.findByTestId('nightly-check-summary'),
+    ).toHaveTextContent(
+      'Last nightly check (2026-12-05 02:30:00 UTC): 4 not run — 3 hypervisor host unreachable, 1 never captured',
+    );
+  });
+
+  it("marks each one's row so", () => {
+    expect(notRunLastNight(items[0])).toBe(
+      'Not run last night: hypervisor host unreachable',
+    );
+  });
+});

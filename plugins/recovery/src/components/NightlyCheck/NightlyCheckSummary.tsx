@@ -15,6 +15,7 @@ export const REFUSAL_SHORT: Record<NightlyCheckRefusal, string> = {
   uncaptured: 'never captured',
   'kept-failover': 'beside a kept failover',
   'host-busy': "host busy past the check's time",
+  'host-unreachable': 'hypervisor host unreachable',
   'no-plan': 'no boot plan',
   // Nothing says where it runs: the catalog's to mend, not the host's.
   'no-machine': 'no machine in its boot plan',
@@ -106,6 +107,7 @@ interface Group {
 const REASON_ORDER: NightlyCheckRefusal[] = [
   'kept-failover',
   'host-busy',
+  'host-unreachable',
   'uncaptured',
   'no-plan',
   'no-machine',
