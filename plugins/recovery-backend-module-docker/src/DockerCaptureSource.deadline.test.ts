@@ -432,7 +432,7 @@ describe('a capture on a primary engine that stops answering', () => {
       .captureMachine(web01('primary'))
       .catch(e => e);
     expect(failure.message).toMatch(
-      /^capture of resource:default\/web-01-primary on engine primary did not finish within 0\.3 s \(recovery\.captures\.timeout\) while committing the image: could not unpause it \(Docker engine 'primary' did not answer the unpause within 0\.2 s\): production stays paused \(paused at least \d+ ms so far\); the backend tries again in 2 s, then at least every 30 s \(by hand: docker unpause c{64}, the id of container web-01 in the catalog, on engine primary\), nothing kept$/,
+      /^capture of resource:default\/web-01-primary on engine primary did not finish within 0\.3 s \(recovery\.captures\.timeout\) while committing the image: could not unpause it \(Docker engine 'primary' did not answer the unpause within 0\.2 s\): production stays paused \(paused at least \d+ ms so far\); the backend tries again in 2 s, then at least every 30 s \(by hand: docker unpause c{64} \(the container the catalog names web-01\), on engine primary\), nothing kept$/,
     );
     // How long production has been paused, as far as the capture knows: at least the unpause's wait.
     const [, pausedMs] = /paused at least (\d+) ms so far/.exec(
@@ -482,7 +482,7 @@ describe('a capture on a primary engine that stops answering', () => {
     await vi.advanceTimersByTimeAsync(200);
     const failure = await failing;
     expect(failure.message).toMatch(
-      /^capture of resource:default\/web-01-primary kept production paused past the 200 ms limit \(recovery\.docker\.maxCapturePause\) while committing the image: could not unpause it \(Docker engine 'primary' did not answer the unpause within 0\.2 s\): production stays paused \(paused at least \d+ ms so far\); the backend tries again in 2 s, then at least every 30 s \(by hand: docker unpause c{64}, the id of container web-01 in the catalog, on engine primary\), nothing kept$/,
+      /^capture of resource:default\/web-01-primary kept production paused past the 200 ms limit \(recovery\.docker\.maxCapturePause\) while committing the image: could not unpause it \(Docker engine 'primary' did not answer the unpause within 0\.2 s\): production stays paused \(paused at least \d+ ms so far\); the backend tries again in 2 s, then at least every 30 s \(by hand: docker unpause c{64} \(the container the catalog names web-01\), on engine primary\), nothing kept$/,
     );
     expect(notes()).toEqual([`primary.${CONTAINER_ID}`]);
     engine.state.silent.clear();

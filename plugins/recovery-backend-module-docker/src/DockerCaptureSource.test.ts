@@ -335,7 +335,7 @@ describe('DockerCaptureSource on a failing engine', () => {
         { captureId: 'cap-1' },
       ),
     ).rejects.toThrow(
-      `(by hand: docker unpause ${id}, the id of container web-01 in the catalog, on engine primary), nothing kept`,
+      `(by hand: docker unpause ${id} (the container the catalog names web-01), on engine primary), nothing kept`,
     );
     expect(renamed).toBe(true);
     expect(containers[id].paused).toBe(true);

@@ -953,7 +953,7 @@ export class DockerCaptureSource implements CaptureSource {
     const byId =
       Id === container
         ? Id
-        : `${Id}, the id of container ${container} in the catalog`;
+        : `${Id} (the container the catalog names ${container})`;
     return (
       `could not unpause it (${engineWords(this.engineId, unpauseError)}): production stays paused${sofar}; ` +
       `the backend tries again in ${UNPAUSE_RETRY_FIRST_MS / 1000} s, then at least every ${UNPAUSE_RETRY_MAX_MS / 1000} s ` +

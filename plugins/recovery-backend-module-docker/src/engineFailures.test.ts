@@ -348,7 +348,7 @@ describe('a capture on an engine that fails', () => {
         name: 'EngineFailedError',
         statusCode: 502,
         message: expect.stringMatching(
-          /^capture of resource:default\/web-01 could not unpause it \(Docker engine 'primary' answered HTTP 500: cannot unpause: the cgroup is busy\): production stays paused \(paused at least \d+ ms so far\); .*\(by hand: docker unpause c{64}, the id of container web-01 in the catalog, on engine primary\), nothing kept$/,
+          /^capture of resource:default\/web-01 could not unpause it \(Docker engine 'primary' answered HTTP 500: cannot unpause: the cgroup is busy\): production stays paused \(paused at least \d+ ms so far\); .*\(by hand: docker unpause c{64} \(the container the catalog names web-01\), on engine primary\), nothing kept$/,
         ),
       });
     } finally {

@@ -517,7 +517,7 @@ describe('capture faults (real engines)', () => {
       /^capture of resource:default\/cut-link failed while committing the image \(.*\) and could not unpause it \(Docker engine 'primary' is unreachable at .*\): production stays paused \(paused at least .+ so far\); /,
     );
     expect(error.message).toContain(
-      ` so far); the backend tries again in 2 s, then at least every 30 s (by hand: docker unpause ${Id}, the id of container ${container} in the catalog, on engine primary), nothing kept`,
+      ` so far); the backend tries again in 2 s, then at least every 30 s (by hand: docker unpause ${Id} (the container the catalog names ${container}), on engine primary), nothing kept`,
     );
   });
 

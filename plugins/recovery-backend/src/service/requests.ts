@@ -338,7 +338,7 @@ export function refFromInput(
   // Said without echoing it: a ref of a megabyte would be an error (and an audit record) of two.
   if (ref.length > MAX_REF_LENGTH) {
     throw new InputError(
-      `${field}: Entity reference ${describeValue(ref)} is ${ref.length} characters long, longer than any entity's ` +
+      `${field}: Entity reference ${describeValue(ref)} is ${ref.length} characters long, longer than the catalog's default limits allow ` +
         `(a kind, namespace and name of at most 63 characters each)`,
     );
   }

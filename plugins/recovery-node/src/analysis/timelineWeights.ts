@@ -103,10 +103,10 @@ export function weigh(
   }
   const logScale = newest.sort()[n >> 1];
   if (logScale < -Math.LN2) {
-    // In days from a day up; a shorter one (`--half-life 12h`) as formatSeconds says it, not `0 days`.
+    // In whole days as ever (`90 days`); another (`--half-life 12h`, `1d12h`) as formatSeconds says it.
     const halfLifeWorded =
-      o.halfLife >= DAY
-        ? `${(o.halfLife / DAY).toFixed(0)} days`
+      o.halfLife >= DAY && o.halfLife % DAY === 0
+        ? `${o.halfLife / DAY} days`
         : formatSeconds(o.halfLife / 1000);
     warnings.push(
       `most services last initialized more than a half-life (${halfLifeWorded}) away from the point in time of interest ${iso(at)}: weights are taken relative to their newest initializations (an event far after the rest, from a clock far ahead, or an --at far from the history?)`,
