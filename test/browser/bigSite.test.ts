@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Browser, BrowserContext, Page, chromium } from 'playwright-core';
+import { Browser, BrowserContext, Page } from 'playwright-core';
 import type { BootPlan } from '@backstage-recovery/plugin-recovery-common';
 import {
   buildApp,
@@ -16,6 +16,7 @@ import {
   RunningBackend,
   startBackend,
 } from '../e2e/backend';
+import { launchChromium, shownAsGuest } from './browser';
 import { bigSiteCatalog, runOf } from './bigSiteRuns';
 
 const SYSTEM = 'system:default/big-site';
@@ -49,15 +50,7 @@ describe('the portal with a site of 150 machines in 12 waves', () => {
       throw new Error(
         `the site planned as ${plan.machines?.length} machines in ${plan.waves?.length} waves, not 150 in 12`,
       );
-    browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-      ],
-    });
+    browser = await launchChromium();
     ctx = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
   });
 
@@ -69,14 +62,7 @@ describe('the portal with a site of 150 machines in 12 waves', () => {
 
   async function open(page: Page, path: string, ready: string) {
     await page.goto(`${backend.baseUrl}${path}`);
-    const enter = page.getByRole('button', { name: /enter/i }).first();
-    const target = page.locator(ready).first();
-    await Promise.race([
-      target.waitFor({ timeout: 60_000 }),
-      enter.waitFor({ timeout: 60_000 }),
-    ]);
-    if (await enter.isVisible()) await enter.click();
-    await target.waitFor({ timeout: 60_000 });
+    await shownAsGuest(page, page.locator(ready).first());
   }
 
   it('shows the card on the Recovery tab: its verdict (never captured: not recoverable) and its actions', async () => {

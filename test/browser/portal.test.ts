@@ -7,9 +7,10 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Browser, chromium } from 'playwright-core';
+import { Browser } from 'playwright-core';
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
 import { dockerFromHost, startDemoSite, stopDemoSite } from '../../demo/site';
+import { launchChromium, shownAsGuest } from './browser';
 import {
   buildApp,
   capture,
@@ -37,19 +38,7 @@ describe('the portal', () => {
       serveApp: true,
       config: demoRecoveryConfig(dataDir),
     });
-    browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {
@@ -167,12 +156,7 @@ describe('the portal', () => {
     ).toBe(201);
 
     await page.reload();
-    const enter = page.getByRole('button', { name: /enter/i }).first();
-    await Promise.race([
-      card.waitFor({ timeout: 60_000 }),
-      enter.waitFor({ timeout: 60_000 }),
-    ]);
-    if (await enter.isVisible()) await enter.click();
+    await shownAsGuest(page, card);
     const warnings = card.getByRole('list', { name: 'Analysis warnings' });
     await warnings.waitFor({ timeout: 60_000 });
     expect(await warnings.innerText()).toContain(
@@ -189,12 +173,7 @@ describe('the portal', () => {
       `${backend.baseUrl}/catalog/default/component/web/recovery`,
     );
     const captures = page.getByRole('table', { name: 'Captures', exact: true });
-    await Promise.race([
-      captures.waitFor({ timeout: 60_000 }),
-      enter.waitFor({ timeout: 60_000 }),
-    ]);
-    if (await enter.isVisible()) await enter.click();
-    await captures.waitFor({ timeout: 60_000 });
+    await shownAsGuest(page, captures);
     await page.getByText('Recovery runs').waitFor({ timeout: 60_000 });
     const broken = await captures.evaluate(table =>
       [...table.querySelectorAll('th, td a')]
@@ -245,13 +224,7 @@ describe('the portal', () => {
     });
     await page.goto(`${backend.baseUrl}/recovery/runs/${run.id}`);
     const heading = page.getByRole('heading', { name: 'Test recovery of web' });
-    const enter = page.getByRole('button', { name: /enter/i }).first();
-    await Promise.race([
-      heading.waitFor({ timeout: 60_000 }),
-      enter.waitFor({ timeout: 60_000 }),
-    ]);
-    if (await enter.isVisible()) await enter.click();
-    await heading.waitFor({ timeout: 60_000 });
+    await shownAsGuest(page, heading);
     // Its waves, in production's boot order (demo/site.ts).
     for (const [machine, wave] of [
       ['infra-01', 1],
