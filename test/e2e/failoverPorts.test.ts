@@ -22,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { buildDemoImage, DEMO_IMAGE, dockerFromHost } from '../../demo/site';
+import { createTestNetwork } from '../../plugins/recovery-backend-module-docker/src/testing/testNetwork';
 import { DEFAULT_PROBE_IMAGE } from '../../plugins/recovery-backend-module-docker/src/LabProbe';
 import {
   capture,
@@ -168,14 +169,18 @@ describe("a failover publishes production's host ports; a test recovery none", (
     await buildDemoImage(primary);
     port = await freePort();
     // Production: a machine on a network of its own, publishing 8080 on its host as PORT.
-    await primary.createNetwork({
-      Name: network,
-      Driver: 'bridge',
-      CheckDuplicate: true,
-      IPAM: { Driver: 'default', Config: [{ Subnet: SUBNET }] },
-      // As demo-prod: no NAT rule on a subnet the recovery engine's lab reuses on the same host.
-      Options: { 'com.docker.network.bridge.enable_ip_masquerade': 'false' },
-    });
+    await createTestNetwork(
+      primary,
+      {
+        Name: network,
+        Driver: 'bridge',
+        CheckDuplicate: true,
+        IPAM: { Driver: 'default', Config: [{ Subnet: SUBNET }] },
+        // As demo-prod: no NAT rule on a subnet the recovery engine's lab reuses on the same host.
+        Options: { 'com.docker.network.bridge.enable_ip_masquerade': 'false' },
+      },
+      token,
+    );
     const machine = await primary.createContainer({
       name: container,
       Hostname: 'fp-web-01',

@@ -19,6 +19,7 @@ import {
 } from '../../plugins/recovery-backend-module-docker/src/lib/dockerStreams';
 import { seededRandom } from '../../bench/generate';
 import { DEMO_IMAGE } from '../../demo/site';
+import { createTestNetwork } from '../../plugins/recovery-backend-module-docker/src/testing/testNetwork';
 import { NETWORK_LABEL } from '../../plugins/recovery-backend-module-docker/src/labNames';
 import { removeLab } from '../../plugins/recovery-backend-module-docker/src/labTeardown';
 
@@ -301,18 +302,22 @@ export async function startSite(
 ): Promise<void> {
   const labels = { [RANDOM_SITE_LABEL]: options.token };
   for (const net of site.networks) {
-    await docker.createNetwork({
-      Name: net.name,
-      Driver: 'bridge',
-      CheckDuplicate: true,
-      IPAM: {
-        Driver: 'default',
-        Config: [{ Subnet: net.subnet, Gateway: net.gateway }],
+    await createTestNetwork(
+      docker,
+      {
+        Name: net.name,
+        Driver: 'bridge',
+        CheckDuplicate: true,
+        IPAM: {
+          Driver: 'default',
+          Config: [{ Subnet: net.subnet, Gateway: net.gateway }],
+        },
+        // As demo-prod: no NAT rule on a subnet the recovery engine's lab reuses on the same host.
+        Options: { 'com.docker.network.bridge.enable_ip_masquerade': 'false' },
+        Labels: labels,
       },
-      // As demo-prod: no NAT rule on a subnet the recovery engine's lab reuses on the same host.
-      Options: { 'com.docker.network.bridge.enable_ip_masquerade': 'false' },
-      Labels: labels,
-    });
+      options.token,
+    );
   }
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   for (const machine of [...site.machines].sort((a, b) => a.rank - b.rank)) {

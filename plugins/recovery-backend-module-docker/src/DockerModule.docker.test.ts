@@ -63,6 +63,7 @@ import {
 } from './labNames';
 import { DEFAULT_PROBE_IMAGE, PROBE_BUSYBOX_LABEL } from './LabProbe';
 import { NETWORK_REMOVAL } from './labTeardown';
+import { createTestNetwork } from './testing/testNetwork';
 import { buildCaptureService } from './testing/captureService';
 import { until } from './testing/until';
 
@@ -1636,10 +1637,14 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
   });
 
   it("keeps IPv6 off in an isolated lab, whatever production's sysctls turned on: no link-local (fe80::) path to the recovery host", async () => {
-    await primary.createNetwork({
-      Name: ipv6ProdNetwork,
-      IPAM: { Config: [{ Subnet: '172.29.83.0/24' }] },
-    });
+    await createTestNetwork(
+      primary,
+      {
+        Name: ipv6ProdNetwork,
+        IPAM: { Config: [{ Subnet: '172.29.83.0/24' }] },
+      },
+      suffix,
+    );
     try {
       const c = await primary.createContainer({
         name: ipv6Container,
@@ -3340,11 +3345,17 @@ describe('Docker capture source and hypervisor host (real engines)', () => {
   });
 
   it('refuses a test lab or a second failover on the subnets a failover kept, naming it and how to remove it; a lab beside it touches none of it', async () => {
-    const prodNet = await primary.createNetwork({
-      Name: keptProdNetwork,
-      Driver: 'bridge',
-      IPAM: { Config: [{ Subnet: '172.29.86.0/24', Gateway: '172.29.86.1' }] },
-    });
+    const prodNet = await createTestNetwork(
+      primary,
+      {
+        Name: keptProdNetwork,
+        Driver: 'bridge',
+        IPAM: {
+          Config: [{ Subnet: '172.29.86.0/24', Gateway: '172.29.86.1' }],
+        },
+      },
+      suffix,
+    );
     try {
       const prod = await primary.createContainer({
         name: keptContainer,

@@ -5,6 +5,7 @@ import { TestDatabases } from '@backstage/backend-test-utils';
 import type { RecoveryGraph } from '@backstage-recovery/plugin-recovery-node';
 import { buildDemoImage, DEMO_IMAGE, dockerFromHost } from '../../../demo/site';
 import { DockerHypervisorHost } from './DockerHypervisorHost';
+import { createTestNetwork } from './testing/testNetwork';
 import { removeCaptureImages } from './testing/removeCaptureImages';
 import { buildRunSite, type RunSite } from './testing/runSite';
 
@@ -69,13 +70,17 @@ let site: RunSite;
 
 beforeAll(async () => {
   await buildDemoImage(primary);
-  await primary.createNetwork({
-    Name: NETWORK,
-    IPAM: { Config: [{ Subnet: '172.29.87.0/24', Gateway: '172.29.87.1' }] },
-    // Its masquerade rule would also rewrite the lab's bridged traffic on this subnet, where both
-    // engines share a host.
-    Options: { 'com.docker.network.bridge.enable_ip_masquerade': 'false' },
-  });
+  await createTestNetwork(
+    primary,
+    {
+      Name: NETWORK,
+      IPAM: { Config: [{ Subnet: '172.29.87.0/24', Gateway: '172.29.87.1' }] },
+      // Its masquerade rule would also rewrite the lab's bridged traffic on this subnet, where both
+      // engines share a host.
+      Options: { 'com.docker.network.bridge.enable_ip_masquerade': 'false' },
+    },
+    suffix,
+  );
   const web = await primary.createContainer({
     name: CONTAINER,
     Hostname: 'web',

@@ -19,6 +19,7 @@ import type { RunStore } from '../../recovery-backend/src/database/RunStore';
 import type { RunService } from '../../recovery-backend/src/run/RunService';
 import type { CaptureService } from '../../recovery-backend/src/service/CaptureService';
 import { DockerHypervisorHost } from './DockerHypervisorHost';
+import { createTestNetwork } from './testing/testNetwork';
 import { buildRunSite } from './testing/runSite';
 import { webOverDataGraph } from './testing/webOverDataGraph';
 import { LAYERS_DIRECTORY } from './lib/layerStore';
@@ -141,15 +142,19 @@ beforeAll(async () => {
   await primary.ping();
   await recovery.ping();
   await buildDemoImage(primary);
-  await primary.createNetwork({
-    Name: NETWORK,
-    Driver: 'bridge',
-    IPAM: {
-      Driver: 'default',
-      Config: [{ Subnet: SUBNET, Gateway: '172.29.91.1' }],
+  await createTestNetwork(
+    primary,
+    {
+      Name: NETWORK,
+      Driver: 'bridge',
+      IPAM: {
+        Driver: 'default',
+        Config: [{ Subnet: SUBNET, Gateway: '172.29.91.1' }],
+      },
+      Options: { 'com.docker.network.bridge.enable_ip_masquerade': 'false' },
     },
-    Options: { 'com.docker.network.bridge.enable_ip_masquerade': 'false' },
-  });
+    suffix,
+  );
   dataContainer = await machine('dmg-data', '172.29.91.10');
   webContainer = await machine('dmg-web', '172.29.91.20');
   ({ captureStore, runStore, captures, runs } = await buildRunSite({

@@ -32,6 +32,7 @@ import { UNPAUSE_RETRY_MAX_MS } from './captureNotes';
 import { DockerCaptureSource } from './DockerCaptureSource';
 import { DockerHypervisorHost } from './DockerHypervisorHost';
 import { machineContainerName } from './labNames';
+import { createTestNetwork } from './testing/testNetwork';
 import { buildCaptureService } from './testing/captureService';
 import { LAYERS_DIRECTORY } from './lib/layerStore';
 import { removeCaptureImages } from './testing/removeCaptureImages';
@@ -222,12 +223,19 @@ beforeAll(async () => {
   await primary.ping();
   await recovery.ping();
   await buildDemoImage(primary);
-  await primary.createNetwork({
-    Name: NETWORK,
-    Driver: 'bridge',
-    IPAM: { Driver: 'default', Config: [{ Subnet: SUBNET, Gateway: GATEWAY }] },
-    Options: { 'com.docker.network.bridge.enable_ip_masquerade': 'false' },
-  });
+  await createTestNetwork(
+    primary,
+    {
+      Name: NETWORK,
+      Driver: 'bridge',
+      IPAM: {
+        Driver: 'default',
+        Config: [{ Subnet: SUBNET, Gateway: GATEWAY }],
+      },
+      Options: { 'com.docker.network.bridge.enable_ip_masquerade': 'false' },
+    },
+    suffix,
+  );
 });
 
 afterAll(async () => {

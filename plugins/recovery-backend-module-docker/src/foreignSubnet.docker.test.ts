@@ -9,6 +9,7 @@ import type { RunStore } from '../../recovery-backend/src/database/RunStore';
 import type { RunService } from '../../recovery-backend/src/run/RunService';
 import type { CaptureService } from '../../recovery-backend/src/service/CaptureService';
 import { DockerHypervisorHost } from './DockerHypervisorHost';
+import { createTestNetwork } from './testing/testNetwork';
 import { buildRunSite } from './testing/runSite';
 import { webOverDataGraph } from './testing/webOverDataGraph';
 import { removeCaptureImages } from './testing/removeCaptureImages';
@@ -78,11 +79,15 @@ async function machine(
 async function foreignNetwork(name: string, subnet: string) {
   const full = `${name}-${suffix}`;
   foreignNetworks.push(full);
-  const network = await recovery.createNetwork({
-    Name: full,
-    Driver: 'bridge',
-    IPAM: { Driver: 'default', Config: [{ Subnet: subnet }] },
-  });
+  const network = await createTestNetwork(
+    recovery,
+    {
+      Name: full,
+      Driver: 'bridge',
+      IPAM: { Driver: 'default', Config: [{ Subnet: subnet }] },
+    },
+    suffix,
+  );
   return { name: full, id: network.id };
 }
 
@@ -176,15 +181,19 @@ beforeAll(async () => {
   await primary.ping();
   await recovery.ping();
   await buildDemoImage(primary);
-  await primary.createNetwork({
-    Name: NETWORK,
-    Driver: 'bridge',
-    IPAM: {
-      Driver: 'default',
-      Config: [{ Subnet: SUBNET, Gateway: '172.29.96.1' }],
+  await createTestNetwork(
+    primary,
+    {
+      Name: NETWORK,
+      Driver: 'bridge',
+      IPAM: {
+        Driver: 'default',
+        Config: [{ Subnet: SUBNET, Gateway: '172.29.96.1' }],
+      },
+      Options: { 'com.docker.network.bridge.enable_ip_masquerade': 'false' },
     },
-    Options: { 'com.docker.network.bridge.enable_ip_masquerade': 'false' },
-  });
+    suffix,
+  );
   dataContainer = await machine('fs-data', DATA_ADDRESS, HTTPD);
   webContainer = await machine('fs-web', '172.29.96.20', WEB_SCRIPT);
   ({ runStore, captures, runs } = await buildRunSite({
@@ -250,11 +259,15 @@ describe('a lab subnet held by a network no run made (real engines)', () => {
 
   it("fails a test recovery and a failover where a network of production's name and subnet is on the recovery engine (a twin: the same compose project on both sites), not only one of another name", async () => {
     // The recovery engine is not the machines' primary: its network of that name is not production's.
-    const twin = await recovery.createNetwork({
-      Name: NETWORK,
-      Driver: 'bridge',
-      IPAM: { Driver: 'default', Config: [{ Subnet: SUBNET }] },
-    });
+    const twin = await createTestNetwork(
+      recovery,
+      {
+        Name: NETWORK,
+        Driver: 'bridge',
+        IPAM: { Driver: 'default', Config: [{ Subnet: SUBNET }] },
+      },
+      suffix,
+    );
     foreignNetworks.push(NETWORK);
     const foreign = { name: NETWORK, id: twin.id };
     const test = await testRun();

@@ -13,6 +13,7 @@ import type { RunStore } from '../../recovery-backend/src/database/RunStore';
 import type { RunService } from '../../recovery-backend/src/run/RunService';
 import type { CaptureService } from '../../recovery-backend/src/service/CaptureService';
 import { DockerHypervisorHost } from './DockerHypervisorHost';
+import { createTestNetwork } from './testing/testNetwork';
 import { removeCaptureImages } from './testing/removeCaptureImages';
 import { buildRunSite } from './testing/runSite';
 import { webOverDataGraph } from './testing/webOverDataGraph';
@@ -114,15 +115,19 @@ beforeAll(async () => {
   await primary.ping();
   await recovery.ping();
   await buildDemoImage(primary);
-  await primary.createNetwork({
-    Name: NETWORK,
-    Driver: 'bridge',
-    IPAM: {
-      Driver: 'default',
-      Config: [{ Subnet: SUBNET, Gateway: '172.29.93.1' }],
+  await createTestNetwork(
+    primary,
+    {
+      Name: NETWORK,
+      Driver: 'bridge',
+      IPAM: {
+        Driver: 'default',
+        Config: [{ Subnet: SUBNET, Gateway: '172.29.93.1' }],
+      },
+      Options: { 'com.docker.network.bridge.enable_ip_masquerade': 'false' },
     },
-    Options: { 'com.docker.network.bridge.enable_ip_masquerade': 'false' },
-  });
+    suffix,
+  );
   containerOf[INIT] = await machine(
     'init2-01',
     '172.29.93.10',

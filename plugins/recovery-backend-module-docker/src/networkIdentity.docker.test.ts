@@ -15,6 +15,7 @@ import type { ProviderRegistry } from '../../recovery-backend/src/service/Provid
 import { DockerHypervisorHost } from './DockerHypervisorHost';
 import { DEFAULT_PROBE_IMAGE, LabProbe } from './LabProbe';
 import { demuxDockerStream } from './lib/dockerStreams';
+import { createTestNetwork } from './testing/testNetwork';
 import { webOverDataGraph } from './testing/webOverDataGraph';
 import { removeCaptureImages } from './testing/removeCaptureImages';
 import { buildRunSite } from './testing/runSite';
@@ -185,16 +186,20 @@ beforeAll(async () => {
   await primary.ping();
   await recovery.ping();
   await buildDemoImage(primary);
-  await primary.createNetwork({
-    Name: NETWORK,
-    Driver: 'bridge',
-    EnableIPv6: true,
-    IPAM: {
-      Driver: 'default',
-      Config: [{ Subnet: SUBNET }, { Subnet: SUBNET6 }],
+  await createTestNetwork(
+    primary,
+    {
+      Name: NETWORK,
+      Driver: 'bridge',
+      EnableIPv6: true,
+      IPAM: {
+        Driver: 'default',
+        Config: [{ Subnet: SUBNET }, { Subnet: SUBNET6 }],
+      },
+      Options: { 'com.docker.network.bridge.enable_ip_masquerade': 'false' },
     },
-    Options: { 'com.docker.network.bridge.enable_ip_masquerade': 'false' },
-  });
+    suffix,
+  );
   const data = await primary.createContainer({
     name: `ni-data-${suffix}`,
     Hostname: 'ni-data',
@@ -545,18 +550,22 @@ describe("production's IPv6 addresses and shared network namespaces in the lab (
   it("fails a failover before any machine is restored where a network no run made holds part of production's IPv6 subnet, naming host, subnet and network; a test recovery, IPv4-only, runs beside it", async () => {
     // Part of fd00:233::/64, written as a person might: the IPv4 subnet is free.
     const name = `net-identity-foreign6-${suffix}`;
-    const foreign = await recovery.createNetwork({
-      Name: name,
-      Driver: 'bridge',
-      EnableIPv6: true,
-      IPAM: {
-        Driver: 'default',
-        Config: [
-          { Subnet: '10.233.21.0/24' },
-          { Subnet: 'FD00:233:0:0:8000::/65' },
-        ],
+    const foreign = await createTestNetwork(
+      recovery,
+      {
+        Name: name,
+        Driver: 'bridge',
+        EnableIPv6: true,
+        IPAM: {
+          Driver: 'default',
+          Config: [
+            { Subnet: '10.233.21.0/24' },
+            { Subnet: 'FD00:233:0:0:8000::/65' },
+          ],
+        },
       },
-    });
+      suffix,
+    );
     try {
       const t0 = Date.now();
       const started = await runs.start({
