@@ -1856,8 +1856,16 @@ describe('analysis', () => {
     expect(
       warnings.filter(w => /boots? of at least half the services/.test(w)),
     ).toEqual([
-      `the 25 boots of at least half the services in the history count as about 2 at the half-life of 90 d (fewer than 20): those more than a half-life from the point in time of interest ${at} weigh little, and with so few, services that merely start earlier pass for dependencies and dependencies that are seldom the last to start go unseen, so the waves may miss or add machine waits; give a longer half-life (recovery.analysis.halfLife) or a point in time of interest among the boots (--at)`,
+      `the 25 boots of at least half the services in the history count as about 2 at the half-life of 90 d (fewer than 20): those more than a half-life from the point in time of interest ${at} weigh little, and with so few, services that merely start earlier pass for dependencies and dependencies that are seldom the last to start go unseen, so the waves may miss or add machine waits; give a longer half-life (recovery.analysis.halfLife)`,
     ]);
+    // Where the user sets the point in time (the CLI's --at), that is the other way out.
+    expect(
+      analyzeDependencies(events, { atSetting: '--at' }).warnings.find(w =>
+        /boots? of at least half the services/.test(w),
+      ),
+    ).toMatch(
+      /give a longer half-life \(recovery\.analysis\.halfLife\) or a point in time of interest among the boots \(--at\)$/,
+    );
     // Without decay, or with a half-life as long as the history many times over, they are enough.
     for (const halfLife of [0, 100 * 365 * DAY]) {
       expect(
@@ -2316,10 +2324,17 @@ describe('analysis', () => {
       expect(r.waves.slice(-2)).toEqual([['m2'], ['m3']]);
       expect(r.warnings).toContainEqual(
         expect.stringMatching(
-          /^most services last initialized more than a half-life \(90 days\) away from the point in time of interest/,
+          /^most services last initialized more than a half-life \(90 days\) away from the point in time of interest.*\(an event far after the rest, from a clock far ahead\?\)$/,
         ),
       );
     }
+    // Where the user sets the point in time (the CLI's --at), it is named among the likely causes.
+    expect(
+      analyzeDependencies(events, { at: T0 - 400 * DAY, atSetting: '--at' })
+        .warnings,
+    ).toContainEqual(
+      expect.stringMatching(/, or an --at far from the history\?\)$/),
+    );
   });
   it('more distinct services than one analysis takes is a clear error that says how to fold them', () => {
     const events = Array.from({ length: 5001 }, (_, i) =>

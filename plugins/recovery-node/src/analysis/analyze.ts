@@ -76,6 +76,11 @@ export interface AnalysisOptions {
    * for the CLI. Default `recovery.analysis.halfLife`, the backend's.
    */
   halfLifeSetting?: string;
+  /**
+   * The point in time's setting as warnings name it, where the caller's user sets it: `--at` for
+   * the CLI. None by default: the backend analyses at the latest event, which no one sets there.
+   */
+  atSetting?: string;
   /** The delay kernel; a peak alone up to a minute analyses a site that boots in seconds (`timeScaleOf`). */
   kernel?: KernelOptions;
   /** A failure of the same service on the same machine within this time after a start lowers its weight. Default 2 min (on a slowed clock, `timeScaleOf`, scaled with it). */
@@ -230,6 +235,7 @@ export function analyzeDependencies(
   const tl = buildTimeline(events, {
     map: options.map,
     at: options.at,
+    atSetting: options.atSetting,
     halfLife: options.halfLife ?? DEFAULT_HALF_LIFE,
     failureWindow: options.failureWindow ?? 120_000,
     failureFactor: options.failureFactor ?? 0.2,
@@ -381,6 +387,7 @@ function analyzeTimeline(
     {
       halfLife: options.halfLife ?? DEFAULT_HALF_LIFE,
       setting: options.halfLifeSetting ?? 'recovery.analysis.halfLife',
+      atSetting: options.atSetting,
     },
   );
   const dependencies = reportedDependencies(tl, edges, scored.samplesOf, how);
@@ -657,10 +664,14 @@ function typicalOffsets(tl: Timeline): Float64Array {
   return offset;
 }
 
-/** The half-life weights decay with (real ms), and its setting as warnings name it. */
+/**
+ * The half-life weights decay with (real ms), and as warnings name them its setting and, where the
+ * user sets one, the point in time's.
+ */
 interface HalfLife {
   halfLife: number;
   setting: string;
+  atSetting?: string;
 }
 
 /**
@@ -678,7 +689,7 @@ function fewSiteBoots(
   tl: Timeline,
   kernel: KernelTable,
   method: 'full' | 'plain',
-  { halfLife, setting }: HalfLife,
+  { halfLife, setting, atSetting }: HalfLife,
 ): string[] {
   const { T, Wt } = tl;
   let siteBoots = 0;
@@ -714,7 +725,7 @@ function fewSiteBoots(
   // With no decay (0 or Infinity), boots weigh apart only by their failed attempts: not said here.
   if (halfLife > 0 && Number.isFinite(halfLife) && weighted < FEW_SITE_BOOTS) {
     return [
-      `the ${siteBoots} boots of at least half the services in the history count as about ${weighted} at the half-life of ${formatSeconds(halfLife / 1000)} (fewer than ${FEW_SITE_BOOTS}): those more than a half-life from the point in time of interest ${new Date(tl.at).toISOString()} weigh little, and with so few, ${consequence}; give a longer half-life (${setting}) or a point in time of interest among the boots (--at)`,
+      `the ${siteBoots} boots of at least half the services in the history count as about ${weighted} at the half-life of ${formatSeconds(halfLife / 1000)} (fewer than ${FEW_SITE_BOOTS}): those more than a half-life from the point in time of interest ${new Date(tl.at).toISOString()} weigh little, and with so few, ${consequence}; give a longer half-life (${setting})${atSetting ? ` or a point in time of interest among the boots (${atSetting})` : ''}`,
     ];
   }
   return [];

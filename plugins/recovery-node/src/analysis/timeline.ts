@@ -44,6 +44,8 @@ export interface TimelineOptions {
   map?: ServiceMap | ServiceMapper;
   /** Point in time of interest; default the latest event. */
   at?: number;
+  /** `at`'s setting as warnings name it, where the user sets one (`--at`). */
+  atSetting?: string;
   /** Half-life (ms) of an initialization's weight; 0 or Infinity: no decay. */
   halfLife: number;
   failureWindow: number;

@@ -93,7 +93,7 @@ export function weigh(
   // In logs: a point in time of interest far enough off underflows every weight to 0.
   const logDecay = (t: number) => -lambda * Math.abs(atClock - t);
   // Weights are relative to the newest initializations of most services: evidence far from the
-  // point in time of interest, all of it (an --at far off, or one stray event from a clock years
+  // point in time of interest, all of it (an `at` far off, or one stray event from a clock years
   // ahead), would otherwise weigh next to nothing against the fixed price of a dependency.
   const newest = new Float64Array(n).fill(-Infinity);
   for (let i = 0; i < N; i++) {
@@ -109,7 +109,7 @@ export function weigh(
         ? `${o.halfLife / DAY} days`
         : formatSeconds(o.halfLife / 1000);
     warnings.push(
-      `most services last initialized more than a half-life (${halfLifeWorded}) away from the point in time of interest ${iso(at)}: weights are taken relative to their newest initializations (an event far after the rest, from a clock far ahead, or an --at far from the history?)`,
+      `most services last initialized more than a half-life (${halfLifeWorded}) away from the point in time of interest ${iso(at)}: weights are taken relative to their newest initializations (an event far after the rest, from a clock far ahead${o.atSetting ? `, or an ${o.atSetting} far from the history` : ''}?)`,
     );
   }
   const episodeStart = episodesOf(starts, o.maxDelay);
