@@ -214,14 +214,29 @@ function listFiles(files: string[]): string {
     : `${files.slice(0, shown).join(', ')} and ${files.length - shown} more files`;
 }
 
-/** `--at`, read as a record's time is: the same forms, bounds and messages, naming `--at`. */
+/**
+ * `--at`, read as a record's time is: the same forms, bounds and messages, naming `--at`. But
+ * typed by hand, not read from a log: a bare number before 2000 is epoch seconds (`date +%s`) read
+ * as milliseconds, a point in time of interest in January 1970 that would weigh every boot alike.
+ */
 function parseAt(value: string): number {
+  let at: number;
   try {
-    return parseEventTime(value, '--at');
+    at = parseEventTime(value, '--at');
   } catch (e) {
     throw new InputError((e as Error).message);
   }
+  if (/^\d+$/.test(value) && at < AT_SECONDS_BELOW) {
+    throw new InputError(
+      `'--at' looks like epoch seconds (${value}): as milliseconds it is ${new Date(at).toISOString()}, before 2000; ` +
+        `as seconds, ${new Date(at * 1000).toISOString()}. Give epoch milliseconds or an ISO 8601 time with a zone (e.g. 2024-05-01T10:00:00Z)`,
+    );
+  }
+  return at;
 }
+
+/** A bare `--at` below this (2000-01-01) is taken for epoch seconds: no boot log of today is older. */
+const AT_SECONDS_BELOW = Date.UTC(2000, 0, 1);
 
 /** The `--map` file, compiled: the reading checks each mapped name with it, the analysis maps with it. */
 async function readMap(file: string): Promise<ServiceMapper> {
@@ -426,8 +441,9 @@ export async function runAnalysis(
       threshold,
       at,
       halfLife,
-      // Warnings name the option a CLI user gives, not the backend's setting.
+      // Warnings name the options a CLI user gives, not the backend's setting.
       halfLifeSetting: '--half-life',
+      atSetting: '--at',
       map,
       kernel,
       skipped: read.skipped,

@@ -833,6 +833,15 @@ describe('recovery analyze (in process)', () => {
       /^recovery: '--at' is out of range \("99999999999999999999"\): valid times run from 1970 to the year \+275760\n$/,
     ],
     [
+      'an --at in epoch seconds',
+      () => [
+        file('t2.jsonl', ['{"time":1,"machine":"m","service":"s"}']),
+        '--at',
+        '1733539200',
+      ],
+      /^recovery: '--at' looks like epoch seconds \(1733539200\): as milliseconds it is 1970-01-21T01:32:19\.200Z, before 2000; as seconds, 2024-12-07T02:40:00\.000Z\. Give epoch milliseconds or an ISO 8601 time with a zone \(e\.g\. 2024-05-01T10:00:00Z\)\n$/,
+    ],
+    [
       'an --at on a day the month does not have',
       () => [
         file('t2.jsonl', ['{"time":1,"machine":"m","service":"s"}']),
@@ -1351,6 +1360,15 @@ describe('recovery analyze (in process)', () => {
     ]);
     expect(hours.status).toBe(0);
     expect(JSON.parse(hours.stdout).at).toBe('2024-01-02T00:00:00.000Z');
+    // Epoch milliseconds, as a record's time; only those before 2000 are taken for seconds.
+    for (const [ms, at] of [
+      [String(Date.UTC(2024, 0, 2)), '2024-01-02T00:00:00.000Z'],
+      [String(Date.UTC(2000, 0, 1)), '2000-01-01T00:00:00.000Z'],
+    ]) {
+      const given = await run(['analyze', p, '--json', '--at', ms]);
+      expect(given.status).toBe(0);
+      expect(JSON.parse(given.stdout).at).toBe(at);
+    }
   });
 });
 

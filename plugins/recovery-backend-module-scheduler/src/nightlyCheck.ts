@@ -5,6 +5,7 @@ import {
   ANNOTATION_NIGHTLY_CHECK,
   coversPlan,
   failedAtHost,
+  formatUtcTime,
   hostBusy,
   interruptedRunWords,
   isHostBusy,
@@ -259,20 +260,12 @@ export function nightlySummary(report: NightlyReport): string {
     // Once, beneath: the host's failure, which is no entity's.
     ...(down
       ? [
-          `  hypervisor host ${down.host} unreachable from ${clockOf(down.at)}: ${down.entities.length} ${down.entities.length === 1 ? 'entity' : 'entities'} not checked (run ${down.runId} of ${down.entityRef} failed there; no run was asked of it after)`,
+          `  hypervisor host ${down.host} unreachable from ${formatUtcTime(down.at, { clock: true })}: ${down.entities.length} ${down.entities.length === 1 ? 'entity' : 'entities'} not checked (run ${down.runId} of ${down.entityRef} failed there; no run was asked of it after)`,
         ]
       : []),
     ...report.runs.map(r => `  ${r}`),
     ...(report.unread ?? []).map(u => `  ${u}`),
   ].join('\n');
-}
-
-/** `02:41 UTC`: when, in the night, as the portal shows times (UTC). */
-function clockOf(at: string): string {
-  const ms = Date.parse(at);
-  return Number.isNaN(ms)
-    ? at
-    : `${new Date(ms).toISOString().slice(11, 16)} UTC`;
 }
 
 /**
@@ -874,7 +867,7 @@ class NightlyRuns {
     const own = `run ${run.id} failed at hypervisor host ${host}, not at a machine of its plan, so it tells nothing of it: ${reason}`;
     this.fail(turn, entityRef, own);
     this.outcomes.startedFor(entityRef, run.id, own);
-    const said = `not checked: hypervisor host ${host} unreachable from ${clockOf(at)}; run ${run.id} of ${entityRef} failed there, and no run was asked of it after (${reason})`;
+    const said = `not checked: hypervisor host ${host} unreachable from ${formatUtcTime(at, { clock: true })}; run ${run.id} of ${entityRef} failed there, and no run was asked of it after (${reason})`;
     for (const ref of notChecked) {
       // Said once in the log, below, rather than once an entity: the host's failure, not theirs.
       this.report.failed.push({ entityRef: ref, message: said });

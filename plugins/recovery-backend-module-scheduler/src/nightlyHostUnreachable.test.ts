@@ -171,14 +171,14 @@ describe('the nightly check with its hypervisor host down', () => {
           reason: 'host-unreachable',
           runId: 'r3',
           runEntityRef: REFS[2],
-          message: `not checked: hypervisor host recovery unreachable from 02:41 UTC; run r3 of ${REFS[2]} failed there, and no run was asked of it after (${ECONNREFUSED})`,
+          message: `not checked: hypervisor host recovery unreachable from 02:41:07 UTC; run r3 of ${REFS[2]} failed there, and no run was asked of it after (${ECONNREFUSED})`,
         });
       }
       // The night's summary says it once, the host's failure apart from any entity's.
       const summary = nightlySummary(report).split('\n');
       expect(summary.slice(0, 2)).toEqual([
         'Nightly readiness check: 10 entities checked by 3 runs: 2 recovered, 8 not (8 not checked: hypervisor host unreachable)',
-        `  hypervisor host recovery unreachable from 02:41 UTC: 8 entities not checked (run r3 of ${REFS[2]} failed there; no run was asked of it after)`,
+        `  hypervisor host recovery unreachable from 02:41:07 UTC: 8 entities not checked (run r3 of ${REFS[2]} failed there; no run was asked of it after)`,
       ]);
       expect(summary.filter(l => l.includes('unreachable from'))).toHaveLength(
         1,

@@ -371,6 +371,73 @@ describe.each(databases.eachSupportedId())(
       });
     });
 
+    it('records a release or cancel refused for the run its path names (unknown, or of the other mode) as its failure', async () => {
+      /** The one event the last request opened: refused with `status`, saying `error`. */
+      const refusedAs = async (
+        path: string,
+        status: number,
+        eventId: string,
+        runId: string,
+        error: string,
+      ) => {
+        recorded.length = 0;
+        const res = await post(path);
+        expect({ path, status: res.status }).toEqual({ path, status });
+        expect(res.body.error.message).toBe(error);
+        expect(only()).toEqual({
+          eventId,
+          severityLevel: eventId === 'run-release' ? 'high' : 'medium',
+          meta: { runId },
+          request: `POST /api/recovery${path}`,
+          ends: [{ status: 'failed', error }],
+        });
+      };
+      for (const [action, eventId] of [
+        ['release', 'run-release'],
+        ['cancel', 'run-cancel'],
+      ]) {
+        await refusedAs(
+          `/runs/nope/${action}`,
+          404,
+          eventId,
+          'nope',
+          'Run nope not found',
+        );
+      }
+
+      expect((await captureAndPoll(server, { entityRef: SHOP })).status).toBe(
+        'succeeded',
+      );
+      const test = await post('/runs', { entityRef: SHOP });
+      expect(test.status).toBe(202);
+      await finished(test.body.id);
+      const failover = await post('/runs', {
+        entityRef: SHOP,
+        mode: 'failover',
+      });
+      expect(failover.status).toBe(202);
+      await finished(failover.body.id);
+      await refusedAs(
+        `/runs/${failover.body.id}/cancel`,
+        409,
+        'run-cancel',
+        failover.body.id,
+        `Run ${failover.body.id} is a failover: its machines stand in for production, so it cannot be cancelled. ` +
+          `Once it has finished and production is back, release it (POST /runs/${failover.body.id}/release)`,
+      );
+      recorded.length = 0;
+      const testReleased = await post(`/runs/${test.body.id}/release`);
+      expect(testReleased.status).toBe(409);
+      expect(only()).toMatchObject({
+        eventId: 'run-release',
+        meta: { runId: test.body.id },
+        ends: [{ status: 'failed', error: testReleased.body.error.message }],
+      });
+      expect((await post(`/runs/${failover.body.id}/release`)).status).toBe(
+        200,
+      );
+    });
+
     it('records pushed events as low, and an analysis, of one system or the sweep, as medium', async () => {
       const pushed = await request(server)
         .post('/api/recovery/events?format=jsonl&source=boots.jsonl')

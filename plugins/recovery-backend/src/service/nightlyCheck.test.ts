@@ -189,7 +189,7 @@ describe.each(databases.eachSupportedId())(
         reason: 'host-unreachable',
         runId: 'r-ops',
         runEntityRef: OPS,
-        message: `not checked: hypervisor host recovery unreachable from 02:41 UTC; run r-ops of ${OPS} failed there, and no run was asked of it after (hypervisor host recovery cannot be reached: connect ECONNREFUSED)`,
+        message: `not checked: hypervisor host recovery unreachable from 02:41:07 UTC; run r-ops of ${OPS} failed there, and no run was asked of it after (hypervisor host recovery cannot be reached: connect ECONNREFUSED)`,
       };
       await record({
         checkedAt: LATER,
