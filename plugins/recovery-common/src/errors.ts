@@ -163,16 +163,71 @@ const strings = (list: unknown): string[] =>
     : [];
 
 /**
+ * How `ResponseError` words an answer whose body is not a Backstage error body (not JSON, a proxy's
+ * HTML page; or JSON without a JSON content type): its status, then the whole body after a comma.
+ */
+const UNREAD_BODY = /^Request failed with status \d+[^,]*, ([\s\S]*)$/;
+
+/** Longest body that is not JSON said as the answer's own words: a proxy's line, not a page. */
+const SHORT_BODY_MAX = 200;
+
+/** The words of a body `ResponseError` could not read as a Backstage error: never the body itself where it is a page. */
+function unreadBodyWords(text: string): string {
+  const body = text.trim();
+  try {
+    // A Backstage error body sent without `response`, or with another content type.
+    const parsed = JSON.parse(body);
+    const said = parsed?.error?.message ?? parsed?.message;
+    if (typeof said === 'string' && said) return said;
+    return 'the answer was JSON without an error message';
+  } catch {
+    // Not JSON: read on.
+  }
+  if (body.length <= SHORT_BODY_MAX && !/[<>\n]/.test(body)) return body;
+  return `the answer was not JSON (${/^<|<html/i.test(body) ? 'an HTML page' : 'a body'} of ${body.length} characters, not shown)`;
+}
+
+/**
  * The most useful message of an error: the server's own message for a `ResponseError`
- * (e.g. "Missing permission recovery.run.create"), else the error's message.
+ * (e.g. "Missing permission recovery.run.create"), else the error's message. An answer whose body
+ * is not a Backstage error body (a proxy's HTML page) is said as such, never dumped.
  *
  * @public
  */
 export function errorMessage(error: unknown): string {
   if (error instanceof ResponseError) {
-    return error.body?.error?.message || error.message;
+    const said = error.body?.error?.message;
+    if (typeof said !== 'string' || !said) return error.message;
+    const unread = UNREAD_BODY.exec(said);
+    return unread ? unreadBodyWords(unread[1]) : said;
   }
   return error instanceof Error ? error.message : String(error);
+}
+
+/** `503 Service Unavailable` of a failed call's answer; undefined for one that got none. */
+function answerStatus(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { statusCode, statusText } = error as {
+    statusCode?: unknown;
+    statusText?: unknown;
+  };
+  if (typeof statusCode !== 'number') return undefined;
+  return typeof statusText === 'string' && statusText
+    ? `${statusCode} ${statusText}`
+    : String(statusCode);
+}
+
+/**
+ * What failed, in one sentence a page shows: `Could not load readiness (503 Service
+ * Unavailable): Catalog unreachable`: `what` (`load readiness`), the answer's status where there
+ * was one, and the backend's own message (errorMessage: never a raw body). Every page words a
+ * failed call with it.
+ *
+ * @public
+ */
+export function couldNot(what: string, error: unknown): string {
+  const status = answerStatus(error);
+  return `Could not ${what}${status ? ` (${status})` : ''}: ${errorMessage(error)}`;
 }
 
 /**

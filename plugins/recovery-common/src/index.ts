@@ -120,6 +120,7 @@ export {
   CAPTURE_STORE_ERROR_NAME,
   type ApiErrorAnswer,
   errorMessage,
+  couldNot,
   hostBusy,
   isHostBusy,
   busyWithRunId,
@@ -184,6 +185,7 @@ export {
   isRunInterrupted,
   interruptionCause,
   interruptedRunWords,
+  cancellerIn,
 } from './runInterrupted';
 export {
   trimHealthOutput,

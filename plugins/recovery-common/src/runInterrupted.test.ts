@@ -1,4 +1,5 @@
 import {
+  cancellerIn,
   interruptedRunWords,
   interruptionCause,
   isRunInterrupted,
@@ -43,5 +44,33 @@ describe('isRunInterrupted', () => {
       }),
     ).toBe('interrupted: preempted by failover run-7');
     expect(interruptedRunWords({})).toBe('interrupted');
+  });
+});
+
+describe('cancellerIn', () => {
+  it('reads back who the words of interruptedRunWords say cancelled the run, the ref as written, wherever the words stand', () => {
+    for (const cancelledBy of [
+      'user:default/jane',
+      'user:ops/first.last',
+      'User:Default/Jane',
+      'user:jane',
+    ]) {
+      const words = interruptedRunWords({
+        error: { message: `${INTERRUPTED_PREFIX}cancelled`, cancelledBy },
+      });
+      expect(
+        cancellerIn(
+          `run r9 ${words} (not started again; a cancelled run counts for no one)`,
+        ),
+      ).toBe(cancelledBy);
+      expect(cancellerIn(`run r7 of component:default/shop ${words}.`)).toBe(
+        cancelledBy,
+      );
+    }
+    expect(
+      cancellerIn(
+        `run r9 ${interruptedRunWords({ error: { message: `${INTERRUPTED_PREFIX}the backend is shutting down` } })}`,
+      ),
+    ).toBeUndefined();
   });
 });

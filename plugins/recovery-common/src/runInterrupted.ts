@@ -45,3 +45,13 @@ export function interruptedRunWords(run: {
   const cause = interruptionCause(run);
   return cause === 'interrupted' ? cause : `interrupted: ${cause}`;
 }
+
+/**
+ * Who words made by {@link interruptedRunWords} say cancelled the run (`user:default/dr` in
+ * `run r9 cancelled by user:default/dr (…)`), the ref as written; undefined where they name no one.
+ *
+ * @public
+ */
+export function cancellerIn(words: string): string | undefined {
+  return /\bcancelled by ([a-zA-Z][\w-]*:[\w./-]*[\w-])/.exec(words)?.[1];
+}

@@ -1,4 +1,7 @@
-import type { NightlyCheckOutcome } from '@backstage-recovery/plugin-recovery-common';
+import {
+  cancellerIn,
+  type NightlyCheckOutcome,
+} from '@backstage-recovery/plugin-recovery-common';
 import { refsInText } from '../plan/mentions';
 
 /**
@@ -16,10 +19,13 @@ export async function nightlyCheckSeenBy(
   // entity: an entity they name that the catalog does not hold (a machine gone) hides nothing.
   if (outcome.reason === 'no-plan' || outcome.reason === 'no-machine')
     return outcome;
+  // Who cancelled a run is no entity the outcome is about: a person (or service) the run's page
+  // names to whoever may see the run, whether or not the catalog holds a User entity of them.
+  const cancellers = new Set(refsInText(cancellerIn(outcome.message) ?? ''));
   const named = [
     ...new Set([
       ...(outcome.runEntityRef ? [outcome.runEntityRef] : []),
-      ...refsInText(outcome.message),
+      ...refsInText(outcome.message).filter(ref => !cancellers.has(ref)),
     ]),
   ];
   if (named.length === 0 || (await visible(named)).length === named.length)

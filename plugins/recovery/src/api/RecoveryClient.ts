@@ -3,6 +3,7 @@ import type { RecoveryApi } from '@backstage-recovery/plugin-recovery-common';
 
 export {
   busyWithRunId,
+  couldNot,
   errorMessage,
   isHostBusy,
   missingDependencies,

@@ -1191,7 +1191,7 @@ describe('EntityRecoveryCard', () => {
     });
     await renderCard({ api });
     expect(
-      await screen.findByText('Error: Service Unavailable'),
+      await screen.findByText('Could not load readiness: Service Unavailable'),
     ).toBeInTheDocument();
     expect(
       screen.queryByRole('button', { name: /run test recovery/i }),
@@ -1201,7 +1201,7 @@ describe('EntityRecoveryCard', () => {
       screen.getByRole('button', { name: 'Retry loading readiness' }),
     );
     expect(await screen.findByText('Ready')).toBeInTheDocument();
-    expect(screen.queryByText('Error: Service Unavailable')).toBeNull();
+    expect(screen.queryByTestId('load-error')).toBeNull();
     expect(
       screen.getByRole('button', { name: /run test recovery/i }),
     ).toBeInTheDocument();
@@ -1867,7 +1867,9 @@ describe('EntityRecoveryCard, a request left unanswered', () => {
     await renderCard({ api });
     await act(() => vi.advanceTimersByTimeAsync(60_000));
     expect(
-      screen.getByText('Error: No answer from the backend within 1m'),
+      screen.getByText(
+        'Could not load readiness: No answer from the backend within 1m',
+      ),
     ).toBeInTheDocument();
 
     await user.click(

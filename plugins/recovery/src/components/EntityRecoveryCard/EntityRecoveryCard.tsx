@@ -13,7 +13,7 @@ import {
   recoveryRunFailoverPermission,
   RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
-import { errorMessage, recoveryApiRef } from '../../api/RecoveryClient';
+import { couldNot, recoveryApiRef } from '../../api/RecoveryClient';
 import { CaptureResultNote, useCaptureFlow } from './CaptureFlow';
 import { CardReadiness } from './CardReadiness';
 import { useCardStyles } from './cardLayout';
@@ -173,7 +173,7 @@ const EntityRecoveryCardFor = (
         <LoadErrorPanel
           error={readinessState.error}
           onRetry={retry}
-          what="loading readiness"
+          what="readiness"
         />
       </InfoCard>
     );
@@ -219,8 +219,8 @@ const EntityRecoveryCardFor = (
             severity="warning"
             action={<RetryButton onRetry={retry} what="loading readiness" />}
           >
-            Could not reload readiness: {errorMessage(readinessState.error)}.
-            Showing what was last loaded.
+            {couldNot('reload readiness', readinessState.error)}. Showing what
+            was last loaded.
           </Alert>
         </Box>
       )}

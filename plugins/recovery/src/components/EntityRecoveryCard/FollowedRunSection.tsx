@@ -1,6 +1,6 @@
 import { Alert } from '@material-ui/lab';
 import type { RecoveryRun } from '@backstage-recovery/plugin-recovery-common';
-import { errorMessage } from '../../api/RecoveryClient';
+import { couldNot, errorMessage } from '../../api/RecoveryClient';
 import { CardNote, Section } from './cardLayout';
 import {
   formatTime,
@@ -123,7 +123,7 @@ export const ActiveRunCheckError = ({
         <RetryButton onRetry={onRetry} what="checking for a run in progress" />
       }
     >
-      Could not check for a recovery run in progress: {errorMessage(error)}
+      {couldNot('check for a recovery run in progress', error)}
     </Alert>
   </CardNote>
 );

@@ -22,7 +22,11 @@ import {
   recoveryPointTooEarly,
 } from '@backstage-recovery/plugin-recovery-common';
 import useAsyncRetry from 'react-use/esm/useAsyncRetry';
-import { errorMessage, recoveryApiRef } from '../../api/RecoveryClient';
+import {
+  couldNot,
+  errorMessage,
+  recoveryApiRef,
+} from '../../api/RecoveryClient';
 import { answerTimeoutMs, answerWithin } from '../../utils/answerWithin';
 import { formatTime, machineName } from '../../utils/format';
 import { RetryButton } from '../common';
@@ -230,7 +234,7 @@ export const RecoveryPointDialog = ({
               <RetryButton onRetry={state.retry} what="loading the captures" />
             }
           >
-            Could not load the captures: {errorMessage(state.error)}
+            {couldNot('load the captures', state.error)}
           </Alert>
         ) : points ? (
           <Box mt={1}>

@@ -284,7 +284,12 @@ describe('EntityRecoveryContent', () => {
     });
     await render(api, <EntityRecoveryContent pollIntervalMs={600_000} />);
     await waitFor(() =>
-      expect(screen.getAllByText('Error: Service Unavailable')).toHaveLength(2),
+      expect(
+        screen.getAllByTestId('load-error').map(e => e.textContent),
+      ).toEqual([
+        'Could not load readiness: Service Unavailable',
+        'Could not load the run history: Service Unavailable',
+      ]),
     );
     const names = screen
       .getAllByRole('button', { name: /^Retry/ })

@@ -23,7 +23,7 @@ import type {
   Readiness,
   RecoveryRun,
 } from '@backstage-recovery/plugin-recovery-common';
-import { errorMessage, recoveryApiRef } from '../../api/RecoveryClient';
+import { couldNot, recoveryApiRef } from '../../api/RecoveryClient';
 import {
   CARD_TITLE,
   DEFAULT_POLL_INTERVAL_MS,
@@ -335,11 +335,7 @@ export const RecoveryRunHistory = ({
   if (loading && !shown) return <Progress />;
   if (error && !shown)
     return (
-      <LoadErrorPanel
-        error={error}
-        onRetry={retry}
-        what="loading the run history"
-      />
+      <LoadErrorPanel error={error} onRetry={retry} what="the run history" />
     );
 
   return (
@@ -347,8 +343,8 @@ export const RecoveryRunHistory = ({
       {error && (
         <Grid item xs={12}>
           <Alert severity="warning">
-            Could not reload the run history: {errorMessage(error)}. Showing the
-            last list loaded; retrying…
+            {couldNot('reload the run history', error)}. Showing the last list
+            loaded; retrying…
           </Alert>
         </Grid>
       )}
@@ -381,7 +377,7 @@ export const RecoveryRunHistory = ({
         <Grid item xs={12}>
           {olderError && (
             <Alert severity="warning" style={{ marginBottom: 8 }}>
-              Could not load older runs: {errorMessage(olderError)}
+              {couldNot('load older runs', olderError)}
             </Alert>
           )}
           {more ? (

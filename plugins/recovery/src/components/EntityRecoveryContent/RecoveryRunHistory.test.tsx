@@ -208,7 +208,9 @@ describe('RecoveryRunHistory, a load left unanswered', () => {
       );
       await act(() => vi.advanceTimersByTimeAsync(30_000));
       expect(
-        screen.getByText('Error: No answer from the backend within 30s'),
+        screen.getByText(
+          'Could not load the run history: No answer from the backend within 30s',
+        ),
       ).toBeInTheDocument();
       expect(
         screen.getByRole('button', { name: 'Retry loading the run history' }),

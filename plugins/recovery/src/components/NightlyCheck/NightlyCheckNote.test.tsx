@@ -103,7 +103,7 @@ describe('the nightly check on the card', () => {
 
   it('says the hypervisor host could not be reached, linking the run that found it, and blames no machine of its own', async () => {
     const why =
-      'not checked: hypervisor host recovery unreachable from 02:41 UTC; run r3 of system:default/shop failed there, and no run was asked of it after (hypervisor host recovery cannot be reached: connect ECONNREFUSED /run/recovery-docker/recovery.sock)';
+      'not checked: hypervisor host recovery unreachable from 02:41:07 UTC; run r3 of system:default/shop failed there, and no run was asked of it after (hypervisor host recovery cannot be reached: connect ECONNREFUSED /run/recovery-docker/recovery.sock)';
     await renderCard({
       checkedAt: AT,
       outcome: 'refused',

@@ -1,9 +1,10 @@
 import { Box, Typography } from '@material-ui/core';
 import { Alert } from '@material-ui/lab';
 import { EntityRefLink } from '@backstage/plugin-catalog-react';
-import type {
-  NightlyCheckOutcome,
-  NightlyCheckProgress,
+import {
+  cancellerIn,
+  type NightlyCheckOutcome,
+  type NightlyCheckProgress,
 } from '@backstage-recovery/plugin-recovery-common';
 import { formatTime, formatTimeAfter } from '../../utils/format';
 import { progressText } from './NightlyCheckSummary';
@@ -19,7 +20,9 @@ function nightText(night: NightlyCheckProgress): string {
 /**
  * What the last nightly check did about the entity where it did not test the entity with a run
  * of its own: covered it by another entity's run, left it out, or could not run it, and why. A
- * night that started its own run says nothing here: the last test recovery is that run.
+ * night that started its own run says nothing here: the last test recovery is that run; unless
+ * someone cancelled it (a cancelled run counts for no one), which it says, naming who, as it does
+ * to those that run was to cover.
  *
  * A night that did not end says so: under way (how far it got so far), or interrupted (when, and
  * how far it got), which it never hides, the entity's own run it started included, whose end it
@@ -54,9 +57,20 @@ export const NightlyCheckNote = ({
         : `The nightly check under way since ${formatTime(newer.checkedAt)} has not reached it yet (${progressText(newer)} so far).`}
     </Typography>
   ) : null;
-  if (outcome === 'started' && !interrupted && newer?.state !== 'interrupted')
-    return null;
   const run = runId ? <RunLink runId={runId} /> : null;
+  // A cancelled run counts for no one: the last test recovery is not it, so the night says so.
+  const canceller = run ? cancellerIn(message) : undefined;
+  if (
+    outcome === 'started' &&
+    !canceller &&
+    !interrupted &&
+    newer?.state !== 'interrupted'
+  )
+    return null;
+  // Linked as written: a person the catalog may hold no User entity of still reads as who it is.
+  const by = canceller ? (
+    <EntityRefLink entityRef={canceller}>{canceller}</EntityRefLink>
+  ) : null;
   const of = runEntityRef ? (
     <>
       {' '}
@@ -67,7 +81,23 @@ export const NightlyCheckNote = ({
   // hides from the caller) in the check's own.
   let said: React.ReactNode;
   let saysAll = false;
-  if (outcome === 'covered' && run)
+  if (outcome === 'started' && by) {
+    said = (
+      <>
+        not checked — its run {run} was cancelled by {by}, and a cancelled run
+        counts for no one, so it was not started again
+      </>
+    );
+    saysAll = true;
+  } else if (outcome === 'covered' && by) {
+    said = (
+      <>
+        not checked — run {run}
+        {of}, which was to cover it, was cancelled by {by}
+      </>
+    );
+    saysAll = true;
+  } else if (outcome === 'covered' && run)
     said = (
       <>
         covered by run {run}
@@ -105,7 +135,10 @@ export const NightlyCheckNote = ({
     saysAll = true;
   }
   const warn =
-    outcome === 'refused' || interrupted || newer?.state === 'interrupted';
+    outcome === 'refused' ||
+    !!by ||
+    interrupted ||
+    newer?.state === 'interrupted';
   return (
     <Box mt={1}>
       <Alert severity={warn ? 'warning' : 'info'} data-testid="nightly-check">

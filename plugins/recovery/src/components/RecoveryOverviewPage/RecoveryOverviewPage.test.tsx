@@ -93,7 +93,9 @@ describe('RecoveryOverviewPage', () => {
     });
     await render(api, <RecoveryOverviewPage />);
     expect(
-      await screen.findByText('Error: Service Unavailable'),
+      await screen.findByText(
+        'Could not load the overview: Service Unavailable',
+      ),
     ).toBeInTheDocument();
 
     await userEvent.click(
@@ -104,7 +106,7 @@ describe('RecoveryOverviewPage', () => {
         '1 entity — 0 not recoverable, 0 at risk, 0 unknown, 1 ready',
       ),
     ).toBeInTheDocument();
-    expect(screen.queryByText('Error: Service Unavailable')).toBeNull();
+    expect(screen.queryByTestId('load-error')).toBeNull();
     expect(api.listReadiness).toHaveBeenCalledTimes(2);
   });
 
@@ -125,7 +127,7 @@ describe('RecoveryOverviewPage', () => {
     );
 
     expect(await screen.findByTestId('loading-indicator')).toBeInTheDocument();
-    expect(screen.queryByText('Error: Service Unavailable')).toBeNull();
+    expect(screen.queryByTestId('load-error')).toBeNull();
     expect(
       screen.queryByRole('button', { name: 'Retry loading the overview' }),
     ).toBeNull();
@@ -158,7 +160,7 @@ describe('RecoveryOverviewPage', () => {
     // The panel's title, shown without expanding it.
     expect(
       await screen.findByText(
-        'Error: Catalog unreachable: connect ECONNREFUSED 10.0.0.5:7007',
+        'Could not load the overview (503 Service Unavailable): Catalog unreachable: connect ECONNREFUSED 10.0.0.5:7007',
       ),
     ).toBeInTheDocument();
   });
@@ -306,7 +308,7 @@ describe('RecoveryOverviewPage', () => {
       'Could not reload the readiness: Service Unavailable. Showing it as loaded just now; trying again.',
     );
     expect(screen.getByText(/^1 entity —/)).toBeInTheDocument();
-    expect(screen.queryByText('Error: Service Unavailable')).toBeNull();
+    expect(screen.queryByTestId('load-error')).toBeNull();
   });
 
   it('says a reload left unanswered failed, and goes on reloading, rather than showing the old overview for good', async () => {

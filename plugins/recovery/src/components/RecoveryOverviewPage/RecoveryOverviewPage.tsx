@@ -18,7 +18,7 @@ import {
   type ReadinessSummary,
   type RunSummary,
 } from '@backstage-recovery/plugin-recovery-common';
-import { errorMessage, recoveryApiRef } from '../../api/RecoveryClient';
+import { couldNot, recoveryApiRef } from '../../api/RecoveryClient';
 import {
   formatAgainst,
   formatCount,
@@ -248,13 +248,7 @@ export const RecoveryOverviewContent = ({
   }, [value]);
   // react-use keeps the error while a retry loads: the table's loading state shows instead.
   if (error && !loading && !loaded)
-    return (
-      <LoadErrorPanel
-        error={error}
-        onRetry={retry}
-        what="loading the overview"
-      />
-    );
+    return <LoadErrorPanel error={error} onRetry={retry} what="the overview" />;
   const counts = rows.reduce<Record<string, number>>((acc, r) => {
     acc[r.status] = (acc[r.status] ?? 0) + 1;
     return acc;
@@ -282,8 +276,8 @@ export const RecoveryOverviewContent = ({
       )}
       {error && loaded && (
         <Alert severity="warning">
-          Could not reload the readiness: {errorMessage(error)}. Showing it as
-          loaded <TimeAgo iso={loaded.at} />; trying again.
+          {couldNot('reload the readiness', error)}. Showing it as loaded{' '}
+          <TimeAgo iso={loaded.at} />; trying again.
         </Alert>
       )}
       {value && <NightlyCheckSummary items={value} />}

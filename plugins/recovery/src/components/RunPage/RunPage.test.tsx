@@ -125,9 +125,9 @@ describe('a run page', () => {
     });
     await renderAt('/recovery/runs/run-1', api);
 
-    expect(await screen.findAllByText('Service Unavailable')).not.toHaveLength(
-      0,
-    );
+    expect(
+      await screen.findByText('Could not load run run-1: Service Unavailable'),
+    ).toBeInTheDocument();
     expect(screen.queryByTestId('run-not-found')).toBeNull();
     await userEvent.click(
       screen.getByRole('button', { name: 'Retry loading run run-1' }),

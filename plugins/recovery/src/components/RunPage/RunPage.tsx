@@ -90,7 +90,7 @@ const RunPageContent = ({
         <LoadErrorPanel
           error={first.error}
           onRetry={first.retry}
-          what={`loading run ${runId}`}
+          what={`run ${runId}`}
         />
       );
     }

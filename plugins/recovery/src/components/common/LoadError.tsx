@@ -1,6 +1,6 @@
 import { Box, Button } from '@material-ui/core';
-import { ResponseErrorPanel } from '@backstage/core-components';
-import { errorMessage } from '../../api/RecoveryClient';
+import { Alert } from '@material-ui/lab';
+import { couldNot } from '../../api/RecoveryClient';
 
 /**
  * A "Retry" button for a load that failed, saying which (`Retry loading readiness`): one view
@@ -19,7 +19,11 @@ export const RetryButton = ({
   </Button>
 );
 
-/** The error panel of a load with nothing to show yet, and a way to try again. */
+/**
+ * The error of a load with nothing to show yet, and a way to try again: what could not be loaded,
+ * the answer's status and the backend's own message (couldNot), never the body it answered (a
+ * proxy's HTML page, a JSON dump).
+ */
 export const LoadErrorPanel = ({
   error,
   onRetry,
@@ -27,15 +31,15 @@ export const LoadErrorPanel = ({
 }: {
   error: Error;
   onRetry: () => void;
-  /** What the button retries, `loading the run history`. */
+  /** What could not be loaded, `the run history`. */
   what: string;
 }) => (
   <>
-    {/* Titled with the backend's own message: by default the title is only "Request failed with
-        503 Service Unavailable", the reason folded away in the panel's details. */}
-    <ResponseErrorPanel error={error} title={errorMessage(error)} />
+    <Alert severity="error" data-testid="load-error">
+      {couldNot(`load ${what}`, error)}
+    </Alert>
     <Box mt={1}>
-      <RetryButton onRetry={onRetry} what={what} />
+      <RetryButton onRetry={onRetry} what={`loading ${what}`} />
     </Box>
   </>
 );
