@@ -2433,3 +2433,118 @@ describe("DockerHypervisorHost restore of production's names, hosts entries, DNS
     },
   );
 });
+
+describe('DockerHypervisorHost of a lab machine removed mid-run (docker rm -f)', () => {
+  const runId = 'run-1';
+  const lab: LabHandle = { runId, networks: [`rr-${runId}-prod`] };
+  const machine: MachineHandle = {
+    runId,
+    machineRef: 'resource:default/db-01',
+    id: 'c'.repeat(64),
+    hostnames: ['db-01'],
+  };
+  const name = machineContainerName(runId, machine.machineRef);
+  const removed = `lab machine resource:default/db-01 (container ${name}) was removed from hypervisor host 'dr-host' by something outside the run, mid-run (docker rm, or another tool on its engine)`;
+  /** dockerode's error for dockerd's 404, as it words it. */
+  const notFound = (id: string) =>
+    Object.assign(
+      new Error(
+        `(HTTP code 404) no such container - No such container: ${id} `,
+      ),
+      { statusCode: 404, reason: 'no such container' },
+    );
+
+  /**
+   * An engine whose lab holds the machine until `state.removed`, then answers 404 for anything of
+   * it, as dockerd does; `state.startFails` fails its start otherwise.
+   */
+  function engine() {
+    const state = {
+      removed: false,
+      startFails: undefined as Error | undefined,
+    };
+    const probeName = `rr-${runId}-probe`;
+    const gone = async (id: string) => {
+      if (id !== probeName && state.removed) throw notFound(id);
+    };
+    const docker = {
+      getContainer: (id: string) => ({
+        id,
+        inspect: async () => {
+          await gone(id);
+          return id === probeName
+            ? { State: { Running: true } }
+            : {
+                Id: id,
+                Name: `/${name}`,
+                State: { Running: true },
+                HostConfig: {},
+                NetworkSettings: {
+                  Networks: { [lab.networks[0]]: { IPAddress: '10.0.0.2' } },
+                },
+              };
+        },
+        start: async () => {
+          await gone(id);
+          if (state.startFails) throw state.startFails;
+        },
+        restart: () => gone(id),
+        logs: async () => {
+          await gone(id);
+          return Buffer.alloc(0);
+        },
+        exec: async () => {
+          await gone(id);
+          throw new Error('not wanted: the probe is not run');
+        },
+      }),
+      getImage: () => ({ inspect: async () => builtProbeImage }),
+      listContainers: async () => [],
+    } as unknown as Docker;
+    const host = new DockerHypervisorHost('dr-host', docker, {
+      storeDirectory: '/nonexistent',
+    });
+    return { host, state };
+  }
+
+  it.each([
+    ['inspecting', (h: DockerHypervisorHost) => h.inspectMachine(machine)],
+    ['starting', (h: DockerHypervisorHost) => h.startMachine(machine)],
+    ['restarting', (h: DockerHypervisorHost) => h.restartMachine(machine)],
+    [
+      'probing',
+      (h: DockerHypervisorHost) =>
+        h.probe(lab, machine, { kind: 'tcp', port: 5432 }),
+    ],
+    ['reading the log of', (h: DockerHypervisorHost) => h.logTail(machine, 30)],
+  ])(
+    "says it was removed by something outside the run, naming machine and container, not the engine's 404, %s it",
+    async (doing, call) => {
+      const { host, state } = engine();
+      state.removed = true;
+      const error = await call(host).catch(e => e);
+      expect(error).toMatchObject({
+        name: 'NotFoundError',
+        message: `${removed}: ${doing} it found its container gone`,
+      });
+      expect(isEngineError(error)).toBe(false);
+      expect(error.message).not.toMatch(/HTTP|404/);
+    },
+  );
+
+  it("leaves a 404 of something else, the machine still there, the engine's answer", async () => {
+    const { host, state } = engine();
+    // Its lab network removed by hand: dockerd answers the start 404 for the network.
+    state.startFails = Object.assign(
+      new Error(
+        `(HTTP code 404) no such container - network ${lab.networks[0]} not found `,
+      ),
+      { statusCode: 404 },
+    );
+    const error = await host.startMachine(machine).catch(e => e);
+    expect(isEngineError(error)).toBe(true);
+    expect(error.message).toBe(
+      `starting ${machine.machineRef} in the lab of run ${runId} failed: Docker engine 'dr-host' answered HTTP 404: network ${lab.networks[0]} not found`,
+    );
+  });
+});

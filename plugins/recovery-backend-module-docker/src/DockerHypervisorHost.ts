@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import type { LoggerService } from '@backstage/backend-plugin-api';
-import { ConflictError } from '@backstage/errors';
+import { ConflictError, NotFoundError } from '@backstage/errors';
 import {
   RUN_ID_LABEL,
   type ProbeSpec,
@@ -962,11 +962,59 @@ export class DockerHypervisorHost implements HypervisorHost {
   }
 
   startMachine(machine: MachineHandle): Promise<void> {
-    const context = `starting ${machine.machineRef} in the lab of run ${machine.runId} failed`;
+    return this.onLabMachine(machine, 'starting', context =>
+      this.startMachineOn(machine, context),
+    );
+  }
+
+  /**
+   * Engine work on a run's lab machine, failing as onEngine does with the context `doing` the
+   * machine in its run's lab; but where the engine answers 404 and the machine's container is gone
+   * indeed, as a NotFoundError saying so (removedMidRun), not as the engine's 404.
+   */
+  private onLabMachine<T>(
+    machine: MachineHandle,
+    doing: string,
+    work: (context: string) => Promise<T>,
+  ): Promise<T> {
+    const context = `${doing} ${machine.machineRef} in the lab of run ${machine.runId} failed`;
     return onEngine(
       this.id,
-      () => this.startMachineOn(machine, context),
+      async () => {
+        try {
+          return await work(context);
+        } catch (e) {
+          throw await this.removedMidRun(machine, doing, e);
+        }
+      },
       context,
+    );
+  }
+
+  /**
+   * A lab machine whose container something outside the run removed (`docker rm -f` on the
+   * recovery host) while the run still used it: the run removes its machines only in its
+   * teardown, after its last step on them. Said naming the machine and its container, where the
+   * engine's 404 (`no such container - …`) named neither and read as the engine's fault. Any
+   * other error, or a 404 of something else (the probe container) with the machine still there,
+   * is returned as it is.
+   */
+  private async removedMidRun(
+    machine: MachineHandle,
+    doing: string,
+    error: unknown,
+  ): Promise<unknown> {
+    if (!isStatus(error, 404)) return error;
+    const gone = await this.docker
+      .getContainer(machine.id)
+      .inspect()
+      .then(
+        () => false,
+        e => isStatus(e, 404),
+      );
+    if (!gone) return error;
+    return new NotFoundError(
+      `lab machine ${machine.machineRef} (container ${machineContainerName(machine.runId, machine.machineRef)}) was removed from hypervisor host '${this.id}' by something outside the run, mid-run (docker rm, or another tool on its engine): ${doing} it found its container gone`,
     );
   }
 
@@ -1112,10 +1160,8 @@ export class DockerHypervisorHost implements HypervisorHost {
   }
 
   inspectMachine(machine: MachineHandle): Promise<MachineState> {
-    return onEngine(
-      this.id,
-      () => this.inspectMachineOn(machine),
-      `inspecting ${machine.machineRef} in the lab of run ${machine.runId} failed`,
+    return this.onLabMachine(machine, 'inspecting', () =>
+      this.inspectMachineOn(machine),
     );
   }
 
@@ -1153,21 +1199,19 @@ export class DockerHypervisorHost implements HypervisorHost {
   }
 
   restartMachine(machine: MachineHandle): Promise<void> {
-    return onEngine(
-      this.id,
+    return this.onLabMachine(
+      machine,
+      'restarting',
       // Its own stop timeout (the restore set production's): no shorter than a stop would be.
       async () => {
         await this.docker.getContainer(machine.id).restart();
       },
-      `restarting ${machine.machineRef} in the lab of run ${machine.runId} failed`,
     );
   }
 
   logTail(machine: MachineHandle, lines: number): Promise<string> {
-    return onEngine(
-      this.id,
-      () => this.logTailOn(machine, lines),
-      `reading the log of ${machine.machineRef} in the lab of run ${machine.runId} failed`,
+    return this.onLabMachine(machine, 'reading the log of', () =>
+      this.logTailOn(machine, lines),
     );
   }
 
@@ -1199,10 +1243,8 @@ export class DockerHypervisorHost implements HypervisorHost {
     machine: MachineHandle,
     probe: ProbeSpec,
   ): Promise<ProbeResult> {
-    return onEngine(
-      this.id,
-      () => this.labProbe.probe(lab, machine, probe),
-      `probing ${machine.machineRef} in the lab of run ${lab.runId} failed`,
+    return this.onLabMachine(machine, 'probing', () =>
+      this.labProbe.probe(lab, machine, probe),
     );
   }
 

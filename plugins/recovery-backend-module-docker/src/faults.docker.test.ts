@@ -845,6 +845,36 @@ describe('run faults (real engines)', () => {
     expect(run.tookMs).toBeLessThan(20_000);
   });
 
+  it("fails a run whose lab machine someone removes mid-run (docker rm -f) saying so, naming machine and container, not the engine's 404; the lab torn down", async () => {
+    // Serves only after 60 s: still verifying when it is removed.
+    const container = await machine('removed', httpd(60), {}, '172.29.77.29');
+    await capture('removed', container);
+    const ref = 'resource:default/removed';
+    const run = await testRun(
+      site([{ name: 'removed', container }]),
+      async runId => {
+        await machineIn(runId, ref, 'verifying');
+        await recovery
+          .getContainer(machineContainerName(runId, ref))
+          .remove({ force: true });
+      },
+    );
+    expect(run.status).toBe('failed');
+    expect(run.error).toMatchObject({ machineRef: ref });
+    expect(run.error!.message).toMatch(
+      new RegExp(
+        `^${ref} failed: lab machine ${ref} \\(container ${machineContainerName(run.id, ref)}\\) was removed from hypervisor host 'recovery' by something outside the run, mid-run \\(docker rm, or another tool on its engine\\): (inspecting|probing) it found its container gone$`,
+      ),
+    );
+    // Said once, at the machine.
+    expect(
+      run.steps.filter(s => s.message === run.error!.message),
+    ).toHaveLength(1);
+    expect(await leftOf(run.id)).toEqual({ machines: [], networks: [] });
+    // Failed at its removal, not at its ready timeout (20 s).
+    expect(run.tookMs).toBeLessThan(20_000);
+  });
+
   it("fails a run whose machine's health check turns unhealthy after it was ready, at the final check; the lab torn down", async () => {
     const sick = await machine(
       'sick',

@@ -15,8 +15,9 @@ export function isRunActive(
  * A run's timeline as people read it, each thing said once, where it belongs. Every view says a
  * finished run's outcome besides its timeline (the portal's alert above it, the CLI's last line),
  * and the backend records a failure in the timeline and as the run's error in the same words:
- * - a machine's failure fails the run: recorded for the machine, then for the run; it is said on
- *   the machine's line (and by the outcome);
+ * - a machine's failure fails the run: recorded for the machine (a failover's again for the run,
+ *   with what it keeps; runs recorded before that was fixed have it twice); it is said on the
+ *   machine's line (and by the outcome);
  * - a run that failed as a whole (its lab, its host, an interruption) has it said by its outcome:
  *   the run's step with its error's words is left out once the run has ended with that error.
  *   While the run is still under way (tearing its lab down) that step is the only place it is

@@ -50,6 +50,7 @@ import {
   hostUnreachable,
   HypervisorHostBusyError,
   isHostUnreachable,
+  MachineFailed,
   messageOf,
   MissingDependenciesError,
   noPlanError,
@@ -714,13 +715,20 @@ export class RunService {
     if (!interrupted && failure.machineRef === undefined) {
       logger.warn('Run failed', failure);
     }
-    let message = reason;
     // Production is gone: what a failover booted stays, failed or interrupted, and the
     // failure says what is left running. One that made nothing there says so.
-    if (run.mode === 'failover') {
-      message += `; ${labStarted ? await this.failovers.keep(host, run, recorder.machines()) : `nothing of it is on ${host.id}`}`;
-    }
-    await recorder.step(message, undefined, 'error');
+    const kept =
+      run.mode === 'failover'
+        ? labStarted
+          ? await this.failovers.keep(host, run, recorder.machines())
+          : `nothing of it is on ${host.id}`
+        : undefined;
+    const message = kept ? `${reason}; ${kept}` : reason;
+    // A machine's failure is in the timeline already, at the machine (LabBoot): not said again. A
+    // failover's is, with what it keeps, in the run's error's words, which views fold into its
+    // outcome (timelineSteps).
+    if (interrupted || !(failure instanceof MachineFailed) || kept)
+      await recorder.step(message, undefined, 'error');
     try {
       await this.finish(
         recorder,

@@ -31,8 +31,10 @@ import { isConsoleTail } from './consoleTails';
 import { unansweredForMs, withDeadline } from './deadline';
 import {
   hostConditionFailure,
+  HostUnreachable,
   hostUnreachable,
   isHostUnreachable,
+  MachineFailed,
   MachineFailure,
   messageOf,
   RunSuperseded,
@@ -116,12 +118,17 @@ export class LabBoot {
     { answer: string; at: number; lines: number }
   >();
 
+  /** How long an engine error's grace is (engineGraceMs, else ENGINE_GRACE_MS): see hostFailure. */
+  private readonly engineGraceMs: number;
+
   constructor(
     private readonly run: BootingRun,
     private readonly options: LabBootOptions,
     /** The run's logger (a child with its runId). */
     private readonly logger: LoggerService,
-  ) {}
+  ) {
+    this.engineGraceMs = options.engineGraceMs ?? ENGINE_GRACE_MS;
+  }
 
   /** Whether a machine of the plan is a job (ANNOTATION_JOB): ready once it completed. */
   isJob(machineRef: string): boolean {
@@ -217,7 +224,8 @@ export class LabBoot {
    * gates it as its boot did: it runs, its health check passes, every probe answers, within its
    * ready timeout. Throws a MachineFailure saying why it is not ready. `running`: it still runs,
    * in the network namespace of a machine that stopped, and is stopped and started again
-   * (HypervisorHost.restartMachine) to join that one's anew.
+   * (HypervisorHost.restartMachine) to join that one's anew. A host that stopped answering meanwhile
+   * (hostFailure) throws a HostUnreachable instead: its failure, not the machine's.
    */
   async restart(
     machine: MachineHandle,
@@ -225,21 +233,31 @@ export class LabBoot {
   ): Promise<void> {
     const { host, signal, removeLate } = this.run;
     const deadline = Date.now() + this.options.machineReadyTimeoutMs;
-    await withDeadline(
-      () =>
-        running && host.restartMachine
-          ? host.restartMachine(machine)
-          : host.startMachine(machine),
-      this.options.machineReadyTimeoutMs,
-      'start',
-      signal,
-      removeLate,
-    );
-    await this.verify(
-      machine,
-      this.run.planned.get(machine.machineRef)!,
-      deadline,
-    );
+    try {
+      await withDeadline(
+        () =>
+          running && host.restartMachine
+            ? host.restartMachine(machine)
+            : host.startMachine(machine),
+        this.options.machineReadyTimeoutMs,
+        'start',
+        signal,
+        removeLate,
+      );
+      await this.verify(
+        machine,
+        this.run.planned.get(machine.machineRef)!,
+        deadline,
+      );
+    } catch (error) {
+      throw (
+        (await this.hostFailure(
+          error,
+          `${machine.machineRef} was started again`,
+          signal,
+        )) ?? error
+      );
+    }
   }
 
   /** Restores, starts and verifies one machine; records each phase and what it took. */
@@ -361,23 +379,15 @@ export class LabBoot {
       );
       return hostConditionFailure(host, condition, machineRef, doing, error);
     }
-    // The host stopped answering (its engine went away): the run failed at the host, not at this
-    // machine, which readiness and owners' notices would otherwise blame. So did one whose engine
-    // answered with an error as it shut down or restarted (`HTTP 500: failed to update store …`
-    // from a dockerd on SIGTERM): blamed on the machine only where the host still answers. So did
-    // one whose step went unanswered at least as long as an engine error's grace (a hung dockerd
-    // answers nothing): asked once (a round trip where it answers), the machine blamed only if it
-    // does. Not a step given less (a probe in flight as the machine's budget ran out).
-    const grace = this.options.engineGraceMs ?? ENGINE_GRACE_MS;
-    const silence = isHostUnreachable(error)
-      ? undefined
-      : isEngineError(error)
-        ? await this.hostSilence(signal)
-        : (unansweredForMs(error) ?? 0) >= grace
-          ? await this.hostSilence(signal, { again: false })
-          : undefined;
+    // The host stopped answering: the run failed at the host, not at this machine, which readiness
+    // and owners' notices would otherwise blame.
+    const atHost = await this.hostFailure(
+      error,
+      `${machineRef} was ${afterReady ? 'checked' : 'booting'}`,
+      signal,
+    );
     if (signal.aborted) return error as Error;
-    if (isHostUnreachable(error) || silence !== undefined) {
+    if (atHost) {
       await recorder.machine(
         machineRef,
         'failed',
@@ -385,14 +395,7 @@ export class LabBoot {
         afterReady,
       );
       // Said once, as the run's failure.
-      const failure = hostUnreachable(
-        host,
-        error,
-        `${machineRef} was ${afterReady ? 'checked' : 'booting'}`,
-      );
-      if (silence !== undefined)
-        failure.message += `; asked again, it did not answer: ${silence}`;
-      return failure;
+      return atHost;
     }
     // The run records the message; where it came from (a provider, or a bug) only the stack says.
     if (!(error instanceof MachineFailure)) {
@@ -440,15 +443,42 @@ export class LabBoot {
             .warn("Could not keep the machine's console tail", toError(stored)),
         );
     }
-    return Object.assign(new Error(message), {
-      machineRef,
-      probe: failure.probe,
-    });
+    return new MachineFailed(message, machineRef, failure.probe);
+  }
+
+  /**
+   * The host's failure where a machine's step failed with `error` because the host stopped answering
+   * (`stoppedWhile` that went on), not because of the machine; undefined where the machine is to
+   * blame. The host could not be reached (its engine went away). Or its engine answered with an
+   * error as it shut down or restarted (`HTTP 500: failed to update store …` from a dockerd on
+   * SIGTERM): the machine is blamed only where the host still answers, now and an engine error's
+   * grace later. Or the step went unanswered at least as long as that grace (a hung dockerd answers
+   * nothing): asked once (a round trip where it answers), the machine is blamed only if it does.
+   * Not a step given less (a probe in flight as the machine's budget ran out): it says nothing of
+   * the engine.
+   */
+  private async hostFailure(
+    error: unknown,
+    stoppedWhile: string,
+    signal: AbortSignal,
+  ): Promise<HostUnreachable | undefined> {
+    const { host } = this.run;
+    if (isHostUnreachable(error))
+      return hostUnreachable(host, error, stoppedWhile);
+    const silence = isEngineError(error)
+      ? await this.hostSilence(signal)
+      : (unansweredForMs(error) ?? 0) >= this.engineGraceMs
+        ? await this.hostSilence(signal, { again: false })
+        : undefined;
+    if (silence === undefined) return undefined;
+    const failure = hostUnreachable(host, error, stoppedWhile);
+    failure.message += `; asked again, it did not answer: ${silence}`;
+    return failure;
   }
 
   /**
    * Whether the host still answers after its engine failed a machine's step: asked what it holds of
-   * the run now and again ENGINE_GRACE_MS later (`again: false`: once, after a step it never
+   * the run now and again an engine error's grace later (`again: false`: once, after a step it never
    * answered, where a hung engine does not answer this either). Undefined where it answered each
    * time, else what it said (or that it did not answer in time) when it did not.
    */
@@ -468,9 +498,7 @@ export class LabBoot {
     try {
       await ask();
       if (!again) return undefined;
-      await sleep(this.options.engineGraceMs ?? ENGINE_GRACE_MS, undefined, {
-        signal,
-      });
+      await sleep(this.engineGraceMs, undefined, { signal });
       await ask();
       return undefined;
     } catch (error) {

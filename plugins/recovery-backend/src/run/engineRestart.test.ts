@@ -1,4 +1,5 @@
-import { TestDatabases } from '@backstage/backend-test-utils';
+import type { LoggerService } from '@backstage/backend-plugin-api';
+import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
 import { failedMachine } from '@backstage-recovery/plugin-recovery-common';
 import type { MachineHandle } from '@backstage-recovery/plugin-recovery-node';
 import { engineError } from '@backstage-recovery/plugin-recovery-node';
@@ -9,7 +10,9 @@ import { storedCapture } from '../testing/entities';
 import { FakeHost } from '../testing/FakeHost';
 import { chainGraph, chainNeeds, DATA, INFRA, WEB } from '../testing/chainSite';
 import { runServiceOver } from '../testing/runService';
+import { ProviderRegistry } from '../service/ProviderRegistry';
 import type { RunServiceOptions } from './RunService';
+import { FailoverSupervision } from './supervision';
 
 /*
  * A recovery engine restarted gracefully mid-run (`systemctl restart docker`: SIGTERM to dockerd)
@@ -211,3 +214,179 @@ class HungHost extends FakeHost {
     return super.listLabResources(runId);
   }
 }
+
+/**
+ * A host whose engine hangs once `hang` is set: data-01's probes never answer, and asked what it
+ * holds of the run it answers (`answers`) or does not either.
+ */
+class HangingHost extends FakeHost {
+  constructor(private readonly answers: boolean) {
+    super(chainNeeds);
+  }
+  hang = false;
+  looksAfterHang = 0;
+
+  async probe(...args: Parameters<FakeHost['probe']>) {
+    if (!this.hang || args[1].machineRef !== DATA) return super.probe(...args);
+    return new Promise<never>(() => {});
+  }
+
+  async listLabResources(runId?: string) {
+    if (this.hang) {
+      this.looksAfterHang++;
+      if (!this.answers) return new Promise<never>(() => {});
+    }
+    return super.listLabResources(runId);
+  }
+}
+
+const NO_ANSWER =
+  'asked again, it did not answer: asking hypervisor host fake what it holds of the run did not finish within 5 s';
+
+describe.each(databases.eachSupportedId())(
+  'a recovery engine that hangs after the boot, on %s',
+  databaseId => {
+    let runStore: RunStore;
+    let captureStore: CaptureStore;
+
+    beforeEach(async () => {
+      const knex = await databases.init(databaseId);
+      await migrate(knex);
+      runStore = new RunStore(knex);
+      captureStore = new CaptureStore(knex);
+      for (const n of ['infra-01', 'data-01', 'web-01'])
+        await captureStore.insertCapture(storedCapture(n));
+    });
+
+    const timings = {
+      machineReadyTimeoutMs: 500,
+      probeIntervalMs: 10,
+      stepTimeoutMs: 500,
+      minReadyMs: 0,
+      engineGraceMs: 200,
+    };
+
+    // The final check's failures go through the boot's (LabBoot.failed), which held the rule before
+    // it was factored out: these pin that it still does.
+    it.each([
+      [
+        'fails the run at the host, blaming no machine, where the host does not answer either',
+        false,
+      ],
+      ['blames the machine where the host answers', true],
+    ])(
+      'in the final check: %s',
+      async (_how, answers) => {
+        const host = new HangingHost(answers);
+        // data-01 was ready; the engine hangs as web-01, the last, starts.
+        const start = host.startMachine.bind(host);
+        host.startMachine = async machine => {
+          if (machine.machineRef === WEB) host.hang = true;
+          return start(machine);
+        };
+        const runs = runServiceOver(runStore, captureStore, host, chainGraph, {
+          ...timings,
+          staleAfterMs: 60_000,
+        });
+        const started = await runs.start({
+          entityRef: 'component:default/web',
+          mode: 'test',
+          trigger: 'user',
+        });
+        await runs.waitFor(started.id);
+        await runs.shutdown();
+        const run = (await runStore.getRun(started.id))!;
+        const hung = `probe tcp:1 of component:default/database did not finish within 0.5 s after it was ready`;
+        expect(run.status).toBe('failed');
+        expect(run.error).toEqual(
+          answers
+            ? {
+                machineRef: DATA,
+                probe: 'tcp:1',
+                message: `${DATA} failed: ${hung}`,
+              }
+            : {
+                message: `hypervisor host fake stopped answering while ${DATA} was checked: ${hung}; ${NO_ANSWER}`,
+                hostUnreachable: true,
+              },
+        );
+        expect(failedMachine(run)).toBe(answers ? DATA : undefined);
+      },
+      20_000,
+    );
+
+    /** A failover of web that succeeded on `host`, its machines stopped since, and its supervision. */
+    async function stoppedFailover(host: FakeHost, logger: LoggerService) {
+      const runs = runServiceOver(runStore, captureStore, host, chainGraph, {
+        ...timings,
+        staleAfterMs: 60_000,
+      });
+      const started = await runs.start({
+        entityRef: 'component:default/web',
+        mode: 'failover',
+        trigger: 'user',
+      });
+      await runs.waitFor(started.id);
+      await runs.shutdown();
+      expect((await runStore.getRun(started.id))!.status).toBe('succeeded');
+      host.restartEngine(started.id);
+      const providers = new ProviderRegistry();
+      providers.addHypervisorHost(host);
+      const supervision = new FailoverSupervision(
+        runStore,
+        providers,
+        logger,
+        mockServices.auditor.mock(),
+        timings,
+      );
+      return { runId: started.id, supervision };
+    }
+
+    it("fails a failover's restart at the host, recording no machine degraded, where the engine hangs and the host does not answer either", async () => {
+      const host = new HangingHost(false);
+      const warned: string[] = [];
+      const logger = {
+        ...mockServices.logger.mock(),
+        child: () => logger,
+        warn: (message: string, error?: Error) => {
+          warned.push(`${message}: ${error?.message}`);
+        },
+      } as unknown as LoggerService;
+      const { runId, supervision } = await stoppedFailover(host, logger);
+      host.hang = true;
+
+      await supervision.sweep();
+
+      // Said as the host's failure; the next pass tries again, with no backoff.
+      expect(warned).toContainEqual(
+        `Could not supervise the failover: hypervisor host fake stopped answering while ${DATA} was started again: probe tcp:1 of component:default/database did not finish within 0.5 s; ${NO_ANSWER}`,
+      );
+      const run = (await runStore.getRun(runId))!;
+      expect(run.supervision).toBeUndefined();
+      expect(
+        run.steps.filter(s => s.message.startsWith('Supervision: ')),
+      ).toEqual([]);
+    }, 20_000);
+
+    it("records the failover degraded on the machine where the engine hangs its restart's probe and the host answers", async () => {
+      const host = new HangingHost(true);
+      const { runId, supervision } = await stoppedFailover(
+        host,
+        mockServices.logger.mock(),
+      );
+      host.hang = true;
+
+      await supervision.sweep();
+
+      expect(
+        (await runStore.getRun(runId))!.supervision?.degraded,
+      ).toMatchObject({
+        machineRef: DATA,
+        message:
+          'probe tcp:1 of component:default/database did not finish within 0.5 s',
+        notStarted: [WEB],
+      });
+      expect(host.looksAfterHang).toBe(1);
+    });
+  },
+);

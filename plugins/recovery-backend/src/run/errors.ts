@@ -51,6 +51,20 @@ export class RunCancelled extends Error {
   }
 }
 
+/**
+ * The run's failure at a machine, as its timeline said it already at that machine (LabBoot): the
+ * run's end says it no more, or the timeline would say the one failure twice.
+ */
+export class MachineFailed extends Error {
+  constructor(
+    message: string,
+    readonly machineRef: string,
+    readonly probe?: string,
+  ) {
+    super(message);
+  }
+}
+
 /** The run was finished elsewhere (another replica failed it): this driver must stop. */
 export class RunSuperseded extends Error {}
 

@@ -26,7 +26,7 @@ import {
 import type { ProviderRegistry } from '../service/ProviderRegistry';
 import { LabBoot, type LabBootOptions } from './boot';
 import { NEVER_ABORTED } from './deadline';
-import { messageOf } from './errors';
+import { HostUnreachable, messageOf } from './errors';
 import { now, RunRecorder } from './RunRecorder';
 
 /** What one look at a kept failover did. */
@@ -443,7 +443,8 @@ export class FailoverSupervision {
    * (running, each with the machine whose network namespace it shares) in their waves; stops at
    * the first wave with a machine that is not ready. `ownerRestarted`: the sharers whose
    * namespace's machine runs, but was restarted outside supervision after them
-   * (leftInOldNamespace). `restarted` collects each machine as it is started again.
+   * (leftInOldNamespace). `restarted` collects each machine as it is started again. Throws the
+   * host's failure (HostUnreachable) where the host stopped answering during a wave.
    */
   private async restart(
     host: HypervisorHost,
@@ -497,6 +498,14 @@ export class FailoverSupervision {
           .filter((_, i) => results[i].status === 'fulfilled')
           .map(m => m.machineRef),
       );
+      // The host stopped answering (LabBoot.restart): the pass fails at the host, as where it cannot
+      // be reached at the pass's start. No machine is recorded degraded for it, nor waits a backoff:
+      // the next pass tries again.
+      const atHost = results.find(
+        (r): r is PromiseRejectedResult =>
+          r.status === 'rejected' && r.reason instanceof HostUnreachable,
+      );
+      if (atHost) throw atHost.reason;
       if (failedAt >= 0) {
         // A sharer left behind still runs, without network: said apart from those left stopped.
         const left = waves.slice(index + 1).flat();
