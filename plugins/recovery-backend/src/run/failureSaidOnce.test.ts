@@ -113,9 +113,12 @@ describe.each(databases.eachSupportedId())(
       ]);
     });
 
-    it('says a host that stopped answering mid-boot once', async () => {
+    it.each([
+      ['that stopped answering mid-boot', 'inspectMachine'],
+      ['unreachable from the start', 'listLabResources'],
+    ] as const)('says a host %s once', async (_when, step) => {
       const host = new FakeHost({});
-      host.inspectMachine = async () => {
+      host[step] = async () => {
         throw engineError(
           "Docker engine 'fake' is unreachable at /run/fake.sock (ECONNREFUSED)",
           'fake',
@@ -125,22 +128,6 @@ describe.each(databases.eachSupportedId())(
       const run = await runOn(host);
       expect(run.status).toBe('failed');
       expect(run.error).toMatchObject({ hostUnreachable: true });
-      expect(saying(run, 'hypervisor host fake')).toEqual([
-        { level: 'error', message: run.error!.message },
-      ]);
-    });
-
-    it('says a host unreachable from the start once', async () => {
-      const host = new FakeHost({});
-      host.listLabResources = async () => {
-        throw engineError(
-          "Docker engine 'fake' is unreachable at /run/fake.sock (ECONNREFUSED)",
-          'fake',
-          'unreachable',
-        );
-      };
-      const run = await runOn(host);
-      expect(run.status).toBe('failed');
       expect(saying(run, 'hypervisor host fake')).toEqual([
         { level: 'error', message: run.error!.message },
       ]);
